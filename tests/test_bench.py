@@ -837,6 +837,23 @@ def test_a_network_without_torch_is_refused_before_the_sweep_naming_the_extra_in
     assert code == 0 and "|sgbm|opencv|32p (48x32)|16|" in out
 
 
+@pytest.mark.parametrize("models", ["anynet", "anynet,sgbm"])
+def test_a_network_without_torch_stops_the_sweep_at_once_naming_the_extra_to_install(cli, monkeypatch, models):
+    """Each of the network's rows was skipped, saying so, while the others were timed: exit code 1, or 0 beside
+    sgbm's rows; predict and the other verbs stop in one line (exit code 2)."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
+    once = ["--warmup", "1", "--runs", "1"]
+    code, out, err = cli("bench", models, "--sizes", "32x48", "--random-weights", *once)
+    assert (code, out) == (2, ""), out
+    # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
+    assert err.startswith(
+        "rtstereo bench: error: the network 'anynet' (bench times exported .onnx files without torch) needs the "
+        "Python package 'torch', which is not installed"
+    ) and err.endswith("Install it with: pip install 'rtstereo[torch]'\n"), err
+    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", *once)  # none to build: it runs
+    assert code == 0 and "|sgbm|opencv|" in out
+
+
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
     (tmp_path / "taken").write_text("a file")
     monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
@@ -998,12 +1015,16 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
     [
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
         (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
-        (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
+        # each list named as its option, as predict names it: the lists' errors named none
+        (["sgbm", "--iters", "2,x"], "error: --iters: 'x' is not a valid iteration count"),
         # no model searches 0 levels: one line (exit 2), not a table of skipped rows (exit 1)
-        (["sgbm", "--max-disp", "64,0"], "'0' is not a valid disparity range (in '64,0')"),
-        (["sgbm", "--iters", "-2"], "'-2' is not a valid iteration count"),
+        (["sgbm", "--max-disp", "64,0"], "error: --max-disp: '0' is not a valid disparity range (in '64,0')"),
+        (["sgbm", "--max-disp", ","], "error: --max-disp: expected a comma-separated list of disparity ranges"),
+        (["sgbm", "--iters", "-2"], "error: --iters: '-2' is not a valid iteration count"),
         # CREStereo, the one model with iterations, needs 2: 1 made a table of one skipped row (exit 1)
-        (["sgbm", "--iters", "5,1"], "'1' is not a valid iteration count: no model takes fewer than 2"),
+        (["sgbm", "--iters", "5,1"], "error: --iters: '1' is not a valid iteration count: no model takes fewer than 2"),
+        (["sgbm", "--sizes", ","], "error: --sizes: expected a comma-separated list of sizes, got ','"),
+        (["sgbm", "--set", "block_size="], "error: --set block_size: expected a comma-separated list of values"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),

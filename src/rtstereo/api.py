@@ -293,6 +293,8 @@ def _load(
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx
 
+        if not path.exists():  # as a missing checkpoint is, and as bench and models say it ("ONNX model not found")
+            check_model_file(model)
         _no_weights(model, weights, "an exported .onnx file carries its weights")
         _onnx_only(model, backend)
         return load_onnx(model, device=device, precision=precision, settings=overrides)

@@ -161,6 +161,11 @@ def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "--fail-fast")
     assert code == 1 and "1 done, 0 skipped, 1 failed, 1 not reached (--fail-fast)" in out
     assert not list((tmp_path / "out").glob("02*"))
+    # on stderr too, as eval says it: with --quiet, which drops the summary, nothing said that a pair was left undone
+    said = "rtstereo predict: --fail-fast: stopped at the first failure; 1 of 3 pairs not reached"
+    assert err.strip().splitlines()[-1] == said, err
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "q", *SGBM_ARGS, "--fail-fast", "-q")
+    assert (code, out) == (1, "") and err.strip().splitlines()[-1] == said, err
 
 
 def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):

@@ -586,7 +586,7 @@ def test_synth_verb_files_by_hand_pfm_bytes_and_images_that_agree_with_the_dispa
         (["synth", "2", "-o", "X", "--seed", str(2**32)], "got 4294967296, whose pairs are those of --seed 4075032035"),
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
-        (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),
+        (["synth", "2", "-o", "X", "--device", "banana"], r"device must be cpu or cuda\[:N\], got 'banana'"),
     ],
 )
 def test_synth_verb_refuses_bad_arguments(tmp_path, argv, message):

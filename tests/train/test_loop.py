@@ -191,7 +191,7 @@ def test_a_run_stopped_during_its_first_validation_can_be_resumed(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tmp_path, val_every=2), echo=lines.append)
     assert read_torch_file(tmp_path / "last.pt")["step"] == 0 and not records(tmp_path, "val")
-    assert lines[-1].startswith("stopped at step 0 (KeyboardInterrupt); state saved to")
+    assert lines[-1].startswith("stopped at step 0 (Ctrl-C); state saved to")
     monkeypatch.undo()
     summary = train(resolve_config(flag_values={"resume": str(tmp_path / "last.pt")}), echo=quiet)
     straight_dir, straight = three_steps
@@ -523,12 +523,15 @@ def test_sigterm_saves_the_state_as_ctrl_c_does(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop.SyntheticStream, "__call__", terminated_at_step_2)
     previous = signal.getsignal(signal.SIGTERM)
+    said: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=said.append)
     assert signal.getsignal(signal.SIGTERM) is previous  # the process's own handler is back
     assert read_torch_file(tmp_path / "last.pt")["step"] == 2
     end = records(tmp_path, "end")[-1]
     assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == "Terminated"
+    # named as the other verbs name it (bench's "interrupted_by"): the line said "(Terminated)", a class's name
+    assert f"stopped at step 2 (SIGTERM); state saved to {tmp_path / 'last.pt'}" in said[-1], said
 
 
 def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatch):
@@ -547,10 +550,12 @@ def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatc
 
     monkeypatch.setattr(loop.SyntheticStream, "__call__", interrupted_at_step_2)
     monkeypatch.setattr(loop._Run, "save", terminated_while_saving)
+    said: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=said.append)
     assert read_torch_file(tmp_path / "last.pt")["step"] == 2
     assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
+    assert "stopped at step 2 (Ctrl-C); state saved" in said[-1], said  # it said "(KeyboardInterrupt)"
 
 
 def _signalled_after_the_forward_pass(monkeypatch, step, times=1):

@@ -248,6 +248,14 @@ def run_batch(
         more = f" and {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else ""
         where = f" (details: {summary_path})" if summary_path is not None else ""
         print(f"rtstereo {verb}: {counted(len(failures), 'pair')} failed: {names}{more}{where}", file=sys.stderr)
+    if summary.not_reached and failures and not summary.interrupted and full is None:  # --fail-fast stopped it
+        # said as eval says it, --quiet or not: with --quiet nothing said that the pairs after the failed one were
+        # never done
+        print(
+            f"rtstereo {verb}: --fail-fast: stopped at the first failure; {summary.not_reached} of "
+            f"{counted(summary.listed, 'pair')} not reached",
+            file=sys.stderr,
+        )
     return summary
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import (
     SETTING_MINIMUM,
+    THREADS_HELP,
     add_model_option,
     output_path_arg,
     parse_size_hw,
@@ -100,12 +102,7 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for PyTorch, ONNX Runtime and OpenCV (default: $RTSTEREO_THREADS, else each library's own)",
-    )
+    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     parser.add_argument(
         "--warmup",
         type=int,
@@ -243,15 +240,21 @@ def _data_items(values: list[list[str]] | None) -> list[str | tuple[str, str]] |
 
 def check_weights_files(weights: dict[str, str]) -> None:
     """Refuse a ``--weights`` file that is not there now, as a missing model file is: found in the sweep, it
-    skipped that network's every row while the others were timed, and the run could exit 0.
+    skipped that network's every row while the others were timed, and the run could exit 0. A URL is downloaded
+    now (into the cache, where the rows find it), as predict and export download it before any work: one that
+    fails skipped each row, each waiting for the server again.
 
     Raises:
-        InputError: a local file (not a URL) that does not exist, or is a folder.
+        InputError: a local file that does not exist, or is a folder; a URL that cannot be downloaded.
     """
-    from ..io.download import is_url
+    from ..io.download import fetch, is_url
 
     for model, path in weights.items():
         if is_url(path):
+            try:
+                fetch(path, subdir="weights")  # the cache load() reads a weights URL from
+            except InputError as exc:
+                raise InputError(f"--weights {model}: {exc}") from None
             continue
         if Path(path).is_dir():
             raise InputError(f"--weights {model}: {path} is a folder: give the checkpoint file inside it")
@@ -259,15 +262,27 @@ def check_weights_files(weights: dict[str, str]) -> None:
             raise InputError(f"--weights {model}: weights file not found: {path}")
 
 
+def _option_list(text: str, kind: Callable[[str], Any], name: str, option: str) -> list[Any]:
+    """``parse_list``, its error named as the option, as predict names it: "'0' is not a valid disparity range" or
+    "expected a comma-separated list of sizes, got ','" named none of bench's lists."""
+    from ..bench import parse_list
+
+    try:
+        return parse_list(text, kind, name)
+    except InputError as exc:
+        if str(exc).startswith(f"{option}:"):  # said already
+            raise
+        raise InputError(f"{option}: {exc}") from None
+
+
 def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     """The swept settings: ``--max-disp``, ``--iters`` and ``--set KEY=V1,V2``."""
-    from ..bench import parse_list
 
     sweeps: dict[str, list[Any]] = {}
     if args.max_disp:
-        sweeps["max_disp"] = parse_list(args.max_disp, _positive_int, "disparity range")
+        sweeps["max_disp"] = _option_list(args.max_disp, _positive_int, "disparity range", "--max-disp")
     if args.iters:
-        sweeps["iters"] = parse_list(args.iters, _iteration_count, "iteration count")
+        sweeps["iters"] = _option_list(args.iters, _iteration_count, "iteration count", "--iters")
     for item in args.set_values:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
@@ -284,7 +299,7 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
             raise InputError(
                 f"--set {item}: {name} is already swept ({given}); give all its values once, comma-separated"
             )
-        sweeps[name] = parse_list(values, str, key)
+        sweeps[name] = _option_list(values, str, "value", f"--set {key.strip()}")
     return sweeps
 
 
@@ -410,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
     check_exported_files(named)  # and so is a damaged one, as predict refuses it
     _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
-    sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
+    sizes = _option_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size", "--sizes")
     _refuse_sizes_no_memory_holds(sizes)
     weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)

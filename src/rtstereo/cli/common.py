@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
     from ..runtime.hybrid import HybridPredictor
 
 
+# --threads in the words of every verb whose libraries it sets (bench said them in another order)
+THREADS_HELP = "CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)"
+
+
 def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
     """``"480x640"`` -> ``(480, 640)``: every size on rtstereo's command line is HEIGHTxWIDTH.
 
@@ -176,12 +180,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         choices=("fp32", "fp16", "bf16"),
         help="numeric precision of the network (default: %(default)s)",
     )
-    group.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)",
-    )
+    group.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     add_setting_args(group)
 
 

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
             f"--pattern filters the list of models: give it without a model name, or drop it for {args.model}"
         )
     if args.model and (is_onnx_file(args.model) or args.model.lower().endswith(FAILED_EXPORT_SUFFIX)):
+        if not Path(args.model).is_dir():  # a URL, no such file: as predict says (not "http:/h/m.onnx: file not found")
+            check_model_file(args.model)
         return describe_onnx(Path(args.model))
     if args.model and args.model not in list_models() and (Path(args.model).exists() or names_a_path(args.model)):
         check_model_file(args.model)  # as written: Path() drops the "/" that makes "runs/" a folder's name

@@ -75,7 +75,7 @@ def register(subparsers) -> None:
         help="no progress lines (the start, each logged step, each validation); notes, how the run stopped, "
         "warnings, errors and the result are still shown",
     )
-    run.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
+    run.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
     run.add_argument(
         "--precision",
         choices=("auto", "off", "fp32", "bf16", "fp16"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -615,6 +616,9 @@ def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
             info = downloader.extract_info(url, download=True)
     except yt_dlp.utils.DownloadError as exc:
         message = str(exc).replace("ERROR: ", "").strip().rstrip(".")
+        # yt-dlp repeats its network error as Python's repr after it: " (caused by TransportError("HTTPConnection(
+        # host='h', port=9): ... Connection refused"))", where predict's download says "Connection refused" once
+        message = re.sub(r" \(caused by \w+\(.*\)\)$", "", message, flags=re.DOTALL)
         raise InputError(
             f"cannot fetch the video at {url}: {message}. Check the address (and the network), or download "
             "the video yourself and pass the file"

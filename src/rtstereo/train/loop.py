@@ -34,7 +34,14 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, folder_write_problem, os_reason, remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import (
+    atomic_path,
+    folder_write_problem,
+    interruption_cause,
+    os_reason,
+    remove_stale_partials,
+    terminate_as_interrupt,
+)
 from ..io.lock import FileLock, holder_text
 from ..models.checkpoint import (
     FORMAT_TAG,
@@ -181,13 +188,14 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise InputError(f"unknown device '{name}': expected cpu, cuda or cuda:N") from None
+        device = None
+    # in predict's words: synth, train and adapt had their own ("training runs on cpu or cuda" for synth's mps)
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise InputError(f"device must be cpu or cuda[:N], got '{name}'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device '{name}' requested but torch sees no CUDA GPU here{cpu_build_note(torch)}; use --device cpu"
         )
-    if device.type not in ("cpu", "cuda"):
-        raise InputError(f"device '{name}': training runs on cpu or cuda")
     check_gpu_index(torch, device)
     return device
 
@@ -976,9 +984,10 @@ class _Run:
                     f"stopped at step {self.step}; state saved to {files.last}; repair or remove the pair the error "
                     f"names, then continue with --resume {files.last}"
                 )
-            else:
+            else:  # Ctrl-C and kill as the other verbs name them: it said "(KeyboardInterrupt)", "(Terminated)"
+                cause = interruption_cause(exc) if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
                 self.echo(
-                    f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
+                    f"stopped at step {self.step} ({cause}); state saved to {files.last} "
                     f"(continue with --resume {files.last})"
                 )
             raise
