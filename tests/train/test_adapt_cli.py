@@ -865,3 +865,32 @@ def test_adapt_and_train_check_threads_alike():
         common.check_torch_threads(0)
     common.check_torch_threads(None)
     common.check_torch_threads(1)
+
+
+def test_a_pair_listed_twice_is_kept_once_so_it_cannot_be_trained_on_and_scored_as_unseen(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """A manifest listing one pair twice (here by two paths) put it in both the training and the held-out pairs."""
+    import rtstereo.train.adapt
+
+    manifest = tmp_path / "pairs.csv"
+    lefts, rights = sorted(folders[0].iterdir()), sorted(folders[1].iterdir())
+    rows = [f"{left},{right}" for left, right in zip(lefts, rights)]
+    again = f"{lefts[0].parent}/./{lefts[0].name},{rights[0]}"
+    manifest.write_text("left,right\n" + "\n".join([*rows, again]) + "\n")
+    seen = {}
+    original = rtstereo.train.adapt.adapt
+
+    def adapt(adapter, pairs, **kwargs):
+        seen["names"] = [pair.name for pair in pairs]
+        return original(adapter, pairs, **kwargs)
+
+    monkeypatch.setattr(rtstereo.train.adapt, "adapt", adapt)
+    argv = ["adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert len(seen["names"]) == 3, seen
+    assert (
+        f"rtstereo adapt: warning: 1 pair left out: 00003_p0 ({manifest} line 5): the same files as a pair listed "
+        f"before (the first: 00003_p0 ({manifest} line 5) repeats 00000_p0 ({manifest} line 2))"
+    ) in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,7 +429,7 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
     from ..train.proxy import calibrated_range
 
     pairs, broken = [], []
-    for index, source in enumerate(sources):
+    for index, source in enumerate(without_repeated_pairs(sources)):
         try:
             pair = source.load(index)
         except RtStereoError as exc:
@@ -447,6 +448,40 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
+
+
+def without_repeated_pairs(sources: list) -> list:
+    """The sources with each pair of files once: a pair listed twice (a manifest's repeated row, the same files reached
+    by two paths or links) could land in both the training and the held-out pairs, and the "unseen" scores would then
+    be those of a pair trained on. A repeat is left out with a warning naming it and the pair it repeats."""
+    from ..io.download import is_url
+
+    def where(source) -> str:
+        return f"{source.name} ({source.listed_at})" if source.listed_at else source.name
+
+    def key(path: str) -> str:
+        return path if is_url(path) else os.path.realpath(path)
+
+    first: dict[tuple[str, str], object] = {}
+    kept, repeats = [], []
+    for source in sources:
+        files = (key(source.left), key(source.right))
+        if files in first:
+            repeats.append((source, first[files]))
+        else:
+            first[files] = source
+            kept.append(source)
+    if repeats:
+        names = ", ".join(where(source) for source, _ in repeats[:5])
+        more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+        source, original = repeats[0]
+        print(
+            f"rtstereo adapt: warning: {counted(len(repeats), 'pair')} left out: {names}{more}: the same files as a "
+            f"pair listed before (the first: {where(source)} repeats {where(original)}); a pair listed twice could be "
+            "trained on and scored as unseen",
+            file=sys.stderr,
+        )
+    return kept
 
 
 def without_identical_views(pairs: list) -> list:
