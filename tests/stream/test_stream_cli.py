@@ -399,6 +399,20 @@ def test_still_images_given_as_two_videos_or_as_a_camera_recording_are_refused(r
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_a_damaged_image_given_as_a_video_is_said_to_be_one(run_cli, tmp_path):
+    """A valid .png is "a still image, not a video"; a damaged one read "it reports no frame size (no video
+    stream?)"."""
+    (tmp_path / "l.png").write_bytes(b"not a png")
+    (tmp_path / "r.png").write_bytes(b"not a png either")
+    code, _, err = run_cli("video", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2, err
+    assert (
+        f"cannot read left video {tmp_path / 'l.png'}: named as an image, not a video, and not an image OpenCV can "
+        "decode either (damaged?); for a pair of images use rtstereo predict LEFT RIGHT"
+    ) in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(run_cli, tmp_path):
     """Its header claims 12 frames, so --start 11 passed the up-front check: 0 frames, exit code 0."""
     from test_stream_sources import cut_video

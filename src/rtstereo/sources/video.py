@@ -99,6 +99,11 @@ class VideoReader:
         self._failing_since: int | None = None  # the first of the frames in a row that did not decode, up to here
         if self.width <= 0 or self.height <= 0:
             self.release()
+            if Path(self.path).suffix.lower() in _image_suffixes():  # a valid one is refused below as a still image
+                raise InputError(
+                    f"cannot read {label} {self.name}: named as an image, not a video, and not an image OpenCV can "
+                    f"decode either (damaged?); for a pair of images use rtstereo {images_command} LEFT RIGHT"
+                )
             raise InputError(f"cannot read {label} {self.name}: it reports no frame size (no video stream?)")
         if is_still_image(self.path, self.frame_count):
             # FFmpeg plays a still image as a one-frame video: the run would "succeed" on one frame.
@@ -218,6 +223,12 @@ def open_video(video: str, path: Path, label: str, images_command: str = "predic
         if web:
             path.unlink(missing_ok=True)
         raise
+
+
+def _image_suffixes() -> tuple[str, ...]:
+    from ..datasets.readers import IMAGE_SUFFIXES  # here: the readers are not needed to play a video
+
+    return IMAGE_SUFFIXES
 
 
 def is_still_image(path: str | Path, frame_count: float | None) -> bool:
