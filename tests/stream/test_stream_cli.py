@@ -904,6 +904,16 @@ def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_
     assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
 
 
+def test_an_mp4_in_a_folder_that_is_a_file_is_named_as_given(run_cli, sbs_video, tmp_path):
+    """-o afile/o.mp4 was refused as "cannot write the summary afile/o.json", a file the user never named."""
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    video = tmp_path / "afile" / "o.mp4"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "-o", video, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: cannot write the video {video}: {tmp_path / 'afile'} is a file, not a folder\n"
+    )
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

@@ -556,6 +556,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
     _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
+    _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
@@ -844,6 +845,21 @@ def check_output_prefix(prefix: str | None) -> None:
             f"--output-prefix {prefix} is a folder: the PNGs are named PREFIX_00000.png and would be written beside "
             f"it; give a file-name prefix inside it, e.g. {Path(prefix) / 'disp'}"
         )
+
+
+def _check_video_folder(video: str | None) -> None:
+    """Refuse, before the first frame, an ``-o`` video whose folder cannot be written, naming the file given.
+
+    Raises:
+        OutputError: the folder of ``video`` cannot be made or written (a file stands in its path).
+    """
+    if not video:
+        return
+    from ..io.atomic import folder_write_problem
+
+    problem = folder_write_problem(Path(video).parent)
+    if problem is not None:
+        raise OutputError(f"cannot write the video {video}: {problem}")
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:
