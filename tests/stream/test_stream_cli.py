@@ -1585,6 +1585,21 @@ def test_a_size_no_memory_holds_is_refused_before_a_frame_is_resized(run_cli, tw
     assert code == 0 and len(list((tmp_path / "png").glob("d_*.png"))) == 6, err
 
 
+@pytest.mark.parametrize("videos", ["two", "sbs"])
+def test_a_video_file_no_memory_holds_is_refused_before_anything_is_written(
+    run_cli, two_videos, sbs_video, tmp_path, monkeypatch, videos
+):
+    """Without --size the budget was asked at the first frame, after an empty table and a summary of 0 frames had
+    been written: a video file reports its frame size when it opens."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    inputs = two_videos if videos == "two" else ["--sbs", sbs_video]
+    code, out, err = run_cli("video", *inputs, "-o", tmp_path / "o.mp4", "--model", "sgbm")
+    assert code == 2 and out == "", err
+    assert err.startswith("rtstereo video: error: sgbm on a "), err
+    assert err.count("\n") == 1 and "more than the 1 KB budget (RTSTEREO_MEMORY_BUDGET=1K)" in err, err
+    assert not list(tmp_path.glob("o.*"))
+
+
 def test_a_frame_of_an_image_sequence_whose_views_differ_in_size_is_named(run_cli, tmp_path):
     """'left and right images differ in size: left 40x32, right 36x32' said which of the sequence's frames only by
     its sizes."""

@@ -521,19 +521,23 @@ def _refuse_a_size_no_memory_holds_on_ray(args: argparse.Namespace, options: Any
             close()
 
 
-def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> None:
+def _refuse_a_size_no_memory_holds(
+    args: argparse.Namespace, predictor: Any, view_size_hw: tuple[int, int] | None = None
+) -> None:
     """Refuse a ``--size`` the memory budget holds at no size, before the first frame is resized to it: the frames
     were resized first, and ``--size 40000x60000`` (a zero too many) had the process killed by the kernel, out of
-    memory, where the budget refuses such a pair in one line."""
+    memory, where the budget refuses such a pair in one line. Without ``--size``, the views' size a video file or a
+    camera reports when it opens (``view_size_hw``) is checked the same way: refused at the first frame, the run
+    had written an empty table and a summary of 0 frames."""
     memory_plan = getattr(predictor, "memory_plan", None)
-    if not args.size or memory_plan is None:
+    if memory_plan is None or not (args.size or view_size_hw):
         return
     from ..runtime.memory import MemoryBudgetError
 
     try:
-        memory_plan(parse_size_hw(args.size))
+        memory_plan(parse_size_hw(args.size) if args.size else tuple(view_size_hw))
     except MemoryBudgetError as exc:
-        raise InputError(f"--size {args.size}: {exc}") from None
+        raise InputError(f"--size {args.size}: {exc}" if args.size else str(exc)) from None
 
 
 def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
@@ -581,7 +585,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         if view_size_hw is not None:  # --calib or --rectify of another camera mode: said now too
             prepare.check_frame_size(view_size_hw)
     predictor, adaptation = stream_predictor(args, predictor_from_args)
-    _refuse_a_size_no_memory_holds(args, predictor)
+    _refuse_a_size_no_memory_holds(args, predictor, getattr(source, "view_size_hw", None))
     sinks = []
     if args.output:
         stride = getattr(args, "stride", 1)

@@ -369,6 +369,7 @@ class TwoVideoSource(FrameSource):
                 right.fps,
             )
         self.fps = left.fps or right.fps
+        self.view_size_hw = (left.height, left.width)  # as the header says: the memory check before the first frame
         counts = (left.frame_count, right.frame_count)
         self._frame_count = None if None in counts else min(counts)
         self._announced_end: int | None = None  # where the warning below said the stream stops
@@ -493,6 +494,7 @@ class SideBySideVideoSource(FrameSource):
         try:
             check_side_by_side_width(reader.width)
             self.fps, self._frame_count = reader.fps, reader.frame_count
+            self.view_size_hw = (reader.height, reader.width // 2)  # each half's, for the memory check
         finally:
             reader.release()
         if self._frame_count is not None and start >= self._frame_count:
