@@ -930,3 +930,18 @@ def test_an_exports_external_data_file_given_as_the_model_names_the_model(tmp_pa
     assert str(caught.value) == message
     code, out, err = cli("bench", data, "--sizes", "32x64")
     assert (code, out, err) == (2, "", f"rtstereo bench: error: {message}\n")
+
+
+def test_a_guided_networks_file_given_as_the_model_warns_that_it_runs_unguided(recwarn):
+    """An export or checkpoint of a guided network (what `adapt --model default` writes) ran alone without its hints,
+    a poorer map, and said nothing; inside the hybrid, or as the registry's rtnet-guided, it says nothing."""
+    from rtstereo.runtime.onnx import packaged_path
+
+    guided = str(packaged_path(rtstereo.models.get_spec("rtnet-guided")))
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
+        rtstereo.load(guided)
+    assert f"--model hybrid --set network={guided}" in str(caught[0].message)
+    recwarn.clear()
+    rtstereo.load("hybrid", network=guided)
+    rtstereo.load("rtnet-guided")
+    assert not [w for w in recwarn if "guided network" in str(w.message)]

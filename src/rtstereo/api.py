@@ -100,11 +100,25 @@ def load(
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     switches = {name: value for name, value in switches.items() if value is not None}
     predictor = _load(model, weights, backend, device, precision, overrides)
+    if getattr(predictor, "guided", False) and Path(model).is_file():  # rtnet-guided, the registry's, says so itself
+        _warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     if device == "cpu":  # its pre- and post-processing's temporaries are not mapped and zeroed anew for each pair
         keep_freed_memory()
     return predictor
+
+
+def _warn_unguided(path: str) -> None:
+    """Say that a guided network's file given as the model runs without its hints: what ``adapt --model default``
+    writes ran alone, unguided, and gave a poorer map without a word (``models`` and ``adapt`` say to run it inside
+    the hybrid). A warning, not a refusal: the network still works unguided, and ``predict(..., hints=)`` guides it.
+    """
+    warn(
+        f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
+        f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
+        f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
+    )
 
 
 def _model_argument(model: Any) -> str:
