@@ -253,6 +253,14 @@ def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
         rtstereo.load("hybrid", network=missing)
 
 
+def test_an_unknown_or_missing_hybrid_network_names_the_setting_it_came_from():
+    """`--set network=rtnet-v4` said "unknown model 'rtnet-v4'", as if --model had been mistyped."""
+    with pytest.raises(rtstereo.ModelNotFoundError, match=r"^the hybrid's setting network=rtnet-v4: unknown model"):
+        rtstereo.load("hybrid", network="rtnet-v4")
+    with pytest.raises(rtstereo.CheckpointError, match=r"^the hybrid's setting network=gone\.onnx: model file not"):
+        rtstereo.load("hybrid", network="gone.onnx")
+
+
 def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)

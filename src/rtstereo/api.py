@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CheckpointError, InputError, require, warn
+from .errors import CheckpointError, InputError, ModelNotFoundError, require, warn
 from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -361,7 +361,12 @@ def _load(
             )
         name = resolve_alias(resolved["network"])
         is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
-        kind = "file" if is_path else get_spec(name).kind
+        try:  # "unknown model 'rtnet-v4'" or "model file not found" named no setting, as if --model had been wrong
+            kind = "file" if is_path else get_spec(name).kind
+            if kind == "file":
+                check_model_file(name)
+        except (ModelNotFoundError, CheckpointError, InputError) as exc:
+            raise type(exc)(f"the hybrid's setting network={resolved['network']}: {exc}") from None
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
         if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal
