@@ -583,6 +583,9 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
     assert any("earlier sweep's plot" in note for note in again.notes)
     assert _json_notes(tmp_path / "out") == again.notes, "the note was printed but left out of bench.json"
+    # bench.md has them under its table, as bench.json has them and stderr prints them: the table alone left them out
+    notes = "".join(f"- {note}\n" for note in again.notes)
+    assert (tmp_path / "out" / "bench.md").read_text() == again.table() + "\n\nNotes:\n" + notes
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
