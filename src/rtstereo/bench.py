@@ -82,7 +82,7 @@ from .io.atomic import (
     os_reason,
     remove_interrupted_results,
 )
-from .models import get_spec, is_onnx_file, resolve_alias
+from .models import architecture_range_px, get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -600,7 +600,8 @@ def _levels(row: BenchRow) -> str:
         return str(settings["max_disp"])
     if "iters" in settings:
         return f"{settings['iters']} iters"
-    return "-"
+    fixed = architecture_range_px(settings)  # AnyNet's, which no setting holds (a registry row's or an export's)
+    return "-" if fixed is None else str(fixed)
 
 
 # --------------------------------------------------------------------------------------------------
