@@ -253,6 +253,14 @@ def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
         rtstereo.load("hybrid", network=missing)
 
 
+def test_an_unknown_or_missing_hybrid_network_names_the_setting_it_came_from():
+    """`--set network=rtnet-v4` said "unknown model 'rtnet-v4'", as if --model had been mistyped."""
+    with pytest.raises(rtstereo.ModelNotFoundError, match=r"^the hybrid's setting network=rtnet-v4: unknown model"):
+        rtstereo.load("hybrid", network="rtnet-v4")
+    with pytest.raises(rtstereo.CheckpointError, match=r"^the hybrid's setting network=gone\.onnx: model file not"):
+        rtstereo.load("hybrid", network="gone.onnx")
+
+
 def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
@@ -930,3 +938,18 @@ def test_an_exports_external_data_file_given_as_the_model_names_the_model(tmp_pa
     assert str(caught.value) == message
     code, out, err = cli("bench", data, "--sizes", "32x64")
     assert (code, out, err) == (2, "", f"rtstereo bench: error: {message}\n")
+
+
+def test_a_guided_networks_file_given_as_the_model_warns_that_it_runs_unguided(recwarn):
+    """An export or checkpoint of a guided network (what `adapt --model default` writes) ran alone without its hints,
+    a poorer map, and said nothing; inside the hybrid, or as the registry's rtnet-guided, it says nothing."""
+    from rtstereo.runtime.onnx import packaged_path
+
+    guided = str(packaged_path(rtstereo.models.get_spec("rtnet-guided")))
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
+        rtstereo.load(guided)
+    assert f"--model hybrid --set network={guided}" in str(caught[0].message)
+    recwarn.clear()
+    rtstereo.load("hybrid", network=guided)
+    rtstereo.load("rtnet-guided")
+    assert not [w for w in recwarn if "guided network" in str(w.message)]

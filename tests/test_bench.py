@@ -583,6 +583,9 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
     assert any("earlier sweep's plot" in note for note in again.notes)
     assert _json_notes(tmp_path / "out") == again.notes, "the note was printed but left out of bench.json"
+    # bench.md has them under its table, as bench.json has them and stderr prints them: the table alone left them out
+    notes = "".join(f"- {note}\n" for note in again.notes)
+    assert (tmp_path / "out" / "bench.md").read_text() == again.table() + "\n\nNotes:\n" + notes
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
@@ -1735,3 +1738,11 @@ def test_a_row_the_memory_budget_ran_smaller_says_the_size_it_ran_at(monkeypatch
     assert "|rtnet-v5|onnxruntime|288p (384x288), ran at 224p (288x224)|192|" in table
     assert "|hybrid|onnxruntime|288p (384x288), its network ran at 192p (256x192)|" in table
     assert "|sgbm|opencv|288p (384x288)|192|" in table
+
+
+@pytest.mark.parametrize("model, stage, shown", [("anynet", 3, "200"), ("/x/anynet.onnx", 1, "176"), ("bm", None, "-")])
+def test_an_anynet_rows_disparity_range_is_its_architectures(model, stage, shown):
+    """AnyNet's range is no setting: its rows read "-", though its stage fixes it (200 px at stage 3)."""
+    describe = {} if stage is None else {"stage": stage}
+    row = BenchRow(BenchCase(model, "onnxruntime", (64, 96), "-"), describe=describe)
+    assert bench._levels(row) == shown

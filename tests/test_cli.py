@@ -1303,6 +1303,14 @@ def test_one_pair_to_an_output_that_cannot_be_written_is_refused_before_the_mode
     )
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="a device file")
+def test_a_device_given_as_the_output_folder_is_called_a_device(capsys, pair_files):
+    """-o /dev/null was refused as "/dev/null is a file, not a folder"."""
+    code, out, err = run_cli(capsys, "predict", *pair_files, "-m", "sgbm", "-o", "/dev/null")
+    assert code == 2 and out == ""
+    assert err == "rtstereo predict: error: cannot write /dev/null: /dev/null is a device, not a folder\n"
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
 def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path, pair_files):
     """--calib <(cat calib.json), a process substitution, said 'calibration file not found: /dev/fd/63'; a pipe

@@ -191,3 +191,12 @@ def test_eval_and_predict_densities_count_what_their_descriptions_say():
     assert "`density`: the fraction, 0..1, of all the map's pixels whose disparity is finite and above 0" in readme
     assert "density counting those where B is finite, 0 or below included" in readme
     assert "`density` is the percent of the pixels with ground truth where the prediction is finite" in readme
+
+
+def test_eval_shows_an_anynet_scenes_range_which_its_architecture_fixes():
+    """AnyNet's range is no setting: eval's max disp read "-", though its stage fixes it (200 px at stage 3)."""
+    from rtstereo.eval import _range_cell
+
+    assert _range_cell({"stage": 3, "backend": "onnxruntime"}) == "200"
+    assert _range_cell({"stage": 3}, (128, 192), (64, 96)) == "400 (200 at 64x96)"  # a fixed-size export, resized
+    assert _range_cell({"backend": "opencv"}) == "-"

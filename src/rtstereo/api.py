@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CheckpointError, InputError, require, warn
+from .errors import CheckpointError, InputError, ModelNotFoundError, require, warn
 from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -100,11 +100,25 @@ def load(
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     switches = {name: value for name, value in switches.items() if value is not None}
     predictor = _load(model, weights, backend, device, precision, overrides)
+    if getattr(predictor, "guided", False) and Path(model).is_file():  # rtnet-guided, the registry's, says so itself
+        _warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     if device == "cpu":  # its pre- and post-processing's temporaries are not mapped and zeroed anew for each pair
         keep_freed_memory()
     return predictor
+
+
+def _warn_unguided(path: str) -> None:
+    """Say that a guided network's file given as the model runs without its hints: what ``adapt --model default``
+    writes ran alone, unguided, and gave a poorer map without a word (``models`` and ``adapt`` say to run it inside
+    the hybrid). A warning, not a refusal: the network still works unguided, and ``predict(..., hints=)`` guides it.
+    """
+    warn(
+        f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
+        f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
+        f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
+    )
 
 
 def _model_argument(model: Any) -> str:
@@ -347,7 +361,12 @@ def _load(
             )
         name = resolve_alias(resolved["network"])
         is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
-        kind = "file" if is_path else get_spec(name).kind
+        try:  # "unknown model 'rtnet-v4'" or "model file not found" named no setting, as if --model had been wrong
+            kind = "file" if is_path else get_spec(name).kind
+            if kind == "file":
+                check_model_file(name)
+        except (ModelNotFoundError, CheckpointError, InputError) as exc:
+            raise type(exc)(f"the hybrid's setting network={resolved['network']}: {exc}") from None
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
         if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal

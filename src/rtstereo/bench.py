@@ -82,7 +82,7 @@ from .io.atomic import (
     os_reason,
     remove_interrupted_results,
 )
-from .models import get_spec, is_onnx_file, resolve_alias
+from .models import architecture_range_px, get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -323,6 +323,14 @@ class BenchReport:
             lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
 
+    def markdown(self) -> str:
+        """``<stem>.md``: :meth:`table`, and under it the notes that the command line prints on stderr and
+        ``bench.json`` holds (how a fixed-size export is scored, scenes stretched to a row's size): the table alone left
+        them out."""
+        if not self.notes:
+            return self.table()
+        return "\n".join([self.table(), "", "Notes:", *(f"- {note}" for note in self.notes)])
+
     def _without_baseline(self) -> str:
         """Why measured rows have no x BASELINE time: the baseline has no measured row of their size (its row was
         skipped or failed there, or it never ran there, as SGBM at 480x640 beside an export fixed at 96x128). A dash
@@ -423,16 +431,16 @@ class BenchReport:
             stem = partial_stem
         json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
 
-        def write_json() -> None:
+        def write_results() -> None:
             # Temporary names, then renames: an interrupted run leaves no results that look complete.
             with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+            with atomic_path(md_path, "benchmark results") as tmp:
+                tmp.write_text(self.markdown() + "\n", encoding="utf-8")
 
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            write_json()
-            with atomic_path(md_path, "benchmark results") as tmp:
-                tmp.write_text(self.table() + "\n", encoding="utf-8")
+            write_results()
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {os_reason(exc, folder / stem)}") from None
         written = [json_path, md_path]
@@ -457,9 +465,9 @@ class BenchReport:
             # Without matplotlib a sweep with accuracy has no plot either: "no accuracy to plot" was said of it too.
             why = "could not be plotted" if any(r.accuracy for r in self.rows) else "has no accuracy to plot"
             self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one {why}")
-        if len(self.notes) > notes_written:  # bench.json held the notes printed, less the ones of these last steps
+        if len(self.notes) > notes_written:  # the files held the notes printed, less the ones of these last steps
             try:
-                write_json()
+                write_results()
             except OSError as exc:
                 reason = os_reason(exc, json_path)
                 raise OutputError(f"cannot write benchmark results to {json_path}: {reason}") from None
@@ -592,7 +600,8 @@ def _levels(row: BenchRow) -> str:
         return str(settings["max_disp"])
     if "iters" in settings:
         return f"{settings['iters']} iters"
-    return "-"
+    fixed = architecture_range_px(settings)  # AnyNet's, which no setting holds (a registry row's or an export's)
+    return "-" if fixed is None else str(fixed)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .datasets import Sample
 from .errors import InputError, OutputError, warn
 from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
+from .models import architecture_range_px
 from .models.sgbm import SGBM_MAX_BLOCK_PX, UnmatchedBandWarning
 from .runtime.predictor import Predictor
 from .text import counted, share
@@ -542,13 +543,16 @@ def _range_cell(
         '85 (96 searched)'
         >>> _range_cell({"max_disp": 713, "sgbm_searched_disp": 192})
         '713 (192 searched)'
-        >>> _range_cell({"max_disp": 32, "searched_disp": 32}), _range_cell({})
-        ('32', '-')
+        >>> _range_cell({"max_disp": 32, "searched_disp": 32}), _range_cell({}), _range_cell({"stage": 3})
+        ('32', '-', '200')
         >>> _range_cell({"max_disp": 192}, (288, 384), (96, 128)), _range_cell({"max_disp": 192}, (288, 375), (96, 128))
         ('576 (192 at 96x128)', '562.5 (192 at 96x128)')
     """
     if "max_disp" not in settings:
-        return "-"
+        fixed = architecture_range_px(settings)  # AnyNet's, which no setting holds: it read "-"
+        if fixed is None:
+            return "-"
+        settings = {**settings, "max_disp": fixed}
     # The hybrid's max_disp is its SGBM's range, searched at the scene's size: only its network ran resized.
     if ran_at_hw and size_hw and "network" not in settings and ran_at_hw[1] != size_hw[1]:
         in_scene_px = round(float(settings["max_disp"]) * size_hw[1] / ran_at_hw[1], 1)

@@ -245,6 +245,10 @@ def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch)
     assert result.external_data and (tmp_path / "ext.onnx.data").is_file()
     # Whoever may read the model may read its weights (onnx writes the .data file owner-only).
     assert (tmp_path / "ext.onnx.data").stat().st_mode & 0o777 == (tmp_path / "ext.onnx").stat().st_mode & 0o777
+    # the report names every file the export wrote: the .data file was left out
+    files = [str(tmp_path / "ext.onnx"), str(tmp_path / "ext.onnx.data")]
+    assert result.report.files == files
+    assert json.loads(result.report_path.read_text())["files"] == files
     grey = np.full((32, 48, 3), 90, np.uint8)
     assert np.isfinite(load_onnx(result.path).predict(grey, grey).disparity_px).all()
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)

@@ -24,7 +24,7 @@ from rtstereo.io import (
     write_pfm,
 )
 from rtstereo.io.calibration import read_calibration
-from rtstereo.io.disparity import PNG16_MAX_PX, to_png16
+from rtstereo.io.disparity import PNG16_MAX_PX, preview_top_px, to_png16
 
 
 def _ramp(height: int = 5, width: int = 7) -> np.ndarray:
@@ -717,12 +717,15 @@ def test_colorize_near_is_warm_and_far_is_cool():
 
 
 def test_colorize_invalid_is_black_and_valid_is_not():
-    d = np.array([[np.nan, np.inf, 0.0, 5.0, 10.0]], np.float32)
+    """Invalid is what the 16-bit PNG and density call invalid, as the sidecar says (black): a finite 0 px or below
+    was drawn in colour."""
+    d = np.array([[np.nan, np.inf, -3.0, 0.0, 0.01, 5.0, 10.0]], np.float32)
 
     rgb = colorize(d, max_disp_px=10.0)
 
-    assert (rgb[0, :2] == 0).all()
-    assert (rgb[0, 2:].max(axis=1) > 0).all()  # the colour of the smallest disparity is dark, not black
+    assert (rgb[0, :4] == 0).all()
+    assert (rgb[0, 4:].max(axis=1) > 0).all()  # the colour of the smallest disparity is dark, not black
+    assert preview_top_px(np.array([[-50.0, -50.0, 2.0]], np.float32)) == 2.0  # the range is of valid pixels too
 
 
 def test_colorize_default_range_and_all_invalid():
@@ -733,7 +736,7 @@ def test_colorize_default_range_and_all_invalid():
 
 
 def test_colorize_min_disp_shifts_the_range():
-    d = np.array([[20.0, 30.0]], np.float32)
+    d = np.array([[21.0, 30.0]], np.float32)  # minus 20: 1 px, not 0 px, which is invalid (black)
 
     np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))
 

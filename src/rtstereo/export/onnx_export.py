@@ -1042,6 +1042,12 @@ def _verify_and_write(
         },
     )
     report.files = [str(output.with_name(names[role] + ("" if report.passed else ".failed"))) for role in paths]
+    # an --external-data export's weights, under the name its model refers to them by (which _publish keeps)
+    report.files += [
+        str(output.with_name(path.name + ".data"))
+        for path in paths.values()
+        if path.with_name(path.name + ".data").exists()
+    ]
     report_path = output.with_name(f"{output.stem}.parity.json")
     from ..io.atomic import interrupts_deferred
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 import uuid
@@ -312,8 +313,28 @@ def os_reason(exc: OSError, path: str | Path) -> str:
     """
     blocker = file_in_the_way(path)
     if blocker is not None:
-        return f"{blocker} is a file, not a folder"
+        return f"{blocker} is {kind_of_file(blocker)}, not a folder"
     return exc.strerror or str(exc)
+
+
+def kind_of_file(path: str | Path) -> str:
+    """What an existing path that is no folder is, in words: ``-o /dev/null`` was "is a file, not a folder".
+
+    Examples:
+        >>> kind_of_file("/dev/null")
+        'a device'
+    """
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return "a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a file"
 
 
 def file_in_the_way(path: str | Path) -> Path | None:

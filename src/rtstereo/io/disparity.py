@@ -227,7 +227,7 @@ def png16_unstored_message(count: int, total: int) -> str:
 
 
 def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_disp_px: float = 0.0) -> np.ndarray:
-    """A colour preview (uint8 RGB ``(H, W, 3)``), near = warm; invalid pixels black.
+    """A colour preview (uint8 RGB ``(H, W, 3)``), near = warm; invalid pixels (not finite, or 0 px and below) black.
 
     Args:
         disparity_px: float ``(H, W)``.
@@ -247,7 +247,8 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     for name, limit in (("min_disp_px", min_disp_px), ("max_disp_px", max_disp_px)):
         if limit is not None and not math.isfinite(limit):  # nan painted every pixel one colour, without a word
             raise InputError(f"{name} must be a finite number of pixels, got {limit}")
-    valid = np.isfinite(d)
+    # the pixels the map files and density call valid: a finite 0 or below was drawn in colour, its "invalid" black
+    valid = np.isfinite(d) & (d > 0)
     if max_disp_px is None:
         max_disp_px = preview_top_px(d)
     span = max(max_disp_px - min_disp_px, 1e-6)
@@ -263,14 +264,14 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
 
 def preview_top_px(disparity_px: np.ndarray) -> float:
     """The disparity at the top of :func:`colorize`'s colours when it is given no range: the map's own 99th
-    percentile (1 px for a map without valid pixels).
+    percentile of its valid pixels, finite and above 0 (1 px for a map without any).
 
     Examples:
         >>> preview_top_px(np.array([[np.nan, 2.0], [4.0, 4.0]], np.float32))
         4.0
     """
     d = np.asarray(disparity_px, dtype=np.float32)
-    valid = np.isfinite(d)
+    valid = np.isfinite(d) & (d > 0)
     return float(np.percentile(d[valid], 99)) if valid.any() else 1.0
 
 

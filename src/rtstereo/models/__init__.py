@@ -5,6 +5,9 @@ Nothing here imports torch; each architecture module is imported when its model 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .registry import ModelSpec, get_spec, list_models, register
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "GUIDED_NETWORK",
     "resolve_alias",
     "is_onnx_file",
+    "architecture_range_px",
 ]
 
 # The network trained by this project that ships inside the package (registered below).
@@ -29,6 +33,27 @@ GUIDED_NETWORK = "rtnet-guided"
 # matches), whose mean bad-2 on its 22 Middlebury scenes is lower than SGBM's and than the network's
 # alone (benchmarks/results/validation/; training/SELECTION.md, addendum of session 10).
 DEFAULT_ALIAS = "hybrid"
+
+
+# AnyNet's range is its architecture's, not a setting (its setting_help below): the pixels each stage reaches at full
+# size (12 levels at 1/16, then +-2 levels at 1/8 and 1/4; stage 4 refines stage 3's map).
+ANYNET_RANGE_PX = {1: 176, 2: 192, 3: 200, 4: 200}
+
+
+def architecture_range_px(settings: Mapping[str, Any]) -> int | None:
+    """The disparity range, pixels, of a network whose settings do not hold one because its architecture fixes it:
+    AnyNet's by its ``stage`` (the one model with that setting, a registry row's or an export's); ``None`` otherwise.
+
+    Examples:
+        >>> architecture_range_px({"stage": 3}), architecture_range_px({"stage": 1}), architecture_range_px({})
+        (200, 176, None)
+    """
+    if "max_disp" in settings:
+        return None
+    try:
+        return ANYNET_RANGE_PX.get(int(settings["stage"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def is_onnx_file(model: str) -> bool:
