@@ -100,3 +100,31 @@ def test_map_through_interrupts_keeps_the_order_and_raises_a_worker_error():
     shared = ThreadPoolExecutor(1)
     assert map_through_interrupts(shared, str, [1], own_pool=False) == ["1"]
     assert shared.submit(str, 2).result() == "2"  # a shared pool is left running
+
+
+def test_work_not_begun_is_not_waited_for():
+    """With more work than threads, Ctrl-C left work in the pool's queue, cancelled there, which ``wait`` counts as
+    done only once a worker has picked it up: none did, and the wait hung for good."""
+    ran: list[int] = []
+
+    def work(item):
+        ran.append(item)
+        if item == 0:
+            time.sleep(0.2)  # the others are queued behind it
+            raise KeyboardInterrupt  # as main's wait on it receives Ctrl-C
+        time.sleep(0.3)  # the last is still queued when the first has failed
+        return item
+
+    outcome: list[BaseException] = []
+
+    def call():
+        try:
+            map_through_interrupts(ThreadPoolExecutor(1), work, range(3))
+        except BaseException as exc:  # noqa: B036 - the outcome is the test's
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(10.0)
+    assert not caller.is_alive(), "the wait for work not begun hung"
+    assert isinstance(outcome[0], KeyboardInterrupt) and 2 not in ran

@@ -31,6 +31,9 @@ def wait_through_interrupts(futures: Iterable[Future], pool: ThreadPoolExecutor 
         pool.shutdown(wait=False, cancel_futures=True)
     for future in futures:
         future.cancel()  # a no-op for work begun or done
+    # A future cancelled in the pool's queue is never picked up, and ``wait`` counts it as done only once a worker
+    # has: waited for, it hung for good (a Ctrl-C with more work than threads).
+    futures = [future for future in futures if not future.cancelled()]
     interrupted: KeyboardInterrupt | None = None
     while True:
         try:
