@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def wait_through_interrupts(futures: Iterable[Future], pool: ThreadPoolExecutor | None = None) -> None:
+def wait_through_interrupts(
+    futures: Iterable[Future], pool: ThreadPoolExecutor | None = None, cancel: bool = True
+) -> None:
     """Cancel the ``futures`` not begun and wait for the others, also when Ctrl-C comes meanwhile, then raise its
     interrupt.
 
@@ -25,11 +27,12 @@ def wait_through_interrupts(futures: Iterable[Future], pool: ThreadPoolExecutor 
         futures: the work handed to the pool.
         pool: a pool of the caller's own, shut down without a join (its threads end by themselves); ``None`` for
             a pool shared between calls, which is left running.
+        cancel: ``False``: the work not begun is not cancelled but waited for too (its result is wanted).
     """
     futures = list(futures)
     if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
-    for future in futures:
+        pool.shutdown(wait=False, cancel_futures=cancel)
+    for future in futures if cancel else ():
         future.cancel()  # a no-op for work begun or done
     # A future cancelled in the pool's queue is never picked up, and ``wait`` counts it as done only once a worker
     # has: waited for, it hung for good (a Ctrl-C with more work than threads).
