@@ -1271,6 +1271,36 @@ def test_ctrl_c_that_an_extension_module_turned_into_an_import_error_is_an_inter
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler main found is back"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the callback's, as Python prints it
+def test_ctrl_c_that_an_import_callback_could_not_raise_still_stops_the_start(capsys, monkeypatch):
+    """Ctrl-C while the verbs were imported at start-up, as the import system's weakref callback of a module lock ran
+    (``_get_module_lock.<locals>.cb``): Python printed "Exception ignored in: ..." and the run went on."""
+    import signal
+    import weakref
+
+    import rtstereo.cli as cli
+    from rtstereo.cli import models
+
+    build_parser, went_on = cli.build_parser, []
+
+    def importing():
+        class ModuleLock:
+            pass
+
+        lock = ModuleLock()
+        ref = weakref.ref(lock, lambda ref: signal.raise_signal(signal.SIGINT))  # Ctrl-C as the callback runs
+        del lock  # the callback's KeyboardInterrupt cannot be raised: Python prints it and goes on
+        assert ref() is None
+        return build_parser()
+
+    monkeypatch.setattr(cli, "build_parser", importing)
+    monkeypatch.setattr(models, "run", lambda args: went_on.append(args))
+    assert main(["models"]) == 130
+    assert not went_on
+    assert capsys.readouterr().err.endswith("rtstereo models: interrupted\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch):
     from rtstereo.cli import models
     from rtstereo.errors import MissingDependencyError

@@ -1312,3 +1312,38 @@ def test_a_map_cut_off_by_an_exported_files_range_is_told_to_export_again_not_to
         "nearer points lie beyond it and are cut off there; export the network again with a larger --max-disp "
         "(rtstereo export toy-net ... --max-disp 32)"
     ]
+
+
+def test_a_second_ctrl_c_waits_for_sgbm_beside_the_network(textured_pair, monkeypatch):
+    """Ctrl-C while an unguided hybrid's network ran, then Ctrl-C again while SGBM's match was awaited: raised at
+    once, it let the process end with SGBM's thread still in OpenCV, which could abort it as Python finalized
+    ("terminate called without an active exception"), as `rtstereo synth` did."""
+    import signal
+    import threading
+    import time
+
+    left, right = textured_pair
+    hybrid = rtstereo.load("hybrid", max_disp=16, network="rtnet-v5", threads=2)
+    matching, finished = threading.Event(), threading.Event()
+
+    def confident(*args):
+        matching.set()
+        time.sleep(0.2)  # the main thread waits for this match by now
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C again
+        time.sleep(0.3)
+        finished.set()
+        raise RuntimeError("not used: the interrupt ends the call")
+
+    def network(*args, **kwargs):
+        matching.wait(5.0)
+        raise KeyboardInterrupt  # Ctrl-C as the network runs
+
+    monkeypatch.setattr(hybrid, "_confident", confident)
+    monkeypatch.setattr(hybrid.network, "predict_pair", network)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hybrid.predict(left, right)
+        assert finished.is_set()
+    finally:
+        monkeypatch.undo()
+        hybrid.close()

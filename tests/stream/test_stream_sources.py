@@ -964,3 +964,34 @@ def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):
         f"the left video l.avi ended after {held} frames although its header claims 40: the file is cut short or "
         "damaged; the stream stops there"
     ]
+
+
+def test_a_second_ctrl_c_waits_for_the_other_videos_decoder():
+    """Two videos decode at once, the right on a second thread: Ctrl-C as the left was read, then again while the
+    right's read was awaited, left the decoder thread in OpenCV as the readers were released and the process ended
+    (it could abort as Python finalized, "terminate called without an active exception", as `rtstereo synth` did)."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rtstereo.sources.video import _both
+
+    decoding, finished = threading.Event(), threading.Event()
+
+    def right():
+        decoding.set()
+        time.sleep(0.2)  # the main thread waits for this read by now
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C again
+        time.sleep(0.3)
+        finished.set()
+
+    def left():
+        decoding.wait(5.0)
+        raise KeyboardInterrupt  # Ctrl-C as the left video is read
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _both(pool, left, right)
+        assert finished.is_set()
+    finally:
+        pool.shutdown(wait=True)

@@ -558,6 +558,34 @@ def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatc
     assert "stopped at step 2 (Ctrl-C); state saved" in said[-1], said  # it said "(KeyboardInterrupt)"
 
 
+def test_ctrl_c_again_while_last_pt_is_written_says_the_state_was_not_saved(tmp_path, monkeypatch):
+    """A second Ctrl-C while train wrote last.pt stopped the write, and only "interrupted" was said: the older
+    last.pt stayed, with nothing saying that the steps since were lost."""
+    render, save = loop.SyntheticStream.__call__, loop._Run.save
+
+    def interrupted_at_step_3(self, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return render(self, step)
+
+    def interrupted_again_while_saving(self, path, training_state=True):
+        if self.stopping:
+            raise KeyboardInterrupt  # the second Ctrl-C, as the checkpoint is written
+        save(self, path, training_state)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", interrupted_at_step_3)
+    monkeypatch.setattr(loop._Run, "save", interrupted_again_while_saving)
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, steps=4, checkpoint_every=2), echo=said.append)
+    last = tmp_path / "last.pt"
+    assert read_torch_file(last)["step"] == 2
+    assert said[-1] == (
+        f"stopped at step 3 (Ctrl-C) without saving its state: {last} holds step 2 "
+        f"(continue from there with --resume {last})"
+    ), said
+
+
 def _signalled_after_the_forward_pass(monkeypatch, step, times=1):
     """Ctrl-C (``times`` over) between the forward pass and the update of 0-based ``step``."""
     from rtstereo.train import step as step_module

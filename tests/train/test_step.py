@@ -117,6 +117,30 @@ def test_a_failure_making_a_batch_surfaces_when_that_batch_is_asked_for():
             batches(2)
 
 
+def test_a_second_ctrl_c_waits_for_the_batch_being_made():
+    """Ctrl-C while a step waited for its batch, then Ctrl-C again while the prefetcher closed: its pool's join was
+    cut short with the thread still making the batch in torch, and the process could abort as Python finalized
+    ("terminate called without an active exception"), as `rtstereo synth` did."""
+    import signal
+    import time
+
+    finished = threading.Event()
+
+    def make(step: int) -> dict[str, torch.Tensor]:
+        if step == 0:
+            time.sleep(0.1)  # the step waits for this batch by now
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C as the step waits
+            time.sleep(0.2)  # the prefetcher is closing by now
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C again
+            time.sleep(0.3)
+            finished.set()
+        return {"left": torch.zeros(1)}
+
+    with pytest.raises(KeyboardInterrupt), Prefetcher(make) as batches:
+        batches(0)
+    assert finished.is_set()
+
+
 def test_training_runs_without_matplotlib_and_says_so_once(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)

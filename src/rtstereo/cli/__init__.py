@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import functools
 import importlib
 import os
 import re
@@ -18,7 +19,8 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import SHOWN_WARNINGS, MissingDependencyError, RtStereoError, disk_full_reason
 
@@ -129,6 +131,7 @@ def build_parser() -> _Parser:
 
 
 _CTRL_C = threading.Event()  # set by main's SIGINT handler, _ctrl_c
+_CTRL_C_LOST = threading.Event()  # set when Python could not raise a Ctrl-C (see _interrupt_lost)
 
 
 def _ctrl_c(signum, frame):  # noqa: ARG001 - a signal handler's signature
@@ -148,9 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     own_handler = threading.current_thread() is threading.main_thread()
     own_handler = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous_hook = sys.unraisablehook
     if own_handler:
         _CTRL_C.clear()
         signal.signal(signal.SIGINT, _ctrl_c)
+        _CTRL_C_LOST.clear()
+        sys.unraisablehook = functools.partial(_interrupt_lost, previous_hook)
     try:
         return _main(argv)
     except ImportError:
@@ -161,6 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if own_handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = previous_hook
+
+
+def _interrupt_lost(previous_hook: Callable[[Any], object], unraisable: Any) -> None:
+    """``sys.unraisablehook`` while :func:`main` runs: Ctrl-C that Python could not raise is remembered.
+
+    Ctrl-C while a callback ran where Python cannot raise (the import system's weakref callback of a module lock,
+    ``_get_module_lock.<locals>.cb``, as the verbs were imported at start-up) was printed as "Exception ignored in:
+    ..." with a traceback, and the run went on. Sending the signal again from here would raise it in here, where it
+    is lost again: :func:`_run` acts on it once the verbs are imported (:data:`_CTRL_C_LOST`).
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _CTRL_C_LOST.set()
+    previous_hook(unraisable)
 
 
 def _verb_in(argv: list[str] | None) -> str:
@@ -186,6 +206,8 @@ def _run(argv: list[str] | None) -> int:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
+        if _CTRL_C_LOST.is_set():  # Ctrl-C while a module was imported, which Python could not raise there
+            raise KeyboardInterrupt
         args, extra = parser.parse_known_args(argv)
     except KeyboardInterrupt:
         print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)

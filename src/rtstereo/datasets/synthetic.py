@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import InputError, torch_missing
+from ..pools import wait_through_interrupts
 from ..runtime.heap import keep_freed_memory
 
 try:  # before the renderer's modules, which need it too
@@ -231,32 +232,11 @@ def render_scenes(
             rendered = [future.result() for future in futures]
         finally:
             try:
-                _wait_through_interrupts(pool, futures)
+                wait_through_interrupts(futures, pool)  # a second Ctrl-C must not leave a part in torch
             finally:
                 torch.set_num_threads(threads)
         return {key: torch.cat([part[key] for part in rendered]) for key in rendered[0]}
     return _render_seeds(seeds, height, width, device, float(max_disp_px), settings)
-
-
-def _wait_through_interrupts(pool: ThreadPoolExecutor, futures: list[Future]) -> None:
-    """Wait for the parts being rendered, also when Ctrl-C comes again meanwhile, then raise its interrupt.
-
-    The pool's own wait joins its threads, and a join that Ctrl-C cuts short marks the thread as ended while it
-    runs on (Python 3.11's ``Thread._wait_for_tstate_lock``): ``rtstereo synth`` given a second Ctrl-C went on to
-    exit while a thread was still inside torch, which then asked for the GIL as Python was finalizing, and the
-    process aborted ("terminate called without an active exception", 1 of 8 runs). Futures can be waited for
-    again; once each is done, its thread has left torch. A part takes a second or so at 480x640.
-    """
-    pool.shutdown(wait=False, cancel_futures=True)  # parts not begun are not begun; the threads end by themselves
-    interrupted: KeyboardInterrupt | None = None
-    while True:
-        try:
-            wait(futures)
-            break
-        except KeyboardInterrupt as exc:
-            interrupted = exc
-    if interrupted is not None:
-        raise interrupted
 
 
 def _render_seeds(

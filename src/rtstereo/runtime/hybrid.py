@@ -53,6 +53,7 @@ from ..models.sgbm import (
     normalize_local_contrast,
     resolved_sgbm_input,
 )
+from ..pools import wait_through_interrupts
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
@@ -356,6 +357,8 @@ class HybridPredictor:
             try:
                 result = self.network.predict_pair(pair)
             finally:
+                # Through a second Ctrl-C: raised at once, it let the process end with SGBM's thread in OpenCV.
+                wait_through_interrupts([pending], cancel=False)
                 confident, sgbm_ms, *rest = pending.result()
                 prepared = rest[0] if rest else None
                 prepare_ms = None  # inside "sgbm", on the worker thread

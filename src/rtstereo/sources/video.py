@@ -19,7 +19,7 @@ import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from ..io.atomic import os_reason
 from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
+from ..pools import wait_through_interrupts
 from ..text import counted, is_utf8, shown
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
@@ -454,13 +455,13 @@ def _both(pool: ThreadPoolExecutor, here: Callable, there: Callable, *args: Any)
     """``here(*args)`` on this thread and ``there(*args)`` on the pool's, at once; both results.
 
     An error from either is raised once both calls have returned, so that no reader is released while
-    the other thread is still decoding with it.
+    the other thread is still decoding with it; so is Ctrl-C, also a second one while the other thread is awaited.
     """
     future = pool.submit(there, *args)
     try:
         result = here(*args)
     finally:
-        wait([future])
+        wait_through_interrupts([future], cancel=False)
     return result, future.result()
 
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, RtStereoError, SettingError
 from ..models.registry import ModelSpec
+from ..pools import map_through_interrupts
 from ..runtime.providers import default_threads
 from ..text import counted, duration
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
@@ -273,8 +274,10 @@ def labelling_threads() -> int:
 
 def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
     """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
-    with ThreadPoolExecutor(labelling_threads()) as pool:
-        return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
+    pool = ThreadPoolExecutor(labelling_threads())
+    return map_through_interrupts(
+        pool, lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs
+    )
 
 
 def apply_step(total: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
@@ -309,8 +312,9 @@ def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
-    with ThreadPoolExecutor(labelling_threads()) as pool:
-        return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
+    return map_through_interrupts(
+        ThreadPoolExecutor(labelling_threads()), lambda p: runtime_hints(p.left, p.right, settings), pairs
+    )
 
 
 def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:

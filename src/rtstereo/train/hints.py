@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..models.sgbm import confident_search_range
+from ..pools import map_through_interrupts
 from ..runtime.hybrid import confident_matches
 
 Batch = dict[str, torch.Tensor]
@@ -66,7 +67,8 @@ def uint8_images(*batches: torch.Tensor) -> list[np.ndarray]:
 def _per_pair(left: torch.Tensor, right: torch.Tensor, match: Callable[..., np.ndarray]) -> torch.Tensor:
     """``match(left, right)`` of every uint8 RGB pair of a batch of RGB 0..1 ``(B, 3, H, W)`` images, on
     the pool's threads (one OpenCV call per pair: module notes), as ``(B, 1, H, W)`` hints, 0 where none."""
-    maps = list(_match_pool().map(lambda pair: match(*pair), zip(*uint8_images(left, right), strict=True)))
+    pairs = zip(*uint8_images(left, right), strict=True)
+    maps = map_through_interrupts(_match_pool(), lambda pair: match(*pair), pairs, own_pool=False)
     return torch.from_numpy(np.nan_to_num(np.stack(maps), nan=0.0)[:, None]).to(left.device)
 
 

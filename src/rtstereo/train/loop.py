@@ -808,6 +808,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
         self.step, self.best_epe, self.best_step = 0, math.inf, -1
         self.validated_step = -1  # the step of the last validation that ran to its end
+        self.saved_step: int | None = None  # the step last.pt holds, once known: a run resumed from it, or written
         if config.resume:
             if "optimizer" in checkpoint:
                 self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -818,6 +819,8 @@ class _Run:
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
+            if Path(config.resume).resolve() == self.files.last.resolve():
+                self.saved_step = self.step
             if self.step > config.steps:
                 # It trained nothing, yet wrote its --steps into last.pt: a plain --resume then stopped there too.
                 stored = checkpoint.get("config")
@@ -966,12 +969,17 @@ class _Run:
                     break
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             self.stopping = True  # torchrun follows Ctrl-C with SIGTERM: it must not cut this short
-            _close(batches)
             try:
+                _close(batches)  # in the try: Ctrl-C again while the batch being made was awaited saved nothing, unsaid
                 self.finish(interrupted=True, reason=type(exc).__name__)
             except OutputError:  # a full disk: the error says which file, this line what it cost
                 self.echo(f"stopped at step {self.step} ({type(exc).__name__}) without saving its state")
                 raise
+            except KeyboardInterrupt:  # Ctrl-C again while last.pt was written: the write is abandoned
+                if self.ranks.writer and self.saved_step != self.step:  # it said "interrupted" alone
+                    cause = interruption_cause(exc) if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+                    self.echo(f"stopped at step {self.step} ({cause}) without saving its state: {self._state_kept()}")
+                    raise
             if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
                 # The folder now holds a run, which a new run there refuses: say how to go on from here.
                 self.echo(
@@ -1101,6 +1109,17 @@ class _Run:
             )
         except OSError as exc:  # a full disk was a traceback, twice (the state is saved again as the run stops)
             raise OutputError(f"cannot write the checkpoint {path}: {os_reason(exc, path)}") from None
+        if path == self.files.last:
+            self.saved_step = self.step
+
+    def _state_kept(self) -> str:
+        """What ``last.pt`` holds when the state could not be written into it, and how to go on from there."""
+        last = self.files.last
+        if self.saved_step is not None:
+            return f"{last} holds step {self.saved_step} (continue from there with --resume {last})"
+        if last.is_file():
+            return f"{last} holds an earlier state (continue from there with --resume {last})"
+        return f"no {last.name} was written"
 
     def finish(self, interrupted: bool, reason: str | None = None) -> None:
         self.save(self.files.last)

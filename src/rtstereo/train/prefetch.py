@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
+from ..pools import wait_through_interrupts
+
 Batch = dict[str, torch.Tensor]
 
 
@@ -59,6 +61,7 @@ class Prefetcher:
         self.make, self.last_step = make, last_step
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="rtstereo-prefetch")
         self.pending: tuple[int, Future] | None = None
+        self.submitted: list[Future] = []  # the batches handed to the thread and not known to be done
         cuda = device is not None and device.type == "cuda"
         self.side_stream = torch.cuda.Stream(device) if cuda else None
         self.threads = torch.get_num_threads()
@@ -68,11 +71,11 @@ class Prefetcher:
             future = self.pending[1]
         else:  # the first call, or out of order: make it now
             self._drop()
-            future = self.pool.submit(self._make, step)
+            future = self._submit(step)
         self.pending = None
         if self.last_step is None or step + 1 <= self.last_step:
             # Submitted before waiting, so that the thread starts on the next batch at once.
-            self.pending = (step + 1, self.pool.submit(self._make, step + 1))
+            self.pending = (step + 1, self._submit(step + 1))
         batch, ready = future.result()
         if ready is not None:  # the training stream must not read the batch before the side stream wrote it
             current = torch.cuda.current_stream(self.side_stream.device)
@@ -81,6 +84,11 @@ class Prefetcher:
                 if isinstance(value, torch.Tensor) and value.is_cuda:
                     value.record_stream(current)  # the allocator must not reuse it while training reads it
         return batch
+
+    def _submit(self, step: int) -> Future:
+        future = self.pool.submit(self._make, step)
+        self.submitted = [*(f for f in self.submitted if not f.done()), future]
+        return future
 
     def _make(self, step: int) -> tuple[Batch, torch.cuda.Event | None]:
         torch.set_num_threads(self.threads)  # a new thread starts with torch's default, not the run's
@@ -103,9 +111,14 @@ class Prefetcher:
             self.pending = None
 
     def close(self) -> None:
-        """Wait for the batch being made and stop the thread."""
-        self._drop()
-        self.pool.shutdown(wait=True)
+        """Wait for the batch being made and stop the thread.
+
+        A batch not begun is not made. The wait goes on through Ctrl-C, which is raised once the batch is done
+        (:func:`~rtstereo.pools.wait_through_interrupts`): the pool's own join, cut short by a second Ctrl-C after
+        the first stopped a step that waited for its batch, let the process end with the thread still in torch.
+        """
+        futures, self.submitted, self.pending = self.submitted, [], None
+        wait_through_interrupts(futures, self.pool)
 
     def __enter__(self) -> Prefetcher:
         return self

@@ -27,6 +27,7 @@ from ..errors import DatasetError, RtStereoError, warn
 from ..models.sgbm import CONFIDENT_LR_TOLERANCE_PX as LR_TOLERANCE_PX
 from ..models.sgbm import CONFIDENT_UNIQUENESS as UNIQUENESS
 from ..models.sgbm import confident_disparity
+from ..pools import map_through_interrupts
 from ..text import counted
 from .augment import augment_batch
 
@@ -160,8 +161,8 @@ class ProxyStream:
         self.pairs = find_unlabeled_pairs(root)
         self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
         # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, one per core.
-        with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
-            loaded = list(pool.map(lambda pair: _load_and_label(pair, max_disp), self.pairs))
+        pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1))
+        loaded = map_through_interrupts(pool, lambda pair: _load_and_label(pair, max_disp), self.pairs)
         broken = [(pair, why) for pair, why in zip(self.pairs, loaded) if isinstance(why, str)]
         if broken:
             names = ", ".join(pair.name for pair, _ in broken[:5])
