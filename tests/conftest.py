@@ -33,6 +33,15 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``rtstereo ARGV...`` in this process, every verb registered: ``(exit code, stdout, stderr)``."""
+    from rtstereo.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """``rtstereo bench`` in this process, for test_bench.py and test_bench_reference.py: ``cli("bench", ...)`` returns

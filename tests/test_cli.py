@@ -18,7 +18,7 @@ from rtstereo.errors import InputError
 from rtstereo.io import read_disparity, write_pfm
 from rtstereo.models import PACKAGED_NETWORK
 
-from .conftest import make_textured_pair
+from .conftest import make_textured_pair, run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -30,12 +30,6 @@ def pair_files(tmp_path):
     cv2.imwrite(str(lp), left[:, :, ::-1])
     cv2.imwrite(str(rp), right[:, :, ::-1])
     return lp, rp
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from board_views import render_stereo_views, small_rig
-from tests.conftest import make_textured_pair
+from tests.conftest import make_textured_pair, run_cli
 
 import rtstereo.cli
 from rtstereo.cli import main
@@ -54,12 +54,6 @@ def pair_files(tmp_path):
 @pytest.fixture
 def calib_file(tmp_path):
     return write_calibration(tmp_path / "calib.json", CAL)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 SGBM = ("--model", "sgbm", "--max-disp", "16")

@@ -17,32 +17,17 @@ from rtstereo.cli import main, one_voice
 from rtstereo.errors import MissingDependencyError, require
 from rtstereo.io.quiet import hold_native_output, native_output_held
 
-from ..conftest import make_textured_pair
+from ..conftest import run_cli
 
 SGBM = ["--model", "sgbm", "--max-disp", "16"]
 SRC = Path(__file__).resolve().parents[2] / "src" / "rtstereo"
-
-
-@pytest.fixture
-def pair(tmp_path):
-    left, right = make_textured_pair(48, 72)
-    paths = tmp_path / "l.png", tmp_path / "r.png"
-    cv2.imwrite(str(paths[0]), left)
-    cv2.imwrite(str(paths[1]), right)
-    return [str(p) for p in paths]
-
-
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ---- -o: a file by its suffix, a folder by its slash ----------------------------------------
 
 
 def test_unknown_output_suffix_lists_the_suffixes_and_makes_no_folder(capsys, tmp_path, pair):
-    code, _, err = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "disp.txt")
+    code, _, err = run_cli(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "disp.txt")
     assert code == 2
     assert "unknown output suffix '.txt'" in err and ".png" in err and ".pfm" in err and ".npy" in err
     assert "disp.txt/" in err  # says how to ask for a folder
@@ -50,18 +35,18 @@ def test_unknown_output_suffix_lists_the_suffixes_and_makes_no_folder(capsys, tm
 
 
 def test_a_path_ending_in_a_slash_is_a_folder_whatever_its_suffix(capsys, tmp_path, pair):
-    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", f"{tmp_path / 'disp.png'}/", "--format", "pfm")
+    code, _, _ = run_cli(capsys, "predict", *pair, *SGBM, "-o", f"{tmp_path / 'disp.png'}/", "--format", "pfm")
     assert code == 0 and (tmp_path / "disp.png" / "l.pfm").is_file()
 
 
 def test_an_existing_folder_with_a_dot_stays_a_folder(capsys, tmp_path, pair):
     (tmp_path / "run.v2").mkdir()
-    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "run.v2", "--format", "npy")
+    code, _, _ = run_cli(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "run.v2", "--format", "npy")
     assert code == 0 and (tmp_path / "run.v2" / "l.npy").is_file()
 
 
 def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
-    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "d.pfm")
+    code, _, _ = run_cli(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "d.pfm")
     assert code == 0 and (tmp_path / "d.pfm").is_file()
 
 
@@ -82,7 +67,7 @@ def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
     ],
 )
 def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):
-    code, _, err = _run(capsys, "predict", *pair, "--model", "rtnet-v5", *options)
+    code, _, err = run_cli(capsys, "predict", *pair, "--model", "rtnet-v5", *options)
     assert code == 2 and err.strip() == f"rtstereo predict: error: {message}"
     assert "re-export" not in err
 

@@ -10,22 +10,7 @@ import pytest
 
 from rtstereo.cli import main
 
-from ..conftest import make_textured_pair
-
-
-@pytest.fixture
-def pair(tmp_path):
-    left, right = make_textured_pair(48, 72)
-    paths = tmp_path / "l.png", tmp_path / "r.png"
-    cv2.imwrite(str(paths[0]), left)
-    cv2.imwrite(str(paths[1]), right)
-    return [str(p) for p in paths]
-
-
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from ..conftest import run_cli
 
 
 def _scene(tmp_path, pair):
@@ -56,7 +41,7 @@ def test_every_verb_refuses_an_unknown_device_in_the_same_words(capsys, tmp_path
     """synth, train and adapt said "unknown device 'gpu0': expected cpu, cuda or cuda:N", and of mps "training runs on
     cpu or cuda" (synth renders scenes), where predict, video, eval and bench say what their --help says."""
     pytest.importorskip("torch")
-    code, out, err = _run(capsys, *DEVICE_VERBS[verb](tmp_path, pair), "--device", device, "-q")
+    code, out, err = run_cli(capsys, *DEVICE_VERBS[verb](tmp_path, pair), "--device", device, "-q")
     assert (code, out) == (2, ""), err
     assert err == f"rtstereo {verb}: error: device must be cpu or cuda[:N], got '{device}'\n"
 
@@ -86,7 +71,7 @@ def test_every_verb_says_a_missing_model_file_in_the_same_words(capsys, tmp_path
     """predict, video and eval said "ONNX model not found: nope.onnx", and models "nope.onnx: file not found", where
     bench (and all of them for nope.pt) said what the file should be and where the registry names are."""
     model = tmp_path / name
-    code, out, err = _run(capsys, *MODEL_VERBS[verb](tmp_path, pair, model))
+    code, out, err = run_cli(capsys, *MODEL_VERBS[verb](tmp_path, pair, model))
     assert (code, out) == (2, ""), err
     assert err == (
         f"rtstereo {verb}: error: model file not found: {model} (an rtstereo checkpoint or an exported .onnx file; "
@@ -98,7 +83,7 @@ def test_every_verb_says_a_missing_model_file_in_the_same_words(capsys, tmp_path
 @pytest.mark.parametrize("verb", MODEL_VERBS)
 def test_every_verb_says_a_model_given_as_a_url_is_one(capsys, tmp_path, pair, verb, url):
     """models said "https:/h.org/nets/m.onnx: file not found" of an .onnx URL, a path made of it."""
-    code, out, err = _run(capsys, *MODEL_VERBS[verb](tmp_path, pair, url))
+    code, out, err = run_cli(capsys, *MODEL_VERBS[verb](tmp_path, pair, url))
     assert (code, out) == (2, ""), err
     assert err.startswith(f"rtstereo {verb}: error: model {url} is a URL: a model is a registry name or a local file")
 
@@ -129,7 +114,7 @@ def test_every_verb_stops_at_once_on_a_weights_url_that_cannot_be_downloaded(cap
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(download.urllib.request, "urlopen", refused)
     url = "https://x.org/w.ckpt"
-    code, out, err = _run(capsys, *WEIGHTS_VERBS[verb](tmp_path, pair), "--weights", url, "-q")
+    code, out, err = run_cli(capsys, *WEIGHTS_VERBS[verb](tmp_path, pair), "--weights", url, "-q")
     assert (code, out) == (2, ""), out + err
     assert err.startswith(f"rtstereo {verb}: error: ") and err.count("\n") == 1, err
     assert f"cannot download {url}: [Errno 111] Connection refused; check the address" in err

@@ -9,16 +9,9 @@ import time
 
 import pytest
 
-from rtstereo.cli import main
-
 from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
+from ..conftest import run_cli
 from .conftest import printed_warnings
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_ray_eval_scores_like_one_process(capsys, tmp_path, ray_local):

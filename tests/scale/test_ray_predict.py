@@ -17,16 +17,11 @@ from rtstereo.io import read_disparity
 from rtstereo.scale.session import pool_size
 
 from ..batch.conftest import SGBM_ARGS, write_pairs
+from ..conftest import run_cli
 
 PAIRS = 12
 CORRUPT = 5
 SUMMARY = "rtstereo_summary.parquet"
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

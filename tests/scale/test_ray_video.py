@@ -11,20 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from rtstereo.cli import main
 from rtstereo.scale.video import split_frames
 
+from ..conftest import run_cli
 from ..stream.conftest import render_scene, write_video
 from .conftest import printed_warnings
 
 FRAMES = 12
 SGBM = ["--model", "sgbm", "--max-disp", "32"]
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

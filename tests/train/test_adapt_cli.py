@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from adapt_helpers import sliding_frames
+from tests.conftest import run_cli
 
 from rtstereo.cli import main
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
@@ -47,12 +48,6 @@ def tiny_network(tmp_path_factory):
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     return _write_pairs(tmp_path_factory.mktemp("pairs"), _rendered(3, 64, 128, seed=2))
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_quiet_leaves_out_the_note_on_the_networks_pytorch_source(capsys, tmp_path, folders, tiny_network, monkeypatch):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
+from tests.conftest import run_cli
 
-from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource
 from rtstereo.train.video_pairs import sample_video_pairs, sampling_stride
@@ -56,12 +56,6 @@ def test_sampling_errors():
         sampling_stride(10, 0)
     with pytest.raises(InputError, match="--every must be >= 1"):
         sampling_stride(10, 5, every=0)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_checkpoint):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
+from tests.conftest import run_cli
 
 import rtstereo
 import rtstereo.train.adapt_network
@@ -803,12 +804,6 @@ def videos(tmp_path_factory, frames):
         write_video(folder / "r.mp4", rights),
         write_video(folder / "s.mp4", sbs),
     )
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 ADAPT = ["--adapt", "--adapt-every", "1", "--adapt-crop", "64x96", "--adapt-priority", "normal"]
