@@ -1296,7 +1296,7 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     own, other = report.rows
     assert own.status == "ok" and own.case.size_hw == (32, 64)
     # The file's own precision is its row's (it read "-", beside the note's "slower than Full")
-    assert own.file_precision == "fp32" and f"|{path}|onnxruntime|32p (64x32)|-|Full|" in report.table()
+    assert own.file_precision == "fp32" and f"|{path}|onnxruntime|32p (64x32)|200|Full|" in report.table()
     assert BenchRow.from_json(own.to_json()).file_precision == "fp32"
     assert other.status == "skipped" and np.isnan(other.median_ms)
     advice = "bench it with --sizes 32x64, or export it with --dynamic for any size"

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
         io,
         metrics,
         models,
+        pools,
         profiling,
         progress,
         rectify,
