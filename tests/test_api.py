@@ -192,7 +192,7 @@ def test_a_model_given_as_a_url_says_so(url):
     # was "ONNX model not found: https:/h.org/nets/m.onnx", a path made of the URL, never fetched
     with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL: .* give its path"):
         rtstereo.load(url)
-    with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL"):
+    with pytest.raises(rtstereo.InputError, match=f"^the hybrid's setting network={url} is a URL: .* give its path$"):
         rtstereo.load("hybrid", network=url)
 
 
@@ -259,6 +259,11 @@ def test_an_unknown_or_missing_hybrid_network_names_the_setting_it_came_from():
         rtstereo.load("hybrid", network="rtnet-v4")
     with pytest.raises(rtstereo.CheckpointError, match=r"^the hybrid's setting network=gone\.onnx: model file not"):
         rtstereo.load("hybrid", network="gone.onnx")
+    # a URL was told to go in --weights, which the hybrid refuses for its network
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("hybrid", network="https://example.org/m.onnx")
+    assert str(caught.value).startswith("the hybrid's setting network=https://example.org/m.onnx is a URL:")
+    assert "--weights" not in str(caught.value) and "give its path" in str(caught.value)
 
 
 def test_a_setting_given_both_ways_must_agree():

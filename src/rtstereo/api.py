@@ -359,6 +359,11 @@ def _load(
                 "the hybrid's network setting is empty: give a network (network=rtnet-guided), an .onnx file "
                 "or an rtstereo checkpoint"
             )
+        if is_url(str(resolved["network"])):  # the model's URL advice (--weights) is refused by the hybrid
+            raise InputError(
+                f"the hybrid's setting network={resolved['network']} is a URL: the hybrid reads a registry network's "
+                "name or a local .onnx file or checkpoint; download the file and give its path"
+            )
         name = resolve_alias(resolved["network"])
         is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
         try:  # "unknown model 'rtnet-v4'" or "model file not found" named no setting, as if --model had been wrong
