@@ -46,12 +46,17 @@ def test_every_verb_refuses_an_unknown_device_in_the_same_words(capsys, tmp_path
     assert err == f"rtstereo {verb}: error: device must be cpu or cuda[:N], got '{device}'\n"
 
 
-@pytest.mark.parametrize("verb", DEVICE_VERBS)
-def test_every_verb_describes_device_in_the_same_words(capsys, monkeypatch, verb):
+def _help_text(capsys, monkeypatch, verb: str) -> str:
+    """A verb's ``--help``, on one line of single spaces (200 columns wide, so that no option's text is cut)."""
     monkeypatch.setenv("COLUMNS", "200")
     with pytest.raises(SystemExit):
         main([verb, "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("verb", DEVICE_VERBS)
+def test_every_verb_describes_device_in_the_same_words(capsys, monkeypatch, verb):
+    text = _help_text(capsys, monkeypatch, verb)
     assert "--device DEVICE cpu or cuda[:N] (default: cpu)" in text
 
 
@@ -123,8 +128,5 @@ def test_every_verb_stops_at_once_on_a_weights_url_that_cannot_be_downloaded(cap
 @pytest.mark.parametrize("verb", ["predict", "video", "live", "eval", "bench"])
 def test_every_verb_describes_threads_in_the_same_words(capsys, monkeypatch, verb):
     """bench said "CPU threads for PyTorch, ONNX Runtime and OpenCV" of the same option."""
-    monkeypatch.setenv("COLUMNS", "200")
-    with pytest.raises(SystemExit):
-        main([verb, "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    text = _help_text(capsys, monkeypatch, verb)
     assert "--threads N CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each" in text

@@ -198,7 +198,11 @@ register(
         # rtstereo models anynet said none, and --max-disp is refused.
         setting_help={
             "stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement); the range is fixed by "
-            "the architecture: stage 1 reaches 176 px, stage 2 192 px, stage 3 200 px (stage 4 refines its map)"
+            "the architecture: "
+            + ", ".join(
+                f"stage {stage}{' reaches' if stage == 1 else ''} {ANYNET_RANGE_PX[stage]} px" for stage in (1, 2, 3)
+            )
+            + " (stage 4 refines its map)"
         },
         normalization="imagenet",
         size_divisor=16,
