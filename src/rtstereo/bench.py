@@ -1401,9 +1401,11 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
             from .runtime.onnx import OnnxContract, TwoPassBackend, other_size_advice
             from .runtime.public_onnx import PublicCREStereoBackend
+            from .runtime.rt_stereo_onnx import RtStereoBackend
 
             height, width = fixed
-            role = {PublicCREStereoBackend: "public", TwoPassBackend: "refine"}.get(type(predictor.backend), "single")
+            roles = {PublicCREStereoBackend: "public", RtStereoBackend: "rt-stereo", TwoPassBackend: "refine"}
+            role = roles.get(type(predictor.backend), "single")
             contract = OnnxContract(predictor.spec.name, predictor.settings, "", 1, fixed, role=role)
             raise InputError(
                 f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, or "

@@ -215,7 +215,13 @@ def describe_onnx(path: Path) -> int:
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
     order = ""
-    if contract.role == "public":
+    if contract.role == "rt-stereo":
+        made = f"its onnx_export.py; {contract.precision}; not an rtstereo export"
+        print(f"{path}: an RT-Stereo GwcNet-gc ONNX model ({made})")
+        order = " in RGB order"
+        if "max_disp" not in contract.settings:
+            print("  max_disp: unknown (the graph holds no soft-argmin levels 0..D-1 that rtstereo can read)")
+    elif contract.role == "public":
         layout = contract.extra.get("layout")
         print(f"{path}: a public CREStereo ONNX model, {layout} ({contract.precision}; not an rtstereo export)")
         order = " in BGR order" + (", the half-size pair first" if layout == "combined" else "")

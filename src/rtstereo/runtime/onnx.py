@@ -66,7 +66,7 @@ from .providers import (  # noqa: F401 - re-exported: the session functions were
 
 METADATA_KEY = "rtstereo"
 FORMAT_TAG = "rtstereo-onnx"
-ROLES = ("single", "init", "refine", "public")
+ROLES = ("single", "init", "refine", "public", "rt-stereo")
 #: Settings that configure ONNX Runtime rather than the network; accepted for exported files.
 RUNTIME_SETTINGS = ("threads", "providers", "engine_cache", "parity")
 #: Sessions kept per on-the-fly backend (one per padded input size).
@@ -91,7 +91,8 @@ class OnnxContract:
             takes any size that is a multiple of ``size_divisor`` (the predictor pads to one).
         precision: ``fp32``, ``fp16`` or ``int8`` (``rtstereo export --int8``); inputs and outputs
             stay float32 in every case.
-        role: ``single``; or ``refine`` / ``init`` for the two files of a two-pass export.
+        role: ``single``; or ``refine`` / ``init`` for the two files of a two-pass export; ``public`` for a public
+            CREStereo file, ``rt-stereo`` for RT-Stereo's GwcNet ``model.onnx`` (both read from the graph).
         companion: for ``refine``: file name of the ``init`` model, in the same folder.
         checkpoint_sha256: hash of the weights file it was exported from (``None`` if unknown).
         rtstereo_version: version of rtstereo that wrote it.
@@ -172,6 +173,8 @@ def other_size_advice(contract: OnnxContract) -> str:
     """
     if contract.role == "public":
         return "the public file made at that size, whose name says its HxW"
+    if contract.role == "rt-stereo":
+        return "export its checkpoint at that size: rtstereo export gwcnet-gc --weights CKPT --size HxW (or --dynamic)"
     if contract.role in ("refine", "init"):
         return "re-export it at that size: a two-pass CREStereo export has fixed sizes"
     if contract.model == "anynet" and contract.settings.get("stage") == 4:
@@ -229,18 +232,21 @@ def keep_aspect_advice(contract: OnnxContract) -> str:
 
 
 def read_contract(session: Any, path: str | Path) -> OnnxContract:
-    """The :class:`OnnxContract` stored in an open session's model metadata; for a public CREStereo file, which
-    has none, the one its graph shows (:func:`.public_onnx.public_crestereo_contract`)."""
+    """The :class:`OnnxContract` stored in an open session's model metadata; for a public CREStereo file or an
+    RT-Stereo ``model.onnx``, which have none, the one the graph shows (:func:`.public_onnx.public_crestereo_contract`,
+    :func:`.rt_stereo_onnx.rt_stereo_contract`)."""
     metadata = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in metadata:
         from .public_onnx import public_crestereo_contract
+        from .rt_stereo_onnx import rt_stereo_contract
 
-        public = public_crestereo_contract(session, path)
+        public = public_crestereo_contract(session, path) or rt_stereo_contract(session, path)
         if public is not None:
             return public
         raise CheckpointError(
             f"{path} has no rtstereo metadata (input size, normalisation, model settings), so rtstereo "
-            "cannot know how to feed it (of the files other tools write, it runs the public CREStereo ones); "
+            "cannot know how to feed it (of the files other tools write, it runs the public CREStereo ones and "
+            "RT-Stereo's GwcNet model.onnx); "
             "export it with `rtstereo export MODEL --weights W --size HxW -o FILE`"
         )
     return OnnxContract.from_json(metadata[METADATA_KEY], path)
@@ -401,9 +407,10 @@ class OnnxRuntimeBackend(_Checked):
     """An exported single-pass model: inputs ``left``, ``right``, output ``disparity``."""
 
     name = "onnxruntime"
+    output_name = "disparity"
 
     def __init__(self, session: Any, path: str | Path, device: str = "cpu", precision: str = "fp32"):
-        self.model = _Session(session, Path(path), ("left", "right"), "disparity")
+        self.model = _Session(session, Path(path), ("left", "right"), self.output_name)
         self.device = device
         self.precision = precision
 
@@ -563,6 +570,10 @@ def load_onnx(
     contract = read_contract(session, path)
     check_role(contract, path)
     _check_settings(contract, overrides, path)
+    if contract.role == "rt-stereo":  # once per load: what rtstereo took a file without metadata for
+        from .rt_stereo_onnx import NoMetadataWarning, assumed
+
+        warn(assumed(contract, path), NoMetadataWarning)
     if (
         precision == "fp16"
         and contract.precision != "fp16"
@@ -629,10 +640,15 @@ def _backend(
 ) -> _Checked:
     """The backend of one export: single-pass, or two-pass with its half-size companion opened alike."""
     device = session_args["device"]
-    if read_contract(session, path).role == "public":
+    role = read_contract(session, path).role
+    if role == "public":
         from .public_onnx import PublicCREStereoBackend
 
         return PublicCREStereoBackend(session, path, device, run_precision)
+    if role == "rt-stereo":
+        from .rt_stereo_onnx import RtStereoBackend
+
+        return RtStereoBackend(session, path, device, run_precision)
     if init_path is None:
         return OnnxRuntimeBackend(session, path, device, run_precision)
     init_session = open_session(init_path, precision=precision, **session_args)
@@ -671,11 +687,19 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
                 f"(iterN, as in crestereo_init_iter10_480x640.onnx), which this one does not hold: --iters cannot "
                 "be checked against them; leave --iters out, or give the file its published name"
             )
+        if key == "max_disp" and key not in contract.settings and contract.role == "rt-stereo":
+            raise InputError(
+                f"{path}: this RT-Stereo file's disparity range is fixed in its graph, and rtstereo could not read it "
+                "there (no soft-argmin levels 0..D-1): --max-disp cannot be checked against it; leave --max-disp out"
+            )
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
             # A public file was never exported by rtstereo, and CREStereo has no disparity range to set (max_disp)
-            made = "is a public CREStereo file, which has no" if contract.role == "public" else "was exported without a"
+            made = {
+                "public": "is a public CREStereo file, which has no",
+                "rt-stereo": "is an RT-Stereo GwcNet file, which has no",
+            }.get(contract.role, "was exported without a")
             raise InputError(
                 f"{path} {made} setting '{key}' (its settings: {known}; and, as every model, "
                 f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
