@@ -264,7 +264,7 @@ def test_a_model_moved_without_its_external_data_says_which_file_is_missing(tmp_
     monkeypatch.setattr("rtstereo.cli.VERBS", ["export", "models"])
     message = (
         f"{moved / 'ext.onnx'} keeps its weights in another file, {moved / 'ext.onnx.data'}, which is missing: copy "
-        "or move the .data file `rtstereo export` wrote beside it together with the model"
+        "or move that file together with the model, beside it under that name"
     )
     code, out, err = cli(capsys, "models", moved / "ext.onnx")
     assert (code, out, err) == (2, "", f"rtstereo models: error: {message}\n")
@@ -288,7 +288,7 @@ def test_a_model_whose_external_data_is_cut_short_says_so(tmp_path, cli, capsys,
     assert re.fullmatch(
         rf"{re.escape(str(renamed))} keeps its weights in another file, {re.escape(str(data))}, which is cut short: "
         rf"it has {len(whole) // 2} bytes, and the model reads bytes \d+ to \d+ of it \(an interrupted copy or "
-        r"download\?\); copy the .data file `rtstereo export` wrote beside the model again",
+        r"download\?\); copy that file beside the model again",
         message,
     ), message
     code, out, err = cli(capsys, "models", renamed)

@@ -296,3 +296,17 @@ def test_a_seed_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
     assert "fixed at 16x32 (HxW): bench it with --sizes 16x32, or export its checkpoint at that size" in (
         report.rows[1].reason
     )
+
+
+def test_a_seed_file_moved_without_its_ext_file_names_that_file(tmp_path, capsys):
+    """It said "copy or move the .data file `rtstereo export` wrote beside it": RT-Stereo's model_externalize.py
+    wrote model_external.onnx.ext, and rtstereo wrote nothing."""
+    path = externalized(tiny_seed(tmp_path / "model.onnx"), tmp_path / "model_external.onnx", size_threshold=0)
+    (tmp_path / "model_external.onnx.ext").unlink()
+    left, right = _pair_files(tmp_path / "pair")
+    code, out, err = run_cli(capsys, "predict", left, right, "--model", path)
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo predict: error: {path} keeps its weights in another file, {tmp_path / 'model_external.onnx.ext'}, "
+        "which is missing: copy or move that file together with the model, beside it under that name\n"
+    )

@@ -343,10 +343,10 @@ def open_session(
         session, reasons = _start_session(ort, path, options, chosen)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
         missing = re.search(r'External data path does not exist: "([^"]+)"', str(exc))
-        if missing:  # the model was copied or moved without the weights file export wrote beside it
+        if missing:  # the model was copied or moved without its weights file (export's .data, RT-Stereo's .ext)
             raise CheckpointError(
-                f"{path} keeps its weights in another file, {missing.group(1)}, which is missing: copy or move the "
-                f".data file `rtstereo export` wrote beside it together with the model"
+                f"{path} keeps its weights in another file, {missing.group(1)}, which is missing: copy or move that "
+                "file together with the model, beside it under that name"
             ) from exc
         short = re.search(r"offset: (\d+) size to read: (\d+) given file_length: (\d+) are out of bounds", str(exc))
         if short:  # a .data file cut short (an interrupted copy): said as ORT's message cut at 300 characters, "tenso."
@@ -356,7 +356,7 @@ def open_session(
                 f"{path} keeps its weights in another file, {data or 'its .data file'}, which is cut short: "
                 f"it has {length} bytes, and the model reads bytes {offset} to {offset + size} of it (an interrupted "
                 "copy or download?); "
-                "copy the .data file `rtstereo export` wrote beside the model again"
+                "copy that file beside the model again"
             ) from exc
         raise CheckpointError(
             f"ONNX Runtime cannot load {path}: {(first_line(exc) or type(exc).__name__)[:300]}. Is it a complete ONNX "
