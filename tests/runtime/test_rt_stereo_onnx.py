@@ -263,6 +263,14 @@ def test_another_max_disp_is_refused_and_the_file_is_described(tmp_path, capsys)
     assert "export its checkpoint at that size: rtstereo export gwcnet-gc --weights CKPT --size HxW" in out
 
 
+def test_a_setting_a_seed_file_has_not_is_not_said_to_be_left_out_of_an_export(tmp_path):
+    path = tiny_seed(tmp_path / "model.onnx")
+    with pytest.raises(InputError, match=r"model.onnx is an RT-Stereo GwcNet file, which has no setting 'iters' "):
+        rtstereo.load(str(path), iters=5)
+    with pytest.warns(NoMetadataWarning):
+        assert rtstereo.load(str(path), max_disp=48).settings["max_disp"] == 48  # its own value is no conflict
+
+
 def test_a_seed_file_whose_range_cannot_be_read_says_so(tmp_path):
     path = tiny_seed(tmp_path / "model.onnx", levels=None)
     assert disparity_levels(path) is None
