@@ -272,13 +272,15 @@ def test_a_setting_a_seed_file_has_not_is_not_said_to_be_left_out_of_an_export(t
         assert rtstereo.load(str(path), max_disp=48).settings["max_disp"] == 48  # its own value is no conflict
 
 
-def test_a_seed_file_whose_range_cannot_be_read_says_so(tmp_path):
+def test_a_seed_file_whose_range_cannot_be_read_says_so(tmp_path, capsys):
     path = tiny_seed(tmp_path / "model.onnx", levels=None)
     assert disparity_levels(path) is None
     model, message = _load(path)
     assert model.settings == {} and "max disparity unknown" in message
     with pytest.raises(InputError, match=r"model.onnx: this RT-Stereo file's disparity range is fixed in its graph"):
         rtstereo.load(str(path), max_disp=192)
+    code, out, err = run_cli(capsys, "models", path)
+    assert code == 0 and "  max_disp: unknown (the graph holds no soft-argmin levels 0..D-1" in out, err
 
 
 @pytest.mark.parametrize(
