@@ -266,8 +266,12 @@ def test_another_max_disp_is_refused_and_the_file_is_described(tmp_path, capsys)
 
 def test_a_setting_a_seed_file_has_not_is_not_said_to_be_left_out_of_an_export(tmp_path):
     path = tiny_seed(tmp_path / "model.onnx")
-    with pytest.raises(InputError, match=r"model.onnx is an RT-Stereo GwcNet file, which has no setting 'iters' "):
-        rtstereo.load(str(path), iters=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoMetadataWarning)  # a file refused is not also warned about
+        with pytest.raises(InputError, match=r"model.onnx is an RT-Stereo GwcNet file, which has no setting 'iters' "):
+            rtstereo.load(str(path), iters=5)
+        with pytest.raises(InputError, match=r"holds an fp32 model and only TensorRT can run it in fp16"):
+            rtstereo.load(str(path), precision="fp16")
     with pytest.warns(NoMetadataWarning):
         assert rtstereo.load(str(path), max_disp=48).settings["max_disp"] == 48  # its own value is no conflict
 

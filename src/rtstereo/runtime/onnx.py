@@ -570,10 +570,6 @@ def load_onnx(
     contract = read_contract(session, path)
     check_role(contract, path)
     _check_settings(contract, overrides, path)
-    if contract.role == "rt-stereo":  # once per load: what rtstereo took a file without metadata for
-        from .rt_stereo_onnx import NoMetadataWarning, assumed
-
-        warn(assumed(contract, path), NoMetadataWarning)
     if (
         precision == "fp16"
         and contract.precision != "fp16"
@@ -595,6 +591,10 @@ def load_onnx(
             registered = get_spec(contract.model)
         except ModelNotFoundError:
             registered = None
+    if contract.role == "rt-stereo":  # once per load, and only for a load that works: what rtstereo took it for
+        from .rt_stereo_onnx import NoMetadataWarning, assumed
+
+        warn(assumed(contract, path), NoMetadataWarning)
     return Predictor(
         contract.spec(registered),
         contract.settings,
