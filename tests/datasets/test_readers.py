@@ -710,6 +710,49 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
     assert samples[0].problem is None and "right image" in samples[1].problem
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".png", ".tif"])
+def test_a_sceneflow_layout_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix):
+    """A user's own set in the SceneFlow layout with .npy, 16-bit PNG or float TIFF ground truth (the maps predict
+    writes) was "without ground truth": eval stopped with "none with a disparity map to score against"."""
+    root = tmp_path / "mine"
+    gt = _write_sceneflow_frame(root / "images", None, "0")
+    gt = np.round(gt * 256) / 256  # what 16-bit PNG stores
+    (root / "disparity" / "left").mkdir(parents=True)
+    path = root / "disparity" / "left" / f"0{suffix}"
+    if suffix == ".npy":
+        np.save(path, gt)
+    elif suffix == ".png":
+        cv2.imwrite(str(path), (gt * 256).astype(np.uint16))
+    else:
+        cv2.imwrite(str(path), gt)
+
+    sample = _only(find_samples(root))
+
+    assert sample.gt_path == path and sample.problem is None
+    _assert_gt(sample, gt)
+
+
+def test_a_sceneflow_layout_map_in_a_format_not_read_fails_its_frame_by_name_with_the_formats_read(tmp_path):
+    root = tmp_path / "mine"
+    _write_sceneflow_frame(root / "images", root / "disparity", "0")
+    _write_sceneflow_frame(root / "images", None, "1")
+    (root / "disparity" / "left" / "1.exr").write_bytes(b"v/1\x01")
+    (root / "disparity" / "left" / "10.pfm").write_bytes(b"another frame's")
+
+    samples = find_samples(root)
+
+    assert [(s.name, s.problem) for s in samples] == [
+        ("mine/0", None),
+        (
+            "mine/1",
+            f"ground truth {root / 'disparity' / 'left' / '1.exr'}: not a format eval reads; expected 1.pfm, 1.npy, "
+            "a 16-bit 1.png (value / 256, 0 = invalid) or a floating-point 1.tif",
+        ),
+    ]
+    with pytest.raises(DatasetError, match="not a format eval reads"):
+        samples[1].load()
+
+
 def _middlebury_2005(folder: Path) -> None:
     _save_rgb(folder / "view1.png")
     _save_rgb(folder / "view5.png", seed=1)

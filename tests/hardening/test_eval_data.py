@@ -294,6 +294,7 @@ def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user
         "value / 256, 0 = invalid",
         "inf = unknown",
         "disparity/left/X.pfm",
+        "X.npy",  # a set of one's own in the SceneFlow layout: it was left out as without ground truth
         "train-disparity-map/SEQ/X.png",
         "eval_masks/nonocc.png, else nonocc.png in the scene folder",  # both are read: it named the first only
         "a mask\n                       as for 2001/2003",  # middlebury2005 reads them too

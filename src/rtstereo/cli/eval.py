@@ -37,8 +37,9 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
   kitti2015            image_2/, image_3/, disp_occ_0/, disp_noc_0/, as KITTI 2012
   sceneflow            IMAGES/left/X.png, IMAGES/right/X.png with disparity/left/X.pfm beside IMAGES
                        (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and
-                       occlusion/left/X.png (255 = occluded) when present; the FlyingThings3D subset's
-                       train/image_clean/{left,right} with train/disparity/left/X.pfm
+                       occlusion/left/X.png (255 = occluded) when present; in a set of your own, X.npy, a
+                       16-bit X.png (value / 256, 0 = invalid) or a float X.tif for X.pfm; the FlyingThings3D
+                       subset's train/image_clean/{left,right} with train/disparity/left/X.pfm
   drivingstereo        train-left-image/SEQ/X.jpg, train-right-image/SEQ/X.jpg, train-disparity-map/SEQ/X.png
                        (16-bit PNG, value / 256, 0 = invalid); the test split's
                        test-left-image/left-image-half-size/SEQ (or full-size) alike

@@ -26,9 +26,11 @@ Layouts:
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
   (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
-  or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. Nested SceneFlow trees
-  (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``. The disparity range is
-  192 px, or the ``max_disp_px`` of the ``synth.json`` that ``rtstereo synth`` writes beside ``<images>``.
+  or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. A set of one's own in this layout may
+  hold ``X.npy``, a 16-bit ``X.png`` (value / 256, 0 = invalid) or a floating-point ``X.tif`` instead.
+  Nested SceneFlow trees (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``.
+  The disparity range is 192 px, or the ``max_disp_px`` of the ``synth.json`` that ``rtstereo synth`` writes
+  beside ``<images>``.
 - The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
   (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
   negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
@@ -561,12 +563,13 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     disparity_dir = _sceneflow_disparity_dir(parts, anchor)
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     max_disp_px = _synth_max_disp_px(root)
+    truth_files = _files_in(disparity_dir)
     samples = []
     for image in _visible({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        gt = disparity_dir / f"{stem}.pfm"
+        gt, gt_problem = _sceneflow_gt(disparity_dir, stem, truth_files)
         occ = occlusion_dir / f"{stem}.png"
         scene = root.name if len(parts) - anchor == 1 else f"{root.name}/{tail}"
         samples.append(
@@ -575,15 +578,39 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 dataset="sceneflow",
                 left_path=folder / "left" / image,
                 right_path=folder / "right" / image,
-                gt_path=gt if gt.is_file() else None,
+                gt_path=gt,
                 gt_negated=subset,
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
                 max_disp_hint_px=max_disp_px,
-                problem=_missing_images(folder / "left" / image, folder / "right" / image),
+                problem=_missing_images(folder / "left" / image, folder / "right" / image) or gt_problem,
             )
         )
     return samples
+
+
+# SceneFlow's own maps are PFM; a set of the user's own in its layout may hold the other maps read_disparity reads
+# (those predict writes, .npy and 16-bit PNG, and a floating-point TIFF): the first found, in this order.
+_SCENEFLOW_GT_SUFFIXES = (".pfm", ".npy", ".png", ".tif", ".tiff")
+
+
+def _sceneflow_gt(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(ground truth, problem)`` of a SceneFlow-layout frame: its map in ``disparity_dir``, else ``(None, None)``.
+
+    A map of the frame's name in a format eval does not read (``X.exr``, ``X.jpg``) is its ground truth with a
+    problem naming the formats read, so that the frame fails by name: it was left out as a frame without ground
+    truth, and a set of them stopped with "none with a disparity map to score against".
+    """
+    for suffix in _SCENEFLOW_GT_SUFFIXES:
+        if stem + suffix in files:
+            return disparity_dir / (stem + suffix), None
+    other = next((name for name in _visible(files) if os.path.splitext(name)[0] == stem), None)
+    if other is None:
+        return None, None
+    return disparity_dir / other, (
+        f"ground truth {disparity_dir / other}: not a format eval reads; expected {stem}.pfm, {stem}.npy, a 16-bit "
+        f"{stem}.png (value / 256, 0 = invalid) or a floating-point {stem}.tif"
+    )
 
 
 def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
