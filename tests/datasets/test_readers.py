@@ -7,6 +7,7 @@ it: dataset name, label, ground-truth scale, disparity hint, and the decoded gro
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -634,6 +635,41 @@ def test_sceneflow_occlusion_masks_of_8_bit_grey_are_split_at_mid_grey(tmp_path)
         nonocc_value=None,
     )
     assert sample.load_nonocc().tolist() == [[True, True, True, False, False, False]]
+
+
+@pytest.mark.parametrize(
+    ("values", "nonocc_value", "found"),
+    [
+        ([0, 1], 255, "no pixel of the mask is 255, the value of a non-occluded pixel (its values are 0 and 1)"),
+        (
+            [0, 65535],
+            255,
+            "no pixel of the mask is 255, the value of a non-occluded pixel (its largest value is 65535)",
+        ),
+        ([0, 1], None, "an occlusion mask of 0 and 1, read as no pixel occluded"),
+    ],
+)
+def test_a_mask_saved_as_0_and_1_fails_its_scene_rather_than_empty_or_fill_its_noc_columns(
+    tmp_path, values, nonocc_value, found
+):
+    """A user's own mask saved as mask.astype(np.uint8): as Middlebury's mask0nocc.png it left the noc columns empty
+    (no pixel was 255), as SceneFlow's occlusion map it made them those of all pixels (no pixel was 128 or above)."""
+    mask = np.array([values * 3], np.uint16 if max(values) > 255 else np.uint8)
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    sample = Sample("x", "mine", tmp_path / "l.png", tmp_path / "r.png", nonocc_path=tmp_path / "mask.png")
+    with pytest.raises(DatasetError) as caught:
+        dataclasses.replace(sample, nonocc_value=nonocc_value).load_nonocc()
+    assert str(caught.value).startswith(f"{tmp_path / 'mask.png'}: {found}")
+
+
+@pytest.mark.parametrize(("values", "nonocc_value"), [([0, 128], 255), ([0, 0], 255), ([0, 0], None), ([0, 1], 0)])
+def test_masks_that_are_all_occluded_or_empty_or_of_the_0_and_1_convention_are_read(tmp_path, values, nonocc_value):
+    """Middlebury's 0 and 128 (every pixel occluded or unknown), an empty mask, and the FlyingThings3D subset's own
+    0 (visible) and 1 (occluded) are no other convention."""
+    Image.fromarray(np.array([values], np.uint8)).save(tmp_path / "mask.png")
+    sample = Sample("x", "d", tmp_path / "l.png", tmp_path / "r.png", nonocc_path=tmp_path / "mask.png")
+    expected = {255: [False, False], None: [True, True], 0: [True, False]}[nonocc_value]
+    assert dataclasses.replace(sample, nonocc_value=nonocc_value).load_nonocc().tolist() == [expected]
 
 
 def test_sceneflow_dense_matching_benchmark_style(tmp_path):

@@ -146,6 +146,7 @@ class Sample:
         if self.nonocc_value == -1:  # KITTI: the non-occluded GT map's valid pixels
             return np.isfinite(self._read_map(self.nonocc_path, None))
         mask = read_grey(self.nonocc_path)
+        _check_mask_values(self.nonocc_path, mask, self.nonocc_value)
         if self.nonocc_value is None:  # SceneFlow occlusion maps: 255 = occluded
             return mask < 128
         return mask == self.nonocc_value
@@ -167,6 +168,28 @@ class Sample:
         """``(left, right, gt_disparity, nonocc_mask)``."""
         left, right = self.load_images()
         return left, right, self.load_gt(), self.load_nonocc()
+
+
+def _check_mask_values(path: Path, mask: np.ndarray, nonocc_value: int | None) -> None:
+    """Refuse a mask of another convention than its layout's: one saved as 0 and 1 (``mask.astype(np.uint8)``) had no
+    pixel of Middlebury's 255 (non-occluded), so that its scene's noc columns were left empty, unsaid, and no pixel of
+    SceneFlow's occluded values (128 and above), so that its noc columns were those of all pixels.
+
+    Raises:
+        DatasetError: naming the values found and the convention.
+    """
+    top = int(mask.max()) if mask.size else 0
+    if nonocc_value == 255 and top not in (0, 128) and not (mask == 255).any():  # 0 and 128: every pixel occluded
+        found = "its values are 0 and 1" if top == 1 else f"its largest value is {top}"
+        raise DatasetError(
+            f"{path}: no pixel of the mask is 255, the value of a non-occluded pixel ({found}): a mask saved as 0 and "
+            "1? Save it as 255 where non-occluded (128 occluded, 0 unknown), as Middlebury's"
+        )
+    if nonocc_value is None and top == 1:
+        raise DatasetError(
+            f"{path}: an occlusion mask of 0 and 1, read as no pixel occluded (SceneFlow's occluded pixels are 255; "
+            "128 and above count): save it as 0 and 255"
+        )
 
 
 Detector = Callable[[Path, list[str], list[str], Path], list[Sample]]
