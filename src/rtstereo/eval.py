@@ -471,16 +471,18 @@ def _score_sample(
             f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[0]}x{nonocc.shape[1]} but the "
             f"ground truth is {gt.shape[0]}x{gt.shape[1]} (HxW): they must be the same size"
         )
-    if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
-        negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
-        what = (
-            f"all {negative} of its known values are negative: a map of x_right - x_left? Ground truth is the "
-            "left view's x_left - x_right, positive"
-            if negative
-            else "all 0, inf or nan"
-        )
+    negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
+    positive = int(np.count_nonzero(np.isfinite(gt) & (gt > 0)))
+    sign = "a map of x_right - x_left? Ground truth is the left view's x_left - x_right, positive"
+    if not positive:  # scored, it would be a row of dashes counted in the mean
+        what = f"all {negative} of its known values are negative: {sign}" if negative else "all 0, inf or nan"
         raise InputError(
             f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel ({what}), nothing to score against"
+        )
+    if negative > positive:  # scored over its few positive values (noise about 0), it read as a scene like any other
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} holds more negative values than positive ones "
+            f"({negative} against {positive}), which alone would be scored: {sign}"
         )
     predictor = predictor_for(sample)
     searched = getattr(predictor, "max_disp_px", None)

@@ -399,6 +399,24 @@ def test_ground_truth_stored_negated_is_named_as_such_not_as_all_unknown(tmp_pat
     )
 
 
+def test_ground_truth_mostly_negative_fails_its_scene_rather_than_be_scored_on_its_few_positive_pixels(tmp_path):
+    """A map of x_right - x_left with a few values just above 0 was scored over those few pixels, unsaid."""
+    from .corpus import _write_pfm
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    negated = np.full((40, 72), -5.0)
+    negated[0, :10] = 0.25
+    negated[1:4] = np.inf  # unknown pixels are counted on neither side
+    _write_pfm(folder / "disp0GT.pfm", negated)
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, find_samples(folder)[0])
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.pfm'} holds more negative values than positive ones (2654 against "
+        "10), which alone would be scored: a map of x_right - x_left? Ground truth is the left view's x_left - "
+        "x_right, positive"
+    )
+
+
 def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
     from rtstereo.eval import SceneResult
 
