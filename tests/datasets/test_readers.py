@@ -746,15 +746,23 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
     assert samples[0].problem is None and "right image" in samples[1].problem
 
 
+@pytest.mark.parametrize("layout", ["sceneflow", "middlebury2014"])
 @pytest.mark.parametrize("suffix", [".npy", ".png", ".tif"])
-def test_a_sceneflow_layout_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix):
-    """A user's own set in the SceneFlow layout with .npy, 16-bit PNG or float TIFF ground truth (the maps predict
-    writes) was "without ground truth": eval stopped with "none with a disparity map to score against"."""
+def test_a_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix, layout):
+    """A user's own set in the SceneFlow or MiddEval3 layout with .npy, 16-bit PNG or float TIFF ground truth (the
+    maps predict writes) was "without ground truth": eval stopped with "none with a disparity map to score against"
+    (a MiddEval3 scene without calib.txt was no scene at all)."""
     root = tmp_path / "mine"
-    gt = _write_sceneflow_frame(root / "images", None, "0")
+    if layout == "sceneflow":
+        gt = _write_sceneflow_frame(root / "images", None, "0")
+        (root / "disparity" / "left").mkdir(parents=True)
+        path = root / "disparity" / "left" / f"0{suffix}"
+    else:
+        _write_two_view_scene(root, None)
+        (root / "disp0GT.pfm").unlink()
+        gt = np.random.default_rng(2).uniform(1, 80, (HEIGHT, WIDTH)).astype(np.float32)
+        path = root / f"disp0GT{suffix}"
     gt = np.round(gt * 256) / 256  # what 16-bit PNG stores
-    (root / "disparity" / "left").mkdir(parents=True)
-    path = root / "disparity" / "left" / f"0{suffix}"
     if suffix == ".npy":
         np.save(path, gt)
     elif suffix == ".png":
@@ -766,6 +774,19 @@ def test_a_sceneflow_layout_set_of_ones_own_reads_the_maps_predict_writes(tmp_pa
 
     assert sample.gt_path == path and sample.problem is None
     _assert_gt(sample, gt)
+
+
+def test_a_midd_eval3_layout_map_in_a_format_not_read_fails_its_scene_by_name_with_the_formats_read(tmp_path):
+    _write_two_view_scene(tmp_path / "mine", MIDDEVAL3_CALIB)
+    (tmp_path / "mine" / "disp0GT.pfm").rename(tmp_path / "mine" / "disp0GT.exr")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert sample.gt_path == tmp_path / "mine" / "disp0GT.exr"
+    assert sample.problem == (
+        f"ground truth {sample.gt_path}: not a format eval reads; expected disp0GT.pfm, disp0GT.npy, a 16-bit "
+        "disp0GT.png (value / 256, 0 = invalid) or a floating-point disp0GT.tif"
+    )
 
 
 def test_a_sceneflow_layout_map_in_a_format_not_read_fails_its_frame_by_name_with_the_formats_read(tmp_path):

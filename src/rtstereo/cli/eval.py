@@ -31,7 +31,8 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        as for 2001/2003 when present; views under Illum2/Exp1 (the all-views download)
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
-                       truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
+                       truth also in two_view_training_gt/SCENE beside two_view_training/SCENE; in a set of
+                       your own, disp0GT.npy, .png (16-bit) or .tif (float) for disp0GT.pfm
   kitti2012            colored_0/, colored_1/ (or image_0/, image_1/) with NNNNNN_10.png, and disp_occ/
                        (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid
   kitti2015            image_2/, image_3/, disp_occ_0/, disp_noc_0/, as KITTI 2012

@@ -21,7 +21,8 @@ Layouts:
   (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
   images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
   2014 and 2021 scenes (``Adirondack-perfect``) name their ground truth ``disp0.pfm`` and have no mask; a
-  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth.
+  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth. A set of one's own
+  in this layout may hold ``disp0GT.npy``, a 16-bit ``disp0GT.png`` or a floating-point ``disp0GT.tif`` instead.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
@@ -427,8 +428,35 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
     return values
 
 
-# MiddEval3's and ETH3D's ground truth, and the full-size Middlebury 2014 (and 2021) scenes'.
-_TWO_VIEW_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
+# MiddEval3's and ETH3D's ground truth (or a set's own map of that name, :func:`_own_map`), and the full-size
+# Middlebury 2014 (and 2021) scenes' (not disp0.png: Middlebury 2001's map scene names its 8-bit map so).
+_TWO_VIEW_GT_STEM, _FULL_SIZE_GT_NAME = "disp0GT", "disp0.pfm"
+
+
+# The datasets' own maps are PFM (SceneFlow's, MiddEval3's disp0GT); a set of the user's own in their layouts may hold
+# the other maps read_disparity reads (those predict writes, .npy and 16-bit PNG, and a floating-point TIFF): the first
+# found, in this order.
+_OWN_MAP_SUFFIXES = (".pfm", ".npy", ".png", ".tif", ".tiff")
+
+
+def _own_map(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(ground truth, problem)`` of a frame or scene whose map is ``disparity_dir/stem.pfm`` (SceneFlow's ``X.pfm``,
+    MiddEval3's ``disp0GT.pfm``) or another format read (:data:`_OWN_MAP_SUFFIXES`), else ``(None, None)``.
+
+    A map of that name in a format eval does not read (``X.exr``, ``disp0GT.jpg``) is its ground truth with a
+    problem naming the formats read, so that the scene fails by name: it was left out as a scene without ground
+    truth, and a set of them stopped with "none with a disparity map to score against".
+    """
+    for suffix in _OWN_MAP_SUFFIXES:
+        if stem + suffix in files:
+            return disparity_dir / (stem + suffix), None
+    other = next((name for name in _visible(files) if os.path.splitext(name)[0] == stem), None)
+    if other is None:
+        return None, None
+    return disparity_dir / other, (
+        f"ground truth {disparity_dir / other}: not a format eval reads; expected {stem}.pfm, {stem}.npy, a 16-bit "
+        f"{stem}.png (value / 256, 0 = invalid) or a floating-point {stem}.tif"
+    )
 
 
 # ETH3D's ground truth is a download of its own, unpacked beside the images' (the layout RAFT-Stereo and most
@@ -453,11 +481,19 @@ def _two_view_folders(folder: Path, files: set[str]) -> tuple[Path, set[str], Pa
         twin = split.parent / split.name[: -len(_GT_TREE_SUFFIX)] / folder.name
         if _first(folder, ("im0", "im1"), files) is None and twin.is_dir():
             return twin, _files_in(twin), folder, files
-    elif not any(name in files for name in _TWO_VIEW_GT_NAMES):
+    elif _two_view_gt(folder, files) == (None, None):
         twin = split.parent / f"{split.name}{_GT_TREE_SUFFIX}" / folder.name
         if twin.is_dir():
             return folder, files, twin, _files_in(twin)
     return folder, files, folder, files
+
+
+def _two_view_gt(folder: Path, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(ground truth, problem)`` of a two-view scene's folder, as :func:`_own_map` gives them."""
+    gt, problem = _own_map(folder, _TWO_VIEW_GT_STEM, files)
+    if gt is None and _FULL_SIZE_GT_NAME in files:
+        return folder / _FULL_SIZE_GT_NAME, None
+    return gt, problem
 
 
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
@@ -466,13 +502,12 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
     # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
     # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
-    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in truth_files), None)
-    has_gt = gt_name is not None
-    if not (has_gt or (any_image and "calib.txt" in files)):
+    gt_path, gt_problem = _two_view_gt(truth, truth_files)
+    if not (gt_path or (any_image and "calib.txt" in files)):
         return []
     calib = images / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
-    hint, offset, problem = 192, 0.0, missing
+    hint, offset, problem = 192, 0.0, missing or gt_problem
     # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
     try:
         values = _read_calib_txt(calib) if calib else {}
@@ -498,7 +533,7 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=truth / gt_name if gt_name else None,
+            gt_path=gt_path,
             nonocc_path=truth / "mask0nocc.png" if "mask0nocc.png" in truth_files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
@@ -592,7 +627,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        gt, gt_problem = _sceneflow_gt(disparity_dir, stem, truth_files)
+        gt, gt_problem = _own_map(disparity_dir, stem, truth_files)
         occ = occlusion_dir / f"{stem}.png"
         scene = root.name if len(parts) - anchor == 1 else f"{root.name}/{tail}"
         samples.append(
@@ -610,30 +645,6 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
             )
         )
     return samples
-
-
-# SceneFlow's own maps are PFM; a set of the user's own in its layout may hold the other maps read_disparity reads
-# (those predict writes, .npy and 16-bit PNG, and a floating-point TIFF): the first found, in this order.
-_SCENEFLOW_GT_SUFFIXES = (".pfm", ".npy", ".png", ".tif", ".tiff")
-
-
-def _sceneflow_gt(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
-    """``(ground truth, problem)`` of a SceneFlow-layout frame: its map in ``disparity_dir``, else ``(None, None)``.
-
-    A map of the frame's name in a format eval does not read (``X.exr``, ``X.jpg``) is its ground truth with a
-    problem naming the formats read, so that the frame fails by name: it was left out as a frame without ground
-    truth, and a set of them stopped with "none with a disparity map to score against".
-    """
-    for suffix in _SCENEFLOW_GT_SUFFIXES:
-        if stem + suffix in files:
-            return disparity_dir / (stem + suffix), None
-    other = next((name for name in _visible(files) if os.path.splitext(name)[0] == stem), None)
-    if other is None:
-        return None, None
-    return disparity_dir / other, (
-        f"ground truth {disparity_dir / other}: not a format eval reads; expected {stem}.pfm, {stem}.npy, a 16-bit "
-        f"{stem}.png (value / 256, 0 = invalid) or a floating-point {stem}.tif"
-    )
 
 
 def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
