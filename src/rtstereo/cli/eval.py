@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import textwrap
@@ -82,6 +83,13 @@ def register(subparsers) -> None:
         help="folder for the JSON and Markdown results (default: %(default)s)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--max-gt-disp",
+        type=_cut_arg,
+        metavar="PX",
+        help="leave out ground truth of PX px or more, as SceneFlow's usual figures do with 192 (joins the results' "
+        "name, e.g. sgbm_max_gt_disp=192.json; default: every pixel with ground truth counts)",
+    )
     batch = parser.add_argument_group("batches and engines")
     batch.add_argument(
         "--fail-fast",
@@ -91,6 +99,22 @@ def register(subparsers) -> None:
     add_engine_args(batch)
     add_model_args(parser)
     parser.set_defaults(func=run)
+
+
+def _cut_arg(text: str) -> float:
+    """argparse ``type=`` for ``--max-gt-disp``: a finite number of pixels above 0 (0 or below leaves no pixel).
+
+    Examples:
+        >>> _cut_arg("192"), _cut_arg("96.5")
+        (192.0, 96.5)
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of pixels above 0, got '{text}'")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt from None  # nothing scored: nothing to print or to write over earlier results
     report.without_ground_truth = unscored + report.without_ground_truth  # left out here, before scoring
     report.device = args.device
+    report.max_gt_disp_px = args.max_gt_disp
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
@@ -168,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         label += f"_weights={_file_label(str(args.weights))}"
     label += "".join(f"_{key}={value}" for key, value in sorted(settings_from_args(args).items()))
     label += _runtime_label(name, args.backend, args.precision)
+    if args.max_gt_disp is not None:  # figures over fewer pixels: they must not replace those over all of them
+        label += f"_max_gt_disp={args.max_gt_disp:g}"
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     done = len(report.scenes) + len(report.failures)
     # partial results, kept from replacing an earlier complete run's as an interrupted run's are
@@ -222,6 +249,7 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
             address=args.ray_address,
             fail_fast=args.fail_fast,
             progress=not args.quiet,
+            max_gt_disp_px=args.max_gt_disp,
         )
     progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
@@ -230,7 +258,9 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
         return not args.fail_fast
 
     with terminate_as_interrupt():
-        return evaluate(predictor_for, samples, model=name, progress=progress, on_error=on_error)
+        return evaluate(
+            predictor_for, samples, model=name, progress=progress, on_error=on_error, max_gt_disp_px=args.max_gt_disp
+        )
 
 
 # Checkpoint names a run folder gives every run (`rtstereo train`'s best.pt and last.pt, the packaged
