@@ -346,9 +346,29 @@ def test_eval_cli_refuses_scenes_that_all_lack_ground_truth_and_writes_nothing(c
     assert code == 2 and out == ""
     assert err == (
         f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene found (testing/000000), "
-        "none with a disparity map to score against\n"
+        "none with a disparity map to score against (looked for testing/000000's at "
+        f"{data / 'disp_occ' / '000000_10.png'})\n"
     )
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("layout", ["sceneflow", "middlebury2014"])
+def test_eval_cli_names_where_it_looked_for_the_ground_truth_of_a_set_of_ones_own(capsys, tmp_path, layout):
+    """The maps kept beside the layout's place (disparity/X.pfm for disparity/left/X.pfm, gt.pfm for disp0GT.pfm):
+    "none with a disparity map to score against" said not where one was looked for."""
+    data = tmp_path / "mine"
+    if layout == "sceneflow":
+        left, right = _write_pair(tmp_path / "pair")
+        for side, path in (("left", left), ("right", right)):
+            (data / "images" / side).mkdir(parents=True)
+            path.rename(data / "images" / side / "0.png")
+        scene, expected = "mine/0", data / "disparity" / "left" / "0.pfm"
+    else:
+        _eth3d_scene(data / "s").joinpath("disp0GT.pfm").rename(data / "s" / "gt.pfm")
+        scene, expected = "s", data / "s" / "disp0GT.pfm"
+    assert main(["eval", "--model", "sgbm", str(data), "-q", "-o", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"none with a disparity map to score against (looked for {scene}'s at {expected})\n"), err
 
 
 def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tmp_path):
@@ -357,7 +377,10 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
     out, err = capsys.readouterr()
     assert code == 0
-    assert err == "rtstereo eval: note: 1 scene without ground truth left out: testing/000000\n"
+    assert err == (
+        "rtstereo eval: note: 1 scene without ground truth left out: testing/000000 (looked for testing/000000's at "
+        f"{tmp_path / 'data' / 'testing' / 'disp_occ' / '000000_10.png'})\n"
+    )
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
     results = json.loads((tmp_path / "res" / "sgbm.json").read_text())  # the JSON counts them too
     assert results["without_ground_truth"] == ["testing/000000"] and results["scenes_listed"] == 1

@@ -122,15 +122,17 @@ def run(args: argparse.Namespace) -> int:
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
     unscored = [s.name for s in samples if s.gt_path is None]
+    looked_for = _looked_for([s for s in samples if s.gt_path is None])
     samples = [s for s in samples if s.gt_path is not None]
     if not samples:
         raise InputError(
             f"no scene with ground truth under {', '.join(args.paths)}: {counted(len(unscored), 'scene')} found "
-            f"({_names(unscored)}), none with a disparity map to score against"
+            f"({_names(unscored)}), none with a disparity map to score against{looked_for}"
         )
     if unscored:
         print(
-            f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: {_names(unscored)}",
+            f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: "
+            f"{_names(unscored)}{looked_for}",
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
@@ -308,6 +310,13 @@ def _kind(name: str) -> str:
         return get_spec(name).kind
     except Exception:  # a checkpoint path: a network
         return "network"
+
+
+def _looked_for(unscored: list[Sample]) -> str:
+    """Where the first scene without ground truth would have it: a set of one's own kept elsewhere (``disparity/X.pfm``
+    for ``disparity/left/X.pfm``) was told "none with a disparity map", not where one was looked for."""
+    first = next((s for s in unscored if s.extra.get("gt_expected")), None)
+    return f" (looked for {first.name}'s at {first.extra['gt_expected']})" if first else ""
 
 
 def _names(names: list[str], shown: int = 5) -> str:

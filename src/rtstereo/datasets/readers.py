@@ -101,6 +101,8 @@ class Sample:
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
+        extra: more that the layout tells: ``gt_expected``, the ground truth's path in the layout, of a scene
+            without it (a test split's, or one of a set of one's own kept elsewhere), which eval names.
         problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``, a missing image), ``None`` when
             nothing is known to be wrong. The search still lists such a scene, so that it fails alone:
             loading it raises :class:`~rtstereo.errors.DatasetError` with this reason.
@@ -534,6 +536,7 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             left_path=left_path,
             right_path=right_path,
             gt_path=gt_path,
+            extra=_looked_for(gt_path, truth / f"{_TWO_VIEW_GT_STEM}.pfm"),
             nonocc_path=truth / "mask0nocc.png" if "mask0nocc.png" in truth_files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
@@ -577,6 +580,7 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 left_path=folder / left_dir / frame,
                 right_path=folder / right_dir / frame,
                 gt_path=gt if gt.is_file() else None,
+                extra=_looked_for(gt if gt.is_file() else None, gt),
                 nonocc_path=noc if noc.is_file() else None,
                 nonocc_value=-1,
                 max_disp_hint_px=192,
@@ -585,6 +589,11 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
             )
         )
     return samples
+
+
+def _looked_for(gt_path: Path | None, expected: Path) -> dict[str, Path]:
+    """:attr:`Sample.extra` of a scene: where its ground truth would be, when it has none (``gt_expected``)."""
+    return {} if gt_path is not None else {"gt_expected": expected}
 
 
 def _missing_images(left: Path, right: Path) -> str | None:
@@ -637,6 +646,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 left_path=folder / "left" / image,
                 right_path=folder / "right" / image,
                 gt_path=gt,
+                extra=_looked_for(gt, disparity_dir / f"{stem}.pfm"),
                 gt_negated=subset,
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
@@ -687,6 +697,7 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
                 left_path=folder / image,
                 right_path=right_dir / image,
                 gt_path=gt if gt.is_file() else None,
+                extra=_looked_for(gt if gt.is_file() else None, gt),
                 nonocc_path=None,
                 max_disp_hint_px=192,
                 problem=_missing_images(folder / image, right_dir / image),
