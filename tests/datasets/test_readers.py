@@ -506,6 +506,27 @@ def test_kitti_2012_one_sample_per_10_frame(tmp_path):
         np.testing.assert_array_equal(sample.load_nonocc(), truth[frame][1])
 
 
+def test_a_set_of_ones_own_in_kittis_folders_is_read_one_sample_per_image(tmp_path):
+    """image_2, image_3 and disp_occ_0 with frames named 0001.png (no NNNNNN_10.png): no known layout, said of a
+    folder that holds KITTI's."""
+    root = tmp_path / "mine"
+    truth = _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("0001", "0002"))
+    for path in sorted(root.rglob("*_10.png")):
+        path.rename(path.with_name(path.name.replace("_10", "")))
+    (root / "disp_occ_0" / "0002.png").unlink()
+    _save_rgb(root / "image_2" / "0003.jpg")
+    _save_rgb(root / "image_3" / "0003.jpg", seed=1)
+
+    samples = find_samples(root)
+
+    assert [(s.name, s.dataset, s.problem) for s in samples] == [(f"mine/000{i}", "kitti2015", None) for i in (1, 2, 3)]
+    assert samples[0].left_path == root / "image_2" / "0001.png"
+    _assert_gt(samples[0], truth["0001"][0])
+    np.testing.assert_array_equal(samples[0].load_nonocc(), truth["0001"][1])
+    assert samples[1].gt_path is None and samples[1].extra == {"gt_expected": root / "disp_occ_0" / "0002.png"}
+    assert samples[2].gt_path is None and samples[2].right_path == root / "image_3" / "0003.jpg"
+
+
 def test_kitti_2015_layout_and_calib(tmp_path):
     root = tmp_path / "kitti2015" / "training"
     truth = _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000", "000001"))

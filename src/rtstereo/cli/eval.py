@@ -35,7 +35,8 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        truth also in two_view_training_gt/SCENE beside two_view_training/SCENE; in a set of
                        your own, disp0GT.npy, .png (16-bit) or .tif (float) for disp0GT.pfm
   kitti2012            colored_0/, colored_1/ (or image_0/, image_1/) with NNNNNN_10.png, and disp_occ/
-                       (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid
+                       (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid; in a
+                       set of your own without NNNNNN_10.png frames, every image, with X.png for image X
   kitti2015            image_2/, image_3/, disp_occ_0/, disp_noc_0/, as KITTI 2012
   sceneflow            IMAGES/left/X.png, IMAGES/right/X.png with disparity/left/X.pfm beside IMAGES
                        (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and

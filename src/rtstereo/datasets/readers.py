@@ -24,7 +24,8 @@ Layouts:
   test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth. A set of one's own
   in this layout may hold ``disp0GT.npy``, a 16-bit ``disp0GT.png`` or a floating-point ``disp0GT.tif`` instead.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
-  ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
+  ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame (in a set of
+  one's own in these folders without such frames, one per image, its ground truth the ``.png`` of its stem).
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
   (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
   or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. A set of one's own in this layout may
@@ -564,15 +565,22 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
     # Frames of either view: one whose left image is missing is listed too, and fails by name.
-    for frame in _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
-        match = _KITTI_FRAME.match(frame)
-        if not match:
-            continue
-        gt = folder / occ_dir / frame
-        noc = folder / noc_dir / frame
-        calib = folder / "calib" / f"{match.group(1)}.txt"
-        calib_2015 = folder / "calib_cam_to_cam" / f"{match.group(1)}.txt"
-        label = folder.name if folder.name == match.group(1) else f"{folder.name}/{match.group(1)}"
+    images = _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)})
+    frames = [(name, match.group(1)) for name in images if (match := _KITTI_FRAME.match(name))]
+    if not frames:  # a set of one's own in KITTI's folders, its frames named otherwise (0001.png): it was no layout
+        frames = [
+            (name, stem)
+            for name in images
+            for stem, suffix in [os.path.splitext(name)]
+            if suffix.lower() in IMAGE_SUFFIXES
+        ]
+    for frame, number in frames:
+        stem = os.path.splitext(frame)[0]
+        gt = folder / occ_dir / f"{stem}.png"
+        noc = folder / noc_dir / f"{stem}.png"
+        calib = folder / "calib" / f"{number}.txt"
+        calib_2015 = folder / "calib_cam_to_cam" / f"{number}.txt"
+        label = folder.name if folder.name == number else f"{folder.name}/{number}"
         samples.append(
             Sample(
                 name=label,
