@@ -18,7 +18,7 @@ from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .batch import add_engine_args, predictor_options
+from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
 from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
@@ -207,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
     if report.failures:
-        names = ", ".join(f["name"] for f in report.failures)
+        # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
+        # frames gave a line of 400 names)
+        names = _names([f["name"] for f in report.failures], shown=FAILURES_LISTED)
         print(
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
