@@ -502,6 +502,13 @@ def _score_sample(
             f"scene {sample.name}: ground truth {sample.gt_path} holds more negative values than positive ones "
             f"({negative} against {positive}), which alone would be scored: {sign}"
         )
+    known = gt[np.isfinite(gt) & (gt > 0)]
+    if np.median(known) >= left.shape[1]:  # scored as it is, an EPE of 1020 px on a 96-px-wide scene, unsaid
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} has half its values at {left.shape[1]} px or more, "
+            f"the image's width, which no disparity reaches (median {np.median(known):g} px): disparity x 256, KITTI's "
+            "16-bit convention, saved as it is? Ground truth is in pixels"
+        )
     if max_gt_disp_px is not None:
         with np.errstate(invalid="ignore"):
             gt = np.where(gt < max_gt_disp_px, gt, np.float32(np.nan))

@@ -579,10 +579,16 @@ def test_results_under_a_file_name_the_file_in_the_way(tmp_path):
     assert str(info.value) == f"cannot write evaluation results to {blocker / 'out'}: {blocker} is a file, not a folder"
 
 
-# A 4x4 scene scored by hand: ground truth with every kind of unknown pixel (0, inf, nan, negative), a prediction
-# with a nan and a negative value.
-_GT_4X4 = [[10, 20, 0, np.inf], [np.nan, -5, 40, 50], [60, 1, 2, 3], [250, 4, 8, 16]]
-_PRED_4X4 = [[10.5, 21.5, 5, 5], [5, 5, np.nan, 52.5], [63.5, 1.5, 5.25, 3], [254, -1, 8, 17]]
+# A 4x4 block scored by hand: ground truth with every kind of unknown pixel (0, inf, nan, negative), a prediction
+# with a nan and a negative value; the scene is 256 px wide (a disparity of 250 px fits), its other pixels unknown.
+_GT_4X4 = np.pad(
+    np.array([[10, 20, 0, np.inf], [np.nan, -5, 40, 50], [60, 1, 2, 3], [250, 4, 8, 16]]),
+    ((0, 0), (0, 252)),
+    constant_values=np.nan,
+)
+_PRED_4X4 = np.pad(
+    np.array([[10.5, 21.5, 5, 5], [5, 5, np.nan, 52.5], [63.5, 1.5, 5.25, 3], [254, -1, 8, 17]]), ((0, 0), (0, 252))
+)
 
 
 class _Fixed:
@@ -602,8 +608,8 @@ def _scene_4x4(folder):
 
     folder.mkdir(parents=True)
     for name in ("im0.png", "im1.png"):
-        cv2.imwrite(str(folder / name), np.zeros((4, 4, 3), np.uint8))
-    _write_pfm(folder / "disp0GT.pfm", np.array(_GT_4X4))
+        cv2.imwrite(str(folder / name), np.zeros((4, 256, 3), np.uint8))
+    _write_pfm(folder / "disp0GT.pfm", _GT_4X4)
     (folder / "calib.txt").write_text("ndisp=16\n")
     return find_samples(folder)[0]
 
@@ -639,6 +645,20 @@ def test_a_4x4_scene_is_scored_as_by_hand(tmp_path, max_gt_disp_px):
     assert scene.metrics["epe"] == pytest.approx((61.75 if max_gt_disp_px is None else 57.75) / n)
 
 
+def test_ground_truth_mostly_wider_than_the_image_fails_its_scene_rather_than_be_scored_as_it_is(tmp_path):
+    """A map of disparity x 256 (KITTI's 16-bit PNG values) saved as .npy was scored as it was: EPE 1020 px."""
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    (folder / "disp0GT.pfm").unlink()
+    np.save(folder / "disp0GT.npy", np.full((40, 72), 4 * 256, np.uint16))
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, find_samples(folder)[0])
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.npy'} has half its values at 72 px or more, the image's width, "
+        "which no disparity reaches (median 1024 px): disparity x 256, KITTI's 16-bit convention, saved as it is? "
+        "Ground truth is in pixels"
+    )
+
+
 def test_a_scene_whose_ground_truth_is_all_over_the_cut_fails_by_name(tmp_path):
     sample = _scene_4x4(tmp_path / "s")
     with pytest.raises(InputError) as info:
@@ -652,20 +672,20 @@ def test_a_scene_whose_ground_truth_is_all_over_the_cut_fails_by_name(tmp_path):
 def test_eval_cli_max_gt_disp_leaves_out_ground_truth_over_it_and_says_so_in_the_name_table_and_json(capsys, tmp_path):
     from .corpus import _write_pfm
 
-    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
-    gt = np.full((40, 72), 4.0)
-    gt[:, 36:] = 200.0  # SceneFlow's usual figures leave out 192 px and more
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 256), ndisp=32)
+    gt = np.full((40, 256), 4.0)
+    gt[:, 200:] = 200.0  # SceneFlow's usual figures leave out 192 px and more
     _write_pfm(folder / "disp0GT.pfm", gt)
     argv = ["eval", "--model", "sgbm", str(folder), "-q", "-o", str(tmp_path / "res")]
     assert main([*argv, "--max-gt-disp", "192"]) == 0
     out = capsys.readouterr().out
     assert "scored: ground truth below 192 px only (192 px and more left out)" in out
     cut = json.loads((tmp_path / "res" / "sgbm_max_gt_disp=192.json").read_text())
-    assert cut["max_gt_disp_px"] == 192 and cut["scenes"][0]["metrics"]["pixels"] == 40 * 36
+    assert cut["max_gt_disp_px"] == 192 and cut["scenes"][0]["metrics"]["pixels"] == 40 * 200
     assert main(argv) == 0  # every pixel, in results of their own name
     capsys.readouterr()
     every = json.loads((tmp_path / "res" / "sgbm.json").read_text())
-    assert every["max_gt_disp_px"] is None and every["scenes"][0]["metrics"]["pixels"] == 40 * 72
+    assert every["max_gt_disp_px"] is None and every["scenes"][0]["metrics"]["pixels"] == 40 * 256
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "lots"])
