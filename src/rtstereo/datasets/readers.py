@@ -568,12 +568,8 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     images = _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)})
     frames = [(name, match.group(1)) for name in images if (match := _KITTI_FRAME.match(name))]
     if not frames:  # a set of one's own in KITTI's folders, its frames named otherwise (0001.png): it was no layout
-        frames = [
-            (name, stem)
-            for name in images
-            for stem, suffix in [os.path.splitext(name)]
-            if suffix.lower() in IMAGE_SUFFIXES
-        ]
+        stems = [os.path.splitext(name) for name in images]
+        frames = [(stem + suffix, stem) for stem, suffix in stems if suffix.lower() in IMAGE_SUFFIXES]
     for frame, number in frames:
         stem = os.path.splitext(frame)[0]
         gt = folder / occ_dir / f"{stem}.png"
