@@ -768,7 +768,7 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
 
 
 @pytest.mark.parametrize("layout", ["sceneflow", "middlebury2014"])
-@pytest.mark.parametrize("suffix", [".npy", ".png", ".tif"])
+@pytest.mark.parametrize("suffix", [".npy", ".png", ".tif", ".PFM"])
 def test_a_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix, layout):
     """A user's own set in the SceneFlow or MiddEval3 layout with .npy, 16-bit PNG or float TIFF ground truth (the
     maps predict writes) was "without ground truth": eval stopped with "none with a disparity map to score against"
@@ -786,6 +786,8 @@ def test_a_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix, layou
     gt = np.round(gt * 256) / 256  # what 16-bit PNG stores
     if suffix == ".npy":
         np.save(path, gt)
+    elif suffix == ".PFM":  # a suffix in capitals was "not a format eval reads"
+        _save_pfm(path, gt)
     elif suffix == ".png":
         cv2.imwrite(str(path), (gt * 256).astype(np.uint16))
     else:

@@ -450,10 +450,11 @@ def _own_map(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | No
     problem naming the formats read, so that the scene fails by name: it was left out as a scene without ground
     truth, and a set of them stopped with "none with a disparity map to score against".
     """
-    for suffix in _OWN_MAP_SUFFIXES:
-        if stem + suffix in files:
-            return disparity_dir / (stem + suffix), None
-    other = next((name for name in _visible(files) if os.path.splitext(name)[0] == stem), None)
+    named = {os.path.splitext(name)[1].lower(): name for name in _visible(files) if os.path.splitext(name)[0] == stem}
+    for suffix in _OWN_MAP_SUFFIXES:  # X.PFM too, as read_disparity reads it
+        if suffix in named:
+            return disparity_dir / named[suffix], None
+    other = next(iter(sorted(named.values())), None)
     if other is None:
         return None, None
     return disparity_dir / other, (
