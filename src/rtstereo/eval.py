@@ -90,6 +90,8 @@ class EvalReport:
             interrupted run's.
         interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
         device: where the model ran (``cpu``, ``cuda:0``), for the machine the JSON records.
+        max_gt_disp_px: ground truth of this many pixels or more was left out (SceneFlow's usual figures leave out
+            192 px and more); ``None``: every pixel with ground truth counted.
     """
 
     model: str
@@ -101,6 +103,7 @@ class EvalReport:
     stopped_at_failure: bool = False
     without_ground_truth: list[str] = field(default_factory=list)
     device: str = "cpu"
+    max_gt_disp_px: float | None = None
 
     @property
     def mean(self) -> dict[str, float]:
@@ -117,16 +120,21 @@ class EvalReport:
         rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
         mean = self.mean
         rows.append([f"mean ({len(self.scenes)})", "", ""] + [_fmt(mean.get(k), f) for k, _, f in TABLE_COLUMNS])
+        # figures without these pixels must not pass for figures over all of them
+        cut = [] if self.max_gt_disp_px is None else [f"scored: {self._cut_note()}"]
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(r) + " |" for r in rows]
-            return "\n".join([*lines, "", f"mean: {self.mean_note()}"])
+            return "\n".join([*lines, "", f"mean: {self.mean_note()}", *(f"\n{line}" for line in cut)])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         align = lambda r: "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
             for i, (c, w) in enumerate(zip(r, widths))
         )
-        return "\n".join([align(header), *(align(r) for r in rows), f"mean: {self.mean_note()}"])
+        return "\n".join([align(header), *(align(r) for r in rows), f"mean: {self.mean_note()}", *cut])
+
+    def _cut_note(self) -> str:
+        return f"ground truth below {self.max_gt_disp_px:g} px only ({self.max_gt_disp_px:g} px and more left out)"
 
     def mean_note(self) -> str:
         """What the mean row averages: scenes, each weighing the same, not pixels (a KITTI frame holds ten times a
@@ -162,7 +170,9 @@ class EvalReport:
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; density = % with a finite prediction, 0 and below included (predict's density counts values above "
             "0 only, as a fraction of every pixel); all over the pixels with ground truth; noc/ = non-occluded "
-            "pixels only; a pixel without a finite prediction counts as an error and as 0 in EPE",
+            "pixels only; a pixel without a finite prediction counts as an error and as 0 in EPE"
+            + ("" if self.max_gt_disp_px is None else f"; {self._cut_note()}"),
+            "max_gt_disp_px": self.max_gt_disp_px,
             "mean_over": self.mean_note(),
             "scenes": [
                 {
@@ -245,6 +255,7 @@ def evaluate(
     progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
     on_error: Callable[[Sample, Exception], bool] | None = None,
     name_warnings: bool = True,
+    max_gt_disp_px: float | None = None,
 ) -> EvalReport:
     """Run a method over samples and score it.
 
@@ -260,17 +271,19 @@ def evaluate(
             it the error propagates.
         name_warnings: what a scene is warned about is said with its name (:func:`score_sample`); ``False`` where
             every scene is run alike and the name tells nothing (``bench --data`` at one size): said once.
+        max_gt_disp_px: leave out ground truth of this many pixels or more, as SceneFlow's usual figures do with
+            192 (:func:`score_sample`); ``None`` (default): every pixel with ground truth counts.
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
     """
     items = list(samples)
-    report = EvalReport(model=model, listed=len(items))
+    report = EvalReport(model=model, listed=len(items), max_gt_disp_px=max_gt_disp_px)
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] = {}
     try:
         for sample in progress(items) if progress else items:
             try:
-                scene = score_sample(predictor_for, sample, warmed, name_warnings)
+                scene = score_sample(predictor_for, sample, warmed, name_warnings, max_gt_disp_px)
             except Exception as exc:
                 if on_error is None:
                     raise
@@ -414,6 +427,7 @@ def score_sample(
     sample: Sample,
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] | None = None,
     name_warnings: bool = True,
+    max_gt_disp_px: float | None = None,
 ) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
     meanwhile is warned about with the scene's name (:func:`warn_named`), unless ``name_warnings`` is false.
@@ -427,9 +441,12 @@ def score_sample(
             set-up, not the method's time. A classical method (OpenCV) has no set-up per size (SGBM's first
             call at a new size took 0.98x the second's): it runs once untimed, as ``(id, None)``, on its first
             scene only. ``None``: no warm-up.
+        max_gt_disp_px: ground truth of this many pixels or more is left out of every metric, as SceneFlow's usual
+            figures (PSMNet's, GwcNet's, RAFT-Stereo's) leave out 192 px and more; ``None``: every pixel counts. A
+            scene with no pixel of ground truth below it raises :class:`~rtstereo.errors.InputError`.
     """
     if not name_warnings:
-        return _score_sample(predictor_for, sample, warmed)
+        return _score_sample(predictor_for, sample, warmed, max_gt_disp_px)
     loading: list[warnings.WarningMessage] = []
 
     def load(sample: Sample) -> Predictor | HybridPredictor:
@@ -446,7 +463,7 @@ def score_sample(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # the warm-up run's and the timed run's alike: said once, below
-            return _score_sample(load, sample, warmed)
+            return _score_sample(load, sample, warmed, max_gt_disp_px)
     finally:
         for category, message in dict.fromkeys((w.category, str(w.message)) for w in loading):
             warn(message, category)
@@ -457,6 +474,7 @@ def _score_sample(
     predictor_for: Callable[[Sample], Predictor | HybridPredictor],
     sample: Sample,
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] | None,
+    max_gt_disp_px: float | None = None,
 ) -> SceneResult | None:
     left, right, gt, nonocc = sample.load()
     if gt is None:
@@ -471,17 +489,34 @@ def _score_sample(
             f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[0]}x{nonocc.shape[1]} but the "
             f"ground truth is {gt.shape[0]}x{gt.shape[1]} (HxW): they must be the same size"
         )
-    if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
-        negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
-        what = (
-            f"all {negative} of its known values are negative: a map of x_right - x_left? Ground truth is the "
-            "left view's x_left - x_right, positive"
-            if negative
-            else "all 0, inf or nan"
-        )
+    negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
+    positive = int(np.count_nonzero(np.isfinite(gt) & (gt > 0)))
+    sign = "a map of x_right - x_left? Ground truth is the left view's x_left - x_right, positive"
+    if not positive:  # scored, it would be a row of dashes counted in the mean
+        what = f"all {negative} of its known values are negative: {sign}" if negative else "all 0, inf or nan"
         raise InputError(
             f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel ({what}), nothing to score against"
         )
+    if negative > positive:  # scored over its few positive values (noise about 0), it read as a scene like any other
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} holds more negative values than positive ones "
+            f"({negative} against {positive}), which alone would be scored: {sign}"
+        )
+    known = gt[np.isfinite(gt) & (gt > 0)]
+    if np.median(known) >= left.shape[1]:  # scored as it is, an EPE of 1020 px on a 96-px-wide scene, unsaid
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} has half its values at {left.shape[1]} px or more, "
+            f"the image's width, which no disparity reaches (median {np.median(known):g} px): disparity x 256, KITTI's "
+            "16-bit convention, saved as it is? Ground truth is in pixels"
+        )
+    if max_gt_disp_px is not None:
+        with np.errstate(invalid="ignore"):
+            gt = np.where(gt < max_gt_disp_px, gt, np.float32(np.nan))
+        if not (gt > 0).any():  # a row of dashes counted among the scenes of the mean
+            raise InputError(
+                f"scene {sample.name}: every valid pixel of ground truth {sample.gt_path} is {max_gt_disp_px:g} px or "
+                f"more, left out as the cut of {max_gt_disp_px:g} px asks: nothing to score against"
+            )
     predictor = predictor_for(sample)
     searched = getattr(predictor, "max_disp_px", None)
     noted = searched == sample.max_disp_hint_px and _unmatched_columns(int(searched), left.shape[1])

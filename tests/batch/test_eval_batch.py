@@ -30,6 +30,21 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
 
 
+def test_eval_names_the_first_failed_scenes_in_its_summary_and_counts_the_rest_as_predict_does(
+    capsys, tmp_path, monkeypatch
+):
+    """Every failed scene's name went into the one summary line: 400 broken frames, a line of 400 names."""
+    monkeypatch.setattr("rtstereo.cli.eval.FAILURES_LISTED", 2)
+    data = write_kitti(tmp_path / "kitti", 5, corrupt=(0, 1, 2, 4))
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"rtstereo eval: 4 scenes failed: kitti/000000, kitti/000001 and 2 more (listed in {tmp_path / 'res'}/"
+        f"{SGBM_RESULTS})"
+    )
+    assert len(json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["failed"]) == 4
+
+
 def test_eval_fail_fast(capsys, tmp_path):
     data = write_kitti(tmp_path / "kitti", 3, corrupt=(0,))
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")

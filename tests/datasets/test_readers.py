@@ -7,6 +7,7 @@ it: dataset name, label, ground-truth scale, disparity hint, and the decoded gro
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -505,6 +506,27 @@ def test_kitti_2012_one_sample_per_10_frame(tmp_path):
         np.testing.assert_array_equal(sample.load_nonocc(), truth[frame][1])
 
 
+def test_a_set_of_ones_own_in_kittis_folders_is_read_one_sample_per_image(tmp_path):
+    """image_2, image_3 and disp_occ_0 with frames named 0001.png (no NNNNNN_10.png): no known layout, said of a
+    folder that holds KITTI's."""
+    root = tmp_path / "mine"
+    truth = _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("0001", "0002"))
+    for path in sorted(root.rglob("*_10.png")):
+        path.rename(path.with_name(path.name.replace("_10", "")))
+    (root / "disp_occ_0" / "0002.png").unlink()
+    _save_rgb(root / "image_2" / "0003.jpg")
+    _save_rgb(root / "image_3" / "0003.jpg", seed=1)
+
+    samples = find_samples(root)
+
+    assert [(s.name, s.dataset, s.problem) for s in samples] == [(f"mine/000{i}", "kitti2015", None) for i in (1, 2, 3)]
+    assert samples[0].left_path == root / "image_2" / "0001.png"
+    _assert_gt(samples[0], truth["0001"][0])
+    np.testing.assert_array_equal(samples[0].load_nonocc(), truth["0001"][1])
+    assert samples[1].gt_path is None and samples[1].extra == {"gt_expected": root / "disp_occ_0" / "0002.png"}
+    assert samples[2].gt_path is None and samples[2].right_path == root / "image_3" / "0003.jpg"
+
+
 def test_kitti_2015_layout_and_calib(tmp_path):
     root = tmp_path / "kitti2015" / "training"
     truth = _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000", "000001"))
@@ -636,6 +658,41 @@ def test_sceneflow_occlusion_masks_of_8_bit_grey_are_split_at_mid_grey(tmp_path)
     assert sample.load_nonocc().tolist() == [[True, True, True, False, False, False]]
 
 
+@pytest.mark.parametrize(
+    ("values", "nonocc_value", "found"),
+    [
+        ([0, 1], 255, "no pixel of the mask is 255, the value of a non-occluded pixel (its values are 0 and 1)"),
+        (
+            [0, 65535],
+            255,
+            "no pixel of the mask is 255, the value of a non-occluded pixel (its largest value is 65535)",
+        ),
+        ([0, 1], None, "an occlusion mask of 0 and 1, read as no pixel occluded"),
+    ],
+)
+def test_a_mask_saved_as_0_and_1_fails_its_scene_rather_than_empty_or_fill_its_noc_columns(
+    tmp_path, values, nonocc_value, found
+):
+    """A user's own mask saved as mask.astype(np.uint8): as Middlebury's mask0nocc.png it left the noc columns empty
+    (no pixel was 255), as SceneFlow's occlusion map it made them those of all pixels (no pixel was 128 or above)."""
+    mask = np.array([values * 3], np.uint16 if max(values) > 255 else np.uint8)
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    sample = Sample("x", "mine", tmp_path / "l.png", tmp_path / "r.png", nonocc_path=tmp_path / "mask.png")
+    with pytest.raises(DatasetError) as caught:
+        dataclasses.replace(sample, nonocc_value=nonocc_value).load_nonocc()
+    assert str(caught.value).startswith(f"{tmp_path / 'mask.png'}: {found}")
+
+
+@pytest.mark.parametrize(("values", "nonocc_value"), [([0, 128], 255), ([0, 0], 255), ([0, 0], None), ([0, 1], 0)])
+def test_masks_that_are_all_occluded_or_empty_or_of_the_0_and_1_convention_are_read(tmp_path, values, nonocc_value):
+    """Middlebury's 0 and 128 (every pixel occluded or unknown), an empty mask, and the FlyingThings3D subset's own
+    0 (visible) and 1 (occluded) are no other convention."""
+    Image.fromarray(np.array([values], np.uint8)).save(tmp_path / "mask.png")
+    sample = Sample("x", "d", tmp_path / "l.png", tmp_path / "r.png", nonocc_path=tmp_path / "mask.png")
+    expected = {255: [False, False], None: [True, True], 0: [True, False]}[nonocc_value]
+    assert dataclasses.replace(sample, nonocc_value=nonocc_value).load_nonocc().tolist() == [expected]
+
+
 def test_sceneflow_dense_matching_benchmark_style(tmp_path):
     root = tmp_path / "DenseMatchingBenchmark_demo_0"
     gt = _write_sceneflow_frame(root / "images", root / "disparity", "0")
@@ -708,6 +765,72 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
     samples = find_samples(tmp_path)
     assert [s.name for s in samples] == ["sf/0", "sf/1"]
     assert samples[0].problem is None and "right image" in samples[1].problem
+
+
+@pytest.mark.parametrize("layout", ["sceneflow", "middlebury2014"])
+@pytest.mark.parametrize("suffix", [".npy", ".png", ".tif", ".PFM"])
+def test_a_set_of_ones_own_reads_the_maps_predict_writes(tmp_path, suffix, layout):
+    """A user's own set in the SceneFlow or MiddEval3 layout with .npy, 16-bit PNG or float TIFF ground truth (the
+    maps predict writes) was "without ground truth": eval stopped with "none with a disparity map to score against"
+    (a MiddEval3 scene without calib.txt was no scene at all)."""
+    root = tmp_path / "mine"
+    if layout == "sceneflow":
+        gt = _write_sceneflow_frame(root / "images", None, "0")
+        (root / "disparity" / "left").mkdir(parents=True)
+        path = root / "disparity" / "left" / f"0{suffix}"
+    else:
+        _write_two_view_scene(root, None)
+        (root / "disp0GT.pfm").unlink()
+        gt = np.random.default_rng(2).uniform(1, 80, (HEIGHT, WIDTH)).astype(np.float32)
+        path = root / f"disp0GT{suffix}"
+    gt = np.round(gt * 256) / 256  # what 16-bit PNG stores
+    if suffix == ".npy":
+        np.save(path, gt)
+    elif suffix == ".PFM":  # a suffix in capitals was "not a format eval reads"
+        _save_pfm(path, gt)
+    elif suffix == ".png":
+        cv2.imwrite(str(path), (gt * 256).astype(np.uint16))
+    else:
+        cv2.imwrite(str(path), gt)
+
+    sample = _only(find_samples(root))
+
+    assert sample.gt_path == path and sample.problem is None
+    _assert_gt(sample, gt)
+
+
+def test_a_midd_eval3_layout_map_in_a_format_not_read_fails_its_scene_by_name_with_the_formats_read(tmp_path):
+    _write_two_view_scene(tmp_path / "mine", MIDDEVAL3_CALIB)
+    (tmp_path / "mine" / "disp0GT.pfm").rename(tmp_path / "mine" / "disp0GT.exr")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert sample.gt_path == tmp_path / "mine" / "disp0GT.exr"
+    assert sample.problem == (
+        f"ground truth {sample.gt_path}: not a format eval reads; expected disp0GT.pfm, disp0GT.npy, a 16-bit "
+        "disp0GT.png (value / 256, 0 = invalid) or a floating-point disp0GT.tif"
+    )
+
+
+def test_a_sceneflow_layout_map_in_a_format_not_read_fails_its_frame_by_name_with_the_formats_read(tmp_path):
+    root = tmp_path / "mine"
+    _write_sceneflow_frame(root / "images", root / "disparity", "0")
+    _write_sceneflow_frame(root / "images", None, "1")
+    (root / "disparity" / "left" / "1.exr").write_bytes(b"v/1\x01")
+    (root / "disparity" / "left" / "10.pfm").write_bytes(b"another frame's")
+
+    samples = find_samples(root)
+
+    assert [(s.name, s.problem) for s in samples] == [
+        ("mine/0", None),
+        (
+            "mine/1",
+            f"ground truth {root / 'disparity' / 'left' / '1.exr'}: not a format eval reads; expected 1.pfm, 1.npy, "
+            "a 16-bit 1.png (value / 256, 0 = invalid) or a floating-point 1.tif",
+        ),
+    ]
+    with pytest.raises(DatasetError, match="not a format eval reads"):
+        samples[1].load()
 
 
 def _middlebury_2005(folder: Path) -> None:

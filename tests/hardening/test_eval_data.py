@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -294,6 +295,7 @@ def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user
         "value / 256, 0 = invalid",
         "inf = unknown",
         "disparity/left/X.pfm",
+        "X.npy",  # a set of one's own in the SceneFlow layout: it was left out as without ground truth
         "train-disparity-map/SEQ/X.png",
         "eval_masks/nonocc.png, else nonocc.png in the scene folder",  # both are read: it named the first only
         "a mask\n                       as for 2001/2003",  # middlebury2005 reads them too
@@ -344,9 +346,29 @@ def test_eval_cli_refuses_scenes_that_all_lack_ground_truth_and_writes_nothing(c
     assert code == 2 and out == ""
     assert err == (
         f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene found (testing/000000), "
-        "none with a disparity map to score against\n"
+        "none with a disparity map to score against (looked for testing/000000's at "
+        f"{data / 'disp_occ' / '000000_10.png'})\n"
     )
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("layout", ["sceneflow", "middlebury2014"])
+def test_eval_cli_names_where_it_looked_for_the_ground_truth_of_a_set_of_ones_own(capsys, tmp_path, layout):
+    """The maps kept beside the layout's place (disparity/X.pfm for disparity/left/X.pfm, gt.pfm for disp0GT.pfm):
+    "none with a disparity map to score against" said not where one was looked for."""
+    data = tmp_path / "mine"
+    if layout == "sceneflow":
+        left, right = _write_pair(tmp_path / "pair")
+        for side, path in (("left", left), ("right", right)):
+            (data / "images" / side).mkdir(parents=True)
+            path.rename(data / "images" / side / "0.png")
+        scene, expected = "mine/0", data / "disparity" / "left" / "0.pfm"
+    else:
+        _eth3d_scene(data / "s").joinpath("disp0GT.pfm").rename(data / "s" / "gt.pfm")
+        scene, expected = "s", data / "s" / "disp0GT.pfm"
+    assert main(["eval", "--model", "sgbm", str(data), "-q", "-o", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"none with a disparity map to score against (looked for {scene}'s at {expected})\n"), err
 
 
 def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tmp_path):
@@ -355,7 +377,10 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
     out, err = capsys.readouterr()
     assert code == 0
-    assert err == "rtstereo eval: note: 1 scene without ground truth left out: testing/000000\n"
+    assert err == (
+        "rtstereo eval: note: 1 scene without ground truth left out: testing/000000 (looked for testing/000000's at "
+        f"{tmp_path / 'data' / 'testing' / 'disp_occ' / '000000_10.png'})\n"
+    )
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
     results = json.loads((tmp_path / "res" / "sgbm.json").read_text())  # the JSON counts them too
     assert results["without_ground_truth"] == ["testing/000000"] and results["scenes_listed"] == 1
@@ -395,6 +420,24 @@ def test_ground_truth_stored_negated_is_named_as_such_not_as_all_unknown(tmp_pat
         f"scene s: ground truth {folder / 'disp0GT.pfm'} has no valid pixel (all 2592 of its known values are "
         "negative: a map of x_right - x_left? Ground truth is the left view's x_left - x_right, positive), nothing "
         "to score against"
+    )
+
+
+def test_ground_truth_mostly_negative_fails_its_scene_rather_than_be_scored_on_its_few_positive_pixels(tmp_path):
+    """A map of x_right - x_left with a few values just above 0 was scored over those few pixels, unsaid."""
+    from .corpus import _write_pfm
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    negated = np.full((40, 72), -5.0)
+    negated[0, :10] = 0.25
+    negated[1:4] = np.inf  # unknown pixels are counted on neither side
+    _write_pfm(folder / "disp0GT.pfm", negated)
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, find_samples(folder)[0])
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.pfm'} holds more negative values than positive ones (2654 against "
+        "10), which alone would be scored: a map of x_right - x_left? Ground truth is the left view's x_left - "
+        "x_right, positive"
     )
 
 
@@ -534,3 +577,121 @@ def test_results_under_a_file_name_the_file_in_the_way(tmp_path):
     with pytest.raises(OutputError) as info:
         EvalReport(model="m").save(blocker / "out", "m")
     assert str(info.value) == f"cannot write evaluation results to {blocker / 'out'}: {blocker} is a file, not a folder"
+
+
+# A 4x4 block scored by hand: ground truth with every kind of unknown pixel (0, inf, nan, negative), a prediction
+# with a nan and a negative value; the scene is 256 px wide (a disparity of 250 px fits), its other pixels unknown.
+_GT_4X4 = np.pad(
+    np.array([[10, 20, 0, np.inf], [np.nan, -5, 40, 50], [60, 1, 2, 3], [250, 4, 8, 16]]),
+    ((0, 0), (0, 252)),
+    constant_values=np.nan,
+)
+_PRED_4X4 = np.pad(
+    np.array([[10.5, 21.5, 5, 5], [5, 5, np.nan, 52.5], [63.5, 1.5, 5.25, 3], [254, -1, 8, 17]]), ((0, 0), (0, 252))
+)
+
+
+class _Fixed:
+    """A predictor that answers one map, whatever the pair."""
+
+    def __init__(self, disparity_px):
+        self.disparity_px = np.asarray(disparity_px, np.float32)
+
+    def predict(self, left, right):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(disparity_px=self.disparity_px.copy(), timings_ms={"total": 1.0}, settings={})
+
+
+def _scene_4x4(folder):
+    from .corpus import _write_pfm
+
+    folder.mkdir(parents=True)
+    for name in ("im0.png", "im1.png"):
+        cv2.imwrite(str(folder / name), np.zeros((4, 256, 3), np.uint8))
+    _write_pfm(folder / "disp0GT.pfm", _GT_4X4)
+    (folder / "calib.txt").write_text("ndisp=16\n")
+    return find_samples(folder)[0]
+
+
+@pytest.mark.parametrize("max_gt_disp_px", [None, 192])
+def test_a_4x4_scene_is_scored_as_by_hand(tmp_path, max_gt_disp_px):
+    """The pixels with ground truth are those of a finite value above 0: 12 (11 below 192 px). Their errors: 0.5,
+    1.5, 40 (nan predicted: an error, scored as 0 in EPE), 2.5, 3.5, 0.5, 3.25, 0, 4 (at 250 px), 5 (-1 predicted),
+    0, 1."""
+    sample = _scene_4x4(tmp_path / "s")
+    scene = score_sample(lambda s: _Fixed(_PRED_4X4), sample, max_gt_disp_px=max_gt_disp_px)
+    errors = [0.5, 1.5, 40, 2.5, 3.5, 0.5, 3.25, 0, 4, 5, 0, 1]
+    # D1 (> 3 px and > 5 % of the ground truth): 40 (nan), 3.5 at 60 px (3 px is its 5 %), 3.25 at 2 px, 5 at 4 px
+    d1 = [False, False, True, False, True, False, True, False, False, True, False, False]
+    if max_gt_disp_px is not None:  # the pixel of 250 px left out
+        del errors[8], d1[8]
+    n = len(errors)
+    expected = {
+        "epe": sum(errors) / n,
+        "bad-0.5": 100 * sum(e > 0.5 for e in errors) / n,
+        "bad-1": 100 * sum(e > 1 for e in errors) / n,
+        "bad-2": 100 * sum(e > 2 for e in errors) / n,
+        "bad-3": 100 * sum(e > 3 for e in errors) / n,
+        "bad-4": 100 * sum(e > 4 for e in errors) / n,
+        "d1": 100 * sum(d1) / n,
+        "density": 100 * (n - 1) / n,
+        "pixels": n,
+        "time_ms": 1.0,
+    }
+    assert scene.metrics == pytest.approx(expected, rel=1e-6)
+    # and in figures: 40 and 5 are the errors over 4 px (4 is none), the 250-px pixel's 4 px is cut from the EPE
+    assert n == (12 if max_gt_disp_px is None else 11) and scene.metrics["bad-4"] == pytest.approx(200 / n)
+    assert scene.metrics["epe"] == pytest.approx((61.75 if max_gt_disp_px is None else 57.75) / n)
+
+
+def test_ground_truth_mostly_wider_than_the_image_fails_its_scene_rather_than_be_scored_as_it_is(tmp_path):
+    """A map of disparity x 256 (KITTI's 16-bit PNG values) saved as .npy was scored as it was: EPE 1020 px."""
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    (folder / "disp0GT.pfm").unlink()
+    np.save(folder / "disp0GT.npy", np.full((40, 72), 4 * 256, np.uint16))
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, find_samples(folder)[0])
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.npy'} has half its values at 72 px or more, the image's width, "
+        "which no disparity reaches (median 1024 px): disparity x 256, KITTI's 16-bit convention, saved as it is? "
+        "Ground truth is in pixels"
+    )
+
+
+def test_a_scene_whose_ground_truth_is_all_over_the_cut_fails_by_name(tmp_path):
+    sample = _scene_4x4(tmp_path / "s")
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: _Fixed(_PRED_4X4), sample, max_gt_disp_px=0.5)
+    assert str(info.value) == (
+        f"scene s: every valid pixel of ground truth {sample.gt_path} is 0.5 px or more, left out as the cut of 0.5 px "
+        "asks: nothing to score against"
+    )
+
+
+def test_eval_cli_max_gt_disp_leaves_out_ground_truth_over_it_and_says_so_in_the_name_table_and_json(capsys, tmp_path):
+    from .corpus import _write_pfm
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 256), ndisp=32)
+    gt = np.full((40, 256), 4.0)
+    gt[:, 200:] = 200.0  # SceneFlow's usual figures leave out 192 px and more
+    _write_pfm(folder / "disp0GT.pfm", gt)
+    argv = ["eval", "--model", "sgbm", str(folder), "-q", "-o", str(tmp_path / "res")]
+    assert main([*argv, "--max-gt-disp", "192"]) == 0
+    out = capsys.readouterr().out
+    assert "scored: ground truth below 192 px only (192 px and more left out)" in out
+    cut = json.loads((tmp_path / "res" / "sgbm_max_gt_disp=192.json").read_text())
+    assert cut["max_gt_disp_px"] == 192 and cut["scenes"][0]["metrics"]["pixels"] == 40 * 200
+    assert main(argv) == 0  # every pixel, in results of their own name
+    capsys.readouterr()
+    every = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    assert every["max_gt_disp_px"] is None and every["scenes"][0]["metrics"]["pixels"] == 40 * 256
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "lots"])
+def test_eval_cli_refuses_a_cut_that_is_no_number_of_pixels_above_0(capsys, tmp_path, value):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "--max-gt-disp", value])
+    assert info.value.code == 2
+    assert f"argument --max-gt-disp: expected a number of pixels above 0, got '{value}'" in capsys.readouterr().err

@@ -28,6 +28,16 @@ def test_ray_eval_scores_like_one_process(capsys, tmp_path, ray_local):
     assert one["failed"] == ray["failed"] and len(ray["scenes"]) == 4
 
 
+def test_ray_eval_leaves_out_the_ground_truth_over_max_gt_disp_on_its_workers(capsys, tmp_path, ray_local):
+    data = write_kitti(tmp_path / "kitti", 4)  # ground truth of 3, 4, 5 and 6 px
+    argv = ["eval", data, *SGBM_ARGS, "-o", tmp_path / "ray", "-q", "--engine", "ray", "--workers", 1]
+    code, _, err = run_cli(capsys, *argv, "--max-gt-disp", 5)
+    assert code == 1 and "every valid pixel of ground truth" in err
+    ray = json.loads((tmp_path / "ray" / "sgbm_max_disp=16_max_gt_disp=5.json").read_text())
+    assert ray["max_gt_disp_px"] == 5 and [s["name"] for s in ray["scenes"]] == ["kitti/000000", "kitti/000001"]
+    assert [f["name"] for f in ray["failed"]] == ["kitti/000002", "kitti/000003"]
+
+
 def test_ray_eval_usage_and_engine_errors(capsys, tmp_path, ray_local, monkeypatch):
     data = write_kitti(tmp_path / "kitti", 2)
     code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "--engine", "ray", "--workers", 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .batch import add_engine_args, predictor_options
+from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
 from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
@@ -31,14 +32,17 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        as for 2001/2003 when present; views under Illum2/Exp1 (the all-views download)
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
-                       truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
+                       truth also in two_view_training_gt/SCENE beside two_view_training/SCENE; in a set of
+                       your own, disp0GT.npy, .png (16-bit) or .tif (float) for disp0GT.pfm
   kitti2012            colored_0/, colored_1/ (or image_0/, image_1/) with NNNNNN_10.png, and disp_occ/
-                       (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid
+                       (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid; in a
+                       set of your own without NNNNNN_10.png frames, every image, with X.png for image X
   kitti2015            image_2/, image_3/, disp_occ_0/, disp_noc_0/, as KITTI 2012
   sceneflow            IMAGES/left/X.png, IMAGES/right/X.png with disparity/left/X.pfm beside IMAGES
                        (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and
-                       occlusion/left/X.png (255 = occluded) when present; the FlyingThings3D subset's
-                       train/image_clean/{left,right} with train/disparity/left/X.pfm
+                       occlusion/left/X.png (255 = occluded) when present; in a set of your own, X.npy, a
+                       16-bit X.png (value / 256, 0 = invalid) or a float X.tif for X.pfm; the FlyingThings3D
+                       subset's train/image_clean/{left,right} with train/disparity/left/X.pfm
   drivingstereo        train-left-image/SEQ/X.jpg, train-right-image/SEQ/X.jpg, train-disparity-map/SEQ/X.png
                        (16-bit PNG, value / 256, 0 = invalid); the test split's
                        test-left-image/left-image-half-size/SEQ (or full-size) alike
@@ -80,6 +84,13 @@ def register(subparsers) -> None:
         help="folder for the JSON and Markdown results (default: %(default)s)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--max-gt-disp",
+        type=_cut_arg,
+        metavar="PX",
+        help="leave out ground truth of PX px or more, as SceneFlow's usual figures do with 192 (joins the results' "
+        "name, e.g. sgbm_max_gt_disp=192.json; default: every pixel with ground truth counts)",
+    )
     batch = parser.add_argument_group("batches and engines")
     batch.add_argument(
         "--fail-fast",
@@ -91,20 +102,38 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _cut_arg(text: str) -> float:
+    """argparse ``type=`` for ``--max-gt-disp``: a finite number of pixels above 0 (0 or below leaves no pixel).
+
+    Examples:
+        >>> _cut_arg("192"), _cut_arg("96.5")
+        (192.0, 96.5)
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of pixels above 0, got '{text}'")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     samples = find_samples(*args.paths)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
     unscored = [s.name for s in samples if s.gt_path is None]
+    looked_for = _looked_for([s for s in samples if s.gt_path is None])
     samples = [s for s in samples if s.gt_path is not None]
     if not samples:
         raise InputError(
             f"no scene with ground truth under {', '.join(args.paths)}: {counted(len(unscored), 'scene')} found "
-            f"({_names(unscored)}), none with a disparity map to score against"
+            f"({_names(unscored)}), none with a disparity map to score against{looked_for}"
         )
     if unscored:
         print(
-            f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: {_names(unscored)}",
+            f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: "
+            f"{_names(unscored)}{looked_for}",
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
@@ -153,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt from None  # nothing scored: nothing to print or to write over earlier results
     report.without_ground_truth = unscored + report.without_ground_truth  # left out here, before scoring
     report.device = args.device
+    report.max_gt_disp_px = args.max_gt_disp
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
@@ -166,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         label += f"_weights={_file_label(str(args.weights))}"
     label += "".join(f"_{key}={value}" for key, value in sorted(settings_from_args(args).items()))
     label += _runtime_label(name, args.backend, args.precision)
+    if args.max_gt_disp is not None:  # figures over fewer pixels: they must not replace those over all of them
+        label += f"_max_gt_disp={args.max_gt_disp:g}"
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     done = len(report.scenes) + len(report.failures)
     # partial results, kept from replacing an earlier complete run's as an interrupted run's are
@@ -175,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
     if report.failures:
-        names = ", ".join(f["name"] for f in report.failures)
+        # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
+        # frames gave a line of 400 names)
+        names = _names([f["name"] for f in report.failures], shown=FAILURES_LISTED)
         print(
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
@@ -220,6 +254,7 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
             address=args.ray_address,
             fail_fast=args.fail_fast,
             progress=not args.quiet,
+            max_gt_disp_px=args.max_gt_disp,
         )
     progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
@@ -228,7 +263,9 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
         return not args.fail_fast
 
     with terminate_as_interrupt():
-        return evaluate(predictor_for, samples, model=name, progress=progress, on_error=on_error)
+        return evaluate(
+            predictor_for, samples, model=name, progress=progress, on_error=on_error, max_gt_disp_px=args.max_gt_disp
+        )
 
 
 # Checkpoint names a run folder gives every run (`rtstereo train`'s best.pt and last.pt, the packaged
@@ -276,6 +313,13 @@ def _kind(name: str) -> str:
         return get_spec(name).kind
     except Exception:  # a checkpoint path: a network
         return "network"
+
+
+def _looked_for(unscored: list[Sample]) -> str:
+    """Where the first scene without ground truth would have it: a set of one's own kept elsewhere (``disparity/X.pfm``
+    for ``disparity/left/X.pfm``) was told "none with a disparity map", not where one was looked for."""
+    first = next((s for s in unscored if s.extra.get("gt_expected")), None)
+    return f" (looked for {first.name}'s at {first.extra['gt_expected']})" if first else ""
 
 
 def _names(names: list[str], shown: int = 5) -> str:

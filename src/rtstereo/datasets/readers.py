@@ -21,14 +21,18 @@ Layouts:
   (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
   images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
   2014 and 2021 scenes (``Adirondack-perfect``) name their ground truth ``disp0.pfm`` and have no mask; a
-  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth.
+  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth. A set of one's own
+  in this layout may hold ``disp0GT.npy``, a 16-bit ``disp0GT.png`` or a floating-point ``disp0GT.tif`` instead.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
-  ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
+  ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame (in a set of
+  one's own in these folders without such frames, one per image, its ground truth the ``.png`` of its stem).
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
   (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
-  or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. Nested SceneFlow trees
-  (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``. The disparity range is
-  192 px, or the ``max_disp_px`` of the ``synth.json`` that ``rtstereo synth`` writes beside ``<images>``.
+  or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. A set of one's own in this layout may
+  hold ``X.npy``, a 16-bit ``X.png`` (value / 256, 0 = invalid) or a floating-point ``X.tif`` instead.
+  Nested SceneFlow trees (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``.
+  The disparity range is 192 px, or the ``max_disp_px`` of the ``synth.json`` that ``rtstereo synth`` writes
+  beside ``<images>``.
 - The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
   (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
   negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
@@ -98,6 +102,8 @@ class Sample:
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
+        extra: more that the layout tells: ``gt_expected``, the ground truth's path in the layout, of a scene
+            without it (a test split's, or one of a set of one's own kept elsewhere), which eval names.
         problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``, a missing image), ``None`` when
             nothing is known to be wrong. The search still lists such a scene, so that it fails alone:
             loading it raises :class:`~rtstereo.errors.DatasetError` with this reason.
@@ -144,6 +150,7 @@ class Sample:
         if self.nonocc_value == -1:  # KITTI: the non-occluded GT map's valid pixels
             return np.isfinite(self._read_map(self.nonocc_path, None))
         mask = read_grey(self.nonocc_path)
+        _check_mask_values(self.nonocc_path, mask, self.nonocc_value)
         if self.nonocc_value is None:  # SceneFlow occlusion maps: 255 = occluded
             return mask < 128
         return mask == self.nonocc_value
@@ -165,6 +172,28 @@ class Sample:
         """``(left, right, gt_disparity, nonocc_mask)``."""
         left, right = self.load_images()
         return left, right, self.load_gt(), self.load_nonocc()
+
+
+def _check_mask_values(path: Path, mask: np.ndarray, nonocc_value: int | None) -> None:
+    """Refuse a mask of another convention than its layout's: one saved as 0 and 1 (``mask.astype(np.uint8)``) had no
+    pixel of Middlebury's 255 (non-occluded), so that its scene's noc columns were left empty, unsaid, and no pixel of
+    SceneFlow's occluded values (128 and above), so that its noc columns were those of all pixels.
+
+    Raises:
+        DatasetError: naming the values found and the convention.
+    """
+    top = int(mask.max()) if mask.size else 0
+    if nonocc_value == 255 and top not in (0, 128) and not (mask == 255).any():  # 0 and 128: every pixel occluded
+        found = "its values are 0 and 1" if top == 1 else f"its largest value is {top}"
+        raise DatasetError(
+            f"{path}: no pixel of the mask is 255, the value of a non-occluded pixel ({found}): a mask saved as 0 and "
+            "1? Save it as 255 where non-occluded (128 occluded, 0 unknown), as Middlebury's"
+        )
+    if nonocc_value is None and top == 1:
+        raise DatasetError(
+            f"{path}: an occlusion mask of 0 and 1, read as no pixel occluded (SceneFlow's occluded pixels are 255; "
+            "128 and above count): save it as 0 and 255"
+        )
 
 
 Detector = Callable[[Path, list[str], list[str], Path], list[Sample]]
@@ -402,8 +431,36 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
     return values
 
 
-# MiddEval3's and ETH3D's ground truth, and the full-size Middlebury 2014 (and 2021) scenes'.
-_TWO_VIEW_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
+# MiddEval3's and ETH3D's ground truth (or a set's own map of that name, :func:`_own_map`), and the full-size
+# Middlebury 2014 (and 2021) scenes' (not disp0.png: Middlebury 2001's map scene names its 8-bit map so).
+_TWO_VIEW_GT_STEM, _FULL_SIZE_GT_NAME = "disp0GT", "disp0.pfm"
+
+
+# The datasets' own maps are PFM (SceneFlow's, MiddEval3's disp0GT); a set of the user's own in their layouts may hold
+# the other maps read_disparity reads (those predict writes, .npy and 16-bit PNG, and a floating-point TIFF): the first
+# found, in this order.
+_OWN_MAP_SUFFIXES = (".pfm", ".npy", ".png", ".tif", ".tiff")
+
+
+def _own_map(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(ground truth, problem)`` of a frame or scene whose map is ``disparity_dir/stem.pfm`` (SceneFlow's ``X.pfm``,
+    MiddEval3's ``disp0GT.pfm``) or another format read (:data:`_OWN_MAP_SUFFIXES`), else ``(None, None)``.
+
+    A map of that name in a format eval does not read (``X.exr``, ``disp0GT.jpg``) is its ground truth with a
+    problem naming the formats read, so that the scene fails by name: it was left out as a scene without ground
+    truth, and a set of them stopped with "none with a disparity map to score against".
+    """
+    named = {os.path.splitext(name)[1].lower(): name for name in _visible(files) if os.path.splitext(name)[0] == stem}
+    for suffix in _OWN_MAP_SUFFIXES:  # X.PFM too, as read_disparity reads it
+        if suffix in named:
+            return disparity_dir / named[suffix], None
+    other = next(iter(sorted(named.values())), None)
+    if other is None:
+        return None, None
+    return disparity_dir / other, (
+        f"ground truth {disparity_dir / other}: not a format eval reads; expected {stem}.pfm, {stem}.npy, a 16-bit "
+        f"{stem}.png (value / 256, 0 = invalid) or a floating-point {stem}.tif"
+    )
 
 
 # ETH3D's ground truth is a download of its own, unpacked beside the images' (the layout RAFT-Stereo and most
@@ -428,11 +485,19 @@ def _two_view_folders(folder: Path, files: set[str]) -> tuple[Path, set[str], Pa
         twin = split.parent / split.name[: -len(_GT_TREE_SUFFIX)] / folder.name
         if _first(folder, ("im0", "im1"), files) is None and twin.is_dir():
             return twin, _files_in(twin), folder, files
-    elif not any(name in files for name in _TWO_VIEW_GT_NAMES):
+    elif _two_view_gt(folder, files) == (None, None):
         twin = split.parent / f"{split.name}{_GT_TREE_SUFFIX}" / folder.name
         if twin.is_dir():
             return folder, files, twin, _files_in(twin)
     return folder, files, folder, files
+
+
+def _two_view_gt(folder: Path, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(ground truth, problem)`` of a two-view scene's folder, as :func:`_own_map` gives them."""
+    gt, problem = _own_map(folder, _TWO_VIEW_GT_STEM, files)
+    if gt is None and _FULL_SIZE_GT_NAME in files:
+        return folder / _FULL_SIZE_GT_NAME, None
+    return gt, problem
 
 
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
@@ -441,13 +506,12 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
     # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
     # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
-    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in truth_files), None)
-    has_gt = gt_name is not None
-    if not (has_gt or (any_image and "calib.txt" in files)):
+    gt_path, gt_problem = _two_view_gt(truth, truth_files)
+    if not (gt_path or (any_image and "calib.txt" in files)):
         return []
     calib = images / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
-    hint, offset, problem = 192, 0.0, missing
+    hint, offset, problem = 192, 0.0, missing or gt_problem
     # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
     try:
         values = _read_calib_txt(calib) if calib else {}
@@ -473,7 +537,8 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=truth / gt_name if gt_name else None,
+            gt_path=gt_path,
+            extra=_looked_for(gt_path, truth / f"{_TWO_VIEW_GT_STEM}.pfm"),
             nonocc_path=truth / "mask0nocc.png" if "mask0nocc.png" in truth_files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
@@ -501,15 +566,18 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
     # Frames of either view: one whose left image is missing is listed too, and fails by name.
-    for frame in _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
-        match = _KITTI_FRAME.match(frame)
-        if not match:
-            continue
-        gt = folder / occ_dir / frame
-        noc = folder / noc_dir / frame
-        calib = folder / "calib" / f"{match.group(1)}.txt"
-        calib_2015 = folder / "calib_cam_to_cam" / f"{match.group(1)}.txt"
-        label = folder.name if folder.name == match.group(1) else f"{folder.name}/{match.group(1)}"
+    images = _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)})
+    frames = [(name, match.group(1)) for name in images if (match := _KITTI_FRAME.match(name))]
+    if not frames:  # a set of one's own in KITTI's folders, its frames named otherwise (0001.png): it was no layout
+        stems = [os.path.splitext(name) for name in images]
+        frames = [(stem + suffix, stem) for stem, suffix in stems if suffix.lower() in IMAGE_SUFFIXES]
+    for frame, number in frames:
+        stem = os.path.splitext(frame)[0]
+        gt = folder / occ_dir / f"{stem}.png"
+        noc = folder / noc_dir / f"{stem}.png"
+        calib = folder / "calib" / f"{number}.txt"
+        calib_2015 = folder / "calib_cam_to_cam" / f"{number}.txt"
+        label = folder.name if folder.name == number else f"{folder.name}/{number}"
         samples.append(
             Sample(
                 name=label,
@@ -517,6 +585,7 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 left_path=folder / left_dir / frame,
                 right_path=folder / right_dir / frame,
                 gt_path=gt if gt.is_file() else None,
+                extra=_looked_for(gt if gt.is_file() else None, gt),
                 nonocc_path=noc if noc.is_file() else None,
                 nonocc_value=-1,
                 max_disp_hint_px=192,
@@ -525,6 +594,11 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
             )
         )
     return samples
+
+
+def _looked_for(gt_path: Path | None, expected: Path) -> dict[str, Path]:
+    """:attr:`Sample.extra` of a scene: where its ground truth would be, when it has none (``gt_expected``)."""
+    return {} if gt_path is not None else {"gt_expected": expected}
 
 
 def _missing_images(left: Path, right: Path) -> str | None:
@@ -561,12 +635,13 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     disparity_dir = _sceneflow_disparity_dir(parts, anchor)
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     max_disp_px = _synth_max_disp_px(root)
+    truth_files = _files_in(disparity_dir)
     samples = []
     for image in _visible({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        gt = disparity_dir / f"{stem}.pfm"
+        gt, gt_problem = _own_map(disparity_dir, stem, truth_files)
         occ = occlusion_dir / f"{stem}.png"
         scene = root.name if len(parts) - anchor == 1 else f"{root.name}/{tail}"
         samples.append(
@@ -575,12 +650,13 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 dataset="sceneflow",
                 left_path=folder / "left" / image,
                 right_path=folder / "right" / image,
-                gt_path=gt if gt.is_file() else None,
+                gt_path=gt,
+                extra=_looked_for(gt, disparity_dir / f"{stem}.pfm"),
                 gt_negated=subset,
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
                 max_disp_hint_px=max_disp_px,
-                problem=_missing_images(folder / "left" / image, folder / "right" / image),
+                problem=_missing_images(folder / "left" / image, folder / "right" / image) or gt_problem,
             )
         )
     return samples
@@ -626,6 +702,7 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
                 left_path=folder / image,
                 right_path=right_dir / image,
                 gt_path=gt if gt.is_file() else None,
+                extra=_looked_for(gt if gt.is_file() else None, gt),
                 nonocc_path=None,
                 max_disp_hint_px=192,
                 problem=_missing_images(folder / image, right_dir / image),

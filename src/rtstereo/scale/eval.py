@@ -44,11 +44,20 @@ class EvalActor:
         options: the predictor to build.
         per_scene_range: classical methods search each scene's ``max_disp_hint_px``.
         threads: CPU threads for the model.
+        max_gt_disp_px: ground truth of this many pixels or more left out (:func:`~rtstereo.eval.score_sample`).
     """
 
-    def __init__(self, samples: Sequence[Sample], options: PredictorOptions, per_scene_range: bool, threads: int):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        options: PredictorOptions,
+        per_scene_range: bool,
+        threads: int,
+        max_gt_disp_px: float | None = None,
+    ):
         limit_threads(threads)
         self.samples, self.options, self.per_scene_range, self.threads = samples, options, per_scene_range, threads
+        self.max_gt_disp_px = max_gt_disp_px
         self.cache: dict[int | None, Any] = {}
         self.warmed: dict[Any, Any] = {}  # each worker's predictors warm up per size (OpenCV once), as in one process
 
@@ -68,7 +77,7 @@ class EvalActor:
             scene, error = None, ""
             with worker_warnings() as found:  # said by the driver: resizing is never silent
                 try:
-                    scene = score_sample(self.predictor_for, sample, self.warmed)
+                    scene = score_sample(self.predictor_for, sample, self.warmed, max_gt_disp_px=self.max_gt_disp_px)
                 except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
                     error = failure_reason(exc)
             rows["index"].append(int(index))
@@ -88,6 +97,7 @@ def run_ray_eval(
     address: str | None = None,
     fail_fast: bool = False,
     progress: bool = False,
+    max_gt_disp_px: float | None = None,
 ) -> EvalReport:
     """Score every sample on Ray; scenes that fail are listed in :attr:`EvalReport.failures`.
 
@@ -100,6 +110,7 @@ def run_ray_eval(
         address: the Ray cluster (default: ``$RAY_ADDRESS``, else a local Ray).
         fail_fast: stop gathering after the first failed scene.
         progress: a progress bar (scenes/s) on stderr.
+        max_gt_disp_px: ground truth of this many pixels or more left out (:func:`~rtstereo.eval.score_sample`).
 
     Returns:
         The report, scenes in the samples' order.
@@ -112,7 +123,7 @@ def run_ray_eval(
 
     use_gpu = needs_gpu(options, options.load())
     samples = list(samples)
-    report = EvalReport(model=model, listed=len(samples))
+    report = EvalReport(model=model, listed=len(samples), max_gt_disp_px=max_gt_disp_px)
     if not samples:
         return report
     # The workers' folder need not be this one (a Ray started elsewhere, a cluster): every file as an absolute path.
@@ -135,6 +146,7 @@ def run_ray_eval(
                             "options": options,
                             "per_scene_range": per_scene_range,
                             "threads": size.threads,
+                            "max_gt_disp_px": max_gt_disp_px,
                         },
                         batch_size=1,
                         compute=actor_pool(ray, size.workers),
