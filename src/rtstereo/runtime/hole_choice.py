@@ -419,14 +419,14 @@ class HoleSelector:
 
     def column_logits(self, columns: np.ndarray) -> np.ndarray:
         """``(N,)`` log-odds from features laid out ``(F, N)`` (contiguous float32)."""
-        # OpenCV's matrix product, not numpy's: numpy's BLAS threads kept spinning after a product and
-        # slowed SGBM and the network of the next frame by a third (on 2 cores). OpenCV's runs on the
-        # OpenBLAS it bundles, whose idle thread spun too until the package set OPENBLAS_THREAD_TIMEOUT
-        # (rtstereo/__init__.py); its thread count decides the sums' order, so it is left as it is.
-        hidden = cv2.gemm(self.hidden_weight, columns, 1.0, None, 0.0)  # (H, N)
+        # numpy's einsum without ``optimize`` loops on the calling thread, no BLAS: cv2.gemm's OpenBLAS ran products
+        # of more than ~1000 columns on a thread per core whatever --threads said, and its thread count changed the
+        # sums. The maps stayed the same byte for byte (example pair; Middlebury cones, teddy, venus; KITTI 000070);
+        # 16384 columns take 0.8 ms instead of 0.3, within the noise of a pair's time (cones at 640x533, 1 thread).
+        hidden = np.einsum("hf,fn->hn", self.hidden_weight, columns)  # (H, N)
         hidden += self.hidden_bias[:, None]
         np.tanh(hidden, out=hidden)
-        return cv2.gemm(self.output_weight[None, :], hidden, 1.0, None, 0.0)[0] + self.output_bias
+        return np.einsum("h,hn->n", self.output_weight, hidden) + self.output_bias
 
 
 _PACKAGED: dict[type, HoleSelector] = {}  # HoleSelector.packaged(): one per selector class
