@@ -34,3 +34,52 @@ def test_perceptrons_use_no_blas_threads_and_give_the_same_logits_on_any_core_co
     """cv2.gemm ran the perceptrons on OpenBLAS, which woke a thread per core whatever ``--threads`` said, and
     whose thread count changed the sums: the log-odds differed between 1 and 2 OpenBLAS threads."""
     assert _logits_digest(1) == _logits_digest(2)
+
+
+def _threads_of_parts(count: int, **kwargs) -> set[int]:
+    import threading
+
+    from rtstereo.runtime.hole_choice import _in_parts
+
+    seen: set[int] = set()
+    _in_parts(lambda part: seen.add(threading.get_ident()), count, **kwargs)
+    return seen
+
+
+def test_the_hole_choices_parts_run_on_no_more_threads_than_given(monkeypatch):
+    """The parts ran on two threads of their own whatever ``--threads`` (``$RTSTEREO_THREADS``) or ``threads=`` said."""
+    import threading
+
+    from rtstereo.runtime.hole_choice import PART_POINTS
+
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    count = 4 * PART_POINTS
+    assert threading.get_ident() not in _threads_of_parts(count)  # two threads of their own, as before
+    assert _threads_of_parts(count, threads=1) == {threading.get_ident()}
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")  # as --threads 1 sets it
+    assert _threads_of_parts(count) == {threading.get_ident()}
+    assert threading.get_ident() not in _threads_of_parts(count, threads=2)
+
+
+def test_one_thread_runs_sgbm_before_an_unguided_network_and_gives_the_same_map(monkeypatch):
+    """``threads=1`` (or ``--threads 1``): SGBM ran on a worker thread beside the network's own thread."""
+    import numpy as np
+
+    import rtstereo
+
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    rng = np.random.default_rng(3)
+    right = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    left = np.roll(right, 6, axis=1)
+    alone = rtstereo.load("hybrid", network="rtnet-v5", threads=1)
+    assert alone.threads == 1
+    one = alone.predict(left, right)
+    assert alone._sgbm_thread is None  # no worker thread was made
+    beside = rtstereo.load("hybrid", network="rtnet-v5", threads=2)
+    two = beside.predict(left, right)
+    assert beside._sgbm_thread is not None
+    assert one.disparity_px.tobytes() == two.disparity_px.tobytes()
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")  # --threads 1
+    from_environment = rtstereo.load("hybrid", network="rtnet-v5")
+    from_environment.predict(left, right)
+    assert from_environment._sgbm_thread is None
