@@ -6,9 +6,20 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.runtime.hole_choice import PART_POINTS, _in_parts
+from rtstereo.runtime.providers import default_threads
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
 
 # The log-odds of both perceptrons on as many columns as one part of the hole choice holds.
 LOGITS = """
@@ -37,10 +48,6 @@ def test_perceptrons_use_no_blas_threads_and_give_the_same_logits_on_any_core_co
 
 
 def _threads_of_parts(count: int, **kwargs) -> set[int]:
-    import threading
-
-    from rtstereo.runtime.hole_choice import _in_parts
-
     seen: set[int] = set()
     _in_parts(lambda part: seen.add(threading.get_ident()), count, **kwargs)
     return seen
@@ -48,10 +55,6 @@ def _threads_of_parts(count: int, **kwargs) -> set[int]:
 
 def test_the_hole_choices_parts_run_on_no_more_threads_than_given(monkeypatch):
     """The parts ran on two threads of their own whatever ``--threads`` (``$RTSTEREO_THREADS``) or ``threads=`` said."""
-    import threading
-
-    from rtstereo.runtime.hole_choice import PART_POINTS
-
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
     count = 4 * PART_POINTS
     assert threading.get_ident() not in _threads_of_parts(count)  # two threads of their own, as before
@@ -63,10 +66,6 @@ def test_the_hole_choices_parts_run_on_no_more_threads_than_given(monkeypatch):
 
 def test_one_thread_runs_sgbm_before_an_unguided_network_and_gives_the_same_map(monkeypatch):
     """``threads=1`` (or ``--threads 1``): SGBM ran on a worker thread beside the network's own thread."""
-    import numpy as np
-
-    import rtstereo
-
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
     rng = np.random.default_rng(3)
     right = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
@@ -83,3 +82,19 @@ def test_one_thread_runs_sgbm_before_an_unguided_network_and_gives_the_same_map(
     from_environment = rtstereo.load("hybrid", network="rtnet-v5")
     from_environment.predict(left, right)
     assert from_environment._sgbm_thread is None
+
+
+def test_rtstereo_threads_of_thousands_of_digits_is_one_line_and_exit_code_2(capsys, monkeypatch, tmp_path):
+    """int() refuses more than 4300 digits: a traceback and exit code 1."""
+    monkeypatch.setenv("RTSTEREO_THREADS", "9" * 5000)
+    with pytest.raises(InputError, match=r"^RTSTEREO_THREADS 999999999\.\.\. \(5000 digits\) is more than this"):
+        default_threads()
+    left, right = REPO / "examples" / "left.png", REPO / "examples" / "right.png"
+    code = main(["predict", str(left), str(right), "--model", "sgbm", "-o", str(tmp_path / "d.pfm")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "(5000 digits)" in err and len(err) < 300, err
+    monkeypatch.setenv("RTSTEREO_THREADS", "0000000001")  # leading zeros are no digits of a huge number
+    assert default_threads() == 1
+    monkeypatch.setenv("RTSTEREO_THREADS", "00")
+    with pytest.raises(InputError, match="RTSTEREO_THREADS must be a whole number >= 1, got '00'"):
+        default_threads()
