@@ -98,3 +98,17 @@ def test_rtstereo_threads_of_thousands_of_digits_is_one_line_and_exit_code_2(cap
     monkeypatch.setenv("RTSTEREO_THREADS", "00")
     with pytest.raises(InputError, match="RTSTEREO_THREADS must be a whole number >= 1, got '00'"):
         default_threads()
+
+
+@pytest.mark.parametrize("value", ["yes", "2", "-1", "true"])
+def test_a_bad_rtstereo_ort_spin_is_refused_whatever_the_model(capsys, monkeypatch, tmp_path, value):
+    """``sgbm`` ran as if the variable were fine, and bench skipped every ONNX row for it, row by row (exit code 1)."""
+    monkeypatch.setenv("RTSTEREO_ORT_SPIN", value)
+    left, right = REPO / "examples" / "left.png", REPO / "examples" / "right.png"
+    predict = ["predict", str(left), str(right), "--model", "sgbm", "-o", str(tmp_path / "d.pfm")]
+    bench = ["bench", "rtnet-v5,sgbm", "--sizes", "48x64", "--runs", "1"]
+    for argv in (predict, bench):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err == f"rtstereo {argv[0]}: error: RTSTEREO_ORT_SPIN must be 0 or 1, got '{value}'\n", err
+    assert not (tmp_path / "d.pfm").exists()
