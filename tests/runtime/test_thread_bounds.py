@@ -112,3 +112,32 @@ def test_a_bad_rtstereo_ort_spin_is_refused_whatever_the_model(capsys, monkeypat
         err = capsys.readouterr().err
         assert code == 2 and err == f"rtstereo {argv[0]}: error: RTSTEREO_ORT_SPIN must be 0 or 1, got '{value}'\n", err
     assert not (tmp_path / "d.pfm").exists()
+
+
+def test_training_matches_hints_and_labels_on_no_more_threads_than_the_run_has(monkeypatch, tmp_path):
+    """``train --threads 1`` (``adapt --threads 1``) matched a batch's hints, and labelled unlabeled pairs, with SGBM on
+    one thread per core."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.train import hints, proxy
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert hints.match_workers() == 1 and hints._match_pool()._max_workers == 1
+        sizes = []
+
+        class Pool(proxy.ThreadPoolExecutor):
+            def __init__(self, workers):
+                sizes.append(workers)
+                super().__init__(workers)
+
+        monkeypatch.setattr(proxy, "ThreadPoolExecutor", Pool)
+        monkeypatch.setattr(proxy, "_load_and_label", lambda pair, max_disp: "unreadable")
+        monkeypatch.setattr(proxy, "find_unlabeled_pairs", lambda root: [proxy.UnlabeledPair("a", tmp_path, tmp_path)])
+        with pytest.raises(rtstereo.errors.DatasetError), pytest.warns(rtstereo.errors.RtStereoWarning):
+            proxy.ProxyStream(tmp_path, 1, (4, 4), 16.0, 0, "cpu")
+        assert sizes == [1]
+        torch.set_num_threads(2)
+        assert hints.match_workers() == min(2, len(os.sched_getaffinity(0)))
+    finally:
+        torch.set_num_threads(before)
