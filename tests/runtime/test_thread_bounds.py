@@ -141,3 +141,13 @@ def test_training_matches_hints_and_labels_on_no_more_threads_than_the_run_has(m
         assert hints.match_workers() == min(2, len(os.sched_getaffinity(0)))
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_huge_thread_count_is_named_as_given():
+    """A whole-number setting went through a float: threads=10**30 was refused as 1000000000000000019884624838656."""
+    from rtstereo.models.registry import coerce_setting
+
+    for given in (10**30, str(10**30 + 1)):
+        with pytest.raises(InputError, match=f"^threads {given} is more than this machine can use"):
+            rtstereo.load("rtnet-v5", threads=given)
+    assert coerce_setting("max_disp", "9007199254740993", 128) == 9007199254740993  # 2**53 + 1, exactly
