@@ -284,8 +284,8 @@ def default_threads() -> int | None:
 
 def limit_threads(threads: int) -> None:
     """Make this process's numeric libraries use ``threads`` threads: ONNX Runtime's sessions made after
-    this (through ``$RTSTEREO_THREADS``, which they and the hybrid's split between SGBM and its network
-    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
+    this (through ``$RTSTEREO_THREADS``, which they, the hybrid's split between SGBM and its network and the
+    hybrid's own threads read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
 
     Raises:
         InputError: ``threads`` is not a whole number >= 1, before anything is changed (``0``, ``None`` or
