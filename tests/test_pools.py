@@ -59,7 +59,7 @@ def _pair_hints(monkeypatch, work):
 def _proxy_stream(monkeypatch, work, tmp_path):
     from rtstereo.train import proxy
 
-    monkeypatch.setattr(proxy.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(proxy, "match_workers", lambda: 2)
     monkeypatch.setattr(proxy, "_load_and_label", work)
     pairs = [proxy.UnlabeledPair(name, tmp_path / "l.png", tmp_path / "r.png") for name in "ab"]
     monkeypatch.setattr(proxy, "find_unlabeled_pairs", lambda root: pairs)

@@ -27,12 +27,12 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-# OpenBLAS (bundled with OpenCV's wheels for cv2.gemm, the hybrid's perceptrons; NumPy's own) keeps its idle
-# threads spinning for 2^28 cycles after each product: on 2 cores the hybrid's next SGBM and network ran
-# beside a spinning thread (default at 640x480, streams of 5 pairs on a loaded machine: 186 ms of CPU and
-# 205 ms per pair, against 171 and 195).
-# 2^4 cycles lets them sleep at once; the numbers are the same (the thread count is not changed). Read when
-# the library loads: set here, before anything of this package imports OpenCV or NumPy.
+# OpenBLAS (bundled with OpenCV's wheels for cv2.gemm; NumPy's own) keeps its idle threads spinning for 2^28
+# cycles after each product: on 2 cores the hybrid's next SGBM and network ran beside a spinning thread while
+# cv2.gemm ran its perceptrons (default at 640x480, streams of 5 pairs on a loaded machine: 186 ms of CPU and
+# 205 ms per pair, against 171 and 195). They now use np.einsum, no BLAS; the timeout still serves a program's own
+# products. 2^4 cycles lets them sleep at once; the numbers are the same (the thread count is not changed). Read
+# when the library loads: set here, before anything of this package imports OpenCV or NumPy.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 # The public names that need NumPy, OpenCV or the model registry, and the module of each. They are

@@ -380,6 +380,7 @@ def _load(
                 + _HYBRID_WEIGHTS_HINT.format(name=name)
             )
         asked = dict(runtime)
+        cpu_threads = runtime.get("threads") if device == "cpu" else None  # the hybrid's own threads bounded too
         if (is_onnx_file(name) or kind == "onnx") and backend not in (None, "onnxruntime"):
             raise InputError(
                 f"the hybrid's network '{name}' is an ONNX file and runs only on the onnxruntime backend, not "
@@ -403,7 +404,7 @@ def _load(
         # it runs after SGBM, not beside it: every thread (a network whose file could not say so before it loaded)
         if getattr(network, "guided", False) and runtime != asked:
             network = _load(name, None, backend, device, precision, asked)
-        return HybridPredictor(spec, resolved, network)
+        return HybridPredictor(spec, resolved, network, threads=cpu_threads)
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged
 

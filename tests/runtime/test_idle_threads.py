@@ -11,7 +11,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-# The hybrid's perceptrons multiply with cv2.gemm, which OpenCV's wheels run on a bundled, threaded OpenBLAS.
+# cv2.gemm, which OpenCV's wheels run on a bundled, threaded OpenBLAS (the hybrid's perceptrons used it once).
 AFTER_A_PRODUCT = """
 import os, time
 import rtstereo  # before OpenCV, as a program using the package imports it

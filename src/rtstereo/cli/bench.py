@@ -409,10 +409,11 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import check_exported_files, parse_list, run_bench
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
-    from ..runtime.providers import check_thread_count, default_threads
+    from ..runtime.providers import check_thread_count, cpu_spinning, default_threads
 
     take_model_option(args)
     _model_after_data(args)
+    cpu_spinning()  # a bad $RTSTEREO_ORT_SPIN skipped every ONNX row, one by one, and ended in exit code 1
     if args.threads is not None:  # named as the option, as predict names it
         check_thread_count(args.threads, "--threads")
     else:  # as predict's: ONNX Runtime alone read $RTSTEREO_THREADS, beside OpenCV and PyTorch on every core

@@ -15,7 +15,7 @@ import numpy as np
 from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
-from ..runtime.providers import check_thread_count, default_threads, limit_threads
+from ..runtime.providers import check_thread_count, cpu_spinning, default_threads, limit_threads
 
 if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
     from ..runtime.hybrid import HybridPredictor
@@ -360,7 +360,9 @@ def check_torch_threads(threads: int | None) -> None:
 def set_cpu_threads(threads: int | None) -> None:
     """``--threads N`` for this process (:func:`~rtstereo.runtime.providers.limit_threads`); ``None`` takes
     ``$RTSTEREO_THREADS``, as ``--help`` says, and changes nothing without it (ONNX Runtime alone read it: OpenCV's
-    SGBM and PyTorch kept one thread per core beside a job's RTSTEREO_THREADS=1)."""
+    SGBM and PyTorch kept one thread per core beside a job's RTSTEREO_THREADS=1). A bad ``$RTSTEREO_ORT_SPIN`` is
+    refused here too, whatever the model: it let ``sgbm`` run, and bench skipped each ONNX row for it, exit code 1."""
+    cpu_spinning()
     if threads is None:
         threads = default_threads()
     if threads is None:

@@ -17,6 +17,8 @@ import difflib
 import fnmatch
 import importlib
 import math
+import numbers
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -179,6 +181,11 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
             return False
         raise InputError(f"setting '{key}': expected true or false, got '{value}'")
     if isinstance(default, int):
+        # exact, not through a float: threads=10**30 was refused as "threads 1000000000000000019884624838656"
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,4000}\s*", value):
+            return int(value)
         try:
             number = float(value)
         except (TypeError, ValueError):

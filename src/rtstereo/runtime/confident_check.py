@@ -172,6 +172,7 @@ def check_candidates(
     maps: dict | None = None,
     selector: ConfidentSelector | None = None,
     keep_features: bool = True,
+    threads: int | None = None,
 ) -> CheckCandidates:
     """The confident pixels where ``network`` differs from SGBM by more than :data:`DISAGREE_PX`, and
     their measures (:data:`CHECK_FEATURE_NAMES`) or ``selector``'s log-odds.
@@ -181,7 +182,7 @@ def check_candidates(
         prepared: :func:`prepare_check` of the same images and SGBM map.
         search_px: SGBM's searched range (scales two measures).
         maps: the hole choice's ``Candidates.maps`` of the same network map, if already made.
-        selector, keep_features: as for :func:`~rtstereo.runtime.hole_choice.hole_candidates`.
+        selector, keep_features, threads: as for :func:`~rtstereo.runtime.hole_choice.hole_candidates`.
     """
     if not keep_features and selector is None:
         raise ValueError("keep_features=False needs a selector: nothing would come out")
@@ -240,7 +241,7 @@ def check_candidates(
         if logits is not None:
             logits[part] = selector.column_logits(columns)
 
-    _in_parts(measure, count)
+    _in_parts(measure, count, threads)
     return CheckCandidates(points=points, sgbm=sgbm_values, network=network_values, features=features, logits=logits)
 
 
@@ -289,6 +290,7 @@ def check_confident(
     search_px: float,
     maps: dict | None = None,
     selector: ConfidentSelector | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """``fused`` with the network's value at the confident pixels where the check takes it (log-odds
     above :data:`NETWORK_LOGIT_MARGIN`); a new float32 ``(H, W)`` map, the rest unchanged.
@@ -300,9 +302,11 @@ def check_confident(
         search_px: SGBM's searched range.
         maps: the hole choice's ``Candidates.maps`` of the same network map, if already made.
         selector: the packaged one unless given.
+        threads: the most threads its measures may run on (:func:`~rtstereo.runtime.hole_choice.part_threads`).
     """
+    selector = selector or packaged_check()
     candidates = check_candidates(
-        network, prepared, search_px, maps=maps, selector=selector or packaged_check(), keep_features=False
+        network, prepared, search_px, maps=maps, selector=selector, keep_features=False, threads=threads
     )
     take = candidates.logits > NETWORK_LOGIT_MARGIN
     checked = np.array(fused, dtype=np.float32, copy=True)

@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from ..models.sgbm import fill_holes_rowwise, hole_runs
+from .providers import default_threads
 from .refine import PhotometricCost
 
 # The square over which costs, texture and the network's spread are averaged (pixels). Chosen among 3,
@@ -211,6 +212,7 @@ def hole_candidates(
     selector: HoleSelector | None = None,
     keep_features: bool = True,
     prepared: HolePreparation | None = None,
+    threads: int | None = None,
 ) -> Candidates:
     """The network's map, SGBM's row-wise fill and the measures of every hole pixel (:data:`FEATURE_NAMES`),
     with ``selector``'s log-odds of them if one is given.
@@ -224,6 +226,7 @@ def hole_candidates(
         selector: scores the measures as they are made (they need not be kept then).
         keep_features: return the measures (False: only the log-odds; needs a selector).
         prepared: :func:`prepare_holes` of the same images, map and window, if already made.
+        threads: the most threads its measures may run on (:func:`part_threads`).
     """
     if not keep_features and selector is None:
         raise ValueError("keep_features=False needs a selector: nothing would come out")
@@ -269,7 +272,7 @@ def hole_candidates(
         if logits is not None:
             logits[part] = selector.column_logits(columns)
 
-    _in_parts(measure, count)
+    _in_parts(measure, count, threads)
     return Candidates(
         holes=prepared.holes, points=points, network=network, fill=fill, features=features, logits=logits, maps=maps
     )
@@ -279,17 +282,32 @@ PART_POINTS = 16384  # hole pixels per part: the temporaries of a part stay in t
 PART_THREADS = 2
 
 
-def _in_parts(work, count: int) -> None:
-    """``work(part)`` for consecutive slices of ``range(count)``, on two threads (numpy releases the GIL).
+def part_threads(threads: int | None = None) -> int:
+    """The threads the parts run on: :data:`PART_THREADS`, but no more than ``threads`` (else ``$RTSTEREO_THREADS``,
+    which ``--threads`` sets): ``--threads 1`` ran them on two.
+
+    Examples:
+        >>> part_threads(1), part_threads(8)
+        (1, 2)
+    """
+    if threads is None:
+        threads = default_threads()
+    return PART_THREADS if threads is None else max(1, min(PART_THREADS, int(threads)))
+
+
+def _in_parts(work, count: int, threads: int | None = None) -> None:
+    """``work(part)`` for consecutive slices of ``range(count)``, on :func:`part_threads` threads (numpy releases
+    the GIL).
 
     The threads last for the call only (starting them costs about 0.1 ms): no thread outlives its work.
     """
     parts = [slice(start, min(start + PART_POINTS, count)) for start in range(0, count, PART_POINTS)]
-    if len(parts) < 2:
+    workers = part_threads(threads) if len(parts) > 1 else 1
+    if workers < 2:
         for part in parts:
             work(part)
         return
-    with ThreadPoolExecutor(max_workers=PART_THREADS, thread_name_prefix="rtstereo-holes") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rtstereo-holes") as pool:
         for done in pool.map(work, parts):
             del done
 
@@ -419,14 +437,14 @@ class HoleSelector:
 
     def column_logits(self, columns: np.ndarray) -> np.ndarray:
         """``(N,)`` log-odds from features laid out ``(F, N)`` (contiguous float32)."""
-        # OpenCV's matrix product, not numpy's: numpy's BLAS threads kept spinning after a product and
-        # slowed SGBM and the network of the next frame by a third (on 2 cores). OpenCV's runs on the
-        # OpenBLAS it bundles, whose idle thread spun too until the package set OPENBLAS_THREAD_TIMEOUT
-        # (rtstereo/__init__.py); its thread count decides the sums' order, so it is left as it is.
-        hidden = cv2.gemm(self.hidden_weight, columns, 1.0, None, 0.0)  # (H, N)
+        # numpy's einsum without ``optimize`` loops on the calling thread, no BLAS: cv2.gemm's OpenBLAS ran products
+        # of more than ~1000 columns on a thread per core whatever --threads said, and its thread count changed the
+        # sums. The maps stayed the same byte for byte (example pair; Middlebury cones, teddy, venus; KITTI 000070);
+        # 16384 columns take 0.8 ms instead of 0.3, within the noise of a pair's time (cones at 640x533, 1 thread).
+        hidden = np.einsum("hf,fn->hn", self.hidden_weight, columns)  # (H, N)
         hidden += self.hidden_bias[:, None]
         np.tanh(hidden, out=hidden)
-        return cv2.gemm(self.output_weight[None, :], hidden, 1.0, None, 0.0)[0] + self.output_bias
+        return np.einsum("h,hn->n", self.output_weight, hidden) + self.output_bias
 
 
 _PACKAGED: dict[type, HoleSelector] = {}  # HoleSelector.packaged(): one per selector class
@@ -448,6 +466,7 @@ def choose_in_holes(
     window_px: int = CHOICE_WINDOW_PX,
     selector: HoleSelector | None = None,
     prepared: HolePreparation | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """The fused map: ``confident`` where finite; elsewhere the network's value or SGBM's row-wise fill.
 
@@ -463,6 +482,7 @@ def choose_in_holes(
         by: ``"learned"`` or ``"cost"``.
         search_px: SGBM's searched range (a measure of the learned rule).
         prepared: :func:`prepare_holes` of the same images and map, made beforehand (learned rule).
+        threads: the most threads the learned rule's measures may run on (:func:`part_threads`).
 
     Returns:
         float32 ``(H, W)``.
@@ -481,7 +501,7 @@ def choose_in_holes(
         take_fill = (fill_cost < network_cost) | ~np.isfinite(network)
         chosen = np.where(take_fill, fill, network)
         return np.where(holes, chosen, confident).astype(np.float32)
-    return learned_fusion(left, right, confident, network, search_px, window_px, selector, prepared)[0]
+    return learned_fusion(left, right, confident, network, search_px, window_px, selector, prepared, threads)[0]
 
 
 def learned_fusion(
@@ -493,6 +513,7 @@ def learned_fusion(
     window_px: int = CHOICE_WINDOW_PX,
     selector: HoleSelector | None = None,
     prepared: HolePreparation | None = None,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, Candidates]:
     """:func:`choose_in_holes` by the learned rule, and the :class:`Candidates` it chose from (their
     ``maps`` serve the check of the confident pixels, :mod:`.confident_check`)."""
@@ -507,6 +528,7 @@ def learned_fusion(
         selector=selector or packaged_selector(),
         keep_features=False,
         prepared=prepared,
+        threads=threads,
     )
     points = candidates.points
     at_network = network.reshape(-1).take(points)

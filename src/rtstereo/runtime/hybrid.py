@@ -140,11 +140,15 @@ class HybridPredictor:
             size over the final map, 0 = off; pixels next to an invalid one are kept), ``network`` (the
             name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
+        threads: the CPU threads it may use at once (``threads=N``; ``None``: ``$RTSTEREO_THREADS``, which
+            ``--threads`` sets, else as many as it likes). One runs SGBM before an unguided network instead of
+            beside it, and the hole choice's measures on the calling thread: ``--threads 1`` kept two cores busy.
     """
 
-    def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor):
+    def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor, threads: Any = None):
         self.spec = spec
         self.settings = dict(settings)
+        self.threads = None if threads is None else check_thread_count(coerce_setting("threads", threads, 1))
         if self.settings["median"] not in MEDIAN_SIZES:
             raise InputError(
                 f"{spec.name}: setting 'median' must be one of {', '.join(map(str, MEDIAN_SIZES))} (pixels; 0 = off), "
@@ -339,7 +343,13 @@ class HybridPredictor:
         # 2 cores from 50 to 115 ms (ONNX Runtime's threads and OpenCV's wait for each other's core).
         learned = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
         prepare = learned or self.settings["check_confident"]
-        if self.guided:  # the network takes SGBM's matches: SGBM first
+        threads = self.threads if self.threads is not None else default_threads()
+        if not self.guided and threads == 1:  # one thread: SGBM, then the network, as a guided network runs
+            confident, sgbm_ms, *rest = self._confident(pair, search_px, sgbm_settings, prepare)
+            prepared = rest[0] if rest else None
+            prepare_ms = None  # inside "sgbm", as on the worker thread
+            result = self.network.predict_pair(pair)
+        elif self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px, sgbm_settings)
             # One photometric cost of the pair for the network's edge refinement and the maps after it
             t_prepare = time.perf_counter()
@@ -372,6 +382,7 @@ class HybridPredictor:
                 result.disparity_px,
                 search_px=search_px,
                 prepared=prepared[0],
+                threads=threads,
             )
             maps = candidates.maps
         elif self.settings["hole_choice"]:
@@ -382,11 +393,12 @@ class HybridPredictor:
                 result.disparity_px,
                 by=self.settings["choose_by"],
                 search_px=search_px,
+                threads=threads,
             )
         else:
             fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
         if self.settings["check_confident"]:
-            fused = check_confident(fused, result.disparity_px, prepared[1], search_px, maps=maps)
+            fused = check_confident(fused, result.disparity_px, prepared[1], search_px, maps=maps, threads=threads)
         if self.settings["median"]:
             fused = median_valid(fused, self.settings["median"])
         t2 = time.perf_counter()

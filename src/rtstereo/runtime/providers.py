@@ -270,15 +270,22 @@ def default_threads() -> int | None:
     value = os.environ.get("RTSTEREO_THREADS", "").strip()
     if not value:
         return None
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:  # "²" is a digit int() refuses
+    digits = value.lstrip("0")
+    if not (value.isascii() and value.isdigit()) or not digits:  # "²" is a digit int() refuses; "0", "00"
         raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
+    if len(digits) > 9:  # int() refused more than 4300 digits with a traceback
+        cores = os.cpu_count() or 1
+        raise InputError(
+            f"RTSTEREO_THREADS {digits[:9]}... ({len(digits)} digits) is more than this machine can use: it has "
+            f"{cores} CPU cores; give at most {THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core), or unset it"
+        )
     return check_thread_count(int(value), "RTSTEREO_THREADS")
 
 
 def limit_threads(threads: int) -> None:
     """Make this process's numeric libraries use ``threads`` threads: ONNX Runtime's sessions made after
-    this (through ``$RTSTEREO_THREADS``, which they and the hybrid's split between SGBM and its network
-    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
+    this (through ``$RTSTEREO_THREADS``, which they, the hybrid's split between SGBM and its network and the
+    hybrid's own threads read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
 
     Raises:
         InputError: ``threads`` is not a whole number >= 1, before anything is changed (``0``, ``None`` or

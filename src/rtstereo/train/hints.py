@@ -77,11 +77,21 @@ def _match(left: np.ndarray, right: np.ndarray, search_px: float, settings: Mapp
     return confident_matches(left, right, dict(settings), search_px, quarter_width_cap=False)
 
 
-@functools.cache
-def _match_pool() -> ThreadPoolExecutor:
-    """The threads SGBM matches the pairs of a batch on (one per core this process may use; made once)."""
+def match_workers() -> int:
+    """Threads that match pairs with SGBM at once: as many as PyTorch may use here (``--threads``, a run's
+    ``threads``), at most one per core this process may use (``train --threads 1`` matched on every core)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return ThreadPoolExecutor(max(1, cores), thread_name_prefix="rtstereo-hints")
+    return max(1, min(cores, torch.get_num_threads()))
+
+
+def _match_pool() -> ThreadPoolExecutor:
+    """The threads SGBM matches the pairs of a batch on (:func:`match_workers`; one pool per count, made once)."""
+    return _pool_of(match_workers())
+
+
+@functools.cache
+def _pool_of(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="rtstereo-hints")
 
 
 def thin_wrong_hints(

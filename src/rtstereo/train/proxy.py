@@ -14,7 +14,6 @@ sorted name order is the left view (``im0``/``im1``, ``left``/``right``, ``*_l``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from ..models.sgbm import confident_disparity
 from ..pools import map_through_interrupts
 from ..text import counted
 from .augment import augment_batch
+from .hints import match_workers
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
 
@@ -160,8 +160,8 @@ class ProxyStream:
         self.random_crop = random_crop
         self.pairs = find_unlabeled_pairs(root)
         self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
-        # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, one per core.
-        pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1))
+        # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, as many as the run's.
+        pool = ThreadPoolExecutor(match_workers())
         loaded = map_through_interrupts(pool, lambda pair: _load_and_label(pair, max_disp), self.pairs)
         broken = [(pair, why) for pair, why in zip(self.pairs, loaded) if isinstance(why, str)]
         if broken:
