@@ -325,6 +325,21 @@ def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypat
     assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_cache_variable_is_the_default_cache_not_the_current_folder(tmp_path, monkeypatch, value):
+    """RTSTEREO_CACHE= (set, empty) was Path(""): downloads landed in whatever folder the command ran in."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RTSTEREO_CACHE", value)
+    assert download.cache_dir() == tmp_path / "home" / ".cache" / "rtstereo"
+
+
+def test_a_tilde_in_the_cache_variable_is_the_home_folder(tmp_path, monkeypatch):
+    """A value the shell did not expand (quoted, or from a .env file) made a folder named '~' in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RTSTEREO_CACHE", "~/rtstereo cache")
+    assert download.cache_dir() == tmp_path / "home" / "rtstereo cache"
+
+
 def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, capsys):
     """`rtstereo compare URL B` was "file not found: http://..." (a file URL's too): it reads URLs as predict does."""
     from rtstereo.cli import main

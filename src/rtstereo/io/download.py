@@ -103,8 +103,14 @@ def file_url_path(text: str) -> str | None:
 
 
 def cache_dir() -> Path:
-    """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``."""
-    return Path(os.environ.get("RTSTEREO_CACHE", Path.home() / ".cache" / "rtstereo"))
+    """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``.
+
+    An empty ``RTSTEREO_CACHE`` is unset (it was ``Path("")``, the current folder: downloads landed wherever the
+    command ran), and a ``~`` in it is the home folder, as a shell would make it (a value quoted in a shell, or
+    set in a ``.env`` file or a container's environment, made a folder named ``~`` in the current one).
+    """
+    folder = os.environ.get("RTSTEREO_CACHE", "")
+    return Path(os.path.expanduser(folder)) if folder.strip() else Path.home() / ".cache" / "rtstereo"
 
 
 def split_checksum(url: str) -> tuple[str, str | None]:
