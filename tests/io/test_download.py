@@ -340,6 +340,46 @@ def test_a_tilde_in_the_cache_variable_is_the_home_folder(tmp_path, monkeypatch)
     assert download.cache_dir() == tmp_path / "home" / "rtstereo cache"
 
 
+def _denied():
+    raise PermissionError(13, "Permission denied")
+
+
+class _FullDisk(io.BytesIO):
+    def write(self, data):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize(
+    "open_partial, reason",
+    [
+        (_denied, "Permission denied"),
+        (_FullDisk, "No space left on device"),
+    ],
+)
+def test_a_cache_that_cannot_be_written_is_said_so_not_blamed_on_the_address(
+    served, tmp_path, monkeypatch, open_partial, reason
+):
+    """A cache folder the user cannot write, or a full disk, said "cannot download URL: [Errno 13] Permission
+    denied: '<the hidden partial file>'; check the address": the URL was blamed for the disk."""
+    import pathlib
+
+    real_open = pathlib.Path.open
+
+    def open_(path, mode="r", *args, **kwargs):
+        return open_partial() if ".partial-" in path.name and "w" in mode else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", open_)
+    served["https://x.org/w.pth"] = b"x" * 1000
+    with pytest.raises(InputError) as info:
+        download.fetch("https://x.org/w.pth", subdir="weights")
+    folder = tmp_path / "cache" / "weights"
+    assert str(info.value) == (
+        f"cannot download https://x.org/w.pth: cannot write in the cache folder {folder}: {reason} (RTSTEREO_CACHE "
+        "chooses another folder)"
+    )
+    assert list(folder.iterdir()) == []
+
+
 def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, capsys):
     """`rtstereo compare URL B` was "file not found: http://..." (a file URL's too): it reads URLs as predict does."""
     from rtstereo.cli import main

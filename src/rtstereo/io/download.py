@@ -191,7 +191,11 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
-            with partial.open("wb") as tmp:
+            try:
+                tmp = partial.open("wb")
+            except OSError as exc:
+                raise _CacheWriteError(exc) from None
+            with tmp:
                 received = _copy(response, tmp, total, progress and total > 1 << 20, name)
         if total and received != total:
             # read1 ends without an error where the server closes the connection early: the start of the file, cached
@@ -200,6 +204,14 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     except TimeoutError:
         _remove(partial)
         raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
+    except _CacheWriteError as exc:
+        # a cache folder the user cannot write, or a full disk: it said "[Errno 13] Permission denied: '<the hidden
+        # partial file>'; check the address", which blamed the URL
+        _remove(partial)
+        raise InputError(
+            f"cannot download {url}: cannot write in the cache folder {target.parent}: "
+            f"{os_reason(exc.error, partial)} (RTSTEREO_CACHE chooses another folder)"
+        ) from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead of a chunk
         _remove(partial)
         if isinstance(getattr(exc, "reason", None), TimeoutError):
@@ -256,8 +268,20 @@ def _remove(path: Path | None) -> None:
             path.unlink(missing_ok=True)
 
 
+class _CacheWriteError(Exception):
+    """Writing the download into the cache failed (told apart from the network's errors, which are OSErrors too)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def _copy(response, out, total: int, show: bool, name: str) -> int:
-    """Copy ``response`` into ``out``; the number of bytes copied."""
+    """Copy ``response`` into ``out``; the number of bytes copied.
+
+    Raises:
+        _CacheWriteError: ``out`` could not be written (a full disk).
+    """
     bar = None
     if show:
         from ..progress import progress_bar
@@ -269,7 +293,10 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
     window_start, window_bytes, copied = time.monotonic(), 0, 0
     try:
         while chunk := read(1 << 16):
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise _CacheWriteError(exc) from None
             copied += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
@@ -281,6 +308,10 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
                         f"{STALLED_BYTES} expected)"
                     )
                 window_start, window_bytes = time.monotonic(), 0
+        try:
+            out.flush()  # what the buffer holds fails here, not unguarded when the file closes
+        except OSError as exc:
+            raise _CacheWriteError(exc) from None
     finally:
         if bar is not None:
             bar.close()
