@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+import warnings
 
 import cv2
 import numpy as np
@@ -45,7 +46,8 @@ def _png(value: int) -> bytes:
 
 def _cached(tmp_path) -> list[str]:
     folder = tmp_path / "cache" / "downloads"
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    # each download's SHA-256, recorded beside it, is no cache entry of its own
+    return sorted(p.name for p in folder.iterdir() if p.suffix != ".sha256") if folder.is_dir() else []
 
 
 def test_a_file_url_is_read_where_it_is_not_from_a_stale_copy(tmp_path, monkeypatch):
@@ -148,6 +150,36 @@ def test_a_cached_file_that_is_not_the_known_one_is_fetched_again(served, tmp_pa
     served["https://x.org/w.png"] = good = _png(7)
     path = download.fetch("https://x.org/w.png", sha256=hashlib.sha256(good).hexdigest())
     assert path == stale and path.read_bytes() == good
+
+
+@pytest.mark.parametrize("change", ["truncated", "replaced"])
+def test_a_cached_download_changed_on_the_disk_is_downloaded_again_with_a_warning(served, tmp_path, change):
+    """A cached checkpoint truncated on the disk failed as "cut short" under the URL's name (as if the server had
+    sent it so), and another file in its place (another network's weights) was read without a word."""
+    served["https://x.org/w.pth"] = b"the weights" * 100
+    path = download.fetch("https://x.org/w.pth", subdir="weights")
+    path.write_bytes(b"the wei" if change == "truncated" else b"other weights" * 100)
+    with pytest.warns(UserWarning, match=r"x.org/w.pth: the cached copy .* is not the file that was downloaded"):
+        again = download.fetch("https://x.org/w.pth", subdir="weights")
+    assert again == path and path.read_bytes() == b"the weights" * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert download.fetch("https://x.org/w.pth", subdir="weights") == path  # as downloaded: no warning
+
+
+def test_a_cached_download_without_a_record_is_used_and_forget_removes_its_record(served, tmp_path):
+    """A download cached by an earlier version recorded no checksum: it is used as it was."""
+    served["https://x.org/l.png"] = _png(7)
+    path = download.fetch("https://x.org/l.png")
+    record = path.with_name(path.name + ".sha256")
+    assert record.is_file()
+    record.unlink()
+    path.write_bytes(_png(9))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image("https://x.org/l.png")[0, 0, 0] == 9
+    download.forget(download.fetch("https://x.org/l.png"))
+    assert list(path.parent.iterdir()) == []
 
 
 def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):

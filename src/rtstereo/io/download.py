@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, warn
 from .atomic import os_reason, partial_path, remove_stale_partials
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
@@ -175,9 +175,21 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / subdir / f"{key}-{name}"
     if target.is_file():
-        if known is None or _sha256(target) == known:
+        recorded = _recorded_sha256(target)
+        if known is None and recorded is None:  # a download of an earlier version, which recorded nothing
             return target
-        _remove(target)  # an earlier download of another file at this URL: fetched again and checked
+        actual = _sha256(target)
+        if actual == (known or recorded):
+            return target
+        if known is None:
+            # Truncated or replaced on the disk after it was downloaded: a truncated checkpoint failed as "cut short"
+            # under the URL's name, and another file in its place (another checkpoint) was read without a word.
+            warn(
+                f"{url}: the cached copy {target} is not the file that was downloaded (its sha256 is {actual}, "
+                f"{recorded} when downloaded): downloading it again"
+            )
+        _remove(target)  # an earlier download of another file at this URL, or damaged since: fetched again and checked
+        _remove(_record_path(target))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -230,8 +242,37 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     except InputError:
         _remove(partial)
         raise
+    _record_sha256(partial, target)
     shutil.move(partial, target)
     return target
+
+
+def _record_path(target: Path) -> Path:
+    """Where the SHA-256 of a cached download, as downloaded, is kept: beside it."""
+    return target.with_name(f"{target.name}.sha256")
+
+
+def _recorded_sha256(target: Path) -> str | None:
+    """The SHA-256 recorded when ``target`` was downloaded, ``None`` when none was (or it cannot be read)."""
+    try:
+        digest = _record_path(target).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def _record_sha256(partial: Path, target: Path) -> None:
+    """Record the downloaded file's SHA-256 beside its cache entry (written before the file is, under a temporary
+    name renamed onto the record's, so that a record never belongs to a half-written file), or none if it cannot be
+    written: the entry is then trusted as the downloads of earlier versions are."""
+    record = _record_path(target)
+    staged = partial_path(record)
+    try:
+        staged.write_text(_sha256(partial) + "\n", encoding="ascii")
+        os.replace(staged, record)
+    except OSError:
+        _remove(staged)
+        _remove(record)
 
 
 def _sha256(path: Path) -> str:
@@ -260,6 +301,7 @@ def forget(path: Path) -> None:
     ``file://`` URLs name, are left alone."""
     if cache_dir().resolve() in Path(path).resolve().parents:
         _remove(Path(path))
+        _remove(_record_path(Path(path)))
 
 
 def _remove(path: Path | None) -> None:
