@@ -182,6 +182,23 @@ def test_a_cached_download_without_a_record_is_used_and_forget_removes_its_recor
     assert list(path.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("size, shown", [(3 << 20, True), (1 << 19, False)])
+def test_a_large_download_of_unannounced_size_shows_progress(served, tmp_path, monkeypatch, capsys, size, shown):
+    """A server that announces no size (a chunked answer) downloaded a checkpoint for minutes without a word: the
+    bar needed a Content-Length. It now opens once the download passes the size at which announced ones show one."""
+
+    class Chunked(_Response):
+        def read1(self, n=-1):
+            return super().read(1 << 16)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Chunked(b"w" * size))
+    assert download.fetch("https://x.org/w.pth", subdir="weights").stat().st_size == size
+    err = capsys.readouterr().err
+    assert ("downloading w.pth" in err) == shown
+    if shown:
+        assert "3.15MB" in err.splitlines()[-1]  # all of it counted, the part before the bar opened included
+
+
 def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
     path = tmp_path / "w.png"
     path.write_bytes(_png(3))

@@ -24,6 +24,8 @@ DOWNLOAD_TIMEOUT_S = 30
 # A server that keeps answering, a few bytes at a time, never reaches that timeout: a download that gets less
 # than this many bytes in DOWNLOAD_TIMEOUT_S seconds is given up as stalled.
 STALLED_BYTES = 1024
+# Downloads larger than this show a progress bar (when their size is not announced, once they pass it).
+LARGE_DOWNLOAD_BYTES = 1 << 20
 
 
 def is_url(text: str) -> bool:
@@ -208,7 +210,7 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
             except OSError as exc:
                 raise _CacheWriteError(exc) from None
             with tmp:
-                received = _copy(response, tmp, total, progress and total > 1 << 20, name)
+                received = _copy(response, tmp, total, progress, name)
         if total and received != total:
             # read1 ends without an error where the server closes the connection early: the start of the file, cached
             # as the whole of it, failed every later run that read it ("damaged checkpoint", "not an image")
@@ -319,16 +321,22 @@ class _CacheWriteError(Exception):
 
 
 def _copy(response, out, total: int, show: bool, name: str) -> int:
-    """Copy ``response`` into ``out``; the number of bytes copied.
+    """Copy ``response`` into ``out``; the number of bytes copied. ``show``: a progress bar on stderr for a large
+    download, from the start when its size ``total`` is announced, else once it has passed that size (a server that
+    announces none, as a chunked answer does, downloaded a checkpoint for minutes without a word).
 
     Raises:
         _CacheWriteError: ``out`` could not be written (a full disk).
     """
-    bar = None
-    if show:
+
+    def open_bar(done: int):
         from ..progress import progress_bar
 
-        bar = progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
+        return progress_bar(
+            total=total or None, initial=done, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr
+        )
+
+    bar = open_bar(0) if show and total > LARGE_DOWNLOAD_BYTES else None
     # read1 returns what one read of the socket gave: read(n) waits for all n bytes, and a server that sends a
     # byte every few seconds kept it waiting for ever (each byte within the socket's timeout).
     read = getattr(response, "read1", response.read)
@@ -342,6 +350,8 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
             copied += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+            elif show and not total and copied > LARGE_DOWNLOAD_BYTES:
+                bar = open_bar(copied)
             window_bytes += len(chunk)
             if time.monotonic() - window_start >= DOWNLOAD_TIMEOUT_S:
                 if window_bytes < STALLED_BYTES:
