@@ -529,10 +529,14 @@ def _load_network(
             f"official weights: {spec.weights_source})"
         )
     if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
+        run = (  # a URL is no model: "--model URL" was advised, and refused
+            "download it and run the file as the model (--model FILE, or rtstereo.load(FILE))"
+            if is_url(str(weights))
+            else f"run it as the model (--model {weights}, or rtstereo.load({str(weights)!r}))"
+        )
         raise InputError(
-            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as the model "
-            f"(--model {weights}, or rtstereo.load({str(weights)!r})) without weights, or give as weights (--weights, "
-            "weights= in Python) the PyTorch checkpoint it was made from"
+            f"--weights {weights} is an exported ONNX model, which carries its weights: {run} without weights, or "
+            "give as weights (--weights, weights= in Python) the PyTorch checkpoint it was made from"
         )
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)

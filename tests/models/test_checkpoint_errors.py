@@ -357,6 +357,21 @@ def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
     )
 
 
+def test_an_exported_onnx_url_as_weights_says_to_download_it_not_to_give_the_url_as_the_model(tmp_path):
+    """It advised "--model URL", which is refused: a URL is no model."""
+    import rtstereo
+    from rtstereo.errors import InputError
+
+    url = "https://example.org/nets/g.onnx"
+    with pytest.raises(InputError) as info:
+        rtstereo.load("gwcnet-g", weights=url)
+    assert str(info.value) == (
+        f"--weights {url} is an exported ONNX model, which carries its weights: download it and run the file as the "
+        "model (--model FILE, or rtstereo.load(FILE)) without weights, or give as weights (--weights, weights= in "
+        "Python) the PyTorch checkpoint it was made from"
+    )
+
+
 def _packed(folder, kind):
     """A checkpoint as downloads sometimes come: inside a tar, zip or gzip file."""
     import gzip
