@@ -396,6 +396,12 @@ def _packed(folder, kind):
         np.savez(packed, w=np.zeros(2), b=np.ones(2))
     elif kind == "h5":
         packed.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    elif kind == "bin":  # an exported network under another name (the packaged one's first bytes)
+        import rtstereo
+
+        packed.write_bytes((Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx").read_bytes()[:4096])
+    elif kind == "npy":
+        np.save(packed, np.zeros(2))
     else:  # torch.save's own tar layout of before PyTorch 0.4
         with tarfile.open(packed, "w") as archive:
             for name in ("sys_info", "pickle", "storages", "tensors"):
@@ -425,6 +431,13 @@ def _packed(folder, kind):
         ("pth", "a safetensors file, not a torch.save file"),  # "not a PyTorch file (a plain pickle, or damaged)"
         ("npz", "a NumPy .npz file of arrays (w.npy, b.npy), not a torch.save file"),  # "extract it": no checkpoint
         ("h5", "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"),
+        # both were "not a PyTorch file (a plain pickle, or damaged)"
+        (
+            "bin",
+            "an exported ONNX model, which carries its weights, not a PyTorch file: give it a name ending in .onnx "
+            "and run it as the model",
+        ),
+        ("npy", "a NumPy .npy array file, not a torch.save file"),
     ],
 )
 def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):
