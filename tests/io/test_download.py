@@ -350,6 +350,17 @@ def test_a_cached_download_keeps_its_name_and_upper_case_schemes_are_urls(served
     assert name.endswith("-l.png")  # named by the file, which the suffix a reader picks by is part of
 
 
+@pytest.mark.parametrize("stem", ["a" * 300, "ü" * 200])
+def test_a_url_whose_name_is_longer_than_a_file_name_is_cached_under_a_shorter_one(served, tmp_path, stem):
+    """It ended in a traceback, "OSError: [Errno 36] File name too long", from the cache entry's name."""
+    served[f"https://x.org/{stem}.png"] = _png(7)
+    served[f"https://x.org/{stem}b.png"] = _png(9)  # the same once cut: kept apart by the URL's hash
+    assert read_image(f"https://x.org/{stem}.png")[0, 0, 0] == 7
+    assert read_image(f"https://x.org/{stem}b.png")[0, 0, 0] == 9
+    names = _cached(tmp_path)
+    assert len(names) == 2 and all(len(name.encode()) <= 140 and name.endswith(".png") for name in names)
+
+
 def test_forget_leaves_files_outside_the_cache_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
     mine = tmp_path / "mine.png"

@@ -175,7 +175,7 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
         return local
     name = Path(parsed.path).name or "download"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    target = cache_dir() / subdir / f"{key}-{name}"
+    target = cache_dir() / subdir / f"{key}-{_shortened(name)}"
     if target.is_file():
         recorded = _recorded_sha256(target)
         if known is None and recorded is None:  # a download of an earlier version, which recorded nothing
@@ -275,6 +275,27 @@ def _record_sha256(partial: Path, target: Path) -> None:
     except OSError:
         _remove(staged)
         _remove(record)
+
+
+# The longest file name in bytes that a cache entry takes from its URL: with the key before it, and the temporary
+# name's tag or the record's ".sha256" after it, within the 255 bytes most file systems allow.
+CACHED_NAME_BYTES = 120
+
+
+def _shortened(name: str) -> str:
+    """``name`` cut to :data:`CACHED_NAME_BYTES` bytes, its suffix kept (readers pick formats by it): a URL whose last
+    part was longer than a file name ended in a traceback, "[Errno 36] File name too long" (the hash of the
+    whole URL before it keeps two such URLs apart).
+
+    Examples:
+        >>> _shortened("w.pth"), len(_shortened("a" * 300 + ".pth")), _shortened("a" * 300 + ".pth")[-5:]
+        ('w.pth', 120, 'a.pth')
+    """
+    if len(name.encode()) <= CACHED_NAME_BYTES:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 16 else ""
+    room = CACHED_NAME_BYTES - len(suffix.encode())
+    return name[: len(name) - len(suffix)].encode()[:room].decode(errors="ignore") + suffix
 
 
 def _sha256(path: Path) -> str:
