@@ -105,11 +105,19 @@ def test_a_download_refused_says_why_in_words_and_what_to_do(served, tmp_path):
     assert _cached(tmp_path) == []
 
 
-def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path):
+@pytest.mark.parametrize("verb", ["load", "export"])
+def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path, verb):
+    """`rtstereo export` (and adapt, which builds its network so) named the cache's file, and kept it: a rerun, once the
+    server was fixed, read the same HTML page from the cache again."""
     pytest.importorskip("torch")
+    from rtstereo.export.onnx_export import build_network
+
     served["https://x.org/state.pt"] = b"<html>not found</html>"
     with pytest.raises(CheckpointError) as info:
-        rtstereo.load("rtnet", weights="https://x.org/state.pt", max_disp=32)
+        if verb == "load":
+            rtstereo.load("rtnet", weights="https://x.org/state.pt", max_disp=32)
+        else:
+            build_network("rtnet", "https://x.org/state.pt", {"max_disp": 32})
     assert "https://x.org/state.pt" in str(info.value) and str(tmp_path) not in str(info.value)
     assert not list((tmp_path / "cache" / "weights").iterdir())
 
