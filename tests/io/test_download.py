@@ -477,3 +477,18 @@ def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp
     assert len(_cached(tmp_path)) == 1
     with pytest.raises(InputError, match=r"^calibration file ftp://x.org/c.txt: ftp:// URLs are not read"):
         read_calibration("ftp://x.org/c.txt")
+
+
+def test_a_calibration_url_that_gives_no_calibration_names_the_url_and_is_not_cached(served, tmp_path):
+    """A web page in place of calib.txt was "<the cache's file>: unknown calibration format", and it stayed in the
+    cache: once the server was fixed, a rerun read the same page again."""
+    from rtstereo.io.calibration import read_calibration
+
+    served["https://x.org/calib.txt"] = b"<html>sign in first</html>"
+    with pytest.raises(InputError, match=r"^https://x.org/calib.txt: unknown calibration format") as info:
+        read_calibration("https://x.org/calib.txt")
+    assert str(tmp_path) not in str(info.value)
+    assert _cached(tmp_path) == []
+    served["https://x.org/calib.txt"] = b"cam0=[300 0 160; 0 300 120; 0 0 1]\ncam1=[300 0 160; 0 300 120; 0 0 1]\n"
+    served["https://x.org/calib.txt"] += b"doffs=0\nbaseline=100\n"
+    assert read_calibration("https://x.org/calib.txt").fx_px == 300.0
