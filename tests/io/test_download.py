@@ -492,3 +492,20 @@ def test_a_calibration_url_that_gives_no_calibration_names_the_url_and_is_not_ca
     served["https://x.org/calib.txt"] = b"cam0=[300 0 160; 0 300 120; 0 0 1]\ncam1=[300 0 160; 0 300 120; 0 0 1]\n"
     served["https://x.org/calib.txt"] += b"doffs=0\nbaseline=100\n"
     assert read_calibration("https://x.org/calib.txt").fx_px == 300.0
+
+
+def test_quiet_hides_the_download_progress_bar_as_it_hides_the_others(served, tmp_path, capsys):
+    """`rtstereo predict URL URL --quiet` ("no progress bar or summary") drew the download's progress bar."""
+    from rtstereo.cli import main
+
+    noise = np.random.default_rng(0).integers(0, 256, (640, 640, 3), np.uint8)
+    served["https://x.org/l.png"] = cv2.imencode(".png", noise)[1].tobytes()
+    served["https://x.org/r.png"] = cv2.imencode(".png", np.roll(noise, -4, axis=1))[1].tobytes()
+    assert len(served["https://x.org/l.png"]) > download.LARGE_DOWNLOAD_BYTES
+    url_pair = ["https://x.org/l.png", "https://x.org/r.png", "--model", "sgbm", "--max-disp", "16"]
+    assert main(["predict", *url_pair, "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert "downloading" not in capsys.readouterr().err
+    assert download._PROGRESS_SHOWN  # for the run only
+    served["https://x.org/l2.png"] = served["https://x.org/l.png"]
+    assert main(["predict", "https://x.org/l2.png", *url_pair[1:], "-o", str(tmp_path / "out2")]) == 0
+    assert "downloading l2.png" in capsys.readouterr().err
