@@ -207,6 +207,26 @@ def test_a_large_download_of_unannounced_size_shows_progress(served, tmp_path, m
         assert "3.15MB" in err.splitlines()[-1]  # all of it counted, the part before the bar opened included
 
 
+@pytest.mark.parametrize("seconds_per_read, shown", [(1.0, True), (0.01, False)])
+def test_a_slow_download_shows_progress_whatever_its_size(served, monkeypatch, capsys, seconds_per_read, shown):
+    """Under 1 MiB no bar was drawn: a 0.6 MB AnyNet checkpoint from a slow server took minutes without a word."""
+    clock = iter(range(10_000))
+    monkeypatch.setattr(download.time, "monotonic", lambda: next(clock) * seconds_per_read)
+
+    class Small(_Response):
+        headers = {"Content-Length": str(600_000)}
+
+        def read1(self, n=-1):
+            return super().read(1 << 16)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Small(b"w" * 600_000))
+    download.fetch("https://x.org/anynet.tar", subdir="weights")
+    err = capsys.readouterr().err
+    assert ("downloading anynet.tar" in err) == shown
+    if shown:
+        assert "600k/600k" in err.splitlines()[-1]
+
+
 def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
     path = tmp_path / "w.png"
     path.write_bytes(_png(3))

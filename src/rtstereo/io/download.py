@@ -25,8 +25,10 @@ DOWNLOAD_TIMEOUT_S = 30
 # A server that keeps answering, a few bytes at a time, never reaches that timeout: a download that gets less
 # than this many bytes in DOWNLOAD_TIMEOUT_S seconds is given up as stalled.
 STALLED_BYTES = 1024
-# Downloads larger than this show a progress bar (when their size is not announced, once they pass it).
+# Downloads larger than this show a progress bar (when their size is not announced, once they pass it) ...
 LARGE_DOWNLOAD_BYTES = 1 << 20
+# ... and so does any download still going after this many seconds (a slow server or link).
+SLOW_DOWNLOAD_S = 2.0
 
 
 # Whether downloads show their progress bar: a verb run with --quiet ("no progress bar") turns it off for the run
@@ -370,7 +372,8 @@ class _CacheWriteError(Exception):
 def _copy(response, out, total: int, show: bool, name: str) -> int:
     """Copy ``response`` into ``out``; the number of bytes copied. ``show``: a progress bar on stderr for a large
     download, from the start when its size ``total`` is announced, else once it has passed that size (a server that
-    announces none, as a chunked answer does, downloaded a checkpoint for minutes without a word).
+    announces none, as a chunked answer does, downloaded a checkpoint for minutes without a word); and for a slow
+    one, once it has taken :data:`SLOW_DOWNLOAD_S` (a 0.6 MB AnyNet checkpoint at 5 kB/s took two silent minutes).
 
     Raises:
         _CacheWriteError: ``out`` could not be written (a full disk).
@@ -387,7 +390,8 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
     # read1 returns what one read of the socket gave: read(n) waits for all n bytes, and a server that sends a
     # byte every few seconds kept it waiting for ever (each byte within the socket's timeout).
     read = getattr(response, "read1", response.read)
-    window_start, window_bytes, copied = time.monotonic(), 0, 0
+    started = window_start = time.monotonic()
+    window_bytes, copied = 0, 0
     try:
         while chunk := read(1 << 16):
             try:
@@ -397,7 +401,9 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
             copied += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
-            elif show and not total and copied > LARGE_DOWNLOAD_BYTES:
+            elif show and (
+                (not total and copied > LARGE_DOWNLOAD_BYTES) or time.monotonic() - started >= SLOW_DOWNLOAD_S
+            ):
                 bar = open_bar(copied)
             window_bytes += len(chunk)
             if time.monotonic() - window_start >= DOWNLOAD_TIMEOUT_S:
