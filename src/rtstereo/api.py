@@ -510,6 +510,27 @@ def warn_unread_settings(
         )
 
 
+def load_weights(spec: ModelSpec, module: Any, weights: str | os.PathLike[str]) -> tuple[Any, Path]:
+    """Load a weights file, or a URL's (downloaded once into the cache), into ``module`` with its model's loader.
+
+    Returns:
+        What the loader returned (the file's metadata), and the local file read.
+
+    Raises:
+        CheckpointError: the file holds no weights of this network; for a URL the error names the URL, and what it
+            gave is not kept in the cache (a rerun downloads it again).
+    """
+    url = str(weights) if is_url(str(weights)) else None
+    local = fetch(url, subdir="weights") if url is not None else Path(os.path.expanduser(os.fspath(weights)))
+    try:
+        return import_object(spec.checkpoint_loader)(module, local), local
+    except CheckpointError as exc:
+        if url is None:
+            raise
+        forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
+        raise CheckpointError(str(exc).replace(str(local), url)) from None
+
+
 def _load_network(
     spec: ModelSpec,
     settings: dict[str, Any],
@@ -530,23 +551,19 @@ def _load_network(
             f"official weights: {spec.weights_source})"
         )
     if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
+        run = (  # a URL is no model: "--model URL" was advised, and refused
+            "download it and run the file as the model (--model FILE, or rtstereo.load(FILE))"
+            if is_url(str(weights))
+            else f"run it as the model (--model {weights}, or rtstereo.load({str(weights)!r}))"
+        )
         raise InputError(
-            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as the model "
-            f"(--model {weights}, or rtstereo.load({str(weights)!r})) without weights, or give as weights (--weights, "
-            "weights= in Python) the PyTorch checkpoint it was made from"
+            f"--weights {weights} is an exported ONNX model, which carries its weights: {run} without weights, or "
+            "give as weights (--weights, weights= in Python) the PyTorch checkpoint it was made from"
         )
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:
-        url = str(weights) if is_url(str(weights)) else None
-        local = fetch(url, subdir="weights") if url is not None else Path(os.path.expanduser(os.fspath(weights)))
-        try:
-            metadata = import_object(spec.checkpoint_loader)(module, local)
-        except CheckpointError as exc:
-            if url is None:
-                raise
-            forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
-            raise CheckpointError(str(exc).replace(str(local), url)) from None
+        metadata, _ = load_weights(spec, module, weights)
         warn_unread_settings(weights, metadata, settings, given or set())
     source = None if weights is None else str(weights)  # recorded in results as given: a URL stays a URL
     if backend == "onnxruntime":

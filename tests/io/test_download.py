@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+import warnings
 
 import cv2
 import numpy as np
@@ -45,7 +46,8 @@ def _png(value: int) -> bytes:
 
 def _cached(tmp_path) -> list[str]:
     folder = tmp_path / "cache" / "downloads"
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    # each download's SHA-256, recorded beside it, is no cache entry of its own
+    return sorted(p.name for p in folder.iterdir() if p.suffix != ".sha256") if folder.is_dir() else []
 
 
 def test_a_file_url_is_read_where_it_is_not_from_a_stale_copy(tmp_path, monkeypatch):
@@ -103,11 +105,19 @@ def test_a_download_refused_says_why_in_words_and_what_to_do(served, tmp_path):
     assert _cached(tmp_path) == []
 
 
-def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path):
+@pytest.mark.parametrize("verb", ["load", "export"])
+def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path, verb):
+    """`rtstereo export` (and adapt, which builds its network so) named the cache's file, and kept it: a rerun, once the
+    server was fixed, read the same HTML page from the cache again."""
     pytest.importorskip("torch")
+    from rtstereo.export.onnx_export import build_network
+
     served["https://x.org/state.pt"] = b"<html>not found</html>"
     with pytest.raises(CheckpointError) as info:
-        rtstereo.load("rtnet", weights="https://x.org/state.pt", max_disp=32)
+        if verb == "load":
+            rtstereo.load("rtnet", weights="https://x.org/state.pt", max_disp=32)
+        else:
+            build_network("rtnet", "https://x.org/state.pt", {"max_disp": 32})
     assert "https://x.org/state.pt" in str(info.value) and str(tmp_path) not in str(info.value)
     assert not list((tmp_path / "cache" / "weights").iterdir())
 
@@ -148,6 +158,73 @@ def test_a_cached_file_that_is_not_the_known_one_is_fetched_again(served, tmp_pa
     served["https://x.org/w.png"] = good = _png(7)
     path = download.fetch("https://x.org/w.png", sha256=hashlib.sha256(good).hexdigest())
     assert path == stale and path.read_bytes() == good
+
+
+@pytest.mark.parametrize("change", ["truncated", "replaced"])
+def test_a_cached_download_changed_on_the_disk_is_downloaded_again_with_a_warning(served, tmp_path, change):
+    """A cached checkpoint truncated on the disk failed as "cut short" under the URL's name (as if the server had
+    sent it so), and another file in its place (another network's weights) was read without a word."""
+    served["https://x.org/w.pth"] = b"the weights" * 100
+    path = download.fetch("https://x.org/w.pth", subdir="weights")
+    path.write_bytes(b"the wei" if change == "truncated" else b"other weights" * 100)
+    with pytest.warns(UserWarning, match=r"x.org/w.pth: the cached copy .* is not the file that was downloaded"):
+        again = download.fetch("https://x.org/w.pth", subdir="weights")
+    assert again == path and path.read_bytes() == b"the weights" * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert download.fetch("https://x.org/w.pth", subdir="weights") == path  # as downloaded: no warning
+
+
+def test_a_cached_download_without_a_record_is_used_and_forget_removes_its_record(served, tmp_path):
+    """A download cached by an earlier version recorded no checksum: it is used as it was."""
+    served["https://x.org/l.png"] = _png(7)
+    path = download.fetch("https://x.org/l.png")
+    record = path.with_name(path.name + ".sha256")
+    assert record.is_file()
+    record.unlink()
+    path.write_bytes(_png(9))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image("https://x.org/l.png")[0, 0, 0] == 9
+    download.forget(download.fetch("https://x.org/l.png"))
+    assert list(path.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("size, shown", [(3 << 20, True), (1 << 19, False)])
+def test_a_large_download_of_unannounced_size_shows_progress(served, tmp_path, monkeypatch, capsys, size, shown):
+    """A server that announces no size (a chunked answer) downloaded a checkpoint for minutes without a word: the
+    bar needed a Content-Length. It now opens once the download passes the size at which announced ones show one."""
+
+    class Chunked(_Response):
+        def read1(self, n=-1):
+            return super().read(1 << 16)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Chunked(b"w" * size))
+    assert download.fetch("https://x.org/w.pth", subdir="weights").stat().st_size == size
+    err = capsys.readouterr().err
+    assert ("downloading w.pth" in err) == shown
+    if shown:
+        assert "3.15MB" in err.splitlines()[-1]  # all of it counted, the part before the bar opened included
+
+
+@pytest.mark.parametrize("seconds_per_read, shown", [(1.0, True), (0.01, False)])
+def test_a_slow_download_shows_progress_whatever_its_size(served, monkeypatch, capsys, seconds_per_read, shown):
+    """Under 1 MiB no bar was drawn: a 0.6 MB AnyNet checkpoint from a slow server took minutes without a word."""
+    clock = iter(range(10_000))
+    monkeypatch.setattr(download.time, "monotonic", lambda: next(clock) * seconds_per_read)
+
+    class Small(_Response):
+        headers = {"Content-Length": str(600_000)}
+
+        def read1(self, n=-1):
+            return super().read(1 << 16)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Small(b"w" * 600_000))
+    download.fetch("https://x.org/anynet.tar", subdir="weights")
+    err = capsys.readouterr().err
+    assert ("downloading anynet.tar" in err) == shown
+    if shown:
+        assert "600k/600k" in err.splitlines()[-1]
 
 
 def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
@@ -301,6 +378,17 @@ def test_a_cached_download_keeps_its_name_and_upper_case_schemes_are_urls(served
     assert name.endswith("-l.png")  # named by the file, which the suffix a reader picks by is part of
 
 
+@pytest.mark.parametrize("stem", ["a" * 300, "ü" * 200])
+def test_a_url_whose_name_is_longer_than_a_file_name_is_cached_under_a_shorter_one(served, tmp_path, stem):
+    """It ended in a traceback, "OSError: [Errno 36] File name too long", from the cache entry's name."""
+    served[f"https://x.org/{stem}.png"] = _png(7)
+    served[f"https://x.org/{stem}b.png"] = _png(9)  # the same once cut: kept apart by the URL's hash
+    assert read_image(f"https://x.org/{stem}.png")[0, 0, 0] == 7
+    assert read_image(f"https://x.org/{stem}b.png")[0, 0, 0] == 9
+    names = _cached(tmp_path)
+    assert len(names) == 2 and all(len(name.encode()) <= 140 and name.endswith(".png") for name in names)
+
+
 def test_forget_leaves_files_outside_the_cache_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
     mine = tmp_path / "mine.png"
@@ -323,6 +411,61 @@ def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypat
     folder = tmp_path / "cache" / "downloads"
     expected = f"cannot create the cache folder {folder}: {tmp_path / 'cache'} is a file, not a folder"
     assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_cache_variable_is_the_default_cache_not_the_current_folder(tmp_path, monkeypatch, value):
+    """RTSTEREO_CACHE= (set, empty) was Path(""): downloads landed in whatever folder the command ran in."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RTSTEREO_CACHE", value)
+    assert download.cache_dir() == tmp_path / "home" / ".cache" / "rtstereo"
+
+
+def test_a_tilde_in_the_cache_variable_is_the_home_folder(tmp_path, monkeypatch):
+    """A value the shell did not expand (quoted, or from a .env file) made a folder named '~' in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RTSTEREO_CACHE", "~/rtstereo cache")
+    assert download.cache_dir() == tmp_path / "home" / "rtstereo cache"
+
+
+def _denied():
+    raise PermissionError(13, "Permission denied")
+
+
+class _FullDisk(io.BytesIO):
+    def write(self, data):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize(
+    "open_partial, reason",
+    [
+        (_denied, "Permission denied"),
+        (_FullDisk, "No space left on device"),
+    ],
+)
+def test_a_cache_that_cannot_be_written_is_said_so_not_blamed_on_the_address(
+    served, tmp_path, monkeypatch, open_partial, reason
+):
+    """A cache folder the user cannot write, or a full disk, said "cannot download URL: [Errno 13] Permission
+    denied: '<the hidden partial file>'; check the address": the URL was blamed for the disk."""
+    import pathlib
+
+    real_open = pathlib.Path.open
+
+    def open_(path, mode="r", *args, **kwargs):
+        return open_partial() if ".partial-" in path.name and "w" in mode else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", open_)
+    served["https://x.org/w.pth"] = b"x" * 1000
+    with pytest.raises(InputError) as info:
+        download.fetch("https://x.org/w.pth", subdir="weights")
+    folder = tmp_path / "cache" / "weights"
+    assert str(info.value) == (
+        f"cannot download https://x.org/w.pth: cannot write in the cache folder {folder}: {reason} (RTSTEREO_CACHE "
+        "chooses another folder)"
+    )
+    assert list(folder.iterdir()) == []
 
 
 def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, capsys):
@@ -354,3 +497,35 @@ def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp
     assert len(_cached(tmp_path)) == 1
     with pytest.raises(InputError, match=r"^calibration file ftp://x.org/c.txt: ftp:// URLs are not read"):
         read_calibration("ftp://x.org/c.txt")
+
+
+def test_a_calibration_url_that_gives_no_calibration_names_the_url_and_is_not_cached(served, tmp_path):
+    """A web page in place of calib.txt was "<the cache's file>: unknown calibration format", and it stayed in the
+    cache: once the server was fixed, a rerun read the same page again."""
+    from rtstereo.io.calibration import read_calibration
+
+    served["https://x.org/calib.txt"] = b"<html>sign in first</html>"
+    with pytest.raises(InputError, match=r"^https://x.org/calib.txt: unknown calibration format") as info:
+        read_calibration("https://x.org/calib.txt")
+    assert str(tmp_path) not in str(info.value)
+    assert _cached(tmp_path) == []
+    served["https://x.org/calib.txt"] = b"cam0=[300 0 160; 0 300 120; 0 0 1]\ncam1=[300 0 160; 0 300 120; 0 0 1]\n"
+    served["https://x.org/calib.txt"] += b"doffs=0\nbaseline=100\n"
+    assert read_calibration("https://x.org/calib.txt").fx_px == 300.0
+
+
+def test_quiet_hides_the_download_progress_bar_as_it_hides_the_others(served, tmp_path, capsys):
+    """`rtstereo predict URL URL --quiet` ("no progress bar or summary") drew the download's progress bar."""
+    from rtstereo.cli import main
+
+    noise = np.random.default_rng(0).integers(0, 256, (640, 640, 3), np.uint8)
+    served["https://x.org/l.png"] = cv2.imencode(".png", noise)[1].tobytes()
+    served["https://x.org/r.png"] = cv2.imencode(".png", np.roll(noise, -4, axis=1))[1].tobytes()
+    assert len(served["https://x.org/l.png"]) > download.LARGE_DOWNLOAD_BYTES
+    url_pair = ["https://x.org/l.png", "https://x.org/r.png", "--model", "sgbm", "--max-disp", "16"]
+    assert main(["predict", *url_pair, "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert "downloading" not in capsys.readouterr().err
+    assert download._PROGRESS_SHOWN  # for the run only
+    served["https://x.org/l2.png"] = served["https://x.org/l.png"]
+    assert main(["predict", "https://x.org/l2.png", *url_pair[1:], "-o", str(tmp_path / "out2")]) == 0
+    assert "downloading l2.png" in capsys.readouterr().err

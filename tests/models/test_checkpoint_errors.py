@@ -357,6 +357,21 @@ def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
     )
 
 
+def test_an_exported_onnx_url_as_weights_says_to_download_it_not_to_give_the_url_as_the_model(tmp_path):
+    """It advised "--model URL", which is refused: a URL is no model."""
+    import rtstereo
+    from rtstereo.errors import InputError
+
+    url = "https://example.org/nets/g.onnx"
+    with pytest.raises(InputError) as info:
+        rtstereo.load("gwcnet-g", weights=url)
+    assert str(info.value) == (
+        f"--weights {url} is an exported ONNX model, which carries its weights: download it and run the file as the "
+        "model (--model FILE, or rtstereo.load(FILE)) without weights, or give as weights (--weights, weights= in "
+        "Python) the PyTorch checkpoint it was made from"
+    )
+
+
 def _packed(folder, kind):
     """A checkpoint as downloads sometimes come: inside a tar, zip or gzip file."""
     import gzip
@@ -381,6 +396,12 @@ def _packed(folder, kind):
         np.savez(packed, w=np.zeros(2), b=np.ones(2))
     elif kind == "h5":
         packed.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    elif kind == "bin":  # an exported network under another name (the packaged one's first bytes)
+        import rtstereo
+
+        packed.write_bytes((Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx").read_bytes()[:4096])
+    elif kind == "npy":
+        np.save(packed, np.zeros(2))
     else:  # torch.save's own tar layout of before PyTorch 0.4
         with tarfile.open(packed, "w") as archive:
             for name in ("sys_info", "pickle", "storages", "tensors"):
@@ -410,6 +431,13 @@ def _packed(folder, kind):
         ("pth", "a safetensors file, not a torch.save file"),  # "not a PyTorch file (a plain pickle, or damaged)"
         ("npz", "a NumPy .npz file of arrays (w.npy, b.npy), not a torch.save file"),  # "extract it": no checkpoint
         ("h5", "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"),
+        # both were "not a PyTorch file (a plain pickle, or damaged)"
+        (
+            "bin",
+            "an exported ONNX model, which carries its weights, not a PyTorch file: give it a name ending in .onnx "
+            "and run it as the model",
+        ),
+        ("npy", "a NumPy .npy array file, not a torch.save file"),
     ],
 )
 def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):

@@ -193,7 +193,7 @@ def test_weights_from_a_url_are_downloaded_once(tmp_path, shared, monkeypatch):
     url = "https://example.org/gwcnet-g_maxdisp48.ckpt"
     left, right = _random_rgb(32, 64, seed=3)
     first = rtstereo.load("gwcnet-g", weights=url, max_disp=48).predict(left, right).disparity_px
-    cached = list((tmp_path / "cache" / "weights").iterdir())
+    cached = list((tmp_path / "cache" / "weights").glob("*.ckpt"))  # (beside each, its recorded sha256)
     assert len(cached) == 1 and asked == [url]
     stamp = cached[0].stat().st_mtime_ns
     second = rtstereo.load("gwcnet-g", weights=url, max_disp=48).predict(left, right).disparity_px
@@ -201,7 +201,7 @@ def test_weights_from_a_url_are_downloaded_once(tmp_path, shared, monkeypatch):
     np.testing.assert_array_equal(first, second)
     # A file:// URL is read where it is (a stale copy would hide an edited file): nothing more is cached.
     rtstereo.load("gwcnet-g", weights=checkpoint.as_uri(), max_disp=48)
-    assert len(list((tmp_path / "cache" / "weights").iterdir())) == 1
+    assert len(list((tmp_path / "cache" / "weights").glob("*.ckpt"))) == 1
 
 
 def test_bf16_on_cpu_runs_and_stays_close(shared):

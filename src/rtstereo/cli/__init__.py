@@ -221,8 +221,11 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
+    from ..io.download import progress_shown  # (the verbs, imported above, have imported it)
+
     try:
-        with one_voice(args.verb):
+        # --quiet ("no progress bar") holds for the download of a weights or image URL too, which showed its bar
+        with one_voice(args.verb), progress_shown(not getattr(args, "quiet", False)):
             return int(args.func(args) or 0)
     except RtStereoError as exc:
         if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short

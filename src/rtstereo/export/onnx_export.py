@@ -166,8 +166,8 @@ def build_network(
             weights, a post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
-    from ..api import changed_network_error, names_a_path, warn_unread_settings
-    from ..io.download import fetch, is_url
+    from ..api import changed_network_error, load_weights, names_a_path, warn_unread_settings
+    from ..io.download import is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, network_of_file, read_torch_file
     from ..runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -242,9 +242,9 @@ def build_network(
     module = import_object(spec.builder)(resolved)
     digest = None
     if weights is not None:
-        local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
         try:
-            metadata = import_object(spec.checkpoint_loader or "")(module, local)
+            # a URL that gave no checkpoint: named (it was the cache's file) and not kept (a rerun read it again)
+            metadata, local = load_weights(spec, module, weights)
         except CheckpointError:
             error = None if description is None else changed_network_error(path, *description, given)
             if error is None:

@@ -13,9 +13,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, warn
 from .atomic import os_reason, partial_path, remove_stale_partials
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
@@ -24,6 +25,35 @@ DOWNLOAD_TIMEOUT_S = 30
 # A server that keeps answering, a few bytes at a time, never reaches that timeout: a download that gets less
 # than this many bytes in DOWNLOAD_TIMEOUT_S seconds is given up as stalled.
 STALLED_BYTES = 1024
+# Downloads larger than this show a progress bar (when their size is not announced, once they pass it) ...
+LARGE_DOWNLOAD_BYTES = 1 << 20
+# ... and so does any download still going after this many seconds (a slow server or link).
+SLOW_DOWNLOAD_S = 2.0
+
+
+# Whether downloads show their progress bar: a verb run with --quiet ("no progress bar") turns it off for the run
+# (:func:`progress_shown`), however deep in the verb's work a URL is fetched.
+_PROGRESS_SHOWN = True
+
+
+@contextlib.contextmanager
+def progress_shown(shown: bool) -> Iterator[None]:
+    """Within the block, downloads show their progress bar only when ``shown`` (and the caller asks for it).
+
+    Examples:
+        >>> from rtstereo.io import download
+        >>> with progress_shown(False):
+        ...     download._PROGRESS_SHOWN
+        False
+        >>> download._PROGRESS_SHOWN
+        True
+    """
+    global _PROGRESS_SHOWN
+    before, _PROGRESS_SHOWN = _PROGRESS_SHOWN, shown and _PROGRESS_SHOWN
+    try:
+        yield
+    finally:
+        _PROGRESS_SHOWN = before
 
 
 def is_url(text: str) -> bool:
@@ -103,8 +133,14 @@ def file_url_path(text: str) -> str | None:
 
 
 def cache_dir() -> Path:
-    """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``."""
-    return Path(os.environ.get("RTSTEREO_CACHE", Path.home() / ".cache" / "rtstereo"))
+    """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``.
+
+    An empty ``RTSTEREO_CACHE`` is unset (it was ``Path("")``, the current folder: downloads landed wherever the
+    command ran), and a ``~`` in it is the home folder, as a shell would make it (a value quoted in a shell, or
+    set in a ``.env`` file or a container's environment, made a folder named ``~`` in the current one).
+    """
+    folder = os.environ.get("RTSTEREO_CACHE", "")
+    return Path(os.path.expanduser(folder)) if folder.strip() else Path.home() / ".cache" / "rtstereo"
 
 
 def split_checksum(url: str) -> tuple[str, str | None]:
@@ -167,11 +203,23 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
         return local
     name = Path(parsed.path).name or "download"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    target = cache_dir() / subdir / f"{key}-{name}"
+    target = cache_dir() / subdir / f"{key}-{_shortened(name)}"
     if target.is_file():
-        if known is None or _sha256(target) == known:
+        recorded = _recorded_sha256(target)
+        if known is None and recorded is None:  # a download of an earlier version, which recorded nothing
             return target
-        _remove(target)  # an earlier download of another file at this URL: fetched again and checked
+        actual = _sha256(target)
+        if actual == (known or recorded):
+            return target
+        if known is None:
+            # Truncated or replaced on the disk after it was downloaded: a truncated checkpoint failed as "cut short"
+            # under the URL's name, and another file in its place (another checkpoint) was read without a word.
+            warn(
+                f"{url}: the cached copy {target} is not the file that was downloaded (its sha256 is {actual}, "
+                f"{recorded} when downloaded): downloading it again"
+            )
+        _remove(target)  # an earlier download of another file at this URL, or damaged since: fetched again and checked
+        _remove(_record_path(target))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -185,8 +233,12 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
-            with partial.open("wb") as tmp:
-                received = _copy(response, tmp, total, progress and total > 1 << 20, name)
+            try:
+                tmp = partial.open("wb")
+            except OSError as exc:
+                raise _CacheWriteError(exc) from None
+            with tmp:
+                received = _copy(response, tmp, total, progress and _PROGRESS_SHOWN, name)
         if total and received != total:
             # read1 ends without an error where the server closes the connection early: the start of the file, cached
             # as the whole of it, failed every later run that read it ("damaged checkpoint", "not an image")
@@ -194,6 +246,14 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     except TimeoutError:
         _remove(partial)
         raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
+    except _CacheWriteError as exc:
+        # a cache folder the user cannot write, or a full disk: it said "[Errno 13] Permission denied: '<the hidden
+        # partial file>'; check the address", which blamed the URL
+        _remove(partial)
+        raise InputError(
+            f"cannot download {url}: cannot write in the cache folder {target.parent}: "
+            f"{os_reason(exc.error, partial)} (RTSTEREO_CACHE chooses another folder)"
+        ) from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead of a chunk
         _remove(partial)
         if isinstance(getattr(exc, "reason", None), TimeoutError):
@@ -212,8 +272,58 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     except InputError:
         _remove(partial)
         raise
+    _record_sha256(partial, target)
     shutil.move(partial, target)
     return target
+
+
+def _record_path(target: Path) -> Path:
+    """Where the SHA-256 of a cached download, as downloaded, is kept: beside it."""
+    return target.with_name(f"{target.name}.sha256")
+
+
+def _recorded_sha256(target: Path) -> str | None:
+    """The SHA-256 recorded when ``target`` was downloaded, ``None`` when none was (or it cannot be read)."""
+    try:
+        digest = _record_path(target).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return digest if re.fullmatch(r"[0-9a-f]{64}", digest) else None
+
+
+def _record_sha256(partial: Path, target: Path) -> None:
+    """Record the downloaded file's SHA-256 beside its cache entry (written before the file is, under a temporary
+    name renamed onto the record's, so that a record never belongs to a half-written file), or none if it cannot be
+    written: the entry is then trusted as the downloads of earlier versions are."""
+    record = _record_path(target)
+    staged = partial_path(record)
+    try:
+        staged.write_text(_sha256(partial) + "\n", encoding="ascii")
+        os.replace(staged, record)
+    except OSError:
+        _remove(staged)
+        _remove(record)
+
+
+# The longest file name in bytes that a cache entry takes from its URL: with the key before it, and the temporary
+# name's tag or the record's ".sha256" after it, within the 255 bytes most file systems allow.
+CACHED_NAME_BYTES = 120
+
+
+def _shortened(name: str) -> str:
+    """``name`` cut to :data:`CACHED_NAME_BYTES` bytes, its suffix kept (readers pick formats by it): a URL whose last
+    part was longer than a file name ended in a traceback, "[Errno 36] File name too long" (the hash of the
+    whole URL before it keeps two such URLs apart).
+
+    Examples:
+        >>> _shortened("w.pth"), len(_shortened("a" * 300 + ".pth")), _shortened("a" * 300 + ".pth")[-5:]
+        ('w.pth', 120, 'a.pth')
+    """
+    if len(name.encode()) <= CACHED_NAME_BYTES:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) <= 16 else ""
+    room = CACHED_NAME_BYTES - len(suffix.encode())
+    return name[: len(name) - len(suffix)].encode()[:room].decode(errors="ignore") + suffix
 
 
 def _sha256(path: Path) -> str:
@@ -242,6 +352,7 @@ def forget(path: Path) -> None:
     ``file://`` URLs name, are left alone."""
     if cache_dir().resolve() in Path(path).resolve().parents:
         _remove(Path(path))
+        _remove(_record_path(Path(path)))
 
 
 def _remove(path: Path | None) -> None:
@@ -250,23 +361,50 @@ def _remove(path: Path | None) -> None:
             path.unlink(missing_ok=True)
 
 
+class _CacheWriteError(Exception):
+    """Writing the download into the cache failed (told apart from the network's errors, which are OSErrors too)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 def _copy(response, out, total: int, show: bool, name: str) -> int:
-    """Copy ``response`` into ``out``; the number of bytes copied."""
-    bar = None
-    if show:
+    """Copy ``response`` into ``out``; the number of bytes copied. ``show``: a progress bar on stderr for a large
+    download, from the start when its size ``total`` is announced, else once it has passed that size (a server that
+    announces none, as a chunked answer does, downloaded a checkpoint for minutes without a word); and for a slow
+    one, once it has taken :data:`SLOW_DOWNLOAD_S` (a 0.6 MB AnyNet checkpoint at 5 kB/s took two silent minutes).
+
+    Raises:
+        _CacheWriteError: ``out`` could not be written (a full disk).
+    """
+
+    def open_bar(done: int):
         from ..progress import progress_bar
 
-        bar = progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
+        return progress_bar(
+            total=total or None, initial=done, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr
+        )
+
+    bar = open_bar(0) if show and total > LARGE_DOWNLOAD_BYTES else None
     # read1 returns what one read of the socket gave: read(n) waits for all n bytes, and a server that sends a
     # byte every few seconds kept it waiting for ever (each byte within the socket's timeout).
     read = getattr(response, "read1", response.read)
-    window_start, window_bytes, copied = time.monotonic(), 0, 0
+    started = window_start = time.monotonic()
+    window_bytes, copied = 0, 0
     try:
         while chunk := read(1 << 16):
-            out.write(chunk)
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                raise _CacheWriteError(exc) from None
             copied += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+            elif show and (
+                (not total and copied > LARGE_DOWNLOAD_BYTES) or time.monotonic() - started >= SLOW_DOWNLOAD_S
+            ):
+                bar = open_bar(copied)
             window_bytes += len(chunk)
             if time.monotonic() - window_start >= DOWNLOAD_TIMEOUT_S:
                 if window_bytes < STALLED_BYTES:
@@ -275,6 +413,10 @@ def _copy(response, out, total: int, show: bool, name: str) -> int:
                         f"{STALLED_BYTES} expected)"
                     )
                 window_start, window_bytes = time.monotonic(), 0
+        try:
+            out.flush()  # what the buffer holds fails here, not unguarded when the file closes
+        except OSError as exc:
+            raise _CacheWriteError(exc) from None
     finally:
         if bar is not None:
             bar.close()

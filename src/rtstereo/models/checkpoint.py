@@ -142,6 +142,13 @@ def archive_reason(path: Path) -> str | None:
     other = other_file_kind(head)
     if other is not None:  # an image given as a model file was "not a PyTorch file (a plain pickle, or damaged)"
         return f"{other}, not a PyTorch file"
+    if is_onnx_content(head):  # an export under another name (model.bin, a download's name) was "a plain pickle"
+        return (
+            "an exported ONNX model, which carries its weights, not a PyTorch file: give it a name ending in .onnx and "
+            "run it as the model"
+        )
+    if head[:6] == b"\x93NUMPY":  # np.save's file was "not a PyTorch file (a plain pickle, or damaged)"
+        return "a NumPy .npy array file, not a torch.save file"
     if head[:2] == b"\x1f\x8b":
         return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
     if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
@@ -174,6 +181,18 @@ def archive_reason(path: Path) -> str | None:
     if kind == "zip" and all(name.endswith(".npy") for name in names):  # extracting it gives no checkpoint
         return f"a NumPy .npz file of arrays ({shown}), not a torch.save file"
     return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
+
+
+def is_onnx_content(head: bytes) -> bool:
+    r"""Whether a file's first bytes are an ONNX model's: a protobuf ``ModelProto``, whose first field written is
+    its ``ir_version`` (field 1, a small varint), followed by another of its fields (2-8: producer, domain, model
+    version, doc string, graph, opsets). No pickle (``\x80``), zip (``PK``) or text starts so.
+
+    Examples:
+        >>> is_onnx_content(b"\x08\x08\x12\x08rtstereo"), is_onnx_content(b"\x80\x02}q\x00")
+        (True, False)
+    """
+    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 30 and head[2] in b"\x12\x1a\x22\x28\x32\x3a\x42"
 
 
 # The first bytes of files that are often given by mistake where a model goes, and what they are.
