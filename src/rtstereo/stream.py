@@ -466,6 +466,9 @@ class Stream:
         self._last_written_at = 0.0  # perf_counter() when the last frame was written
         self._closing_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
+        # Results that reached the writer, and when the first and the last did: a live mp4's rate
+        self._results_arrived, self._first_result_at, self._last_result_at = 0, 0.0, 0.0
+        self._measured_sinks: list[VideoSink] = []  # mp4s recorded at the measured rate
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
 
@@ -676,9 +679,13 @@ class Stream:
                 item = self._get(self._results)
                 if item is _END:
                     break
+                arrived_at = time.perf_counter()
+                self._results_arrived += 1
+                self._first_result_at = self._first_result_at or arrived_at
+                self._last_result_at = arrived_at
                 if warming:
                     pending.append(item)
-                    arrivals.append(time.perf_counter())
+                    arrivals.append(arrived_at)
                     self.colour_scale.observe(item[1].disparity_px)
                     # frames without disparities (black ones) do not measure the colour range: a few more are held
                     measured = self.colour_scale.ready or len(pending) >= MAX_WARMUP_FRAMES
@@ -698,6 +705,7 @@ class Stream:
             # stalled camera is waited for (or a Ctrl-C long after the last frame) 5 frames at 30 fps 0.97 fps.
             ended_at = time.perf_counter()
             self._wall_s = (self._last_written_at if self._written else ended_at) - self._t0
+            self._settle_measured_rates()
             for sink in self.sinks:
                 try:
                     sink.close()
@@ -707,20 +715,44 @@ class Stream:
             self._writer_done.set()
 
     def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
-        """End the warm-up: fix the colour range and the live mp4 frame rate, write what was held."""
+        """End the warm-up: fix the colour range and the live mp4's opening frame rate, write what was held."""
         self.colour_scale.freeze()
-        fps = None
-        if len(arrivals) >= 2 and arrivals[-1] > arrivals[0]:
-            fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-        if fps is not None and self.source.fps:
-            fps = min(fps, self.source.fps)  # never faster than the camera delivers
+        fps = self._processing_fps(len(arrivals), arrivals[0] if arrivals else 0.0, arrivals[-1] if arrivals else 0.0)
         for sink in self.sinks:
             if isinstance(sink, VideoSink) and sink.fps is None:
                 sink.fps = round(min(fps or self.source.fps or 10.0, MAX_VIDEO_FPS), 2)
-                log.info("%s: recorded at %.2f fps (the measured processing rate)", sink.path, sink.fps)
+                self._measured_sinks.append(sink)
+                log.info(
+                    "%s: opened at %.2f fps, the rate of the first %s; the rate of the whole recording is set when "
+                    "it closes",
+                    sink.path,
+                    sink.fps,
+                    counted(len(arrivals), "frame"),
+                )
         for item in pending:
             self._emit(*item, bar)
         pending.clear()
+
+    def _processing_fps(self, frames: int, first_at: float, last_at: float) -> float | None:
+        """The rate ``frames`` results came in at, from the first (at ``first_at``) to the last: ``frames - 1``
+        intervals (the first frame's own time is the model's warm-up, no interval of the recording); never above the
+        camera's rate. ``None`` for fewer than 2 frames."""
+        if frames < 2 or last_at <= first_at:
+            return None
+        fps = (frames - 1) / (last_at - first_at)
+        return min(fps, self.source.fps) if self.source.fps else fps  # never faster than the camera delivers
+
+    def _settle_measured_rates(self) -> None:
+        """Give the mp4s recorded at a measured rate the rate of the whole recording, in their headers as they close.
+        They opened at the rate of the first 5 frames, which a model's warm-up (slow second and third frames) or a
+        camera whose rate settles late made wrong for the rest: the video played too fast or too slow."""
+        fps = self._processing_fps(self._results_arrived, self._first_result_at, self._last_result_at)
+        if fps is None:
+            return
+        fps = round(min(fps, MAX_VIDEO_FPS), 2)
+        for sink in self._measured_sinks:
+            if fps > 0:
+                sink.closing_fps = fps
 
     def _emit(self, pair: StereoPair, result: DisparityResult, bar: Any) -> None:
         started = time.perf_counter()

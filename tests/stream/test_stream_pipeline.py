@@ -261,6 +261,24 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     assert len(read_video(tmp_path / "o.mp4")) == 6
 
 
+def test_a_live_recording_gets_the_rate_of_the_whole_recording_not_of_its_first_frames(tmp_path, caplog):
+    """The mp4's rate was fixed from the first 5 results: a model fast for them (or a camera whose rate settled later)
+    gave a file that played several times too fast. Its header now gets the whole recording's rate as it closes."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=None)
+    predictor = FakePredictor(delay_s=0.08, slow_from=6)  # about 12 fps after 6 fast frames, 120 fps capped before
+    started = time.perf_counter()
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        summary = Stream(Frames(16, fps=None), predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
+    span_s = time.perf_counter() - started
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    stored_fps, frames = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    capture.release()
+    assert frames == 16 and stored_fps == pytest.approx(summary.video_fps, abs=1e-6) == pytest.approx(sink.fps)
+    # 15 intervals, about 10 of 80 ms: at most 15 / 0.8 s, at least 15 over all the time the run took
+    assert 15 / span_s <= stored_fps <= 15 / 0.8, (stored_fps, span_s)
+    assert "o.mp4: opened at" in caplog.text and f"o.mp4: recorded at {stored_fps:.2f} fps" in caplog.text
+
+
 def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
     """VideoSink(path) behind a video was recorded at the measured processing rate, capped at the video's: a 10 fps
     video at stride 2 played twice as fast (10 fps), and behind a slow model slower than it was filmed."""

@@ -182,6 +182,11 @@ class VideoSink(Sink):
         fps: the frame rate stored in the file (> 0); ``None``: set later through :attr:`fps`, before the
             first write (10 when it never is): a :class:`~rtstereo.stream.Stream` sets a video's (or an image
             sequence's) own rate over its stride, and a camera's measured rate.
+
+    Attributes:
+        closing_fps: when set before :meth:`close`, the rate the file's header gets as it closes, its frames
+            untouched: a :class:`~rtstereo.stream.Stream` sets a camera's rate measured over the whole recording,
+            known only at its end. :attr:`fps` then says the rate the file holds.
     """
 
     wants_preview = True
@@ -221,6 +226,7 @@ class VideoSink(Sink):
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.path.parent}: {os_reason(exc, self.path)}") from None
         self.fps = None if fps is None else float(fps)
+        self.closing_fps: float | None = None
         self.frames = 0
         self._failed = False
         self._writer: cv2.VideoWriter | None = None
@@ -353,12 +359,40 @@ class VideoSink(Sink):
             # file, and the summary's video_fps said 4.285714285714286
             if stored_fps > 0 and not math.isclose(stored_fps, self.fps or 0.0, rel_tol=1e-9):
                 self.fps = stored_fps
+            if self.closing_fps and self.fps and abs(self.closing_fps - self.fps) > 0.005:
+                self._set_rate(self.closing_fps)
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
                 self._failed = True
                 self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {os_reason(exc, self.path)}") from None
+
+    def _set_rate(self, fps: float) -> None:
+        """Give the closed file the rate ``fps`` in its header (:func:`~rtstereo.sinks.mp4_rate.set_mp4_rate`); one
+        whose header cannot be changed keeps the rate it opened at, said in a warning."""
+        from .mp4_rate import Mp4LayoutError, set_mp4_rate
+
+        opened_at = self.fps
+        try:
+            set_mp4_rate(self._partial, fps)
+        except (Mp4LayoutError, OSError) as exc:
+            log.warning(
+                "%s: kept at %g fps, its header's rate could not be set to %g fps: %s", self.path, opened_at, fps, exc
+            )
+            return
+        held, stored_fps = _read_back(self._partial)
+        if held != self.frames or not stored_fps > 0:  # not expected: the edit touches the header's times only
+            self._failed = True
+            self._partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write the video {self.path}: setting its frame rate left it unreadable")
+        self.fps = stored_fps
+        log.info(
+            "%s: recorded at %.2f fps (the rate of its %s over the whole recording)",
+            self.path,
+            stored_fps,
+            counted(self.frames, "frame"),
+        )
 
     @property
     def outputs(self) -> list[str]:
