@@ -349,6 +349,42 @@ def test_a_stage_clock_rates_its_frames_by_its_busy_time():
     assert StageClock("write").fps == 0.0 and StageClock("write").ms_per_frame == 0.0  # no frame yet
 
 
+def test_a_stage_clock_leaves_its_unrated_frames_out_of_its_rate():
+    clock = StageClock("capture")
+    clock.add(2.0, rated=False)  # a camera's start
+    for _ in range(3):
+        clock.add(0.1)
+    assert clock.frames == 4 and clock.fps == pytest.approx(10.0) and clock.ms_per_frame == pytest.approx(100.0)
+    assert StageClock("capture", 1, 0.0, unrated=1, unrated_s=0.5).ms_per_frame == 0.0
+
+
+class LiveFrames(Frames):
+    """The in-memory frames as a camera's."""
+
+    live = True
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_cameras_first_frame_is_left_out_of_the_capture_stages_rate(live):
+    """Its wait is the camera's start: 12 frames of a 10 fps camera, 11 intervals, read 11.0 fps."""
+    stream = Stream((LiveFrames if live else Frames)(6), FakePredictor(), colour_scale=ColourScale(32))
+    summary = stream.run()
+    assert summary.stages["capture"]["frames"] == summary.frames_read == 6
+    assert stream.clocks["capture"].unrated == (1 if live else 0) and stream.clocks["inference"].unrated == 0
+
+
+@pytest.mark.parametrize(("live", "fps"), [(True, 10.0), (False, 12 / 1.3)])
+def test_a_cameras_end_to_end_rate_counts_its_frames_less_one_over_the_time_they_span(live, fps):
+    """12 frames of a 10 fps camera, the first result at 1.0 s and the last at 2.1 s, 2.3 s from the start to the
+    last frame written: 10 fps, where 12 / 1.1 s read 10.9 (12 / 1.3 s over the time from the start read 9.2); a
+    video's rate runs from the start."""
+    stream = Stream((LiveFrames if live else Frames)(12), FakePredictor())
+    stream._written, stream._results_arrived, stream._first_result_at, stream._last_result_at = 12, 12, 1.0, 2.1
+    assert stream._throughput_fps(1.3) == pytest.approx(fps)
+    stream._written = stream._results_arrived = 1  # one frame spans no interval: from the start
+    assert stream._throughput_fps(0.5) == pytest.approx(2.0)
+
+
 def test_stages_overlap_so_throughput_is_that_of_the_slowest_stage():
     count, delay_s = 10, 0.04
     sink = SlowSink(delay_s)
