@@ -385,6 +385,8 @@ class Stream:
         queue_size: capacity of each queue between stages, frames, at least 1 (a live source's hand-over
             to inference always holds one: the newest).
         progress: show a progress bar (tqdm) on stderr.
+        progress_label: the bar's label, e.g. the command's verb (``video``, ``live``), as ``predict``'s bar says
+            ``predict``.
 
     Examples:
         >>> import numpy as np, rtstereo
@@ -411,6 +413,7 @@ class Stream:
         max_frames: int | None = None,
         queue_size: int = 2,
         progress: bool = False,
+        progress_label: str = "stream",
     ):
         if isinstance(queue_size, bool) or not isinstance(queue_size, numbers.Integral) or queue_size < 1:
             # Queue(maxsize=0) has no bound: a file read faster than the model was held in memory whole
@@ -420,6 +423,8 @@ class Stream:
         ):
             raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
         progress = require_bool(progress, "progress")
+        if not isinstance(progress_label, str):
+            raise InputError(f"progress_label: expected a str, got {type(progress_label).__name__} {progress_label!r}")
         if colour_scale is not None and not isinstance(colour_scale, ColourScale):
             raise InputError(
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
@@ -457,7 +462,7 @@ class Stream:
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
             self.colour_scale.fallback_px = predictor.settings.get("max_disp")
-        self.max_frames, self.progress = max_frames, progress
+        self.max_frames, self.progress, self.progress_label = max_frames, progress, progress_label
         self._record_at_the_source_rate()
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
         self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
@@ -678,7 +683,7 @@ class Stream:
 
         bar = progress_bar(
             total=self._expected_frames(),
-            desc="stream",
+            desc=self.progress_label,
             unit="frame",
             file=sys.stderr,
             disable=not self.progress,

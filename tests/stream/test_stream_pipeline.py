@@ -547,6 +547,11 @@ def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
         Stream(**{"source": Frames(3), "predictor": FakePredictor(), **parts})
 
 
+def test_a_progress_label_must_be_a_str():
+    with pytest.raises(rtstereo.InputError, match="progress_label: expected a str, got bool True"):
+        Stream(Frames(3), FakePredictor(), progress_label=True)
+
+
 def test_raise_interrupt_must_be_a_bool():
     stream = Stream(Frames(3), FakePredictor())
     with pytest.raises(rtstereo.InputError, match="raise_interrupt: expected True or False, got str 'false'"):
