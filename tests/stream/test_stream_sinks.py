@@ -231,13 +231,16 @@ def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):
         VideoSink(tmp_path / "o.mp4")
+    (tmp_path / "frames").mkdir()  # was told "expected a .mp4, .m4v, .mov file name ..., got no suffix"
+    with pytest.raises(OutputError, match=r"frames is a folder: give a file name, e.g. .*frames/out.mp4$"):
+        VideoSink(tmp_path / "frames")
     sink = VideoSink(tmp_path / "later.mp4", fps=5)
     sink.write(frame(0))
     (tmp_path / "later.mp4").mkdir()  # taken by a folder while the stream ran
     with pytest.raises(OutputError) as info:
         sink.close()
     assert str(info.value) == f"cannot write the video {tmp_path / 'later.mp4'}: Is a directory"
-    assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["later.mp4", "o.mp4"]
+    assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["frames", "later.mp4", "o.mp4"]
 
 
 def test_an_unwritable_folder_is_said_before_the_first_frame(tmp_path, monkeypatch):

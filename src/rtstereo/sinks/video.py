@@ -207,6 +207,8 @@ class VideoSink(Sink):
                 f"video output {self.path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
                 f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
             )
+        if self.path.is_dir():  # before its suffix: "-o frames" of a folder was told it had no suffix
+            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise OutputError(
                 f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
@@ -219,8 +221,6 @@ class VideoSink(Sink):
                 f"video output {shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
                 "not (bytes from another encoding): give -o a path in UTF-8"
             )
-        if self.path.is_dir():
-            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
