@@ -217,6 +217,7 @@ class UVCSource(LiveSource):
             )
             if self._number == 0:  # the first frames: no number read before them to count the gap from
                 self._lost += damaged
+                self._lost_leading += damaged
             self._number += damaged
         if not ok or frame is None:
             if self.is_device:
