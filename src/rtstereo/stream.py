@@ -740,7 +740,7 @@ class Stream:
             if isinstance(sink, VideoSink) and sink.fps is None:
                 sink.fps = round(min(fps or self.source.fps or 10.0, MAX_VIDEO_FPS), 2)
                 self._measured_sinks.append(sink)
-                log.info(
+                log.debug(
                     "%s: opened at %.2f fps, the rate of the first %s; the rate of the whole recording is set when "
                     "it closes",
                     sink.path,

@@ -267,7 +267,7 @@ def test_a_live_recording_gets_the_rate_of_the_whole_recording_not_of_its_first_
     sink = VideoSink(tmp_path / "o.mp4", fps=None)
     predictor = FakePredictor(delay_s=0.08, slow_from=6)  # about 12 fps after 6 fast frames, 120 fps capped before
     started = time.perf_counter()
-    with caplog.at_level("INFO", logger="rtstereo.stream"):
+    with caplog.at_level("DEBUG", logger="rtstereo.stream"):
         summary = Stream(Frames(16, fps=None), predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
     span_s = time.perf_counter() - started
     capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))

@@ -359,8 +359,15 @@ class VideoSink(Sink):
             # file, and the summary's video_fps said 4.285714285714286
             if stored_fps > 0 and not math.isclose(stored_fps, self.fps or 0.0, rel_tol=1e-9):
                 self.fps = stored_fps
-            if self.closing_fps and self.fps and abs(self.closing_fps - self.fps) > 0.005:
-                self._set_rate(self.closing_fps)
+            if self.closing_fps and self.fps:
+                changed = abs(self.closing_fps - self.fps) <= 0.005 or self._set_rate(self.closing_fps)
+                if changed:
+                    log.info(
+                        "%s: recorded at %.2f fps (the rate of its %s over the whole recording)",
+                        self.path,
+                        self.fps,
+                        counted(self.frames, "frame"),
+                    )
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
@@ -368,9 +375,9 @@ class VideoSink(Sink):
                 self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {os_reason(exc, self.path)}") from None
 
-    def _set_rate(self, fps: float) -> None:
+    def _set_rate(self, fps: float) -> bool:
         """Give the closed file the rate ``fps`` in its header (:func:`~rtstereo.sinks.mp4_rate.set_mp4_rate`); one
-        whose header cannot be changed keeps the rate it opened at, said in a warning."""
+        whose header cannot be changed keeps the rate it opened at, said in a warning (``False``)."""
         from .mp4_rate import Mp4LayoutError, set_mp4_rate
 
         opened_at = self.fps
@@ -380,19 +387,14 @@ class VideoSink(Sink):
             log.warning(
                 "%s: kept at %g fps, its header's rate could not be set to %g fps: %s", self.path, opened_at, fps, exc
             )
-            return
+            return False
         held, stored_fps = _read_back(self._partial)
         if held != self.frames or not stored_fps > 0:  # not expected: the edit touches the header's times only
             self._failed = True
             self._partial.unlink(missing_ok=True)
             raise OutputError(f"cannot write the video {self.path}: setting its frame rate left it unreadable")
         self.fps = stored_fps
-        log.info(
-            "%s: recorded at %.2f fps (the rate of its %s over the whole recording)",
-            self.path,
-            stored_fps,
-            counted(self.frames, "frame"),
-        )
+        return True
 
     @property
     def outputs(self) -> list[str]:
