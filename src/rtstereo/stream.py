@@ -69,7 +69,8 @@ log = logging.getLogger("rtstereo.stream")
 
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.05  # how often blocked queue operations look at the stop flag
-MAX_VIDEO_FPS = 120.0  # a live recording's rate is measured; this caps a nonsensical measurement
+# A live recording's rate is measured: this caps a nonsensical measurement when the camera gives no rate of its own
+MAX_VIDEO_FPS = 120.0
 # Frames held back at most while the colour range waits for frames with disparities (a video fading in from black)
 MAX_WARMUP_FRAMES = 20
 
@@ -738,7 +739,7 @@ class Stream:
         fps = self._processing_fps(len(arrivals), arrivals[0] if arrivals else 0.0, arrivals[-1] if arrivals else 0.0)
         for sink in self.sinks:
             if isinstance(sink, VideoSink) and sink.fps is None:
-                sink.fps = round(min(fps or self.source.fps or 10.0, MAX_VIDEO_FPS), 2)
+                sink.fps = round(fps or self.source.fps or 10.0, 2)
                 self._measured_sinks.append(sink)
                 log.debug(
                     "%s: opened at %.2f fps, the rate of the first %s; the rate of the whole recording is set when "
@@ -754,11 +755,12 @@ class Stream:
     def _processing_fps(self, frames: int, first_at: float, last_at: float) -> float | None:
         """The rate ``frames`` results came in at, from the first (at ``first_at``) to the last: ``frames - 1``
         intervals (the first frame's own time is the model's warm-up, no interval of the recording); never above the
-        camera's rate. ``None`` for fewer than 2 frames."""
+        camera's rate, or :data:`MAX_VIDEO_FPS` when it gives none (it capped a 240 fps camera's too, whose recording
+        played at half speed). ``None`` for fewer than 2 frames."""
         if frames < 2 or last_at <= first_at:
             return None
         fps = (frames - 1) / (last_at - first_at)
-        return min(fps, self.source.fps) if self.source.fps else fps  # never faster than the camera delivers
+        return min(fps, self.source.fps or MAX_VIDEO_FPS)  # never faster than the camera delivers
 
     def _settle_measured_rates(self) -> None:
         """Give the mp4s recorded at a measured rate the rate of the whole recording, in their headers as they close.
@@ -767,7 +769,7 @@ class Stream:
         fps = self._processing_fps(self._results_arrived, self._first_result_at, self._last_result_at)
         if fps is None:
             return
-        fps = round(min(fps, MAX_VIDEO_FPS), 2)
+        fps = round(fps, 2)
         for sink in self._measured_sinks:
             if fps > 0:
                 sink.closing_fps = fps

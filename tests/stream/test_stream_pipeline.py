@@ -47,6 +47,12 @@ class Frames(FrameSource):
             self.closed = True
 
 
+class LiveFrames(Frames):
+    """The in-memory frames as a camera's."""
+
+    live = True
+
+
 class FakePredictor:
     """Disparity = frame index + 5 everywhere (a plain value to check outputs by); optionally slow."""
 
@@ -279,6 +285,15 @@ def test_a_live_recording_gets_the_rate_of_the_whole_recording_not_of_its_first_
     assert "o.mp4: opened at" in caplog.text and f"o.mp4: recorded at {stored_fps:.2f} fps" in caplog.text
 
 
+@pytest.mark.parametrize(("camera_fps", "expected"), [(240.0, 240.0), (None, 120.0)])
+def test_a_fast_cameras_recording_keeps_its_rate_and_one_without_a_rate_is_capped(tmp_path, camera_fps, expected):
+    """A 240 fps camera's mp4 was capped at 120 fps, as a measurement without a camera rate is: it played at half
+    speed. Frames here come as fast as the pipeline takes them, far over 240 a second."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    Stream(LiveFrames(30, fps=camera_fps), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == expected
+
+
 def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
     """VideoSink(path) behind a video was recorded at the measured processing rate, capped at the video's: a 10 fps
     video at stride 2 played twice as fast (10 fps), and behind a slow model slower than it was filmed."""
@@ -356,12 +371,6 @@ def test_a_stage_clock_leaves_its_unrated_frames_out_of_its_rate():
         clock.add(0.1)
     assert clock.frames == 4 and clock.fps == pytest.approx(10.0) and clock.ms_per_frame == pytest.approx(100.0)
     assert StageClock("capture", 1, 0.0, unrated=1, unrated_s=0.5).ms_per_frame == 0.0
-
-
-class LiveFrames(Frames):
-    """The in-memory frames as a camera's."""
-
-    live = True
 
 
 @pytest.mark.parametrize("live", [True, False])
