@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import numbers
 import queue
 import sys
@@ -487,6 +488,8 @@ class Stream:
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         # Results that reached the writer, and when the first and the last did: a live mp4's rate
         self._results_arrived, self._first_result_at, self._last_result_at = 0, 0.0, 0.0
+        # their pairs' own timestamps (a camera's capture times), while every one has one, each later than the last
+        self._stamps: list[float] | None = []
         self._measured_sinks: list[VideoSink] = []  # mp4s recorded at the measured rate
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
@@ -699,9 +702,7 @@ class Stream:
                 if item is _END:
                     break
                 arrived_at = time.perf_counter()
-                self._results_arrived += 1
-                self._first_result_at = self._first_result_at or arrived_at
-                self._last_result_at = arrived_at
+                self._arrived(arrived_at, item[0].timestamp_s)
                 if warming:
                     pending.append(item)
                     arrivals.append(arrived_at)
@@ -752,6 +753,27 @@ class Stream:
             self._emit(*item, bar)
         pending.clear()
 
+    def _arrived(self, at: float, timestamp_s: float | None) -> None:
+        """Count a result that reached the writer at ``at`` (``perf_counter``), its pair taken at ``timestamp_s``."""
+        self._results_arrived += 1
+        self._first_result_at = self._first_result_at or at
+        self._last_result_at = at
+        stamps = self._stamps
+        if stamps is not None:
+            later = timestamp_s is not None and math.isfinite(timestamp_s) and (not stamps or timestamp_s > stamps[-1])
+            if later:
+                stamps[1:] = [timestamp_s]  # the first and the last
+            else:
+                self._stamps = None
+
+    def _recorded_span(self) -> tuple[int, float, float]:
+        """``(frames, first_s, last_s)`` of the results so far: their pairs' timestamps when every one has one, so that
+        a frame's time is when it was taken (the first result's extra latency, the model's warm-up, read 40 frames of a
+        25 fps camera as 25.9 fps); else when they reached the writer."""
+        if self._stamps is not None and len(self._stamps) == 2:
+            return self._results_arrived, self._stamps[0], self._stamps[1]
+        return self._results_arrived, self._first_result_at, self._last_result_at
+
     def _processing_fps(self, frames: int, first_at: float, last_at: float) -> float | None:
         """The rate ``frames`` results came in at, from the first (at ``first_at``) to the last: ``frames - 1``
         intervals (the first frame's own time is the model's warm-up, no interval of the recording); never above the
@@ -766,7 +788,7 @@ class Stream:
         """Give the mp4s recorded at a measured rate the rate of the whole recording, in their headers as they close.
         They opened at the rate of the first 5 frames, which a model's warm-up (slow second and third frames) or a
         camera whose rate settles late made wrong for the rest: the video played too fast or too slow."""
-        fps = self._processing_fps(self._results_arrived, self._first_result_at, self._last_result_at)
+        fps = self._processing_fps(*self._recorded_span())
         if fps is None:
             return
         fps = round(fps, 2)
@@ -932,12 +954,12 @@ class Stream:
 
     def _throughput_fps(self, wall_s: float) -> float:
         """Frames written per second, end to end: over ``wall_s`` from the start; for a camera, the frames less one
-        over the time from the first result to the last (the results, not the writes: the first frames are written
-        together once the colour range is measured), as its N frames span N - 1 of its intervals (12 frames of a
-        10 fps camera, processed as they came, read 10.8 fps over the time from the start)."""
-        span_s = self._last_result_at - self._first_result_at
-        if self.source.live and self._written >= 2 and self._results_arrived >= 2 and span_s > 0:
-            return (self._results_arrived - 1) / span_s
+        over the time from the first result to the last (:meth:`_recorded_span`; the results, not the writes: the first
+        frames are written together once the colour range is measured), as its N frames span N - 1 of its intervals
+        (12 frames of a 10 fps camera, processed as they came, read 10.8 fps over the time from the start)."""
+        frames, first_s, last_s = self._recorded_span()
+        if self.source.live and self._written >= 2 and frames >= 2 and last_s > first_s:
+            return (frames - 1) / (last_s - first_s)
         return self._written / wall_s if wall_s > 0 else 0.0
 
     def _summarise(self) -> StreamSummary:

@@ -28,8 +28,8 @@ from rtstereo.types import DisparityResult, StereoPair
 class Frames(FrameSource):
     """In-memory frames, optionally slow to read."""
 
-    def __init__(self, count: int = 6, delay_s: float = 0.0, fps: float | None = 10.0, size_hw=(32, 64)):
-        self.count, self.delay_s, self.fps, self.size_hw = count, delay_s, fps, size_hw
+    def __init__(self, count: int = 6, delay_s: float = 0.0, fps: float | None = 10.0, size_hw=(32, 64), period_s=0.1):
+        self.count, self.delay_s, self.fps, self.size_hw, self.period_s = count, delay_s, fps, size_hw, period_s
         self.description = f"{count} test frames"
         self.closed = False
 
@@ -42,7 +42,8 @@ class Frames(FrameSource):
             for index in range(self.count):
                 time.sleep(self.delay_s)
                 image = np.full((*self.size_hw, 3), index, np.uint8)
-                yield StereoPair(image, image, index=index, timestamp_s=index / 10)
+                timestamp_s = None if self.period_s is None else index * self.period_s
+                yield StereoPair(image, image, index=index, timestamp_s=timestamp_s)
         finally:
             self.closed = True
 
@@ -269,12 +270,14 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
 
 def test_a_live_recording_gets_the_rate_of_the_whole_recording_not_of_its_first_frames(tmp_path, caplog):
     """The mp4's rate was fixed from the first 5 results: a model fast for them (or a camera whose rate settled later)
-    gave a file that played several times too fast. Its header now gets the whole recording's rate as it closes."""
+    gave a file that played several times too fast. Its header now gets the whole recording's rate as it closes,
+    here measured as the results reach the writer (the frames carry no timestamps)."""
     sink = VideoSink(tmp_path / "o.mp4", fps=None)
     predictor = FakePredictor(delay_s=0.08, slow_from=6)  # about 12 fps after 6 fast frames, 120 fps capped before
     started = time.perf_counter()
     with caplog.at_level("DEBUG", logger="rtstereo.stream"):
-        summary = Stream(Frames(16, fps=None), predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
+        source = Frames(16, fps=None, period_s=None)
+        summary = Stream(source, predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
     span_s = time.perf_counter() - started
     capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
     stored_fps, frames = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -290,8 +293,20 @@ def test_a_fast_cameras_recording_keeps_its_rate_and_one_without_a_rate_is_cappe
     """A 240 fps camera's mp4 was capped at 120 fps, as a measurement without a camera rate is: it played at half
     speed. Frames here come as fast as the pipeline takes them, far over 240 a second."""
     sink = VideoSink(tmp_path / "o.mp4")
-    Stream(LiveFrames(30, fps=camera_fps), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    frames = LiveFrames(30, fps=camera_fps, period_s=None)
+    Stream(frames, FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
     assert sink.fps == expected
+
+
+@pytest.mark.parametrize("period_s", [0.1, 0.04])
+def test_a_live_recordings_rate_is_that_of_its_frames_timestamps(tmp_path, period_s):
+    """Frames taken every ``period_s`` (their timestamps) and processed far faster for the first 6: the mp4 played at
+    the model's rate of its first 5 frames (120 fps, capped), where its frames were taken at 1 / period_s."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    frames, predictor = LiveFrames(16, fps=None, period_s=period_s), FakePredictor(delay_s=0.03, slow_from=6)
+    summary = Stream(frames, predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == summary.video_fps == pytest.approx(1 / period_s, abs=0.01)
+    assert summary.throughput_fps == pytest.approx(1 / period_s)  # 15 intervals of period_s
 
 
 def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
