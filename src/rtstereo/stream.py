@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import numbers
 import queue
 import sys
@@ -69,7 +70,8 @@ log = logging.getLogger("rtstereo.stream")
 
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.05  # how often blocked queue operations look at the stop flag
-MAX_VIDEO_FPS = 120.0  # a live recording's rate is measured; this caps a nonsensical measurement
+# A live recording's rate is measured: this caps a nonsensical measurement when the camera gives no rate of its own
+MAX_VIDEO_FPS = 120.0
 # Frames held back at most while the colour range waits for frames with disparities (a video fading in from black)
 MAX_WARMUP_FRAMES = 20
 
@@ -87,24 +89,36 @@ STOP_REASONS = {
 
 @dataclass
 class StageClock:
-    """Frames a stage handled and the time it spent working on them (waiting excluded)."""
+    """Frames a stage handled and the time it spent working on them (waiting excluded).
+
+    ``unrated`` frames are counted but left out of the rate, their time kept apart in ``unrated_s``: a camera's first
+    frame, whose wait is the camera's start, no interval of its rate (with it, 12 frames of a 10 fps camera, 11
+    intervals, read 11.0 fps).
+    """
 
     name: str
     frames: int = 0
     busy_s: float = 0.0
+    unrated: int = 0
+    unrated_s: float = 0.0
 
-    def add(self, seconds: float) -> None:
+    def add(self, seconds: float, rated: bool = True) -> None:
         self.frames += 1
-        self.busy_s += seconds
+        if rated:
+            self.busy_s += seconds
+        else:
+            self.unrated += 1
+            self.unrated_s += seconds
 
     @property
     def fps(self) -> float:
         """The stage's own rate: frames per second of work (what it could sustain alone)."""
-        return self.frames / self.busy_s if self.busy_s > 0 else 0.0
+        return (self.frames - self.unrated) / self.busy_s if self.busy_s > 0 else 0.0
 
     @property
     def ms_per_frame(self) -> float:
-        return 1e3 * self.busy_s / self.frames if self.frames else 0.0
+        rated = self.frames - self.unrated
+        return 1e3 * self.busy_s / rated if rated else 0.0
 
 
 @dataclass
@@ -116,7 +130,8 @@ class StreamSummary:
         model: the model name; ``settings`` its settings.
         frames_read, frames_processed, frames_written: frames that left each stage.
         wall_s: seconds from start to the last frame written.
-        throughput_fps: frames written per wall-clock second (end to end), over ``wall_s``.
+        throughput_fps: frames written per wall-clock second (end to end), over ``wall_s``; for a camera, the frames
+            less one over the time from the first result to the last (N frames span N - 1 of its intervals).
         stages: per stage (``capture``, ``inference``, ``write``): frames, fps, ms per frame.
         frames_dropped: live frames captured but replaced by a newer one before inference started.
         stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` (Ctrl-C or SIGTERM), ``stop``
@@ -372,6 +387,8 @@ class Stream:
         queue_size: capacity of each queue between stages, frames, at least 1 (a live source's hand-over
             to inference always holds one: the newest).
         progress: show a progress bar (tqdm) on stderr.
+        progress_label: the bar's label, e.g. the command's verb (``video``, ``live``), as ``predict``'s bar says
+            ``predict``.
 
     Examples:
         >>> import numpy as np, rtstereo
@@ -398,6 +415,7 @@ class Stream:
         max_frames: int | None = None,
         queue_size: int = 2,
         progress: bool = False,
+        progress_label: str = "stream",
     ):
         if isinstance(queue_size, bool) or not isinstance(queue_size, numbers.Integral) or queue_size < 1:
             # Queue(maxsize=0) has no bound: a file read faster than the model was held in memory whole
@@ -407,6 +425,8 @@ class Stream:
         ):
             raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
         progress = require_bool(progress, "progress")
+        if not isinstance(progress_label, str):
+            raise InputError(f"progress_label: expected a str, got {type(progress_label).__name__} {progress_label!r}")
         if colour_scale is not None and not isinstance(colour_scale, ColourScale):
             raise InputError(
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
@@ -444,7 +464,7 @@ class Stream:
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
             self.colour_scale.fallback_px = predictor.settings.get("max_disp")
-        self.max_frames, self.progress = max_frames, progress
+        self.max_frames, self.progress, self.progress_label = max_frames, progress, progress_label
         self._record_at_the_source_rate()
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
         self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
@@ -466,6 +486,11 @@ class Stream:
         self._last_written_at = 0.0  # perf_counter() when the last frame was written
         self._closing_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
+        # Results that reached the writer, and when the first and the last did: a live mp4's rate
+        self._results_arrived, self._first_result_at, self._last_result_at = 0, 0.0, 0.0
+        # their pairs' own timestamps (a camera's capture times), while every one has one, each later than the last
+        self._stamps: list[float] | None = []
+        self._measured_sinks: list[VideoSink] = []  # mp4s recorded at the measured rate
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
 
@@ -572,7 +597,8 @@ class Stream:
                     break
                 if self.prepare is not None:
                     pair = self.prepare(pair)
-                clock.add(time.perf_counter() - started)
+                # A camera's first frame waited for the camera to start: no interval of its rate
+                clock.add(time.perf_counter() - started, rated=bool(clock.frames) or not self.source.live)
                 if not self._put(self._captured, pair):
                     break
         except BaseException as exc:  # noqa: BLE001 - re-raised by run() after the outputs are closed
@@ -612,8 +638,7 @@ class Stream:
                 taken_at = handover.taken_at
             if not inference.frames or self._inferred_at >= taken_at:
                 return True  # inference waits (or has no measured time yet)
-            ahead_s = capture.busy_s / capture.frames if capture.frames else 0.0
-            wait_s = taken_at + inference.busy_s / inference.frames - ahead_s - time.perf_counter()
+            wait_s = taken_at + (inference.ms_per_frame - capture.ms_per_frame) / 1e3 - time.perf_counter()
             if wait_s <= 0:
                 return True
             time.sleep(min(wait_s, _POLL_S))
@@ -662,7 +687,7 @@ class Stream:
 
         bar = progress_bar(
             total=self._expected_frames(),
-            desc="stream",
+            desc=self.progress_label,
             unit="frame",
             file=sys.stderr,
             disable=not self.progress,
@@ -676,9 +701,11 @@ class Stream:
                 item = self._get(self._results)
                 if item is _END:
                     break
+                arrived_at = time.perf_counter()
+                self._arrived(arrived_at, item[0].timestamp_s)
                 if warming:
                     pending.append(item)
-                    arrivals.append(time.perf_counter())
+                    arrivals.append(arrived_at)
                     self.colour_scale.observe(item[1].disparity_px)
                     # frames without disparities (black ones) do not measure the colour range: a few more are held
                     measured = self.colour_scale.ready or len(pending) >= MAX_WARMUP_FRAMES
@@ -698,6 +725,7 @@ class Stream:
             # stalled camera is waited for (or a Ctrl-C long after the last frame) 5 frames at 30 fps 0.97 fps.
             ended_at = time.perf_counter()
             self._wall_s = (self._last_written_at if self._written else ended_at) - self._t0
+            self._settle_measured_rates()
             for sink in self.sinks:
                 try:
                     sink.close()
@@ -707,20 +735,66 @@ class Stream:
             self._writer_done.set()
 
     def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
-        """End the warm-up: fix the colour range and the live mp4 frame rate, write what was held."""
+        """End the warm-up: fix the colour range and the live mp4's opening frame rate, write what was held."""
         self.colour_scale.freeze()
-        fps = None
-        if len(arrivals) >= 2 and arrivals[-1] > arrivals[0]:
-            fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-        if fps is not None and self.source.fps:
-            fps = min(fps, self.source.fps)  # never faster than the camera delivers
+        fps = self._processing_fps(len(arrivals), arrivals[0] if arrivals else 0.0, arrivals[-1] if arrivals else 0.0)
         for sink in self.sinks:
             if isinstance(sink, VideoSink) and sink.fps is None:
-                sink.fps = round(min(fps or self.source.fps or 10.0, MAX_VIDEO_FPS), 2)
-                log.info("%s: recorded at %.2f fps (the measured processing rate)", sink.path, sink.fps)
+                sink.fps = round(fps or self.source.fps or 10.0, 2)
+                self._measured_sinks.append(sink)
+                log.debug(
+                    "%s: opened at %.2f fps, the rate of the first %s; the rate of the whole recording is set when "
+                    "it closes",
+                    sink.path,
+                    sink.fps,
+                    counted(len(arrivals), "frame"),
+                )
         for item in pending:
             self._emit(*item, bar)
         pending.clear()
+
+    def _arrived(self, at: float, timestamp_s: float | None) -> None:
+        """Count a result that reached the writer at ``at`` (``perf_counter``), its pair taken at ``timestamp_s``."""
+        self._results_arrived += 1
+        self._first_result_at = self._first_result_at or at
+        self._last_result_at = at
+        stamps = self._stamps
+        if stamps is not None:
+            later = timestamp_s is not None and math.isfinite(timestamp_s) and (not stamps or timestamp_s > stamps[-1])
+            if later:
+                stamps[1:] = [timestamp_s]  # the first and the last
+            else:
+                self._stamps = None
+
+    def _recorded_span(self) -> tuple[int, float, float]:
+        """``(frames, first_s, last_s)`` of the results so far: their pairs' timestamps when every one has one, so that
+        a frame's time is when it was taken (the first result's extra latency, the model's warm-up, read 40 frames of a
+        25 fps camera as 25.9 fps); else when they reached the writer."""
+        if self._stamps is not None and len(self._stamps) == 2:
+            return self._results_arrived, self._stamps[0], self._stamps[1]
+        return self._results_arrived, self._first_result_at, self._last_result_at
+
+    def _processing_fps(self, frames: int, first_at: float, last_at: float) -> float | None:
+        """The rate ``frames`` results came in at, from the first (at ``first_at``) to the last: ``frames - 1``
+        intervals (the first frame's own time is the model's warm-up, no interval of the recording); never above the
+        camera's rate, or :data:`MAX_VIDEO_FPS` when it gives none (it capped a 240 fps camera's too, whose recording
+        played at half speed). ``None`` for fewer than 2 frames."""
+        if frames < 2 or last_at <= first_at:
+            return None
+        fps = (frames - 1) / (last_at - first_at)
+        return min(fps, self.source.fps or MAX_VIDEO_FPS)  # never faster than the camera delivers
+
+    def _settle_measured_rates(self) -> None:
+        """Give the mp4s recorded at a measured rate the rate of the whole recording, in their headers as they close.
+        They opened at the rate of the first 5 frames, which a model's warm-up (slow second and third frames) or a
+        camera whose rate settles late made wrong for the rest: the video played too fast or too slow."""
+        fps = self._processing_fps(*self._recorded_span())
+        if fps is None:
+            return
+        fps = round(fps, 2)
+        for sink in self._measured_sinks:
+            if fps > 0:
+                sink.closing_fps = fps
 
     def _emit(self, pair: StereoPair, result: DisparityResult, bar: Any) -> None:
         started = time.perf_counter()
@@ -878,6 +952,16 @@ class Stream:
         if self.window is not None:
             self.window.close()
 
+    def _throughput_fps(self, wall_s: float) -> float:
+        """Frames written per second, end to end: over ``wall_s`` from the start; for a camera, the frames less one
+        over the time from the first result to the last (:meth:`_recorded_span`; the results, not the writes: the first
+        frames are written together once the colour range is measured), as its N frames span N - 1 of its intervals
+        (12 frames of a 10 fps camera, processed as they came, read 10.8 fps over the time from the start)."""
+        frames, first_s, last_s = self._recorded_span()
+        if self.source.live and self._written >= 2 and frames >= 2 and last_s > first_s:
+            return (frames - 1) / (last_s - first_s)
+        return self._written / wall_s if wall_s > 0 else 0.0
+
     def _summarise(self) -> StreamSummary:
         wall_s = self._wall_s or (time.perf_counter() - self._t0)
         stages = {
@@ -903,7 +987,7 @@ class Stream:
             frames_processed=self.clocks["inference"].frames,
             frames_written=self._written,
             wall_s=round(wall_s, 3),
-            throughput_fps=round(self._written / wall_s, 3) if wall_s > 0 else 0.0,
+            throughput_fps=round(self._throughput_fps(wall_s), 3),
             stages=stages,
             stopped_by=self._reason or "end",
             error=str(self._error) if self._error is not None else None,

@@ -227,6 +227,95 @@ def test_an_unplugged_device_raises_a_clear_error_after_its_frames():
     assert seen and seen[-1] == 2 and capture.released
 
 
+class FormatCapture(ScriptedCapture):
+    """A UVC device that records what is set, in order, and delivers ``formats`` (or keeps YUYV)."""
+
+    def __init__(self, frames, formats=("MJPG", "YUYV")):
+        super().__init__(frames)
+        self.formats, self.fourcc, self.asked = formats, "YUYV", []
+
+    def set(self, prop, value):
+        self.asked.append(prop)
+        if prop == cv2.CAP_PROP_FOURCC:
+            code = int(value).to_bytes(4, "little").decode()
+            if code in self.formats:
+                self.fourcc = code
+            return code in self.formats
+        return False
+
+    def get(self, prop):
+        if prop == cv2.CAP_PROP_FOURCC:
+            return float(cv2.VideoWriter_fourcc(*self.fourcc))
+        return super().get(prop)
+
+
+def test_a_uvc_device_is_asked_for_mjpg_before_its_size_and_rate(caplog):
+    """No format was asked: many USB webcams then deliver 1280x720 in YUYV at 5-10 fps."""
+    capture = FormatCapture(sbs_frames(1))
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        pair = next(iter(UVCSource(0, frame_size_wh=(256, 64), fps=30, capture_factory=lambda device: capture)))
+    assert capture.asked[0] == cv2.CAP_PROP_FOURCC and capture.fourcc == "MJPG" and pair.left.shape == (64, 128, 3)
+    assert not [m for m in caplog.messages if "MJPG" in m]
+
+
+def test_a_uvc_device_without_mjpg_keeps_working_in_its_own_format(caplog):
+    capture = FormatCapture(sbs_frames(2), formats=("YUYV",))
+    seen = []
+    with caplog.at_level(logging.INFO, "rtstereo.stream"), pytest.raises(CameraError, match="after 2 frames"):
+        for pair in UVCSource(0, capture_factory=lambda device: capture):
+            seen.append(pair.index)
+    assert seen and seen[-1] == 1 and capture.fourcc == "YUYV"  # a slow reader skips to the newest frame
+    assert (
+        "camera uvc:0: asked for MJPG frames, but it delivers YUYV: going on in that format (--camera-fourcc none asks "
+        "for none)"
+    ) in caplog.messages
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "MJPG" in r.getMessage()]
+
+
+def test_a_uvc_format_asked_for_that_the_camera_lacks_is_a_warning_and_none_asks_for_none(caplog):
+    capture = FormatCapture(sbs_frames(1), formats=("MJPG",))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fourcc="H264", capture_factory=lambda device: capture)))
+    assert caplog.messages == ["camera uvc:0: asked for H264 frames, but it delivers YUYV: going on in that format"]
+    capture = FormatCapture(sbs_frames(1))
+    next(iter(UVCSource(0, fourcc=None, capture_factory=lambda device: capture)))
+    assert cv2.CAP_PROP_FOURCC not in capture.asked and capture.fourcc == "YUYV"
+
+
+def test_a_recording_standing_in_for_a_camera_is_asked_for_no_format(sbs_video):
+    capture = FormatCapture(sbs_frames(1))
+    next(iter(UVCSource(str(sbs_video), capture_factory=lambda device: capture)))
+    assert cv2.CAP_PROP_FOURCC not in capture.asked
+
+
+@pytest.mark.parametrize("fourcc", ["MJP", "MJPEG", 42, "MJ\tG"])
+def test_a_camera_fourcc_that_is_not_four_characters_is_refused(fourcc):
+    with pytest.raises(InputError, match="--camera-fourcc: expected four characters"):
+        open_camera("uvc:0", fourcc=fourcc)
+
+
+def test_a_camera_fourcc_for_another_camera_than_uvc_is_refused():
+    with pytest.raises(InputError, match="--camera-fourcc applies to uvc cameras, not to 'oak'; drop --camera-fourcc"):
+        open_camera("oak", fourcc="YUYV")
+    assert open_camera("uvc:3", fourcc=None).fourcc is None and open_camera("uvc:3").fourcc == "MJPG"
+
+
+def test_live_camera_fourcc_reaches_the_uvc_source(monkeypatch):
+    from rtstereo.cli import live
+
+    made = {}
+
+    def record(spec, **options):
+        made.update(options)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(live, "open_camera", record)
+    for given, expected in ((["--camera-fourcc", "none"], None), (["--camera-fourcc", "YUYV"], "YUYV"), ([], "absent")):
+        made.clear()
+        assert main(["live", "--camera", "uvc:0", *given, "-q"]) == 2
+        assert made.get("fourcc", "absent") == expected, (given, made)
+
+
 class FailingCapture(ScriptedCapture):
     """A device whose driver raises (as OpenCV's cv2.error) once its frames are spent."""
 
@@ -1089,6 +1178,8 @@ def test_a_recording_whose_first_frames_do_not_decode_still_plays_at_its_pace(tm
     pairs = list(source)
     assert time.monotonic() - started >= 9 / 20  # frames 2 to 11, each due 1/20 s after the one before
     assert pairs[-1].index == 11 and source.stats()["camera_lost_frames"] == 2
+    # 10 frames read span 9 intervals: the 2 lost before them are none of the time measured (said 24.4 fps)
+    assert 15 < source.stats()["camera_fps"] <= 20.2, source.stats()
 
 
 def test_a_recording_that_gives_no_frame_is_an_error_not_an_empty_stream(tmp_path):

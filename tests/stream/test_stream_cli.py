@@ -325,9 +325,19 @@ def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_p
 def test_live_uvc_file_with_max_frames_shows_its_progress_out_of_the_frames_it_reads(run_cli, sbs_video, tmp_path):
     """--max-frames 3 of a 6-frame recording drew the bar out of 6 (its count) and stopped at 50 %."""
     code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "--max-frames", 3, "-o", tmp_path / "o.mp4", *FAST)
-    bar = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("stream:")]
+    bar = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("live:")]
     assert code == 0 and bar and all("/3 " in line for line in bar), bar
-    assert bar[-1].startswith("stream: 100%") and " 3/3 " in bar[-1], bar
+    assert bar[-1].startswith("live: 100%") and " 3/3 " in bar[-1], bar
+
+
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_the_progress_bar_is_named_by_the_verb_as_predicts_is(run_cli, sbs_video, tmp_path, verb):
+    """video and live labelled their bars "stream:", where predict and eval label theirs with their names."""
+    given = ["--sbs", sbs_video] if verb == "video" else ["--camera", f"uvc:{sbs_video}", "--camera-fps", 100]
+    code, _, err = run_cli(verb, *given, "--max-frames", 2, *FAST)
+    lines = err.replace("\r", "\n").splitlines()
+    assert code == 0 and any(line.startswith(f"{verb}: 100%") for line in lines), lines
+    assert not any(line.startswith("stream:") for line in lines), lines
 
 
 def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
@@ -1264,7 +1274,7 @@ def test_ctrl_c_as_tqdm_makes_its_lock_cannot_leave_the_writer_thread_waiting_fo
     made = threading.Event()
 
     def writer_thread_bar():
-        progress_bar(total=1, desc="stream", file=io.StringIO()).close()
+        progress_bar(total=1, desc="video", file=io.StringIO()).close()
         made.set()
 
     try:
@@ -1288,7 +1298,7 @@ def test_stream_notices_are_lines_of_their_own_while_the_progress_bar_is_drawn(c
     from rtstereo.cli.video import STREAM_LOGGER, stream_logging
 
     with stream_logging("video", quiet=False):
-        bar = tqdm(total=2, desc="stream", unit="frame", file=sys.stderr)
+        bar = tqdm(total=2, desc="video", unit="frame", file=sys.stderr)
         bar.update(1)
         logging.getLogger(STREAM_LOGGER).info("resizing 640x480 frames to 320x240 (--size)")
         bar.close()

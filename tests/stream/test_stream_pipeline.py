@@ -28,8 +28,8 @@ from rtstereo.types import DisparityResult, StereoPair
 class Frames(FrameSource):
     """In-memory frames, optionally slow to read."""
 
-    def __init__(self, count: int = 6, delay_s: float = 0.0, fps: float | None = 10.0, size_hw=(32, 64)):
-        self.count, self.delay_s, self.fps, self.size_hw = count, delay_s, fps, size_hw
+    def __init__(self, count: int = 6, delay_s: float = 0.0, fps: float | None = 10.0, size_hw=(32, 64), period_s=0.1):
+        self.count, self.delay_s, self.fps, self.size_hw, self.period_s = count, delay_s, fps, size_hw, period_s
         self.description = f"{count} test frames"
         self.closed = False
 
@@ -42,9 +42,16 @@ class Frames(FrameSource):
             for index in range(self.count):
                 time.sleep(self.delay_s)
                 image = np.full((*self.size_hw, 3), index, np.uint8)
-                yield StereoPair(image, image, index=index, timestamp_s=index / 10)
+                timestamp_s = None if self.period_s is None else index * self.period_s
+                yield StereoPair(image, image, index=index, timestamp_s=timestamp_s)
         finally:
             self.closed = True
+
+
+class LiveFrames(Frames):
+    """The in-memory frames as a camera's."""
+
+    live = True
 
 
 class FakePredictor:
@@ -261,6 +268,47 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     assert len(read_video(tmp_path / "o.mp4")) == 6
 
 
+def test_a_live_recording_gets_the_rate_of_the_whole_recording_not_of_its_first_frames(tmp_path, caplog):
+    """The mp4's rate was fixed from the first 5 results: a model fast for them (or a camera whose rate settled later)
+    gave a file that played several times too fast. Its header now gets the whole recording's rate as it closes,
+    here measured as the results reach the writer (the frames carry no timestamps)."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=None)
+    predictor = FakePredictor(delay_s=0.08, slow_from=6)  # about 12 fps after 6 fast frames, 120 fps capped before
+    started = time.perf_counter()
+    with caplog.at_level("DEBUG", logger="rtstereo.stream"):
+        source = Frames(16, fps=None, period_s=None)
+        summary = Stream(source, predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
+    span_s = time.perf_counter() - started
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    stored_fps, frames = capture.get(cv2.CAP_PROP_FPS), capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    capture.release()
+    assert frames == 16 and stored_fps == pytest.approx(summary.video_fps, abs=1e-6) == pytest.approx(sink.fps)
+    # 15 intervals, about 10 of 80 ms: at most 15 / 0.8 s, at least 15 over all the time the run took
+    assert 15 / span_s <= stored_fps <= 15 / 0.8, (stored_fps, span_s)
+    assert "o.mp4: opened at" in caplog.text and f"o.mp4: recorded at {stored_fps:.2f} fps" in caplog.text
+
+
+@pytest.mark.parametrize(("camera_fps", "expected"), [(240.0, 240.0), (None, 120.0)])
+def test_a_fast_cameras_recording_keeps_its_rate_and_one_without_a_rate_is_capped(tmp_path, camera_fps, expected):
+    """A 240 fps camera's mp4 was capped at 120 fps, as a measurement without a camera rate is: it played at half
+    speed. Frames here come as fast as the pipeline takes them, far over 240 a second."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    frames = LiveFrames(30, fps=camera_fps, period_s=None)
+    Stream(frames, FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == expected
+
+
+@pytest.mark.parametrize("period_s", [0.1, 0.04])
+def test_a_live_recordings_rate_is_that_of_its_frames_timestamps(tmp_path, period_s):
+    """Frames taken every ``period_s`` (their timestamps) and processed far faster for the first 6: the mp4 played at
+    the model's rate of its first 5 frames (120 fps, capped), where its frames were taken at 1 / period_s."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    frames, predictor = LiveFrames(16, fps=None, period_s=period_s), FakePredictor(delay_s=0.03, slow_from=6)
+    summary = Stream(frames, predictor, sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == summary.video_fps == pytest.approx(1 / period_s, abs=0.01)
+    assert summary.throughput_fps == pytest.approx(1 / period_s)  # 15 intervals of period_s
+
+
 def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
     """VideoSink(path) behind a video was recorded at the measured processing rate, capped at the video's: a 10 fps
     video at stride 2 played twice as fast (10 fps), and behind a slow model slower than it was filmed."""
@@ -329,6 +377,36 @@ def test_a_stage_clock_rates_its_frames_by_its_busy_time():
     assert clock.frames == 4 and clock.busy_s == pytest.approx(0.8)
     assert clock.fps == pytest.approx(5.0) and clock.ms_per_frame == pytest.approx(200.0)
     assert StageClock("write").fps == 0.0 and StageClock("write").ms_per_frame == 0.0  # no frame yet
+
+
+def test_a_stage_clock_leaves_its_unrated_frames_out_of_its_rate():
+    clock = StageClock("capture")
+    clock.add(2.0, rated=False)  # a camera's start
+    for _ in range(3):
+        clock.add(0.1)
+    assert clock.frames == 4 and clock.fps == pytest.approx(10.0) and clock.ms_per_frame == pytest.approx(100.0)
+    assert StageClock("capture", 1, 0.0, unrated=1, unrated_s=0.5).ms_per_frame == 0.0
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_cameras_first_frame_is_left_out_of_the_capture_stages_rate(live):
+    """Its wait is the camera's start: 12 frames of a 10 fps camera, 11 intervals, read 11.0 fps."""
+    stream = Stream((LiveFrames if live else Frames)(6), FakePredictor(), colour_scale=ColourScale(32))
+    summary = stream.run()
+    assert summary.stages["capture"]["frames"] == summary.frames_read == 6
+    assert stream.clocks["capture"].unrated == (1 if live else 0) and stream.clocks["inference"].unrated == 0
+
+
+@pytest.mark.parametrize(("live", "fps"), [(True, 10.0), (False, 12 / 1.3)])
+def test_a_cameras_end_to_end_rate_counts_its_frames_less_one_over_the_time_they_span(live, fps):
+    """12 frames of a 10 fps camera, the first result at 1.0 s and the last at 2.1 s, 2.3 s from the start to the
+    last frame written: 10 fps, where 12 / 1.1 s read 10.9 (12 / 1.3 s over the time from the start read 9.2); a
+    video's rate runs from the start."""
+    stream = Stream((LiveFrames if live else Frames)(12), FakePredictor())
+    stream._written, stream._results_arrived, stream._first_result_at, stream._last_result_at = 12, 12, 1.0, 2.1
+    assert stream._throughput_fps(1.3) == pytest.approx(fps)
+    stream._written = stream._results_arrived = 1  # one frame spans no interval: from the start
+    assert stream._throughput_fps(0.5) == pytest.approx(2.0)
 
 
 def test_stages_overlap_so_throughput_is_that_of_the_slowest_stage():
@@ -491,6 +569,11 @@ def test_a_stream_runs_once_and_a_second_run_says_so():
 def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
     with pytest.raises(rtstereo.InputError, match=message):
         Stream(**{"source": Frames(3), "predictor": FakePredictor(), **parts})
+
+
+def test_a_progress_label_must_be_a_str():
+    with pytest.raises(rtstereo.InputError, match="progress_label: expected a str, got bool True"):
+        Stream(Frames(3), FakePredictor(), progress_label=True)
 
 
 def test_raise_interrupt_must_be_a_bool():

@@ -231,13 +231,16 @@ def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):
         VideoSink(tmp_path / "o.mp4")
+    (tmp_path / "frames").mkdir()  # was told "expected a .mp4, .m4v, .mov file name ..., got no suffix"
+    with pytest.raises(OutputError, match=r"frames is a folder: give a file name, e.g. .*frames/out.mp4$"):
+        VideoSink(tmp_path / "frames")
     sink = VideoSink(tmp_path / "later.mp4", fps=5)
     sink.write(frame(0))
     (tmp_path / "later.mp4").mkdir()  # taken by a folder while the stream ran
     with pytest.raises(OutputError) as info:
         sink.close()
     assert str(info.value) == f"cannot write the video {tmp_path / 'later.mp4'}: Is a directory"
-    assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["later.mp4", "o.mp4"]
+    assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["frames", "later.mp4", "o.mp4"]
 
 
 def test_an_unwritable_folder_is_said_before_the_first_frame(tmp_path, monkeypatch):
@@ -600,3 +603,73 @@ def test_opencv_has_gui_reads_the_build_information(monkeypatch, line, has_gui):
 
     monkeypatch.setattr(video.cv2, "getBuildInformation", lambda: f"General configuration for OpenCV\n{line}\n")
     assert video.opencv_has_gui() is has_gui
+
+
+def _mp4(path, fps: float, count: int = 10):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (64, 48))
+    for n in range(count):
+        writer.write(np.full((48, 64, 3), 20 * n, np.uint8))
+    writer.release()
+    return path
+
+
+def _rate_frames_and_times_ms(path):
+    capture = cv2.VideoCapture(str(path))
+    times_ms = []
+    while capture.read()[0]:
+        times_ms.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+    rate = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return rate, times_ms
+
+
+@pytest.mark.parametrize(("opened_fps", "fps"), [(30.0, 5.0), (7.3, 12.5), (120.0, 0.5), (5.0, 120.0)])
+def test_an_mp4s_rate_is_set_in_its_header_and_its_frames_are_untouched(tmp_path, opened_fps, fps):
+    from rtstereo.sinks import mp4_rate
+    from rtstereo.sinks.mp4_rate import set_mp4_rate
+
+    path = _mp4(tmp_path / "o.mp4", opened_fps)
+    before = read_video(path)
+    assert set_mp4_rate(path, fps) == pytest.approx(fps, abs=1e-3)
+    rate, times_ms = _rate_frames_and_times_ms(path)
+    assert rate == pytest.approx(fps, abs=1e-3) and len(times_ms) == 10
+    assert times_ms[-1] == pytest.approx(9 * 1e3 / fps, rel=1e-3)  # frame n plays at n / fps
+    # what a player shows as the length: the movie's, the track's and its edit's durations (movie units of 1 ms)
+    data = path.read_bytes()
+    ((mvhd, header, _),) = mp4_rate._find(data, 0, len(data), [b"moov", b"mvhd"])
+    assert int.from_bytes(data[mvhd + header + 16 : mvhd + header + 20], "big") == round(10e3 / fps)
+    ((tkhd, header, _),) = mp4_rate._find(data, 0, len(data), [b"moov", b"trak", b"tkhd"])
+    assert int.from_bytes(data[tkhd + header + 20 : tkhd + header + 24], "big") == round(10e3 / fps)
+    ((elst, header, _),) = mp4_rate._find(data, 0, len(data), [b"moov", b"trak", b"edts", b"elst"])
+    assert int.from_bytes(data[elst + header + 8 : elst + header + 12], "big") == round(10e3 / fps)
+    assert all(np.array_equal(a, b) for a, b in zip(before, read_video(path)))
+
+
+def test_a_file_that_is_no_mp4_keeps_its_bytes_when_its_rate_cannot_be_set(tmp_path):
+    from rtstereo.sinks.mp4_rate import Mp4LayoutError, set_mp4_rate
+
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    data = path.read_bytes()
+    with pytest.raises(Mp4LayoutError):
+        set_mp4_rate(path, 5.0)
+    assert path.read_bytes() == data
+
+
+def test_an_mp4_whose_rate_cannot_be_set_at_close_keeps_its_opening_rate_and_says_so(tmp_path, monkeypatch, caplog):
+    from rtstereo.sinks import mp4_rate
+
+    def refuse(path, fps):
+        raise mp4_rate.Mp4LayoutError("not exactly one track")
+
+    monkeypatch.setattr(mp4_rate, "set_mp4_rate", refuse)
+    sink = VideoSink(tmp_path / "o.mp4", fps=30)
+    for n in range(3):
+        sink.write(frame(n))
+    sink.closing_fps = 5.0
+    with caplog.at_level(logging.WARNING, logger="rtstereo.stream"):
+        sink.close()
+    assert sink.fps == 30 and sink.outputs == [str(tmp_path / "o.mp4")]
+    assert "o.mp4: kept at 30 fps, its header's rate could not be set to 5 fps: not exactly one track" in caplog.text

@@ -7,7 +7,7 @@ import textwrap
 
 from ..errors import InputError
 from ..sources.base import LiveSource
-from ..sources.cameras import UVCSource, open_camera
+from ..sources.cameras import UVC_FOURCC, UVCSource, open_camera
 from .common import add_model_args, parse_size_hw
 from .video import add_stream_args, run_stream, stream_logging
 
@@ -60,6 +60,12 @@ def register(subparsers) -> None:
         help="frame rate to request from the camera (uvc:FILE: the rate the file plays at; default: the camera's or "
         "file's own, 30 for realsense)",
     )
+    camera.add_argument(
+        "--camera-fourcc",
+        metavar="FOURCC",
+        help=f"uvc devices: the pixel format asked of the camera (default: {UVC_FOURCC}, which USB 2 webcams need to "
+        "deliver large frames at full rate; YUYV: uncompressed, often 5-10 fps at 720p; none: the camera's own)",
+    )
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
     camera.add_argument(
         "--oak-color",
@@ -90,6 +96,11 @@ def open_live_camera(args: argparse.Namespace) -> LiveSource:
         frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
         fps=args.camera_fps,
         color=args.oak_color,
+        **(
+            {}
+            if args.camera_fourcc is None
+            else {"fourcc": None if args.camera_fourcc == "none" else args.camera_fourcc}
+        ),
     )
 
 

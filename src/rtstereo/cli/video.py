@@ -620,6 +620,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         colour_scale=ColourScale(_colour_top_px(args.max_disp, predictor)),
         max_frames=args.max_frames,
         progress=not args.quiet,
+        progress_label=verb,
     )
     try:
         with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C

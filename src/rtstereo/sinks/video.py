@@ -182,6 +182,11 @@ class VideoSink(Sink):
         fps: the frame rate stored in the file (> 0); ``None``: set later through :attr:`fps`, before the
             first write (10 when it never is): a :class:`~rtstereo.stream.Stream` sets a video's (or an image
             sequence's) own rate over its stride, and a camera's measured rate.
+
+    Attributes:
+        closing_fps: when set before :meth:`close`, the rate the file's header gets as it closes, its frames
+            untouched: a :class:`~rtstereo.stream.Stream` sets a camera's rate measured over the whole recording,
+            known only at its end. :attr:`fps` then says the rate the file holds.
     """
 
     wants_preview = True
@@ -202,6 +207,8 @@ class VideoSink(Sink):
                 f"video output {self.path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
                 f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
             )
+        if self.path.is_dir():  # before its suffix: "-o frames" of a folder was told it had no suffix
+            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise OutputError(
                 f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
@@ -214,13 +221,12 @@ class VideoSink(Sink):
                 f"video output {shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
                 "not (bytes from another encoding): give -o a path in UTF-8"
             )
-        if self.path.is_dir():
-            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.path.parent}: {os_reason(exc, self.path)}") from None
         self.fps = None if fps is None else float(fps)
+        self.closing_fps: float | None = None
         self.frames = 0
         self._failed = False
         self._writer: cv2.VideoWriter | None = None
@@ -353,12 +359,42 @@ class VideoSink(Sink):
             # file, and the summary's video_fps said 4.285714285714286
             if stored_fps > 0 and not math.isclose(stored_fps, self.fps or 0.0, rel_tol=1e-9):
                 self.fps = stored_fps
+            if self.closing_fps and self.fps:
+                changed = abs(self.closing_fps - self.fps) <= 0.005 or self._set_rate(self.closing_fps)
+                if changed:
+                    log.info(
+                        "%s: recorded at %.2f fps (the rate of its %s over the whole recording)",
+                        self.path,
+                        self.fps,
+                        counted(self.frames, "frame"),
+                    )
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
                 self._failed = True
                 self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {os_reason(exc, self.path)}") from None
+
+    def _set_rate(self, fps: float) -> bool:
+        """Give the closed file the rate ``fps`` in its header (:func:`~rtstereo.sinks.mp4_rate.set_mp4_rate`); one
+        whose header cannot be changed keeps the rate it opened at, said in a warning (``False``)."""
+        from .mp4_rate import Mp4LayoutError, set_mp4_rate
+
+        opened_at = self.fps
+        try:
+            set_mp4_rate(self._partial, fps)
+        except (Mp4LayoutError, OSError) as exc:
+            log.warning(
+                "%s: kept at %g fps, its header's rate could not be set to %g fps: %s", self.path, opened_at, fps, exc
+            )
+            return False
+        held, stored_fps = _read_back(self._partial)
+        if held != self.frames or not stored_fps > 0:  # not expected: the edit touches the header's times only
+            self._failed = True
+            self._partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write the video {self.path}: setting its frame rate left it unreadable")
+        self.fps = stored_fps
+        return True
 
     @property
     def outputs(self) -> list[str]:

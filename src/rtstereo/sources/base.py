@@ -470,6 +470,7 @@ class LiveSource(FrameSource):
         self._grabbed = 0
         self._grab_elapsed_s = 0.0
         self._lost = 0  # frames the camera numbered that were never read (see stats)
+        self._lost_leading = 0  # of them, those before the first frame read: no interval of the time measured
         self._slot: LatestSlot | None = None
         self._opened = False  # by open(), ahead of the iteration, which then takes the device as it is
         # Set when the iteration ends: a _read that waits of its own accord (a recording's pace) returns then.
@@ -520,8 +521,9 @@ class LiveSource(FrameSource):
         over the time they span), ``camera_lost_frames`` (numbered by the camera but never read: its own queue
         overwrote them, or the link lost them) and ``dropped_frames`` (read, then replaced by a newer one before
         the stream took them)."""
-        # N frames span N - 1 intervals from the first to the last: N / span read a 10 fps file of 12 frames as 10.9
-        intervals = self._grabbed - 1 + self._lost
+        # N frames span N - 1 intervals from the first to the last: N / span read a 10 fps file of 12 frames as 10.9;
+        # frames lost before the first one read lie before the span (a recording's first 2 frames damaged: 12.2 fps)
+        intervals = self._grabbed - 1 + self._lost - self._lost_leading
         delivered = intervals / self._grab_elapsed_s if intervals > 0 and self._grab_elapsed_s > 0 else 0.0
         return {
             "camera_frames": self._grabbed,
@@ -542,7 +544,7 @@ class LiveSource(FrameSource):
     def _grab_loop(self, slot: LatestSlot, stop: threading.Event) -> None:
         first_at = 0.0  # time.perf_counter() of the first frame (not of the start: the wait for it is no interval)
         self._grabbed, self._grab_elapsed_s = 0, 0.0  # this opening's frames, as the slot's dropped ones are
-        self._lost, number = 0, None
+        self._lost, self._lost_leading, number = 0, 0, None
         try:
             while not stop.is_set():
                 try:

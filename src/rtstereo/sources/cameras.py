@@ -39,6 +39,9 @@ from .video import FRAME_COUNT_SLACK, MAX_DAMAGED_RUN, is_still_image, still_ima
 log = logging.getLogger("rtstereo.stream")
 
 CAMERAS = ("oak", "uvc:N", "realsense")
+# USB 2 webcams deliver large frames at their full rate only compressed: left to their own YUYV, many give 1280x720
+# (or a 2560x720 side-by-side pair) at 5-10 fps.
+UVC_FOURCC = "MJPG"
 
 
 class UVCSource(LiveSource):
@@ -51,6 +54,8 @@ class UVCSource(LiveSource):
         fps: the frame rate to request.
         capture_factory: builds the capture object (``cv2.VideoCapture`` by default).
         frame_timeout_s: wait this long for a frame before declaring the camera stalled.
+        fourcc: the pixel format asked of a device (four characters, e.g. ``"YUYV"``), before its size and rate; a
+            camera without it keeps its own, said in a log line. ``None`` asks for none. Not asked of a file or URL.
 
     A device (an index, or a ``/dev/`` path) that stops delivering frames raises :class:`CameraLostError`
     (unplugged); a file or stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
@@ -67,8 +72,10 @@ class UVCSource(LiveSource):
         fps: float | None = None,
         capture_factory: Callable[[int | str], Any] | None = None,
         frame_timeout_s: float = 5.0,
+        fourcc: str | None = UVC_FOURCC,
     ):
         super().__init__(frame_timeout_s)
+        self.fourcc = _checked_fourcc(fourcc)
         self._stall_s = frame_timeout_s  # a recording's pace adds its frame interval to it (see _open)
         self.device, self.swap = device, require_bool(swap, "swap")
         self.frame_size_wh, self.requested_fps = frame_size_wh, fps
@@ -123,6 +130,9 @@ class UVCSource(LiveSource):
             elif not self.is_device and Path(self.device).is_file():  # the path is right: "check the path" misled
                 hint = "not a video OpenCV (FFmpeg) can open, or damaged"
             raise CameraError(f"cannot open {self.description}: {hint}")
+        if self.is_device and self.fourcc is not None:
+            # First: V4L2 applies the size and the rate to the pixel format in use. A camera without it keeps its own.
+            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.fourcc))
         if self.frame_size_wh is not None:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.frame_size_wh[0])
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.frame_size_wh[1])
@@ -151,6 +161,8 @@ class UVCSource(LiveSource):
                 self.requested_fps,
                 self.fps,
             )
+        if self.is_device and self.fourcc is not None:
+            self._say_the_format(fourcc_text(capture.get(cv2.CAP_PROP_FOURCC)))
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
@@ -174,6 +186,20 @@ class UVCSource(LiveSource):
         self._number = 0
         self._first_at = None
 
+    def _say_the_format(self, delivered: str | None) -> None:
+        """Say that the camera keeps another pixel format than the one asked: a warning when it was asked for, a
+        notice for the default (a camera without MJPG, or a driver that does not say, works as before)."""
+        if delivered is None or delivered == self.fourcc:
+            return
+        given = self.fourcc != UVC_FOURCC
+        (log.warning if given else log.info)(
+            "%s: asked for %s frames, but it delivers %s: going on in that format%s",
+            self.description,
+            self.fourcc,
+            delivered,
+            "" if given else " (--camera-fourcc none asks for none)",
+        )
+
     def _read(self) -> tuple[np.ndarray, float, int] | None:
         ok, frame = self._capture.read()
         damaged = 0  # a recording's frames that do not decode, frames following them (as rtstereo video passes them)
@@ -191,6 +217,7 @@ class UVCSource(LiveSource):
             )
             if self._number == 0:  # the first frames: no number read before them to count the gap from
                 self._lost += damaged
+                self._lost_leading += damaged
             self._number += damaged
         if not ok or frame is None:
             if self.is_device:
@@ -259,6 +286,31 @@ def _missing_recording(device: str) -> bool:
     return Path(device).suffix != "" and not Path(device).exists()
 
 
+def fourcc_text(code: float) -> str | None:
+    """The four characters of OpenCV's ``CAP_PROP_FOURCC`` value, or ``None`` when the backend gives none.
+
+    Examples:
+        >>> fourcc_text(cv2.VideoWriter_fourcc(*"YUYV")), fourcc_text(0.0)
+        ('YUYV', None)
+    """
+    number = int(code or 0)
+    if number <= 0 or number >= 1 << 32:
+        return None
+    text = number.to_bytes(4, "little").decode("latin-1")
+    return text if text.isprintable() else None
+
+
+def _checked_fourcc(fourcc: Any) -> str | None:
+    """``fourcc`` when it is four printable ASCII characters, or ``None``; an :class:`InputError` otherwise."""
+    if fourcc is None:
+        return None
+    if not isinstance(fourcc, str) or len(fourcc) != 4 or not (fourcc.isascii() and fourcc.isprintable()):
+        raise InputError(
+            f"--camera-fourcc: expected four characters (a pixel format such as MJPG or YUYV) or none, got {fourcc!r}"
+        )
+    return fourcc
+
+
 def _checked_size_wh(size_wh: Any) -> tuple[int, int]:
     """``(width, height)``, two whole numbers of pixels > 0, else an :class:`InputError`: ``(640,)`` or ``"640x480"``
     failed with a bare IndexError or TypeError as the camera opened, and ``(640.5, 480)`` was asked for as 640 while
@@ -279,6 +331,7 @@ def open_camera(
     frame_size_wh: tuple[int, int] | None = None,
     fps: float | None = None,
     color: bool = False,
+    fourcc: str | None = UVC_FOURCC,
 ) -> LiveSource:
     """Build the live source a ``--camera`` value names.
 
@@ -289,6 +342,7 @@ def open_camera(
             for UVC.
         fps: the frame rate to request from the camera.
         color: OAK-D only: the colour stereo sensors, rectified on the host (mono pairs are refused).
+        fourcc: UVC devices only: the pixel format asked of the camera (``None``: none, the camera's own).
 
     Raises:
         InputError: an unknown camera name (or not a string: ``0`` for ``"uvc:0"``), a frame rate that is not
@@ -313,6 +367,9 @@ def open_camera(
     name = name.lower()
     if color and name not in _OAK_NAMES:
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
+    fourcc = _checked_fourcc(fourcc)
+    if fourcc != UVC_FOURCC and name != "uvc":
+        raise InputError(f"--camera-fourcc applies to uvc cameras, not to '{spec}'; drop --camera-fourcc")
     if name == "uvc":
         # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
         device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
@@ -325,7 +382,7 @@ def open_camera(
         if isinstance(device, str) and _missing_recording(device):
             # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
             raise InputError(f"camera uvc:{device}: no such file")
-        return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
+        return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps, fourcc=fourcc)
     if swap:
         raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")
     if argument.strip() and name in (*_OAK_NAMES, "realsense", "rs"):
