@@ -283,6 +283,17 @@ def test_a_map_exact_at_every_pixel_of_sparse_ground_truth_scores_0_not_unrelate
     assert compare_disparities(sparse, holes).score > 0.45
 
 
+def test_values_of_b_where_a_holds_0_for_unknown_do_not_change_the_score():
+    """The score's common range took B's values wherever A was finite, 0 (unknown) included: one B pixel of 5000 px
+    where A held 0 squeezed the rest towards 0, and two unrelated maps scored 0.009, "identical"."""
+    rng = np.random.default_rng(0)
+    reference, unrelated = (rng.uniform(5, 50, (40, 60)).astype(np.float32) for _ in range(2))
+    reference[:, 30:] = 0  # unknown, as a ground truth stored without nan writes it
+    wild = unrelated.copy()
+    wild[0, 59] = 5000.0
+    assert compare_disparities(reference, wild).score == compare_disparities(reference, unrelated).score > 0.45
+
+
 def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     """Two 24 MP photos peaked at about 3.2 GB, two 200 MP images had the process killed: no budget was asked."""
     from rtstereo.cli import main

@@ -182,14 +182,15 @@ def compare_disparities(
         # one scored an EPE of 0.33 px)
         size = (a.shape[1], a.shape[0])
         b = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_NEAREST_EXACT) * scale
-    both = np.isfinite(a) & np.isfinite(b)
-    top = float(np.nanmax(np.concatenate([a[both], b[both]]))) if both.any() else 1.0
     # Below 0 is invalid, as nan is: SSIM of a map and its negation is 1 (both of its factors change sign), "identical".
     # Scored where A is valid, as the metrics are: B's values where A is unknown (most of KITTI's sparse ground truth)
-    # made a map exact at every known pixel score 0.48, "unrelated".
+    # made a map exact at every known pixel score 0.48, "unrelated"; in the common range too, where one value of B at a
+    # pixel A holds 0 for unknown squeezed all the others towards 0, and two unrelated maps scored 0.009.
     with np.errstate(invalid="ignore"):
-        na = np.where(scored, a, 0) / max(top, 1e-6)
-        nb = np.where(scored & np.isfinite(b) & (b > 0), b, 0) / max(top, 1e-6)
+        scored_b = scored & np.isfinite(b) & (b > 0)
+    top = max(float(a[scored].max()), float(b[scored_b].max()) if scored_b.any() else 0.0)
+    na = np.where(scored, a, 0) / max(top, 1e-6)
+    nb = np.where(scored_b, b, 0) / max(top, 1e-6)
     score = (1.0 - ssim(na, nb, mask=scored)) / 2.0
     metrics = disparity_metrics(b, a)
     metrics.pop("pixels", None)
