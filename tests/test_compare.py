@@ -38,6 +38,27 @@ def test_compare_images_and_disparities_refuse_arrays_of_another_layout_in_one_l
         compare_disparities(np.ones((20, 30, 1), np.float32), np.ones((20, 30), np.float32))
 
 
+def test_compare_images_refuses_levels_it_cannot_place_in_0_to_1_rather_than_scoring_them():
+    """A float photo in 0..255 against its uint8 self differed by 35 728 grey levels and scored 0.5, "unrelated"; an
+    int64 one was divided by 2**63 - 1 (black); nan scored nan; an empty first image raised OpenCV's assertion."""
+    photo = _photo()
+    assert compare_images(photo, photo.astype(np.float32) / 255).score < 1e-9  # floats in 0..1 are levels
+    with pytest.raises(
+        InputError, match=r"^the second: a float image holds levels in 0\.\.1, got values from 0 to 255 "
+    ):
+        compare_images(photo, photo.astype(np.float32))
+    with pytest.raises(
+        InputError, match=r"^the first image: expected a uint8, uint16 or float \(0\.\.1\) image, got int64$"
+    ):
+        compare_images(photo.astype(np.int64), photo)
+    with pytest.raises(
+        InputError, match=r"^the first image: a float image holds levels in 0\.\.1, got values that are not"
+    ):
+        compare_images(np.full((20, 30), np.nan, np.float32), photo)
+    with pytest.raises(InputError, match=r"^the first image is empty \(0x20, WxH\): nothing to compare$"):
+        compare_images(np.zeros((20, 0), np.uint8), photo)
+
+
 def test_a_map_compared_with_its_negation_says_the_sign_convention_may_differ(tmp_path, capsys):
     """`rtstereo compare` of a map and its negation (x_right - x_left, as RAFT-Stereo's flow) gave an EPE of twice
     the disparities, a score that called them nearly identical and nothing more; with the negated map as the

@@ -117,14 +117,20 @@ def compare_images(
         ``psnr_db``.
 
     Raises:
-        InputError: an array that is not an image, or ``b`` has another aspect ratio (resizing would stretch it).
+        InputError: an array that is not an image (another layout or type, empty, float levels outside 0..1 or not
+            finite), or ``b`` has another aspect ratio (resizing would stretch it).
     """
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
             raise InputError(f"{name}: expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+        if image.size == 0:  # an empty first image had OpenCV's GaussianBlur assert "!_src.empty()"
+            raise InputError(f"{name} is empty ({image.shape[1]}x{image.shape[0]}, WxH): nothing to compare")
     _check_memory("image", a.shape, b.shape, names)
     # One grey channel each: the score is of grey levels (a grey view against a colour one is compared in grey).
-    a, b = (x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3] for x in (_levels(a), _levels(b)))
+    a, b = (
+        x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3]
+        for x in (_levels(a, names[0]), _levels(b, names[1]))
+    )
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
@@ -137,11 +143,28 @@ def compare_images(
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
 
 
-def _levels(image: np.ndarray) -> np.ndarray:
-    """float32 in 0..1: an integer image divided by its type's largest value, a float one as it is."""
-    if np.issubdtype(image.dtype, np.integer):
+def _levels(image: np.ndarray, name: str) -> np.ndarray:
+    """float32 in 0..1: a uint8 or uint16 image divided by its type's largest value, a float one as it is.
+
+    Raises:
+        InputError: another integer type, or a float image with values outside 0..1 or not finite (a float photo in
+            0..255 against a uint8 one had a mean difference of 35 728 grey levels and a score of 0.5, "unrelated").
+    """
+    if image.dtype in (np.uint8, np.uint16):
         return image.astype(np.float32) / np.iinfo(image.dtype).max
-    return image.astype(np.float32)
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if not np.issubdtype(image.dtype, np.floating):  # int64 0..255 was divided by 2**63 - 1: black
+        raise InputError(f"{name}: expected a uint8, uint16 or float (0..1) image, got {image.dtype}")
+    levels = image.astype(np.float32)
+    if not np.isfinite(levels).all():
+        raise InputError(f"{name}: a float image holds levels in 0..1, got values that are not finite (nan or inf)")
+    if levels.min() < 0 or levels.max() > 1:
+        raise InputError(
+            f"{name}: a float image holds levels in 0..1, got values from {levels.min():g} to {levels.max():g} "
+            "(one in 0..255: divide it by 255, or give it as uint8)"
+        )
+    return levels
 
 
 def compare_disparities(
