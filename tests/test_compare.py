@@ -315,6 +315,26 @@ def test_values_of_b_where_a_holds_0_for_unknown_do_not_change_the_score():
     assert compare_disparities(reference, wild).score == compare_disparities(reference, unrelated).score > 0.45
 
 
+def test_a_colour_pfm_is_a_map_only_where_its_channels_agree(tmp_path, capsys):
+    """A PF (colour) PFM was read as its first channel without a word: an image saved as PFM was scored as
+    disparities. Three equal channels are a map stored as colour, as a grey PNG stored as RGB is a grey image."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.random.default_rng(0).uniform(2, 20, (12, 16)).astype(np.float32)
+    write_pfm(tmp_path / "a.pfm", disparity)
+    write_pfm(tmp_path / "grey.pfm", np.dstack([disparity] * 3))
+    write_pfm(tmp_path / "colour.pfm", np.dstack([disparity, disparity * 2, disparity]))
+    assert main(["compare", str(tmp_path / "a.pfm"), str(tmp_path / "grey.pfm"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["epe"] == 0.0
+    assert main(["compare", str(tmp_path / "a.pfm"), str(tmp_path / "colour.pfm")]) == 2
+    assert capsys.readouterr().err == (
+        f"rtstereo compare: error: {tmp_path / 'colour.pfm'}: a PFM of 3 channels that differ (PF: an image or a "
+        "flow field?); a disparity map has one (Pf): save the channel that holds disparities as .npy or as a "
+        "one-channel PFM\n"
+    )
+
+
 def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     """Two 24 MP photos peaked at about 3.2 GB, two 200 MP images had the process killed: no budget was asked."""
     from rtstereo.cli import main
