@@ -409,3 +409,28 @@ def test_the_bit_depth_from_the_header_is_the_one_the_decoded_map_has(tmp_path):
     for name in ("damaged.png", "missing.png"):
         with pytest.raises(InputError, match=name):
             grey_dtype(tmp_path / name)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_full_disk_under_the_result_is_one_line_and_exit_code_1(tmp_path, capsys, monkeypatch, as_json):
+    """`rtstereo compare A B --json > result.json` on a full disk ended in a traceback from print()."""
+    import errno
+    import sys
+
+    from rtstereo.cli import main
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    np.save(tmp_path / "a.npy", np.full((8, 8), 5.0, np.float32))
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), *(["--json"] if as_json else [])]) == 1
+    sys.stdout.close()  # os.devnull, put in its place so that the flush at exit does not fail again
+    assert (
+        capsys.readouterr().err
+        == "rtstereo compare: error: cannot write the result to stdout: No space left on device\n"
+    )
