@@ -360,6 +360,20 @@ def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, ca
     assert compare_images(image, image).score == 0.0
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".tiff"])
+def test_tiff_photos_over_the_memory_budget_are_refused_before_any_is_decoded(tmp_path, capsys, monkeypatch, suffix):
+    """Each TIFF was decoded whole (three times) to learn that it was no floating-point map, before the budget was
+    asked: the README's "refused ... from the files' headers, before they are decoded" held for PNG alone."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 images need about 9 MB
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}{suffix}"), np.zeros((200, 300, 3), np.uint8))
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("a TIFF was decoded"))
+    assert main(["compare", str(tmp_path / f"a{suffix}"), str(tmp_path / f"b{suffix}")]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / f'a{suffix}'} and ")
+
+
 def test_a_larger_map_is_sampled_at_the_reference_pixels_centres():
     """A perfect map 3 times as large scored an EPE of 0.33 px: each pixel was taken 1 px left of its centre."""
     height, width = 12, 18

@@ -41,7 +41,7 @@ def read_float_tiff(path: str | Path) -> np.ndarray | None:
         InputError: a floating-point TIFF of several channels (a disparity map has one).
     """
     path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file() or _tiff_header_says_integer(path):
         return None
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
@@ -52,6 +52,19 @@ def read_float_tiff(path: str | Path) -> np.ndarray | None:
     d = image.astype(np.float32)
     d[~np.isfinite(d)] = np.nan
     return d
+
+
+def _tiff_header_says_integer(path: Path) -> bool:
+    """Whether PIL, from the header alone, reads the TIFF as integers (8 or 16 bit, colour or grey): each TIFF photo
+    was decoded whole to learn that it is not floating point, before compare asked its memory budget. PIL opens
+    one-channel float32 TIFFs as ``F`` and no float64 or multi-channel float ones: those are decoded to be sure."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with opened_with_pil(path) as image:
+            return image.mode != "F"
+    except (UnidentifiedImageError, OSError, InputError):
+        return False
 
 
 def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[np.float32]:
