@@ -374,6 +374,18 @@ def test_tiff_photos_over_the_memory_budget_are_refused_before_any_is_decoded(tm
     assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / f'a{suffix}'} and ")
 
 
+def test_16bit_maps_over_the_memory_budget_are_refused_before_either_is_decoded(tmp_path, capsys, monkeypatch):
+    """Two KITTI-style 16-bit PNGs, read as maps by --kind auto, were decoded whole before the budget was asked."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 maps need about 7 MB
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((200, 300), 2560, np.uint16))
+    monkeypatch.setattr("rtstereo.compare.read_disparity", lambda *args, **kwargs: pytest.fail("a map was decoded"))
+    for kind in ("auto", "disparity"):
+        assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--kind", kind]) == 2
+        assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / 'a.png'} and ")
+
+
 def test_a_larger_map_is_sampled_at_the_reference_pixels_centres():
     """A perfect map 3 times as large scored an EPE of 0.33 px: each pixel was taken 1 px left of its centre."""
     height, width = 12, 18

@@ -384,6 +384,7 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
         raise InputError(f"a scale ({scale:g}) divides 8-bit disparity maps: it has no meaning for images")
     if kind == "auto" and scale is not None:
         kind = "disparity"
+    auto_note: str | None = None  # what auto reading took for granted, said beside the result
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
@@ -397,24 +398,23 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
                 "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
             )
         kind = "disparity" if kinds.pop() else "image"
-        if kind == "disparity":
-            grey16 = [str(p) for p in (path_a, path_b) if _is_16bit_grey(Path(p))]
-            if grey16:  # the file alone cannot tell a KITTI map from a mono camera's photo
-                note = (
-                    f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
-                    "for a mono camera's 16-bit photos give --kind image"
-                )
-                compared = _compare_maps(path_a, path_b, scale)
-                return replace(compared, note="; ".join(filter(None, (note, compared.note))))
+        grey16 = [str(p) for p in (path_a, path_b) if kind == "disparity" and _is_16bit_grey(Path(p))]
+        if grey16:  # the file alone cannot tell a KITTI map from a mono camera's photo
+            auto_note = (
+                f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
+                "for a mono camera's 16-bit photos give --kind image"
+            )
     sizes = [_header_size_hw(Path(p)) for p in (path_a, path_b)]
-    if kind in ("image", "disparity") and None not in sizes:  # before decoding: the inputs alone are 8-12 B/px each
+    # before decoding (16-bit maps too, which were decoded first): the inputs alone are 8-12 B/px each
+    if kind in ("image", "disparity") and None not in sizes:
         _check_memory(kind, sizes[0], sizes[1], (str(path_a), str(path_b)))  # type: ignore[arg-type]
     if kind == "image":
         for p in (path_a, path_b):
             _check_readable_as_image(Path(p))
         return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
-        return _compare_maps(path_a, path_b, scale)
+        compared = _compare_maps(path_a, path_b, scale)
+        return replace(compared, note="; ".join(filter(None, (auto_note, compared.note)))) if auto_note else compared
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
 
 
