@@ -460,3 +460,18 @@ def test_a_full_disk_under_the_result_is_one_line_and_exit_code_1(tmp_path, caps
         capsys.readouterr().err
         == "rtstereo compare: error: cannot write the result to stdout: No space left on device\n"
     )
+
+
+def test_a_quoted_pattern_is_told_to_be_one_not_a_missing_file(tmp_path, capsys):
+    """`rtstereo compare 'gt/*.pfm' 'out/*.pfm'` said "file not found: gt/*.pfm" of a pattern that matched files."""
+    from rtstereo.cli import main
+
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.full((4, 4), 5.0, np.float32))
+    assert main(["compare", str(tmp_path / "*.npy"), str(tmp_path / "a.npy")]) == 2
+    assert capsys.readouterr().err == (
+        f"rtstereo compare: error: {tmp_path / '*.npy'} is a pattern (2 files match it): compare takes two files, one "
+        "pair at a time; loop over the pairs in the shell\n"
+    )
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "*.pfm")]) == 2  # matching nothing: not found
+    assert capsys.readouterr().err == f"rtstereo compare: error: file not found: {tmp_path / '*.pfm'}\n"

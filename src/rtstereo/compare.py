@@ -10,6 +10,7 @@ A disparity map of another aspect ratio is refused (stretching it would make its
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -369,6 +370,11 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
     for p in (path_a, path_b):
         if Path(p).is_dir():
             raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
+        if not Path(p).is_file() and glob.has_magic(str(p)) and glob.glob(str(p)):  # it said "file not found"
+            raise InputError(
+                f"{p} is a pattern ({len(glob.glob(str(p)))} files match it): compare takes two files, one pair at a "
+                "time; loop over the pairs in the shell"
+            )
         if not Path(p).is_file():
             raise InputError(missing_file_message("file", p))
     if scale is not None and not (np.isfinite(scale) and scale > 0):
