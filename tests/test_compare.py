@@ -59,6 +59,21 @@ def test_compare_images_refuses_levels_it_cannot_place_in_0_to_1_rather_than_sco
         compare_images(np.zeros((20, 0), np.uint8), photo)
 
 
+def test_compare_takes_nested_lists_and_refuses_what_holds_no_numbers_in_one_line():
+    """A predictor's result (its map is .disparity_px) or a string failed with AttributeError: 'no attribute ndim'."""
+    from types import SimpleNamespace
+
+    assert compare_disparities([[5.0, 6.0]], [[5.0, 6.0]]).metrics["epe"] == 0.0
+    assert compare_images([[0.0, 1.0]], [[0.0, 1.0]]).score == 0.0
+    result = SimpleNamespace(disparity_px=np.ones((2, 2), np.float32))
+    with pytest.raises(InputError, match=r"^the second map: expected a float \(H, W\) array of pixels, got SimpleNam"):
+        compare_disparities(np.ones((2, 2), np.float32), result)
+    with pytest.raises(
+        InputError, match=r"^the first image: expected an image array \(H, W\), \(H, W, 3\) or \(H, W, 4"
+    ):
+        compare_images("a.png", _photo())
+
+
 def test_a_map_compared_with_its_negation_says_the_sign_convention_may_differ(tmp_path, capsys):
     """`rtstereo compare` of a map and its negation (x_right - x_left, as RAFT-Stereo's flow) gave an EPE of twice
     the disparities, a score that called them nearly identical and nothing more; with the negated map as the

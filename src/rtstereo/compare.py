@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, missing_file_message
+from .errors import InputError, missing_file_message, require_numbers
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
@@ -121,6 +121,7 @@ def compare_images(
         InputError: an array that is not an image (another layout or type, empty, float levels outside 0..1 or not
             finite), or ``b`` has another aspect ratio (resizing would stretch it).
     """
+    a, b = (require_numbers(x, name, "an image array (H, W), (H, W, 3) or (H, W, 4)") for x, name in zip((a, b), names))
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
             raise InputError(f"{name}: expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
@@ -182,6 +183,7 @@ def compare_disparities(
         InputError: ``a`` or ``b`` is not 2-D, ``a`` has no valid pixel (finite and above 0, as the metrics count
             them), or ``b`` has another aspect ratio.
     """
+    a, b = (require_numbers(x, name, "a float (H, W) array of pixels") for x, name in zip((a, b), names))
     for disparity, name in zip((a, b), names):
         if disparity.ndim != 2:
             raise InputError(f"{name}: expected a disparity map (H, W), got shape {disparity.shape}")
