@@ -490,3 +490,14 @@ def test_a_quoted_pattern_is_told_to_be_one_not_a_missing_file(tmp_path, capsys)
     )
     assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "*.pfm")]) == 2  # matching nothing: not found
     assert capsys.readouterr().err == f"rtstereo compare: error: file not found: {tmp_path / '*.pfm'}\n"
+
+
+def test_a_data_uri_is_told_the_python_call_of_compare_not_of_predict(capsys):
+    from rtstereo.cli import main
+
+    assert main(["compare", "data:image/png;base64,AAAA", "b.png"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo compare: error: file data:image/png;base64,AAAA: data: URIs are not read; save it to a file and "
+        "give its path (from Python, decode it and pass the array to rtstereo.compare.compare_images(a, b) or "
+        "compare_disparities(a, b))\n"
+    )

@@ -429,7 +429,8 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
 def _local(path: str | Path) -> str | Path:
     """The file to read for ``path``: a path as it is, a URL's file (a ``file://`` URL's own, an http(s) URL's
     download); a URL made into a path had been "file not found: http:/host/a.png"."""
-    refuse_data_uri(str(path), "file")
+    # not predict's call, which refuse_data_uri names by default
+    refuse_data_uri(str(path), "file", "rtstereo.compare.compare_images(a, b) or compare_disparities(a, b)")
     refuse_other_url(str(path), "file")
     return fetch(str(path)) if is_url(str(path)) else path
 
