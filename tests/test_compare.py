@@ -401,6 +401,24 @@ def test_16bit_maps_over_the_memory_budget_are_refused_before_either_is_decoded(
         assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / 'a.png'} and ")
 
 
+@pytest.mark.parametrize("suffix", [".pfm", ".npy"])
+def test_pfm_and_npy_maps_over_the_memory_budget_are_refused_from_their_headers(tmp_path, capsys, monkeypatch, suffix):
+    """Two PFM or npy maps were read whole before the budget was asked (two 200 MP PFMs: 1.6 GB read to be refused);
+    a header that promises more than the file holds is left to the reader, which calls the file damaged."""
+    from rtstereo.cli import main
+    from rtstereo.io import write_disparity
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 maps need about 7 MB
+    write_disparity(tmp_path / f"a{suffix}", np.full((200, 300), 10.0, np.float32))
+    with monkeypatch.context() as patched:
+        patched.setattr("rtstereo.compare.read_disparity", lambda *args, **kwargs: pytest.fail("a map was decoded"))
+        assert main(["compare", str(tmp_path / f"a{suffix}"), str(tmp_path / f"a{suffix}")]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / f'a{suffix}'} and ")
+    (tmp_path / "cut.pfm").write_bytes(b"Pf\n3000 2000\n-1.0\n" + bytes(64))
+    assert main(["compare", str(tmp_path / "cut.pfm"), str(tmp_path / "cut.pfm")]) == 2
+    assert "PFM holds 16 values, expected 3000x2000x1" in capsys.readouterr().err
+
+
 def test_a_larger_map_is_sampled_at_the_reference_pixels_centres():
     """A perfect map 3 times as large scored an EPE of 0.33 px: each pixel was taken 1 px left of its centre."""
     height, width = 12, 18

@@ -10,6 +10,7 @@ A disparity map of another aspect ratio is refused (stretching it would make its
 
 from __future__ import annotations
 
+import contextlib
 import glob
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -436,10 +437,22 @@ def _local(path: str | Path) -> str | Path:
 
 
 def _header_size_hw(path: Path) -> tuple[int, int] | None:
-    """``(H, W)`` of an image file from its header (the pixels are not decoded); ``None`` when PIL cannot read it
-    (PFM, npy: the size is then checked once the file is read)."""
+    """``(H, W)`` of an image, PFM or npy file from its header (the pixels are not decoded); ``None`` when it cannot be
+    read there (the size is then checked once the file is read: two 200 MP PFMs were read whole first)."""
     from PIL import UnidentifiedImageError
 
+    suffix = path.suffix.lower()
+    if suffix in (".pfm", ".npy"):
+        with contextlib.suppress(ValueError, IndexError, StopIteration, OSError):  # damaged: its reader says how
+            if suffix == ".npy":
+                array = np.load(path, mmap_mode="r", allow_pickle=False)  # an .npz under an .npy name: no array
+                return (array.shape[0], array.shape[1]) if isinstance(array, np.ndarray) and array.ndim == 2 else None
+            with path.open("rb") as f:  # "Pf", then "W H" (blank lines tolerated, as read_pfm does)
+                lines = [line.split() for line in f.read(256).splitlines()]
+            width, height = (int(v) for v in next(words for words in lines[1:] if words)[:2])
+            # a file too short for its header's size is damaged, which read_pfm says better than a memory estimate
+            return (height, width) if 0 < height * width * 4 <= path.stat().st_size else None
+        return None
     try:
         with opened_with_pil(path) as image:
             return image.size[1], image.size[0]
