@@ -38,6 +38,42 @@ def test_compare_images_and_disparities_refuse_arrays_of_another_layout_in_one_l
         compare_disparities(np.ones((20, 30, 1), np.float32), np.ones((20, 30), np.float32))
 
 
+def test_compare_images_refuses_levels_it_cannot_place_in_0_to_1_rather_than_scoring_them():
+    """A float photo in 0..255 against its uint8 self differed by 35 728 grey levels and scored 0.5, "unrelated"; an
+    int64 one was divided by 2**63 - 1 (black); nan scored nan; an empty first image raised OpenCV's assertion."""
+    photo = _photo()
+    assert compare_images(photo, photo.astype(np.float32) / 255).score < 1e-9  # floats in 0..1 are levels
+    with pytest.raises(
+        InputError, match=r"^the second: a float image holds levels in 0\.\.1, got values from 0 to 255 "
+    ):
+        compare_images(photo, photo.astype(np.float32))
+    with pytest.raises(
+        InputError, match=r"^the first image: expected a uint8, uint16 or float \(0\.\.1\) image, got int64$"
+    ):
+        compare_images(photo.astype(np.int64), photo)
+    with pytest.raises(
+        InputError, match=r"^the first image: a float image holds levels in 0\.\.1, got values that are not"
+    ):
+        compare_images(np.full((20, 30), np.nan, np.float32), photo)
+    with pytest.raises(InputError, match=r"^the first image is empty \(0x20, WxH\): nothing to compare$"):
+        compare_images(np.zeros((20, 0), np.uint8), photo)
+
+
+def test_compare_takes_nested_lists_and_refuses_what_holds_no_numbers_in_one_line():
+    """A predictor's result (its map is .disparity_px) or a string failed with AttributeError: 'no attribute ndim'."""
+    from types import SimpleNamespace
+
+    assert compare_disparities([[5.0, 6.0]], [[5.0, 6.0]]).metrics["epe"] == 0.0
+    assert compare_images([[0.0, 1.0]], [[0.0, 1.0]]).score == 0.0
+    result = SimpleNamespace(disparity_px=np.ones((2, 2), np.float32))
+    with pytest.raises(InputError, match=r"^the second map: expected a float \(H, W\) array of pixels, got SimpleNam"):
+        compare_disparities(np.ones((2, 2), np.float32), result)
+    with pytest.raises(
+        InputError, match=r"^the first image: expected an image array \(H, W\), \(H, W, 3\) or \(H, W, 4"
+    ):
+        compare_images("a.png", _photo())
+
+
 def test_a_map_compared_with_its_negation_says_the_sign_convention_may_differ(tmp_path, capsys):
     """`rtstereo compare` of a map and its negation (x_right - x_left, as RAFT-Stereo's flow) gave an EPE of twice
     the disparities, a score that called them nearly identical and nothing more; with the negated map as the
@@ -283,6 +319,37 @@ def test_a_map_exact_at_every_pixel_of_sparse_ground_truth_scores_0_not_unrelate
     assert compare_disparities(sparse, holes).score > 0.45
 
 
+def test_values_of_b_where_a_holds_0_for_unknown_do_not_change_the_score():
+    """The score's common range took B's values wherever A was finite, 0 (unknown) included: one B pixel of 5000 px
+    where A held 0 squeezed the rest towards 0, and two unrelated maps scored 0.009, "identical"."""
+    rng = np.random.default_rng(0)
+    reference, unrelated = (rng.uniform(5, 50, (40, 60)).astype(np.float32) for _ in range(2))
+    reference[:, 30:] = 0  # unknown, as a ground truth stored without nan writes it
+    wild = unrelated.copy()
+    wild[0, 59] = 5000.0
+    assert compare_disparities(reference, wild).score == compare_disparities(reference, unrelated).score > 0.45
+
+
+def test_a_colour_pfm_is_a_map_only_where_its_channels_agree(tmp_path, capsys):
+    """A PF (colour) PFM was read as its first channel without a word: an image saved as PFM was scored as
+    disparities. Three equal channels are a map stored as colour, as a grey PNG stored as RGB is a grey image."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.random.default_rng(0).uniform(2, 20, (12, 16)).astype(np.float32)
+    write_pfm(tmp_path / "a.pfm", disparity)
+    write_pfm(tmp_path / "grey.pfm", np.dstack([disparity] * 3))
+    write_pfm(tmp_path / "colour.pfm", np.dstack([disparity, disparity * 2, disparity]))
+    assert main(["compare", str(tmp_path / "a.pfm"), str(tmp_path / "grey.pfm"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["epe"] == 0.0
+    assert main(["compare", str(tmp_path / "a.pfm"), str(tmp_path / "colour.pfm")]) == 2
+    assert capsys.readouterr().err == (
+        f"rtstereo compare: error: {tmp_path / 'colour.pfm'}: a PFM of 3 channels that differ (PF: an image or a "
+        "flow field?); a disparity map has one (Pf): save the channel that holds disparities as .npy or as a "
+        "one-channel PFM\n"
+    )
+
+
 def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     """Two 24 MP photos peaked at about 3.2 GB, two 200 MP images had the process killed: no budget was asked."""
     from rtstereo.cli import main
@@ -306,6 +373,50 @@ def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, ca
     assert err.count("\n") == 1
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "20M")  # within it: compared as before
     assert compare_images(image, image).score == 0.0
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".tiff"])
+def test_tiff_photos_over_the_memory_budget_are_refused_before_any_is_decoded(tmp_path, capsys, monkeypatch, suffix):
+    """Each TIFF was decoded whole (three times) to learn that it was no floating-point map, before the budget was
+    asked: the README's "refused ... from the files' headers, before they are decoded" held for PNG alone."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 images need about 9 MB
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}{suffix}"), np.zeros((200, 300, 3), np.uint8))
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("a TIFF was decoded"))
+    assert main(["compare", str(tmp_path / f"a{suffix}"), str(tmp_path / f"b{suffix}")]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / f'a{suffix}'} and ")
+
+
+def test_16bit_maps_over_the_memory_budget_are_refused_before_either_is_decoded(tmp_path, capsys, monkeypatch):
+    """Two KITTI-style 16-bit PNGs, read as maps by --kind auto, were decoded whole before the budget was asked."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 maps need about 7 MB
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((200, 300), 2560, np.uint16))
+    monkeypatch.setattr("rtstereo.compare.read_disparity", lambda *args, **kwargs: pytest.fail("a map was decoded"))
+    for kind in ("auto", "disparity"):
+        assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "a.png"), "--kind", kind]) == 2
+        assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / 'a.png'} and ")
+
+
+@pytest.mark.parametrize("suffix", [".pfm", ".npy"])
+def test_pfm_and_npy_maps_over_the_memory_budget_are_refused_from_their_headers(tmp_path, capsys, monkeypatch, suffix):
+    """Two PFM or npy maps were read whole before the budget was asked (two 200 MP PFMs: 1.6 GB read to be refused);
+    a header that promises more than the file holds is left to the reader, which calls the file damaged."""
+    from rtstereo.cli import main
+    from rtstereo.io import write_disparity
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 maps need about 7 MB
+    write_disparity(tmp_path / f"a{suffix}", np.full((200, 300), 10.0, np.float32))
+    with monkeypatch.context() as patched:
+        patched.setattr("rtstereo.compare.read_disparity", lambda *args, **kwargs: pytest.fail("a map was decoded"))
+        assert main(["compare", str(tmp_path / f"a{suffix}"), str(tmp_path / f"a{suffix}")]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo compare: error: comparing {tmp_path / f'a{suffix}'} and ")
+    (tmp_path / "cut.pfm").write_bytes(b"Pf\n3000 2000\n-1.0\n" + bytes(64))
+    assert main(["compare", str(tmp_path / "cut.pfm"), str(tmp_path / "cut.pfm")]) == 2
+    assert "PFM holds 16 values, expected 3000x2000x1" in capsys.readouterr().err
 
 
 def test_a_larger_map_is_sampled_at_the_reference_pixels_centres():
@@ -357,3 +468,54 @@ def test_the_bit_depth_from_the_header_is_the_one_the_decoded_map_has(tmp_path):
     for name in ("damaged.png", "missing.png"):
         with pytest.raises(InputError, match=name):
             grey_dtype(tmp_path / name)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_full_disk_under_the_result_is_one_line_and_exit_code_1(tmp_path, capsys, monkeypatch, as_json):
+    """`rtstereo compare A B --json > result.json` on a full disk ended in a traceback from print()."""
+    import errno
+    import sys
+
+    from rtstereo.cli import main
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    np.save(tmp_path / "a.npy", np.full((8, 8), 5.0, np.float32))
+    monkeypatch.setattr(sys, "stdout", FullDisk())
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), *(["--json"] if as_json else [])]) == 1
+    sys.stdout.close()  # os.devnull, put in its place so that the flush at exit does not fail again
+    assert (
+        capsys.readouterr().err
+        == "rtstereo compare: error: cannot write the result to stdout: No space left on device\n"
+    )
+
+
+def test_a_quoted_pattern_is_told_to_be_one_not_a_missing_file(tmp_path, capsys):
+    """`rtstereo compare 'gt/*.pfm' 'out/*.pfm'` said "file not found: gt/*.pfm" of a pattern that matched files."""
+    from rtstereo.cli import main
+
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, np.full((4, 4), 5.0, np.float32))
+    assert main(["compare", str(tmp_path / "*.npy"), str(tmp_path / "a.npy")]) == 2
+    assert capsys.readouterr().err == (
+        f"rtstereo compare: error: {tmp_path / '*.npy'} is a pattern (2 files match it): compare takes two files, one "
+        "pair at a time; loop over the pairs in the shell\n"
+    )
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "*.pfm")]) == 2  # matching nothing: not found
+    assert capsys.readouterr().err == f"rtstereo compare: error: file not found: {tmp_path / '*.pfm'}\n"
+
+
+def test_a_data_uri_is_told_the_python_call_of_compare_not_of_predict(capsys):
+    from rtstereo.cli import main
+
+    assert main(["compare", "data:image/png;base64,AAAA", "b.png"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo compare: error: file data:image/png;base64,AAAA: data: URIs are not read; save it to a file and "
+        "give its path (from Python, decode it and pass the array to rtstereo.compare.compare_images(a, b) or "
+        "compare_disparities(a, b))\n"
+    )

@@ -10,13 +10,15 @@ A disparity map of another aspect ratio is refused (stretching it would make its
 
 from __future__ import annotations
 
+import contextlib
+import glob
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .errors import InputError, missing_file_message
+from .errors import InputError, missing_file_message, require_numbers
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
@@ -117,14 +119,21 @@ def compare_images(
         ``psnr_db``.
 
     Raises:
-        InputError: an array that is not an image, or ``b`` has another aspect ratio (resizing would stretch it).
+        InputError: an array that is not an image (another layout or type, empty, float levels outside 0..1 or not
+            finite), or ``b`` has another aspect ratio (resizing would stretch it).
     """
+    a, b = (require_numbers(x, name, "an image array (H, W), (H, W, 3) or (H, W, 4)") for x, name in zip((a, b), names))
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
             raise InputError(f"{name}: expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+        if image.size == 0:  # an empty first image had OpenCV's GaussianBlur assert "!_src.empty()"
+            raise InputError(f"{name} is empty ({image.shape[1]}x{image.shape[0]}, WxH): nothing to compare")
     _check_memory("image", a.shape, b.shape, names)
     # One grey channel each: the score is of grey levels (a grey view against a colour one is compared in grey).
-    a, b = (x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3] for x in (_levels(a), _levels(b)))
+    a, b = (
+        x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3]
+        for x in (_levels(a, names[0]), _levels(b, names[1]))
+    )
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
@@ -137,11 +146,28 @@ def compare_images(
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
 
 
-def _levels(image: np.ndarray) -> np.ndarray:
-    """float32 in 0..1: an integer image divided by its type's largest value, a float one as it is."""
-    if np.issubdtype(image.dtype, np.integer):
+def _levels(image: np.ndarray, name: str) -> np.ndarray:
+    """float32 in 0..1: a uint8 or uint16 image divided by its type's largest value, a float one as it is.
+
+    Raises:
+        InputError: another integer type, or a float image with values outside 0..1 or not finite (a float photo in
+            0..255 against a uint8 one had a mean difference of 35 728 grey levels and a score of 0.5, "unrelated").
+    """
+    if image.dtype in (np.uint8, np.uint16):
         return image.astype(np.float32) / np.iinfo(image.dtype).max
-    return image.astype(np.float32)
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if not np.issubdtype(image.dtype, np.floating):  # int64 0..255 was divided by 2**63 - 1: black
+        raise InputError(f"{name}: expected a uint8, uint16 or float (0..1) image, got {image.dtype}")
+    levels = image.astype(np.float32)
+    if not np.isfinite(levels).all():
+        raise InputError(f"{name}: a float image holds levels in 0..1, got values that are not finite (nan or inf)")
+    if levels.min() < 0 or levels.max() > 1:
+        raise InputError(
+            f"{name}: a float image holds levels in 0..1, got values from {levels.min():g} to {levels.max():g} "
+            "(one in 0..255: divide it by 255, or give it as uint8)"
+        )
+    return levels
 
 
 def compare_disparities(
@@ -158,6 +184,7 @@ def compare_disparities(
         InputError: ``a`` or ``b`` is not 2-D, ``a`` has no valid pixel (finite and above 0, as the metrics count
             them), or ``b`` has another aspect ratio.
     """
+    a, b = (require_numbers(x, name, "a float (H, W) array of pixels") for x, name in zip((a, b), names))
     for disparity, name in zip((a, b), names):
         if disparity.ndim != 2:
             raise InputError(f"{name}: expected a disparity map (H, W), got shape {disparity.shape}")
@@ -182,14 +209,15 @@ def compare_disparities(
         # one scored an EPE of 0.33 px)
         size = (a.shape[1], a.shape[0])
         b = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_NEAREST_EXACT) * scale
-    both = np.isfinite(a) & np.isfinite(b)
-    top = float(np.nanmax(np.concatenate([a[both], b[both]]))) if both.any() else 1.0
     # Below 0 is invalid, as nan is: SSIM of a map and its negation is 1 (both of its factors change sign), "identical".
     # Scored where A is valid, as the metrics are: B's values where A is unknown (most of KITTI's sparse ground truth)
-    # made a map exact at every known pixel score 0.48, "unrelated".
+    # made a map exact at every known pixel score 0.48, "unrelated"; in the common range too, where one value of B at a
+    # pixel A holds 0 for unknown squeezed all the others towards 0, and two unrelated maps scored 0.009.
     with np.errstate(invalid="ignore"):
-        na = np.where(scored, a, 0) / max(top, 1e-6)
-        nb = np.where(scored & np.isfinite(b) & (b > 0), b, 0) / max(top, 1e-6)
+        scored_b = scored & np.isfinite(b) & (b > 0)
+    top = max(float(a[scored].max()), float(b[scored_b].max()) if scored_b.any() else 0.0)
+    na = np.where(scored, a, 0) / max(top, 1e-6)
+    nb = np.where(scored_b, b, 0) / max(top, 1e-6)
     score = (1.0 - ssim(na, nb, mask=scored)) / 2.0
     metrics = disparity_metrics(b, a)
     metrics.pop("pixels", None)
@@ -345,6 +373,11 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
     for p in (path_a, path_b):
         if Path(p).is_dir():
             raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
+        if not Path(p).is_file() and glob.has_magic(str(p)) and glob.glob(str(p)):  # it said "file not found"
+            raise InputError(
+                f"{p} is a pattern ({len(glob.glob(str(p)))} files match it): compare takes two files, one pair at a "
+                "time; loop over the pairs in the shell"
+            )
         if not Path(p).is_file():
             raise InputError(missing_file_message("file", p))
     if scale is not None and not (np.isfinite(scale) and scale > 0):
@@ -360,6 +393,7 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
         raise InputError(f"a scale ({scale:g}) divides 8-bit disparity maps: it has no meaning for images")
     if kind == "auto" and scale is not None:
         kind = "disparity"
+    auto_note: str | None = None  # what auto reading took for granted, said beside the result
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
@@ -373,40 +407,52 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
                 "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
             )
         kind = "disparity" if kinds.pop() else "image"
-        if kind == "disparity":
-            grey16 = [str(p) for p in (path_a, path_b) if _is_16bit_grey(Path(p))]
-            if grey16:  # the file alone cannot tell a KITTI map from a mono camera's photo
-                note = (
-                    f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
-                    "for a mono camera's 16-bit photos give --kind image"
-                )
-                compared = _compare_maps(path_a, path_b, scale)
-                return replace(compared, note="; ".join(filter(None, (note, compared.note))))
+        grey16 = [str(p) for p in (path_a, path_b) if kind == "disparity" and _is_16bit_grey(Path(p))]
+        if grey16:  # the file alone cannot tell a KITTI map from a mono camera's photo
+            auto_note = (
+                f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
+                "for a mono camera's 16-bit photos give --kind image"
+            )
     sizes = [_header_size_hw(Path(p)) for p in (path_a, path_b)]
-    if kind in ("image", "disparity") and None not in sizes:  # before decoding: the inputs alone are 8-12 B/px each
+    # before decoding (16-bit maps too, which were decoded first): the inputs alone are 8-12 B/px each
+    if kind in ("image", "disparity") and None not in sizes:
         _check_memory(kind, sizes[0], sizes[1], (str(path_a), str(path_b)))  # type: ignore[arg-type]
     if kind == "image":
         for p in (path_a, path_b):
             _check_readable_as_image(Path(p))
         return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
-        return _compare_maps(path_a, path_b, scale)
+        compared = _compare_maps(path_a, path_b, scale)
+        return replace(compared, note="; ".join(filter(None, (auto_note, compared.note)))) if auto_note else compared
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
 
 
 def _local(path: str | Path) -> str | Path:
     """The file to read for ``path``: a path as it is, a URL's file (a ``file://`` URL's own, an http(s) URL's
     download); a URL made into a path had been "file not found: http:/host/a.png"."""
-    refuse_data_uri(str(path), "file")
+    # not predict's call, which refuse_data_uri names by default
+    refuse_data_uri(str(path), "file", "rtstereo.compare.compare_images(a, b) or compare_disparities(a, b)")
     refuse_other_url(str(path), "file")
     return fetch(str(path)) if is_url(str(path)) else path
 
 
 def _header_size_hw(path: Path) -> tuple[int, int] | None:
-    """``(H, W)`` of an image file from its header (the pixels are not decoded); ``None`` when PIL cannot read it
-    (PFM, npy: the size is then checked once the file is read)."""
+    """``(H, W)`` of an image, PFM or npy file from its header (the pixels are not decoded); ``None`` when it cannot be
+    read there (the size is then checked once the file is read: two 200 MP PFMs were read whole first)."""
     from PIL import UnidentifiedImageError
 
+    suffix = path.suffix.lower()
+    if suffix in (".pfm", ".npy"):
+        with contextlib.suppress(ValueError, IndexError, StopIteration, OSError):  # damaged: its reader says how
+            if suffix == ".npy":
+                array = np.load(path, mmap_mode="r", allow_pickle=False)  # an .npz under an .npy name: no array
+                return (array.shape[0], array.shape[1]) if isinstance(array, np.ndarray) and array.ndim == 2 else None
+            with path.open("rb") as f:  # "Pf", then "W H" (blank lines tolerated, as read_pfm does)
+                lines = [line.split() for line in f.read(256).splitlines()]
+            width, height = (int(v) for v in next(words for words in lines[1:] if words)[:2])
+            # a file too short for its header's size is damaged, which read_pfm says better than a memory estimate
+            return (height, width) if 0 < height * width * 4 <= path.stat().st_size else None
+        return None
     try:
         with opened_with_pil(path) as image:
             return image.size[1], image.size[0]

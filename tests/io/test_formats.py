@@ -180,15 +180,23 @@ def test_write_disparity_refuses_an_empty_map(tmp_path, suffix, shape):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_read_disparity_pfm_inf_is_nan_and_colour_takes_first_channel(tmp_path):
-    rgb = np.stack([_ramp(), _ramp() + 100, _ramp() + 200], axis=2)
-    rgb[0, 0, 0] = np.inf
+def test_read_disparity_pfm_inf_is_nan_and_colour_of_equal_channels_is_one_map(tmp_path):
+    rgb = np.stack([_ramp()] * 3, axis=2)
+    rgb[0, 0] = np.inf
     write_pfm(tmp_path / "c.pfm", rgb)
 
     d = read_disparity(tmp_path / "c.pfm")
 
     assert d.shape == (5, 7) and np.isnan(d[0, 0])
     np.testing.assert_array_equal(d.ravel()[1:], _ramp().ravel()[1:])
+
+
+def test_read_disparity_refuses_a_colour_pfm_whose_channels_differ(tmp_path):
+    """Its first channel was read as the map without a word (an image saved as PFM scored as disparities)."""
+    write_pfm(tmp_path / "c.pfm", np.stack([_ramp(), _ramp() + 100, _ramp() + 200], axis=2))
+
+    with pytest.raises(InputError, match=r"c\.pfm: a PFM of 3 channels that differ \(PF: an image or a flow field\?\)"):
+        read_disparity(tmp_path / "c.pfm")
 
 
 # ---------------------------------------------------------------------------------------------

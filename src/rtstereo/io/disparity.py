@@ -41,7 +41,7 @@ def read_float_tiff(path: str | Path) -> np.ndarray | None:
         InputError: a floating-point TIFF of several channels (a disparity map has one).
     """
     path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file() or _tiff_header_says_integer(path):
         return None
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
@@ -52,6 +52,19 @@ def read_float_tiff(path: str | Path) -> np.ndarray | None:
     d = image.astype(np.float32)
     d[~np.isfinite(d)] = np.nan
     return d
+
+
+def _tiff_header_says_integer(path: Path) -> bool:
+    """Whether PIL, from the header alone, reads the TIFF as integers (8 or 16 bit, colour or grey): each TIFF photo
+    was decoded whole to learn that it is not floating point, before compare asked its memory budget. PIL opens
+    one-channel float32 TIFFs as ``F`` and no float64 or multi-channel float ones: those are decoded to be sure."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with opened_with_pil(path) as image:
+            return image.mode != "F"
+    except (UnidentifiedImageError, OSError, InputError):
+        return False
 
 
 def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[np.float32]:
@@ -67,9 +80,10 @@ def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[
         float32 ``(H, W)``.
 
     Raises:
-        InputError: a missing or damaged file, an 8-bit file without ``scale``, or a 16-bit or floating-point
-            one (``.pfm``, ``.npy``, float ``.tif``) with it (a map of another tool where an 8-bit one belongs:
-            guessing its encoding would score nonsense); a ``scale`` that is not a finite number > 0.
+        InputError: a missing or damaged file, a colour PFM whose channels differ, an 8-bit file without ``scale``,
+            or a 16-bit or floating-point one (``.pfm``, ``.npy``, float ``.tif``) with it (a map of another tool
+            where an 8-bit one belongs: guessing its encoding would score nonsense); a ``scale`` that is not a finite
+            number > 0.
     """
     path = require_path(path, "disparity file")
     if path.is_dir():  # it said "file not found"
@@ -87,7 +101,16 @@ def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[
             )
     if suffix == ".pfm":
         d = read_pfm(path)
-        if d.ndim == 3:
+        if d.ndim == 3:  # a colour PFM (PF): a map only where its three channels agree, as a grey PNG stored as RGB
+            if not (
+                np.array_equal(d[..., 0], d[..., 1], equal_nan=True)
+                and np.array_equal(d[..., 1], d[..., 2], equal_nan=True)
+            ):
+                # its first channel was taken without a word: an image or a flow field scored as disparities
+                raise InputError(
+                    f"{path}: a PFM of 3 channels that differ (PF: an image or a flow field?); a disparity map has one "
+                    "(Pf): save the channel that holds disparities as .npy or as a one-channel PFM"
+                )
             d = d[:, :, 0]
         d = d.copy()
         d[~np.isfinite(d)] = np.nan

@@ -66,9 +66,10 @@ def is_url(text: str) -> bool:
     return str(text).split("://", 1)[0].lower() in ("http", "https", "file") and "://" in str(text)
 
 
-def refuse_data_uri(text: str, what: str) -> None:
+def refuse_data_uri(text: str, what: str, python_call: str = "rtstereo.load(...).predict(left, right)") -> None:
     """Refuse a ``data:`` URI (an image inlined as base64), which is not read, in a line that does not repeat the
-    whole URI; a file whose name starts with ``data:`` is read as a file.
+    whole URI; a file whose name starts with ``data:`` is read as a file. ``python_call`` is what takes the decoded
+    array from Python.
 
     Raises:
         InputError: ``text`` is a ``data:`` URI and names no file.
@@ -85,8 +86,8 @@ def refuse_data_uri(text: str, what: str) -> None:
         return
     shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
     raise InputError(
-        f"{what} {shown}: data: URIs are not read; save the image to a file and give its path (from Python, decode "
-        "it and pass the array to rtstereo.load(...).predict(left, right))"
+        f"{what} {shown}: data: URIs are not read; save it to a file and give its path (from Python, decode it and "
+        f"pass the array to {python_call})"
     )
 
 
