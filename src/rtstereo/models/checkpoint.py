@@ -43,7 +43,6 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") ->
     Raises:
         CheckpointError: the file is missing, truncated, or not a PyTorch file.
     """
-    torch = require("torch", "torch", "reading a PyTorch checkpoint")
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it")
@@ -52,6 +51,11 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") ->
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} is empty: {path}")
     expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
+    with open(path, "rb") as handle:
+        other = other_file_kind(handle.read(512))
+    if other is not None:  # before torch: without it, an image given as the model was told to install torch
+        raise CheckpointError(f"cannot read {what} {path}: {other}, not a PyTorch file; expected {expected}")
+    torch = require("torch", "torch", "reading a PyTorch checkpoint")
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
             warnings.simplefilter("ignore")
