@@ -1267,6 +1267,12 @@ def calibrate_from_views(
                 f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
                 "for ChArUco)"
             )
+            if board.kind == "charuco":  # markers of another dictionary are not seen at all, nor is the board
+                advice += (
+                    f"; the ArUco dictionary must be the one the board was printed with ({board.dictionary} here"
+                    f"{', the default' if board.dictionary == DEFAULT_ARUCO_DICTIONARY else ''}: "
+                    f"charuco:{board.cols}x{board.rows}:{board.square_m:g}:{board.marker_m:g}:DICT_...)"
+                )
             if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
                 advice += _LEGACY_ADVICE
         raise InputError(
