@@ -97,7 +97,8 @@ class _Parser(argparse.ArgumentParser):
         if choice:
             words, candidates = [choice.group(1)], re.findall(r"'([^']*)'", choice.group(2))
         elif message.startswith("unrecognized arguments: "):
-            words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
+            given = message.partition("; ")[0]  # not the hint after it, whose own options were offered back
+            words = [word.partition("=")[0] for word in given.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
             if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
                 return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
@@ -267,10 +268,18 @@ def _empty_argument(
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
-    """What to do when ``predict`` is given more image files than LEFT RIGHT: the shell expanded an unquoted
-    pattern (``L/*.png R/*.png``), whose first two files became LEFT and RIGHT."""
-    if args.verb != "predict" or not all(os.path.isfile(word or "") for word in (args.left, args.right, *extra)):
+    """What to do when ``predict`` is given more image files than LEFT RIGHT, or ``calibrate`` more than one after
+    ``--left`` and ``--right``: the shell expanded an unquoted pattern (``L/*.png R/*.png``), whose first files became
+    the arguments and the rest unrecognized ones."""
+    if args.verb not in ("predict", "calibrate"):
         return ""
+    if not all(os.path.isfile(word or "") for word in (args.left, args.right, *extra)):
+        return ""
+    if args.verb == "calibrate":
+        return (
+            f"; {len(extra) + 2} files came in place of --left PATTERN --right PATTERN: the shell expanded them, so "
+            "quote each for rtstereo to match it (--left 'L/*.png' --right 'R/*.png'), or give the folders"
+        )
     return (
         f"; {len(extra) + 2} files came in place of LEFT RIGHT: the shell expanded a pattern, so quote it "
         "for rtstereo to match it ('L/*.png' 'R/*.png'), or give the folders"
