@@ -354,3 +354,31 @@ def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp
     assert len(_cached(tmp_path)) == 1
     with pytest.raises(InputError, match=r"^calibration file ftp://x.org/c.txt: ftp:// URLs are not read"):
         read_calibration("ftp://x.org/c.txt")
+
+
+def test_rectification_maps_are_read_from_file_and_http_urls_as_a_calibration_is(served, tmp_path, capfd):
+    """--rectify URL was "rectification file not found: http:/x.org/maps.npz" (a file URL's too), and --calib URL of a
+    stereo.yaml had OpenCV print "[ERROR:...] Can't open file: 'http:/x.org/stereo.yaml'" on stderr as it was checked
+    for raw cameras, whose hint it then never gave."""
+    from rtstereo.cli.rectification import raw_rig_hint
+    from rtstereo.io.calibration import write_opencv
+    from rtstereo.rectify import Rectifier
+    from rtstereo.types import Calibration
+
+    k = np.array([[300, 0, 159.5], [0, 300, 119.5], [0, 0, 1.0]])
+    p1, p2 = np.hstack([k, np.zeros((3, 1))]), np.hstack([k, [[-30.0], [0], [0]]])
+    calibration = Calibration(300, 300, 159.5, 159.5, 119.5, 0.1, width_px=320, height_px=240)
+    rig = Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p1, p2, (320, 240), calibration)
+    rig.save(tmp_path / "maps.npz")
+    served["https://x.org/maps.npz"] = (tmp_path / "maps.npz").read_bytes()
+    for source in ("https://x.org/maps.npz", (tmp_path / "maps.npz").as_uri()):
+        assert Rectifier.from_file(source).calibration.baseline_m == pytest.approx(0.1), source
+    with pytest.raises(InputError, match=r"^rectification file ftp://x.org/m.npz: ftp:// URLs are not read"):
+        Rectifier.from_file("ftp://x.org/m.npz")
+    cameras = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "P1": p1, "P2": p2}
+    write_opencv(tmp_path / "stereo.yaml", cameras, 320, 240)
+    served["https://x.org/stereo.yaml"] = (tmp_path / "stereo.yaml").read_bytes()
+    capfd.readouterr()
+    hint = raw_rig_hint("https://x.org/stereo.yaml")
+    assert hint is not None and hint.startswith("https://x.org/stereo.yaml also holds the raw cameras (K1, D1, K2, D2)")
+    assert capfd.readouterr().err == ""
