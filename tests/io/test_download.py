@@ -382,3 +382,28 @@ def test_rectification_maps_are_read_from_file_and_http_urls_as_a_calibration_is
     hint = raw_rig_hint("https://x.org/stereo.yaml")
     assert hint is not None and hint.startswith("https://x.org/stereo.yaml also holds the raw cameras (K1, D1, K2, D2)")
     assert capfd.readouterr().err == ""
+
+
+class _SizedResponse(io.BytesIO):
+    """A response that says its length, as servers do: a download over 1 MiB then draws a progress bar."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data))}
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_turns_off_the_bar_of_a_download_too(monkeypatch, tmp_path, capsys, quiet):
+    """`predict URL URL -q` drew 'downloading l.png: 100%|...' for images over 1 MiB: --quiet reached the verb's own
+    bars only."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    noise = np.random.default_rng(0).integers(0, 256, (600, 808, 3), dtype=np.uint8)
+    views = {"l": noise[:, 8:], "r": noise[:, :-8]}  # the right view 8 px to the left: a pair, not one picture twice
+    pages = {f"https://x.org/{side}.png": cv2.imencode(".png", view)[1].tobytes() for side, view in views.items()}
+    assert all(len(page) > 1 << 20 for page in pages.values())
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: _SizedResponse(pages[url]))
+    argv = ["predict", *pages, "--model", "bm", "--max-disp", "16", "--no-rectification-check", "-o", f"{tmp_path}/o/"]
+    assert main([*argv, *(["-q"] if quiet else [])]) == 0
+    assert ("downloading l.png" in capsys.readouterr().err) != quiet

@@ -222,8 +222,10 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
+    from ..progress import silenced
+
     try:
-        with one_voice(args.verb):
+        with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
             return int(args.func(args) or 0)
     except RtStereoError as exc:
         if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
