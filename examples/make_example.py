@@ -61,16 +61,20 @@ def render(seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def main() -> None:
     folder = Path(__file__).resolve().parent
-    # The package ships the pair too (rtstereo export checks exports on it after a plain pip install).
+    # The package ships the pair too (rtstereo export checks exports on it after a plain pip install); a copy of
+    # this script outside a clone has no package beside it, and cv2.imwrite into a missing folder fails unsaid.
     shipped = folder.parent / "src" / "rtstereo" / "data" / "example"
     left, right, disparity = render()
-    for out in (folder, shipped):
-        cv2.imwrite(str(out / "left.png"), cv2.cvtColor(left, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(out / "right.png"), cv2.cvtColor(right, cv2.COLOR_RGB2BGR))
+    outs = [folder] + ([shipped] if shipped.is_dir() else [])
+    for out in outs:
+        for name, image in (("left.png", left), ("right.png", right)):
+            if not cv2.imwrite(str(out / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                raise SystemExit(f"make_example.py: cannot write {out / name}")
     with (folder / "disparity.pfm").open("wb") as f:
         f.write(f"Pf\n{WIDTH} {HEIGHT}\n-1.0\n".encode())
         f.write(np.flipud(disparity).astype("<f4").tobytes())
-    print(f"wrote {folder}/left.png, right.png, disparity.pfm ({WIDTH}x{HEIGHT}, disparity 6..31 px) and {shipped}")
+    also = f" and {shipped}" if shipped in outs else f" (not {shipped}: no such folder beside this script)"
+    print(f"wrote {folder}/left.png, right.png, disparity.pfm ({WIDTH}x{HEIGHT}, disparity 6..31 px){also}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -623,6 +624,26 @@ def test_models_says_what_an_image_video_or_text_file_given_as_the_model_is(caps
     ):
         code, out, err = run_cli(capsys, "models", path)
         assert code == 2 and out == "" and err.count("\n") == 1 and f"{path}: {said}" in err, err
+
+
+@pytest.mark.parametrize("verb", ["models", "predict"])
+def test_a_file_given_as_the_model_that_is_no_checkpoint_is_named_so_without_torch(capsys, monkeypatch, tmp_path, verb):
+    """Without torch (the plain install), `--model left.png` and `models rig/maps.npz` said to install torch to read
+    "a PyTorch checkpoint", which the file never was."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError, as where it is not installed
+    maps = tmp_path / "maps.npz"
+    np.savez(maps, map_x=np.zeros((2, 2), np.float32))
+    pair = (EXAMPLES / "left.png", EXAMPLES / "right.png", "-o", f"{tmp_path}/out/")
+    for model, said in (
+        (EXAMPLES / "left.png", "a PNG image, not a PyTorch file"),
+        (maps, "a NumPy .npz file of arrays (map_x.npy), not a torch.save file"),
+    ):
+        argv = ("models", model) if verb == "models" else ("predict", *pair, "--model", model)
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and err == (
+            f"rtstereo {verb}: error: cannot read model file {model}: {said}; "
+            "expected an rtstereo checkpoint or an exported .onnx file\n"
+        ), err
 
 
 def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):

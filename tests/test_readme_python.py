@@ -90,7 +90,7 @@ def _given_videos(folder: Path) -> dict:
 
 # heading -> (what the folder needs, the names the block takes as given, what it must leave there)
 SETUPS = {
-    "Python": (_example_pair, None, ["out/left.pfm"]),
+    "Python": (_example_pair, None, ["out/sgbm.pfm"]),
     "From Python": (lambda folder: _side_by_side_video(folder / "stereo_sbs.mp4"), None, ["out.mp4"]),
     "From Python #2": (None, _given_videos, ["a.mp4.disp.mp4"]),
     "From Python #3": (_rig, _given_pair, ["scene.ply"]),
@@ -128,3 +128,16 @@ def test_a_readme_python_block_runs_as_written(heading, tmp_path, monkeypatch):
     exec(compile(_python_blocks()[heading], f"README.md ({heading})", "exec"), namespace)
     for name in written:
         assert (tmp_path / name).is_file(), name
+
+
+def test_the_python_block_leaves_the_quick_starts_outputs_as_they_were(tmp_path, monkeypatch):
+    """A reader goes from the quick start to the Python block: its SGBM map must not replace ``out/left.pfm``, the
+    default model's map that the quick start's ``rtstereo compare examples/disparity.pfm out/left.pfm`` scores."""
+    monkeypatch.chdir(tmp_path)
+    _example_pair(tmp_path)
+    quick_start = [tmp_path / "out" / name for name in ("left.png", "left.pfm", "left_color.png", "left.json")]
+    (tmp_path / "out").mkdir()
+    for path in quick_start:
+        path.write_bytes(b"the quick start's " + path.name.encode())
+    exec(compile(_python_blocks()["Python"], "README.md (Python)", "exec"), {"__name__": "__readme__"})
+    assert [path.read_bytes() for path in quick_start] == [b"the quick start's " + p.name.encode() for p in quick_start]

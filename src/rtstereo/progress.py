@@ -3,13 +3,30 @@ then in a log file or a pipe, where each carriage-return redraw would pile up on
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
 from tqdm import tqdm
 
 LINE_EVERY_PERCENT = 10  # without a terminal: a line each time the count passes another 10 % of the total ...
 LINE_EVERY_S = 30.0  # ... and at least this often while it moves (the only rule when the total is not known)
+
+
+_SILENCED: list[bool] = [False]  # a verb's --quiet, for the bars of code that does not know of it (a download's)
+
+
+@contextlib.contextmanager
+def silenced(quiet: bool) -> Iterator[None]:
+    """While it lasts, with ``quiet``, every :class:`progress_bar` is off: a verb's ``--quiet`` reaches the bars
+    its arguments do not (a ``--rectify`` or ``--weights`` URL's download bar was drawn under ``-q``)."""
+    before = _SILENCED[0]
+    _SILENCED[0] = bool(quiet) or before
+    try:
+        yield
+    finally:
+        _SILENCED[0] = before
 
 
 class progress_bar(tqdm):  # noqa: N801 - used as tqdm is, a function-like name
@@ -34,6 +51,8 @@ class progress_bar(tqdm):  # noqa: N801 - used as tqdm is, a function-like name
     """
 
     def __init__(self, *args, **kwargs):
+        if _SILENCED[0]:
+            kwargs["disable"] = True
         stream = kwargs.get("file") or sys.stderr
         isatty = getattr(stream, "isatty", None)
         try:

@@ -39,6 +39,7 @@ from .io.calibration import (
     write_calibration,
     write_opencv,
 )
+from .io.download import fetch, is_url, refuse_other_url
 from .models.sgbm import EXPOSURE_RATIO_LIMIT
 from .text import counted
 from .types import Calibration, as_rgb_uint8
@@ -1267,6 +1268,12 @@ def calibrate_from_views(
                 f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
                 "for ChArUco)"
             )
+            if board.kind == "charuco":  # markers of another dictionary are not seen at all, nor is the board
+                advice += (
+                    f"; the ArUco dictionary must be the one the board was printed with ({board.dictionary} here"
+                    f"{', the default' if board.dictionary == DEFAULT_ARUCO_DICTIONARY else ''}: "
+                    f"charuco:{board.cols}x{board.rows}:{board.square_m:g}:{board.marker_m:g}:DICT_...)"
+                )
             if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
                 advice += _LEGACY_ADVICE
         raise InputError(
@@ -1741,6 +1748,9 @@ class Rectifier:
             InputError: a missing or unreadable file, a rectified calibration (for images rectified
                 already, read by :func:`~rtstereo.io.calibration.read_calibration`), missing matrices.
         """
+        if isinstance(path, str):  # as a path, a URL was "rectification file not found: http:/host/maps.npz"
+            refuse_other_url(path, "rectification file")
+            path = fetch(path) if is_url(path) else path
         path = require_path(path, "rectification file")
         if not path.is_file():
             kind = "is a folder, not a file" if path.is_dir() else "not found"

@@ -22,6 +22,23 @@ def test_csv_paths_are_relative_to_the_manifest_and_urls_kept(tmp_path):
     ]
 
 
+def test_a_manifest_given_as_a_file_url_is_read_and_one_given_as_a_web_url_refused_in_words(tmp_path):
+    """`--pairs https://h/pairs.csv` said "manifest not found: https:/h/pairs.csv", the URL made into a path, and
+    `--pairs file:///data/pairs.csv` the same of a file that was there."""
+    folder = tmp_path / "my pairs"
+    folder.mkdir()
+    (folder / "pairs.csv").write_text("left,right\ncam0/a.png,cam1/a.png\n")
+    pairs = read_manifest((folder / "pairs.csv").as_uri())
+    assert [(p.left, p.right) for p in pairs] == [(str(folder / "cam0/a.png"), str(folder / "cam1/a.png"))]
+    for url in ("https://example.org/pairs.csv", "s3://bucket/pairs.csv", "file://otherhost/data/pairs.csv"):
+        with pytest.raises(InputError) as refused:
+            read_manifest(url)
+        assert str(refused.value) == (
+            f"manifest {url}: a manifest is read from a local file, not from a URL: download it and give its path "
+            "(or a file:///path URL); the pairs it lists may be http(s) URLs"
+        )
+
+
 def test_names_default_to_the_left_stems_then_their_paths_then_their_file_names_when_they_collide(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text("left,right\nx/a.png,y/a.png\nz/a.png,w/a.png\n")

@@ -382,6 +382,26 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
     assert (out / "00.ply").is_file() and '"baseline_m"' in (out / "00.json").read_text()
 
 
+def test_calibrate_given_globs_the_shell_expanded_says_to_quote_them(capsys, tmp_path):
+    """`--left L/*.png --right R/*.png` unquoted listed the files as unrecognized arguments and no more, where
+    predict says what happened."""
+    image = np.zeros((8, 8, 3), np.uint8)
+    files = {side: [tmp_path / side / f"{i}.png" for i in range(3)] for side in ("L", "R")}
+    for path in (*files["L"], *files["R"]):
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), image)
+    argv = ["calibrate", "--left", *files["L"], "--right", *files["R"], "--board", "chessboard:9x6:0.025"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(word) for word in (*argv, "-o", tmp_path / "rig")])
+    stdout, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and stdout == "" and err.count("\n") == 1, err
+    assert err.rstrip().endswith(
+        "; 6 files came in place of --left PATTERN --right PATTERN: the shell expanded them, so quote each for "
+        "rtstereo "
+        "to match it (--left 'L/*.png' --right 'R/*.png'), or give the folders (see `rtstereo calibrate --help`)"
+    ), err
+
+
 def test_calibrate_holds_one_pair_of_images_at_a_time(capsys, tmp_path, monkeypatch):
     """Every image was read before the board was looked for, and all were held to the end: 2.2 GB for 30 pairs of
     12 MP. What the calibration needs of a pair is its corners and sizes."""

@@ -185,6 +185,18 @@ def test_a_charuco_board_of_the_layout_before_opencv_4_6_is_told_of_and_taken_wi
     assert "legacy" not in str(odd.value)  # boards of an odd number of rows have one layout
 
 
+def test_a_charuco_board_given_with_another_dictionary_is_told_to_check_the_dictionary():
+    """A board printed with DICT_5X5_100 given as DICT_4X4_50 is found in no view, and the error named the board's
+    size and its layout, both right, but not the dictionary."""
+    lefts, rights, _ = render_stereo_views(Board.parse("charuco:7x5:0.04:0.03"), 4, seed=1)
+    with pytest.raises(InputError, match="found in both images of only 0 of 4 pairs") as wrong:
+        calibrate_stereo(lefts, rights, Board.parse("charuco:7x5:0.04:0.03:DICT_4X4_50"))
+    assert str(wrong.value).endswith(
+        "; the ArUco dictionary must be the one the board was printed with (DICT_4X4_50 here: "
+        "charuco:7x5:0.04:0.03:DICT_...)"
+    )
+
+
 def test_a_charuco_view_that_shows_one_row_of_corners_is_left_out_not_a_traceback():
     """The board mostly covered, or out of the image: its corners on one line failed inside cv2.calibrateCamera
     (an assertion in initIntrinsicParams2D), a traceback from `rtstereo calibrate`."""

@@ -47,6 +47,31 @@ def test_ctrl_c_in_a_batch_says_how_many_pairs_were_written_and_where(capsys, mo
     assert not list(out.iterdir())[0].name.startswith(".partial")  # the staging folder is gone
 
 
+def test_ctrl_c_in_a_resumed_batch_counts_the_pairs_it_skipped(capsys, monkeypatch, tmp_path):
+    """A rerun stopped after the pairs it skipped said "interrupted after 2 of 5 pairs: 0 written", as if lost."""
+    lefts, rights = write_pairs(tmp_path / "in", 5)
+    out = tmp_path / "out"
+    argv = ["predict", str(lefts), str(rights), *SGBM_ARGS, "-o", f"{out}/", "--format", "png16", "-q"]
+    calls = []
+    real_predict = BatchJob.predict
+
+    def predict_then_interrupt(self, predictor, pair):
+        calls.append(1)
+        if len(calls) in (3, 4):  # the first run's third pair, the rerun's first pair to predict
+            raise KeyboardInterrupt
+        return real_predict(self, predictor, pair)
+
+    monkeypatch.setattr(BatchJob, "predict", predict_then_interrupt)
+    assert main(argv) == 130
+    capsys.readouterr()
+    assert main(argv) == 130
+    assert (
+        f"rtstereo predict: interrupted after 2 of 5 pairs: 0 written to {out}, 2 skipped (complete already), "
+        "each pair complete (a rerun skips them)" in capsys.readouterr().err
+    )
+    assert _visible_files(out) == ["00.png", "01.png"]
+
+
 def test_sigterm_in_a_batch_stops_it_as_ctrl_c_does_and_writes_the_summary(capsys, monkeypatch, tmp_path):
     """`kill PID` (a scheduler's stop) killed the run mid-pair: no count, no summary table."""
     lefts, rights = write_pairs(tmp_path / "in", 5)

@@ -525,7 +525,59 @@ def test_quiet_hides_the_download_progress_bar_as_it_hides_the_others(served, tm
     url_pair = ["https://x.org/l.png", "https://x.org/r.png", "--model", "sgbm", "--max-disp", "16"]
     assert main(["predict", *url_pair, "-o", str(tmp_path / "out"), "--quiet"]) == 0
     assert "downloading" not in capsys.readouterr().err
-    assert download._PROGRESS_SHOWN  # for the run only
     served["https://x.org/l2.png"] = served["https://x.org/l.png"]
     assert main(["predict", "https://x.org/l2.png", *url_pair[1:], "-o", str(tmp_path / "out2")]) == 0
     assert "downloading l2.png" in capsys.readouterr().err
+
+
+def test_rectification_maps_are_read_from_file_and_http_urls_as_a_calibration_is(served, tmp_path, capfd):
+    """--rectify URL was "rectification file not found: http:/x.org/maps.npz" (a file URL's too), and --calib URL of a
+    stereo.yaml had OpenCV print "[ERROR:...] Can't open file: 'http:/x.org/stereo.yaml'" on stderr as it was checked
+    for raw cameras, whose hint it then never gave."""
+    from rtstereo.cli.rectification import raw_rig_hint
+    from rtstereo.io.calibration import write_opencv
+    from rtstereo.rectify import Rectifier
+    from rtstereo.types import Calibration
+
+    k = np.array([[300, 0, 159.5], [0, 300, 119.5], [0, 0, 1.0]])
+    p1, p2 = np.hstack([k, np.zeros((3, 1))]), np.hstack([k, [[-30.0], [0], [0]]])
+    calibration = Calibration(300, 300, 159.5, 159.5, 119.5, 0.1, width_px=320, height_px=240)
+    rig = Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p1, p2, (320, 240), calibration)
+    rig.save(tmp_path / "maps.npz")
+    served["https://x.org/maps.npz"] = (tmp_path / "maps.npz").read_bytes()
+    for source in ("https://x.org/maps.npz", (tmp_path / "maps.npz").as_uri()):
+        assert Rectifier.from_file(source).calibration.baseline_m == pytest.approx(0.1), source
+    with pytest.raises(InputError, match=r"^rectification file ftp://x.org/m.npz: ftp:// URLs are not read"):
+        Rectifier.from_file("ftp://x.org/m.npz")
+    cameras = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "P1": p1, "P2": p2}
+    write_opencv(tmp_path / "stereo.yaml", cameras, 320, 240)
+    served["https://x.org/stereo.yaml"] = (tmp_path / "stereo.yaml").read_bytes()
+    capfd.readouterr()
+    hint = raw_rig_hint("https://x.org/stereo.yaml")
+    assert hint is not None and hint.startswith("https://x.org/stereo.yaml also holds the raw cameras (K1, D1, K2, D2)")
+    assert capfd.readouterr().err == ""
+
+
+class _SizedResponse(io.BytesIO):
+    """A response that says its length, as servers do: a download over 1 MiB then draws a progress bar."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data))}
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_turns_off_the_bar_of_a_download_too(monkeypatch, tmp_path, capsys, quiet):
+    """`predict URL URL -q` drew 'downloading l.png: 100%|...' for images over 1 MiB: --quiet reached the verb's own
+    bars only."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    noise = np.random.default_rng(0).integers(0, 256, (600, 808, 3), dtype=np.uint8)
+    views = {"l": noise[:, 8:], "r": noise[:, :-8]}  # the right view 8 px to the left: a pair, not one picture twice
+    pages = {f"https://x.org/{side}.png": cv2.imencode(".png", view)[1].tobytes() for side, view in views.items()}
+    assert all(len(page) > 1 << 20 for page in pages.values())
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: _SizedResponse(pages[url]))
+    argv = ["predict", *pages, "--model", "bm", "--max-disp", "16", "--no-rectification-check", "-o", f"{tmp_path}/o/"]
+    assert main([*argv, *(["-q"] if quiet else [])]) == 0
+    assert ("downloading l.png" in capsys.readouterr().err) != quiet

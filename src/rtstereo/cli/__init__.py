@@ -97,7 +97,8 @@ class _Parser(argparse.ArgumentParser):
         if choice:
             words, candidates = [choice.group(1)], re.findall(r"'([^']*)'", choice.group(2))
         elif message.startswith("unrecognized arguments: "):
-            words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
+            given = message.partition("; ")[0]  # not the hint after it, whose own options were offered back
+            words = [word.partition("=")[0] for word in given.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
             if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
                 return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
@@ -221,11 +222,10 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
-    from ..io.download import progress_shown  # (the verbs, imported above, have imported it)
+    from ..progress import silenced
 
     try:
-        # --quiet ("no progress bar") holds for the download of a weights or image URL too, which showed its bar
-        with one_voice(args.verb), progress_shown(not getattr(args, "quiet", False)):
+        with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
             return int(args.func(args) or 0)
     except RtStereoError as exc:
         if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
@@ -270,10 +270,18 @@ def _empty_argument(
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
-    """What to do when ``predict`` is given more image files than LEFT RIGHT: the shell expanded an unquoted
-    pattern (``L/*.png R/*.png``), whose first two files became LEFT and RIGHT."""
-    if args.verb != "predict" or not all(os.path.isfile(word or "") for word in (args.left, args.right, *extra)):
+    """What to do when ``predict`` is given more image files than LEFT RIGHT, or ``calibrate`` more than one after
+    ``--left`` and ``--right``: the shell expanded an unquoted pattern (``L/*.png R/*.png``), whose first files became
+    the arguments and the rest unrecognized ones."""
+    if args.verb not in ("predict", "calibrate"):
         return ""
+    if not all(os.path.isfile(word or "") for word in (args.left, args.right, *extra)):
+        return ""
+    if args.verb == "calibrate":
+        return (
+            f"; {len(extra) + 2} files came in place of --left PATTERN --right PATTERN: the shell expanded them, so "
+            "quote each for rtstereo to match it (--left 'L/*.png' --right 'R/*.png'), or give the folders"
+        )
     return (
         f"; {len(extra) + 2} files came in place of LEFT RIGHT: the shell expanded a pattern, so quote it "
         "for rtstereo to match it ('L/*.png' 'R/*.png'), or give the folders"

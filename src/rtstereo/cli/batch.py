@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
-from ..batch.outcome import DONE, FAILED, warning_messages
+from ..batch.outcome import DONE, FAILED, SKIPPED, warning_messages
 from ..errors import InputError, OutputError, require_installed
 from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
@@ -220,11 +220,15 @@ def run_batch(
                 file=sys.stderr,
             )
     if summary.interrupted:
-        done = summary.counts[DONE]
+        counts = summary.counts
+        where_to = f"to {job.output}" if job.output is not None else "(no -o: nothing written)"
+        # a resumed run's pairs found complete, and the failed ones, are among those counted as reached: a rerun
+        # stopped after its skipped pairs read "after 4 of 30 pairs: 0 written", as if those 4 had been lost
+        said = ((SKIPPED, "skipped (complete already)"), (FAILED, "failed"))
+        others = "".join(f", {counts[status]} {words}" for status, words in said if counts[status])
         print(
             f"rtstereo {verb}: interrupted after {len(summary.outcomes)} of {counted(summary.listed, 'pair')}: "
-            f"{done} written {'to ' + str(job.output) if job.output is not None else '(no -o: nothing written)'}, "
-            "each pair complete (a rerun skips them)",
+            f"{counts[DONE]} written {where_to}{others}, each pair complete (a rerun skips them)",
             file=sys.stderr,
             flush=True,
         )

@@ -25,11 +25,12 @@ def raw_rig_hint(calib: str | None) -> str | None:
     holds the raw cameras (``K1 D1 K2 D2``, as the ``stereo.yaml`` of ``rtstereo calibrate`` does): such a
     file can rectify the pair with ``--rectify``; ``--calib`` takes the images as rectified already."""
     from ..io.calibration import OPENCV_SUFFIXES, read_opencv
+    from ..io.download import fetch, is_url
 
     if not calib or Path(calib).suffix.lower() not in (*OPENCV_SUFFIXES, ".json"):
         return None
-    try:
-        matrices = read_opencv(calib).matrices.keys()
+    try:  # a URL's file, which --calib fetched into the cache (OpenCV, given the URL as a path, printed an error)
+        matrices = read_opencv(fetch(calib) if is_url(calib) else calib).matrices.keys()
     except RtStereoError:
         return None
     if not ({"K1", "K2"} <= matrices or {"M1", "M2"} <= matrices) or not {"D1", "D2"} <= matrices:

@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, warn
@@ -29,31 +28,6 @@ STALLED_BYTES = 1024
 LARGE_DOWNLOAD_BYTES = 1 << 20
 # ... and so does any download still going after this many seconds (a slow server or link).
 SLOW_DOWNLOAD_S = 2.0
-
-
-# Whether downloads show their progress bar: a verb run with --quiet ("no progress bar") turns it off for the run
-# (:func:`progress_shown`), however deep in the verb's work a URL is fetched.
-_PROGRESS_SHOWN = True
-
-
-@contextlib.contextmanager
-def progress_shown(shown: bool) -> Iterator[None]:
-    """Within the block, downloads show their progress bar only when ``shown`` (and the caller asks for it).
-
-    Examples:
-        >>> from rtstereo.io import download
-        >>> with progress_shown(False):
-        ...     download._PROGRESS_SHOWN
-        False
-        >>> download._PROGRESS_SHOWN
-        True
-    """
-    global _PROGRESS_SHOWN
-    before, _PROGRESS_SHOWN = _PROGRESS_SHOWN, shown and _PROGRESS_SHOWN
-    try:
-        yield
-    finally:
-        _PROGRESS_SHOWN = before
 
 
 def is_url(text: str) -> bool:
@@ -239,7 +213,7 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
             except OSError as exc:
                 raise _CacheWriteError(exc) from None
             with tmp:
-                received = _copy(response, tmp, total, progress and _PROGRESS_SHOWN, name)
+                received = _copy(response, tmp, total, progress, name)
         if total and received != total:
             # read1 ends without an error where the server closes the connection early: the start of the file, cached
             # as the whole of it, failed every later run that read it ("damaged checkpoint", "not an image")

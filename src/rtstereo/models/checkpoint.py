@@ -43,7 +43,6 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") ->
     Raises:
         CheckpointError: the file is missing, truncated, or not a PyTorch file.
     """
-    torch = require("torch", "torch", "reading a PyTorch checkpoint")
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it")
@@ -52,6 +51,18 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") ->
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} is empty: {path}")
     expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    # Files torch.load cannot read, named before torch is imported: without it, an image or the maps.npz of
+    # `rtstereo calibrate` given as the model was told to install torch to read "a PyTorch checkpoint". (A safetensors
+    # file is left to torch, which reads one where the safetensors package is installed.)
+    other = other_file_kind(head)
+    not_torch = f"{other}, not a PyTorch file" if other is not None else None
+    if not_torch is None and head[8:9] != b"{":
+        not_torch = archive_reason(path)
+    if not_torch is not None:
+        raise CheckpointError(f"cannot read {what} {path}: {not_torch}; expected {expected}")
+    torch = require("torch", "torch", "reading a PyTorch checkpoint")
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
             warnings.simplefilter("ignore")

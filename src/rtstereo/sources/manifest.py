@@ -12,16 +12,43 @@ from __future__ import annotations
 import csv
 import difflib
 import os
+import re
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError, require, require_path, warn
-from ..io.download import is_url
+from ..io.download import file_url_path, is_url
 from ..sinks.files import check_pair_name
 from .pairs import PairSource, unique_names
 
 MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
 COLUMNS = ("left", "right", "name")
+
+
+def _local_manifest(given: str | Path) -> str | Path:
+    """The manifest's local path: a ``file://`` URL's path; a web URL is refused (as a path, ``https://h/p.csv`` was
+    "manifest not found: https:/h/p.csv", the URL made into a path, which was never fetched).
+
+    Raises:
+        InputError: a URL of another scheme than ``file://``, or a ``file://`` URL of another host.
+
+    Examples:
+        >>> _local_manifest("file:///data/my%20pairs.csv"), _local_manifest("pairs.csv")
+        ('/data/my pairs.csv', 'pairs.csv')
+    """
+    if not isinstance(given, str) or os.path.exists(given):
+        return given
+    local = file_url_path(given)
+    if local is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
+        return local
+    scheme = given.split("://", 1)[0]
+    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
+        raise InputError(
+            f"manifest {given}: a manifest is read from a local file, not from a URL: download it and give its path "
+            "(or a file:///path URL); the pairs it lists may be http(s) URLs"
+        )
+    return given
 
 
 def read_manifest(path: str | Path) -> list[PairSource]:
@@ -48,7 +75,7 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         >>> [(p.left.endswith("cam0/a.png"), p.name) for p in read_manifest(folder / "pairs.csv")]
         [(True, 'a')]
     """
-    path = require_path(path, "manifest", "a .csv or .parquet file (str or Path)")  # Path(5): a bare TypeError
+    path = require_path(_local_manifest(path), "manifest", "a .csv or .parquet file (str or Path)")  # Path(5)
     suffix = path.suffix.lower()
     if suffix not in MANIFEST_SUFFIXES:
         raise InputError(f"manifest {path}: expected a .csv or .parquet file of left,right[,name] columns")
