@@ -100,7 +100,7 @@ def load(
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     switches = {name: value for name, value in switches.items() if value is not None}
     predictor = _load(model, weights, backend, device, precision, overrides)
-    if getattr(predictor, "guided", False) and Path(model).is_file():  # rtnet-guided, the registry's, says so itself
+    if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
         _warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
@@ -110,9 +110,10 @@ def load(
 
 
 def _warn_unguided(path: str) -> None:
-    """Say that a guided network's file given as the model runs without its hints: what ``adapt --model default``
-    writes ran alone, unguided, and gave a poorer map without a word (``models`` and ``adapt`` say to run it inside
-    the hybrid). A warning, not a refusal: the network still works unguided, and ``predict(..., hints=)`` guides it.
+    """Say that a guided network given as the model runs without its hints: what ``adapt --model default`` writes,
+    and the registry's ``rtnet-guided`` (the hybrid's network), ran alone, unguided, and gave a poorer map without a
+    word (``models`` and ``adapt`` say to run it inside the hybrid). A warning, not a refusal: the network still works
+    unguided, and ``predict(..., hints=)`` guides it.
     """
     warn(
         f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
