@@ -267,3 +267,59 @@ def test_keeping_freed_memory_can_be_declined_from_the_environment():
     kept = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     expected = "True" if sys.platform == "linux" and platform.libc_ver()[0] == "glibc" else "False"
     assert kept.stdout.split()[0] == expected, kept.stderr
+
+
+GOLDEN = os.path.join("fixtures", "golden")
+BEFORE_LOAD_CASES = [
+    ("sgbm", {}, None),
+    ("sgbm", {"max_disp": 17}, None),  # searched as 32
+    ("bm", {"max_disp": "40", "fill_left_border": True}, None),  # a --set string; a switch every model takes
+    ("rtnet-v5", {}, None),
+    ("rtnet-guided", {"max_disp": 192}, None),
+    ("default", {"max_disp": 64}, None),  # SGBM's range; the plan is its network's
+    ("hybrid", {"network": "rtnet-guided", "threads": 1}, None),
+    ("gwcnet-g", {"max_disp": 48}, ("gwcnet-g_maxdisp48.ckpt",)),
+    ("anynet", {}, ("..", "..", "weights", "anynet", "anynet_sceneflow.tar")),
+    ("crestereo", {"iters": 2}, ("crestereo_random.pth",)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:rtnet-guided is a guided network")
+@pytest.mark.parametrize("model, settings, weights", BEFORE_LOAD_CASES, ids=lambda v: str(v) if v else "-")
+def test_the_plan_known_before_loading_is_the_loaded_models(model, settings, weights, monkeypatch):
+    """video and live ask the memory budget before they load the model (seconds with torch), from the registry: the
+    plan must be the loaded predictor's, refusals in the same words, at every size and budget."""
+    from ..conftest import shared_path
+
+    weights_path = str(shared_path(*GOLDEN.split(os.sep), *weights)) if weights else None
+    early = rtstereo.api.memory_plan_before_load(model, settings)
+    assert early is not None
+    loaded = rtstereo.load(model, weights=weights_path, settings=settings)
+    seen = set()
+    for budget in ("300K", "40M", "100M", "2G"):
+        monkeypatch.setenv(memory.BUDGET_ENV, budget)
+        for size_hw in ((48, 72), (480, 640), (1200, 1800), (2000, 3000), (100, 16000)):
+            outcomes = []
+            for plan in (early, loaded.memory_plan):
+                try:
+                    outcomes.append(plan(size_hw))
+                except MemoryBudgetError as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[0] == outcomes[1], (budget, size_hw, outcomes)
+            seen.add(type(outcomes[0]))
+    assert seen == {type(None), tuple, str}  # run as asked, run smaller, refused: each compared
+
+
+@pytest.mark.parametrize(
+    "model, settings, backend",
+    [
+        ("nets/m.onnx", {}, None),  # a file: an export may fix its size
+        ("hybrid", {"network": "rtnet-v5"}, None),  # another network than its own
+        ("gwcnet-g", {}, "onnxruntime"),  # another backend than its own
+        ("rtnet-v5", {"max_disp": 64}, None),  # load refuses it, and says why
+        ("sgbm", {"max_disp": "many"}, None),
+        ("no-such-model", {}, None),
+    ],
+)
+def test_no_plan_before_loading_where_only_the_loaded_model_knows_it(model, settings, backend):
+    assert rtstereo.api.memory_plan_before_load(model, settings, backend) is None

@@ -1600,6 +1600,31 @@ def test_a_video_file_no_memory_holds_is_refused_before_anything_is_written(
     assert not list(tmp_path.glob("o.*"))
 
 
+@pytest.mark.parametrize("verb", ["video", "live"])
+@pytest.mark.parametrize("size", [None, "400x600"])
+def test_a_frame_size_no_memory_holds_is_refused_before_the_model_loads(
+    run_cli, sbs_video, tmp_path, monkeypatch, verb, size
+):
+    """The budget was asked of the loaded model: a video of large frames (or --size) waited for the model to load,
+    seconds, more with torch, to be refused. The registry's plan is asked first, from the video's header or the open
+    camera's size; the words are the loaded model's (test_the_plan_known_before_loading_is_the_loaded_models)."""
+    import rtstereo.cli.video as video_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    inputs = ["--sbs", sbs_video] if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    sized = ["--size", size] if size else []
+    code, out, err = run_cli(verb, *inputs, "-o", tmp_path / "o.mp4", "--model", "gwcnet-g", "--max-disp", 16, *sized)
+    assert code == 2 and out == "", err
+    said = f"rtstereo {verb}: error: {'--size 400x600: ' if size else ''}gwcnet-g on a "
+    assert said in err and "more than the 1 KB budget (RTSTEREO_MEMORY_BUDGET=1K)" in err, err
+    assert err.endswith("\n") and not err.split(said)[1].count("\n") - 1, err
+    assert not list(tmp_path.glob("o.*"))
+
+
 def test_a_frame_of_an_image_sequence_whose_views_differ_in_size_is_named(run_cli, tmp_path):
     """'left and right images differ in size: left 40x32, right 36x32' said which of the sequence's frames only by
     its sizes."""
