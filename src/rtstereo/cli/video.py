@@ -606,6 +606,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None), view_size_hw)
+    if not args.size and hasattr(source, "frame_size_check"):  # an image sequence's frames may differ in size
+        source.frame_size_check = getattr(predictor, "memory_plan", None)
     sinks = []
     if args.output:
         stride = getattr(args, "stride", 1)
