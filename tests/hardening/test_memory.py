@@ -44,6 +44,48 @@ def test_a_budget_of_no_size_is_refused(text):
         parse_bytes(text)
 
 
+@pytest.mark.parametrize("text", ["2ib", "2i", "5 k b", "2GG", "G", "1e"])
+def test_a_budget_with_letters_that_are_no_unit_is_refused(text):
+    """'2ib' was read as 2 bytes: a trailing 'b' and 'i' were dropped whatever stood before them."""
+    with pytest.raises(InputError, match=f"MEMORY_BUDGET='{text}' not understood: expected a size of at least 1 byte"):
+        parse_bytes(text)
+
+
+@pytest.mark.parametrize(
+    "text, count", [("2Gi", 2 << 30), ("512MB", 512 << 20), ("1.5 GiB", 3 << 29), ("64kb", 64 << 10), ("100B", 100)]
+)
+def test_the_forms_of_a_budget_the_readme_names_are_read(text, count):
+    assert parse_bytes(text) == count
+
+
+def test_a_budget_of_spaces_is_unset_as_an_empty_one(monkeypatch):
+    """RTSTEREO_MEMORY_BUDGET='' was the machine's budget and ' ' refused, where RTSTEREO_THREADS reads both as
+    unset."""
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 1 << 30)
+    for text in ("", " ", "\t"):
+        monkeypatch.setenv(memory.BUDGET_ENV, text)
+        assert memory.memory_budget() == Budget(int(0.8 * (1 << 30)), "80 % of the available memory")
+        memory.check_budget_setting()
+    monkeypatch.setenv(memory.BUDGET_ENV, " 3G ")
+    assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")
+
+
+def test_eval_refuses_a_budget_that_is_no_size_before_any_scene(capsys, monkeypatch, tmp_path):
+    """Each scene asked the budget: RTSTEREO_MEMORY_BUDGET=garbage failed every scene, wrote the results of none and
+    ended with exit code 1, a usage error read as a failed run."""
+    from ..conftest import run_cli, shared_path
+
+    scenes = shared_path("data", "real", "middlebury2001")
+    monkeypatch.setenv(memory.BUDGET_ENV, "garbage")
+    code, out, err = run_cli(capsys, "eval", scenes, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "o", "-q")
+    assert (code, out) == (2, ""), err
+    assert err == (
+        "rtstereo eval: error: RTSTEREO_MEMORY_BUDGET='garbage' not understood: expected a size of at least 1 byte, "
+        "such as 2G or 512M\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_budget_comes_from_the_environment_or_the_machine(monkeypatch):
     monkeypatch.setenv(memory.BUDGET_ENV, "3G")
     assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")
