@@ -311,6 +311,34 @@ def test_keeping_freed_memory_can_be_declined_from_the_environment():
     assert kept.stdout.split()[0] == expected, kept.stderr
 
 
+@pytest.mark.parametrize("value, wanted", [("false", False), ("Off", False), ("no", False), (" 0 ", False), ("", True)])
+def test_keeping_freed_memory_is_declined_by_any_word_for_no(monkeypatch, value, wanted):
+    """RTSTEREO_KEEP_FREED_MEMORY=false (or no, off) kept the freed memory, unsaid: only "0" declined."""
+    from rtstereo.runtime import heap
+
+    monkeypatch.setenv(heap.KEEP_ENV, value)
+    assert heap._keep_wanted() is wanted
+
+
+def test_keeping_freed_memory_set_to_no_switch_is_refused_in_one_line(capsys, monkeypatch, tmp_path):
+    from rtstereo.runtime import heap
+
+    from ..conftest import make_textured_pair, run_cli
+
+    paths = [tmp_path / "l.png", tmp_path / "r.png"]
+    for path, image in zip(paths, make_textured_pair(32, 48)):
+        cv2.imwrite(str(path), image)
+    monkeypatch.setattr(heap, "_MALLOC_TUNED", [])  # asked again, as in a new process
+    monkeypatch.setenv(heap.KEEP_ENV, "maybe")
+    code, out, err = run_cli(capsys, "predict", *paths, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "o")
+    assert (code, out) == (2, ""), err
+    assert err == (
+        "rtstereo predict: error: RTSTEREO_KEEP_FREED_MEMORY must be 0 or 1 (false or true, no or yes, off or on), "
+        "got 'maybe'\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 GOLDEN = os.path.join("fixtures", "golden")
 BEFORE_LOAD_CASES = [
     ("sgbm", {}, None),
