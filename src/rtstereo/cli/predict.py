@@ -466,9 +466,11 @@ def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[Pai
 
     budget, first = memory_budget().bytes, True
     for source in sources[:CHECK_TRIES]:
-        size_hw = header_size_hw(source.left)
+        size_hw, right_hw = header_size_hw(source.left), header_size_hw(source.right)
         if size_hw is not None and IO_BYTES_PER_PX * size_hw[0] * size_hw[1] > budget:
             continue  # no model fits a pair whose images alone do not: not decoded here (seconds, gigabytes)
+        if size_hw is not None and right_hw is not None and size_hw != right_hw:
+            continue  # no pair: the batch refuses it from the same headers, undecoded
         try:
             # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
             with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
