@@ -303,18 +303,19 @@ class BatchJob:
                 "give -o another folder"
             )
 
-    def refuse_over_budget(self, predictor: Any, source: PairSource) -> None:
+    def refuse_over_budget(self, predictor: Any, source: PairSource, memory_plan: Callable | None = None) -> None:
         """Refuse a pair that no size of fits the memory budget from its files' headers, before its images are
         decoded (two 12000x12000 PNGs took 20 s and 1.3 GB resident to be refused under a 1 GB budget), and so a
         pair whose views differ in size (a 20000x20000 left view beside a small right one was decoded whole, then
         refused for its size); nothing when the headers do not tell (an http(s) URL), or with a rectifier, whose
-        maps give the size.
+        maps give the size. ``memory_plan``: the plan to ask instead of the predictor's (``predictor`` may then be
+        ``None``): :func:`rtstereo.api.memory_plan_before_load`'s, before the model loads.
 
         Raises:
             MemoryBudgetError: as predicting the pair would (:func:`~rtstereo.runtime.memory.plan_network_size`).
             InputError: the views differ in size, as :class:`~rtstereo.types.StereoPair` says once they are decoded.
         """
-        plan = getattr(predictor, "memory_plan", None)
+        plan = memory_plan or getattr(predictor, "memory_plan", None)
         if self.rectifier is not None or not callable(plan):
             return
         size_hw, right_hw = header_size_hw(source.left), header_size_hw(source.right)

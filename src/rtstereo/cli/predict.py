@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api import memory_plan_before_load
 from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
@@ -32,6 +33,7 @@ from .common import (
     predictor_from_args,
     refuse_calib_with_rectify,
     refuse_unused_calib_unit,
+    settings_from_args,
 )
 from .rectification import exposure_hint as _exposure_hint
 from .rectification import raw_rig_hint as _raw_rig_hint
@@ -342,6 +344,9 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         problem = folder_write_problem(folder)
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
+    # A pair too large for the budget is refused before the model loads (seconds, more with torch), where the plan is
+    # known from the registry, and else by the loaded model: in the same words.
+    job.refuse_over_budget(None, source, memory_plan_before_load(args.model, settings_from_args(args), args.backend))
     predictor = predictor_from_args(args)
     job.refuse_over_budget(predictor, source)
     with _named_warnings(source.name):
