@@ -1625,6 +1625,30 @@ def test_a_frame_size_no_memory_holds_is_refused_before_the_model_loads(
     assert not list(tmp_path.glob("o.*"))
 
 
+@pytest.mark.parametrize(
+    "output, said",
+    [
+        ("o.avi", "expected a .mp4, .m4v, .mov file name (an MPEG-4 video), got '.avi'"),
+        ("taken.mp4", "is a folder: give a file name, e.g. "),
+    ],
+)
+def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
+    run_cli, two_videos, tmp_path, monkeypatch, output, said
+):
+    """-o out.avi (or a folder) was refused as its writer was made, after the model had loaded (seconds with torch)."""
+    import rtstereo.cli.video as video_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    (tmp_path / "taken.mp4").mkdir()
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / output, *FAST)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"rtstereo video: error: video output {tmp_path / output}") and said in err, err
+    assert err.count("\n") == 1
+
+
 def _sized_sequence(folder: Path, sizes_hw: list[tuple[int, int]]) -> tuple[Path, Path]:
     """Two folders of textured frames of the given sizes, named f0, f1...: their paths."""
     texture = np.random.default_rng(0).integers(0, 256, (max(h for h, _ in sizes_hw), 4 + max(w for _, w in sizes_hw)))

@@ -569,7 +569,7 @@ def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
-    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
+    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, check_video_output, open_window
     from ..stream import Stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -578,6 +578,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
     _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
+    stride = getattr(args, "stride", 1)
+    fps = source.fps / stride if source.fps and not source.live else None
+    if args.output:  # its name and rate, before the model loads: its writer is made after it
+        check_video_output(args.output, fps)
     _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
@@ -610,8 +614,6 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         source.frame_size_check = getattr(predictor, "memory_plan", None)
     sinks = []
     if args.output:
-        stride = getattr(args, "stride", 1)
-        fps = source.fps / stride if source.fps and not source.live else None
         sinks.append(VideoSink(args.output, fps=fps))
     if args.output_prefix:  # it names an earlier run's PNGs that this run leaves, when it closes
         sinks.append(DisparityPngSink(args.output_prefix))
