@@ -1649,6 +1649,28 @@ def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("videos", ["two", "sbs", "sequence"])
+def test_a_calibration_of_another_frame_size_is_refused_before_the_model_loads(
+    run_cli, two_videos, sbs_video, tmp_path, monkeypatch, videos
+):
+    """A camera's size is checked against --calib once it opens; a video file's, known from its header, and an image
+    sequence's, from its first files', were refused at the first frame, after the model had loaded."""
+    import rtstereo.cli.video as video_cli
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.types import Calibration
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    write_calibration(tmp_path / "tall.json", Calibration(100.0, 100.0, 4.5, 4.5, 499.5, 0.1, 1000, 10))
+    inputs = {"two": two_videos, "sbs": ["--sbs", sbs_video], "sequence": _sized_sequence(tmp_path, [(32, 48)] * 2)}
+    code, out, err = run_cli("video", *inputs[videos], "-o", tmp_path / "o.mp4", "--calib", tmp_path / "tall.json")
+    assert code == 2 and out == "", err
+    assert "error: the calibration is for 10x1000 (HxW) images but the frames are " in err, err
+    assert err.count("\n") == 1 and not list(tmp_path.glob("o.*"))
+
+
 def _sized_sequence(folder: Path, sizes_hw: list[tuple[int, int]]) -> tuple[Path, Path]:
     """Two folders of textured frames of the given sizes, named f0, f1...: their paths."""
     texture = np.random.default_rng(0).integers(0, 256, (max(h for h, _ in sizes_hw), 4 + max(w for _, w in sizes_hw)))

@@ -603,10 +603,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
     if isinstance(source, LiveSource):  # no camera: said before the model loads, its notes and its progress bar
         source.open()
-        view_size_hw = getattr(source, "view_size_hw", None)
-        if view_size_hw is not None:  # --calib or --rectify of another camera mode: said now too
-            prepare.check_frame_size(view_size_hw)
     view_size_hw = getattr(source, "view_size_hw", None)  # a video's, from its header; a camera's, once open
+    if view_size_hw is not None:  # --calib or --rectify of another size or camera mode: said now, not at frame 0
+        prepare.check_frame_size(view_size_hw)
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None), view_size_hw)
