@@ -240,6 +240,14 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     )
 
 
+def test_a_budget_under_a_kilobyte_is_said_in_bytes():
+    """RTSTEREO_MEMORY_BUDGET=500 was refused against "the 0 KB budget"."""
+    with pytest.raises(MemoryBudgetError, match=r"needs about 189 KB, more than the 500 B budget \(a test\)"):
+        plan_network_size("sgbm", "classical", 16, (48, 72), budget=Budget(500, "a test"))
+    assert memory.format_bytes_apart(600, 500) == ("600 B", "500 B")
+    assert memory.format_bytes_apart(2000, 1000) == ("2 KB", "1000 B")
+
+
 def test_an_estimate_just_over_the_budget_is_not_said_to_equal_it():
     """The hybrid on a 64x128 pair (5.1 MB) against a 5 MB budget: "needs about 5 MB, more than the 5 MB budget"."""
     with pytest.raises(MemoryBudgetError, match=r"needs about 5\.1 MB, more than the 5\.0 MB budget \(test\)"):

@@ -87,11 +87,13 @@ def format_bytes(count: float) -> str:
     """Bytes as a short human figure.
 
     Examples:
-        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10)
-        ('3.0 GB', '5 MB', '300 KB')
+        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10), format_bytes(500)
+        ('3.0 GB', '5 MB', '300 KB', '500 B')
     """
     if count >= 1 << 30:
         return f"{count / (1 << 30):.1f} GB"
+    if count < 1 << 10:  # RTSTEREO_MEMORY_BUDGET=500 read "more than the 0 KB budget"
+        return f"{count:.0f} B"
     if count < 1 << 20:  # "needs about 0 MB, more than the 0 MB budget" said nothing
         return f"{count / (1 << 10):.0f} KB"
     return f"{count / (1 << 20):.0f} MB"
@@ -107,7 +109,7 @@ def format_bytes_apart(needed: float, allowed: float) -> tuple[str, str]:
     """
     shown = format_bytes(needed), format_bytes(allowed)
     unit = shown[0].split()[1]
-    decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10)}[unit]
+    decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10), "B": (1, 1)}[unit]
     while shown[0] == shown[1] and decimals <= 3:
         shown = f"{needed / size:.{decimals}f} {unit}", f"{allowed / size:.{decimals}f} {unit}"
         decimals += 1
