@@ -945,16 +945,40 @@ def test_an_exports_external_data_file_given_as_the_model_names_the_model(tmp_pa
     assert (code, out, err) == (2, "", f"rtstereo bench: error: {message}\n")
 
 
-def test_a_guided_networks_file_given_as_the_model_warns_that_it_runs_unguided(recwarn):
+def test_a_guided_network_given_as_the_model_warns_that_it_runs_unguided(recwarn):
     """An export or checkpoint of a guided network (what `adapt --model default` writes) ran alone without its hints,
-    a poorer map, and said nothing; inside the hybrid, or as the registry's rtnet-guided, it says nothing."""
+    a poorer map, and said nothing; so did the registry's rtnet-guided (the hybrid's network) named alone. Inside the
+    hybrid it says nothing."""
     from rtstereo.runtime.onnx import packaged_path
 
     guided = str(packaged_path(rtstereo.models.get_spec("rtnet-guided")))
-    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
-        rtstereo.load(guided)
-    assert f"--model hybrid --set network={guided}" in str(caught[0].message)
+    for model in (guided, "rtnet-guided"):
+        with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
+            rtstereo.load(model)
+        assert str(caught[0].message).startswith(f"{model} is a guided network, which alone gets none of SGBM's ")
+        assert f"--model hybrid --set network={model}" in str(caught[0].message)
     recwarn.clear()
     rtstereo.load("hybrid", network=guided)
-    rtstereo.load("rtnet-guided")
+    rtstereo.load("hybrid")
+    rtstereo.load("rtnet-v5")
     assert not [w for w in recwarn if "guided network" in str(w.message)]
+
+
+def test_the_registrys_guided_network_named_alone_on_the_command_line_warns(tmp_path):
+    """`--model rtnet-guided` ran unguided without a word, where --model FILE of a guided network warns (a process of
+    its own: the command line's warnings are lines on stderr, which pytest's capture of warnings would take)."""
+    import os
+    import subprocess
+
+    import cv2
+
+    from .conftest import make_textured_pair
+
+    paths = [str(tmp_path / "l.png"), str(tmp_path / "r.png")]
+    for path, image in zip(paths, make_textured_pair(48, 96)):
+        cv2.imwrite(path, image)
+    argv = [sys.executable, "-m", "rtstereo", "predict", *paths, "--model", "rtnet-guided", "-o", str(tmp_path / "o")]
+    env = {**os.environ, "PYTHONPATH": str(Path(rtstereo.__file__).parents[1])}
+    done = subprocess.run([*argv, "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "rtstereo predict: warning: rtnet-guided is a guided network, which alone gets none of SGBM's" in done.stderr

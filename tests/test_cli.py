@@ -1231,6 +1231,27 @@ def test_a_single_pair_over_the_memory_budget_is_refused_before_its_images_are_d
         assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("model", ["sgbm", "gwcnet-g"])
+def test_a_single_pair_over_the_memory_budget_is_refused_before_the_model_loads(
+    capsys, tmp_path, pair_files, monkeypatch, model
+):
+    """The budget was asked of the loaded model: a pair too large for it waited for the model (seconds, more with
+    torch) to be refused. The registry's plan is asked first, in the loaded model's words."""
+    import rtstereo.cli.predict as predict_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    lp, rp = pair_files
+    height, width = cv2.imread(str(lp)).shape[:2]
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    monkeypatch.setattr(predict_cli, "predictor_from_args", loaded)
+    code, out, err = run_cli(capsys, "predict", lp, rp, "-m", model, "--max-disp", 16, "-o", tmp_path / "o")
+    assert (code, out) == (2, ""), err
+    assert err.startswith(f"rtstereo predict: error: {model} on a {height}x{width} (HxW) pair needs about "), err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
 def test_the_summary_line_gives_the_size_height_first_as_every_size_of_rtstereo(capsys, tmp_path, pair_files):
     """It said WxH (448x128) where --size, --crop and the README give HxW."""
     lp, rp = pair_files

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import CheckpointError, InputError, ModelNotFoundError, require, warn
+from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
 from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -100,7 +100,7 @@ def load(
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     switches = {name: value for name, value in switches.items() if value is not None}
     predictor = _load(model, weights, backend, device, precision, overrides)
-    if getattr(predictor, "guided", False) and Path(model).is_file():  # rtnet-guided, the registry's, says so itself
+    if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
         _warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
@@ -110,15 +110,72 @@ def load(
 
 
 def _warn_unguided(path: str) -> None:
-    """Say that a guided network's file given as the model runs without its hints: what ``adapt --model default``
-    writes ran alone, unguided, and gave a poorer map without a word (``models`` and ``adapt`` say to run it inside
-    the hybrid). A warning, not a refusal: the network still works unguided, and ``predict(..., hints=)`` guides it.
+    """Say that a guided network given as the model runs without its hints: what ``adapt --model default`` writes,
+    and the registry's ``rtnet-guided`` (the hybrid's network), ran alone, unguided, and gave a poorer map without a
+    word (``models`` and ``adapt`` say to run it inside the hybrid). A warning, not a refusal: the network still works
+    unguided, and ``predict(..., hints=)`` guides it.
     """
     warn(
         f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
         f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
         f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
     )
+
+
+# The backend each kind of registry model runs on when none is named.
+_OWN_BACKEND = {"classical": "opencv", "onnx": "onnxruntime", "hybrid": "onnxruntime", "network": "torch"}
+
+
+def memory_plan_before_load(
+    model: str | os.PathLike[str], settings: Mapping[str, Any] | None = None, backend: str | None = None
+) -> Callable[[tuple[int, int]], tuple[int, int] | None] | None:
+    """The ``memory_plan`` of the predictor :func:`load` builds for a registry model, known before it is built:
+    ``video`` and ``live`` ask it of the frame size a video's header or an open camera gives, so that a size no
+    smaller size of fits the memory budget is refused before the model loads (seconds, more with torch), in the words
+    the loaded model's plan gives (:func:`~rtstereo.runtime.memory.plan_network_size`, with the same arguments).
+
+    Args:
+        model, settings, backend: as :func:`load` takes them.
+
+    Returns:
+        A function of ``(H, W)`` as :meth:`Predictor.memory_plan`, or ``None`` where only the loaded model knows its
+        plan (a file, whose export may fix its size; the hybrid with another network; a backend other than the
+        model's own) or where :func:`load` refuses the model or its settings (it says why).
+
+    Examples:
+        >>> memory_plan_before_load("sgbm", {"max_disp": 16})((480, 640)) is None
+        True
+        >>> memory_plan_before_load("nets/m.onnx") is None
+        True
+    """
+    from .models.sgbm import num_disparities
+    from .runtime.memory import plan_network_size
+
+    name = resolve_alias(str(os.fspath(model)))
+    if name not in list_models():
+        return None
+    spec = get_spec(name)
+    if backend not in (None, _OWN_BACKEND.get(spec.kind)):
+        return None
+    try:  # the model's own settings; the switches and runtime options every model takes do not change its memory
+        resolved = spec.resolve_settings({k: v for k, v in (settings or {}).items() if k in spec.defaults})
+    except RtStereoError:
+        return None
+    max_disp = resolved.get("max_disp")
+    if spec.kind == "hybrid":  # the range of its network, the packaged one
+        if resolve_alias(str(resolved.get("network"))) != spec.network:
+            return None
+        max_disp = get_spec(spec.network).defaults.get("max_disp")
+    elif spec.kind == "onnx" and max_disp != spec.defaults.get("max_disp"):  # fixed in the graph: load refuses it
+        return None
+    elif spec.kind == "classical" and max_disp is not None:  # OpenCV's matchers search a multiple of 16
+        max_disp = num_disparities(int(max_disp))
+    max_disp_px = float(max_disp) if max_disp is not None else None
+
+    def plan(input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        return plan_network_size(spec.name, spec.kind, max_disp_px, input_hw, spec.size_divisor, spec.fixed_size_hw)
+
+    return plan
 
 
 def _model_argument(model: Any) -> str:

@@ -476,6 +476,7 @@ def _score_sample(
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] | None,
     max_gt_disp_px: float | None = None,
 ) -> SceneResult | None:
+    _refuse_over_budget(predictor_for, sample)
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None
@@ -545,6 +546,22 @@ def _score_sample(
     return SceneResult(
         sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at, str(sample.left_path)
     )
+
+
+def _refuse_over_budget(predictor_for: Callable[[Sample], Predictor | HybridPredictor], sample: Sample) -> None:
+    """Refuse a scene that no size of fits the memory budget from its left image's header, as ``predict`` refuses
+    a pair, before its images and ground truth are decoded (they were, gigabytes for a 20000x20000 scene, to be
+    refused by the model); nothing when the header does not tell, or the scene has no ground truth to score.
+
+    Raises:
+        MemoryBudgetError: as predicting the scene would (:func:`~rtstereo.runtime.memory.plan_network_size`).
+    """
+    from .io.images import header_size_hw
+
+    size_hw = header_size_hw(sample.left_path) if sample.gt_path is not None else None
+    plan = getattr(predictor_for(sample), "memory_plan", None) if size_hw is not None else None
+    if callable(plan):
+        plan(size_hw)
 
 
 def _size_cell(scene: SceneResult) -> str:

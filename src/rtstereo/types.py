@@ -310,6 +310,33 @@ def require_calibration_type(calibration: Any) -> Calibration:
     return calibration
 
 
+def views_size_problem(left_hw: tuple[int, ...], right_hw: tuple[int, ...]) -> str | None:
+    """Why views of ``left_hw`` and ``right_hw`` (``(H, W)``) make no stereo pair, or ``None`` when they have one size:
+    said by :class:`StereoPair`, and by a batch from the files' headers before it decodes them (a 20000x20000 left
+    view beside a small right one was decoded, gigabytes, to be refused for its size).
+
+    Examples:
+        >>> views_size_problem((48, 64), (48, 64)) is None
+        True
+        >>> views_size_problem((48, 64), (48, 60))
+        'left and right images differ in size: left 64x48, right 60x48 (WxH); a rectified pair has one size'
+    """
+    if tuple(left_hw) == tuple(right_hw):
+        return None
+    # one view on its side: an EXIF orientation tag on one of two phone photos (read_image turns it upright,
+    # as viewers do), or the other's tag lost by an editor
+    turned = (
+        "; one view is turned by 90 degrees against the other (an EXIF orientation tag that one of the two "
+        "files has and the other has not?): turn it to match the other"
+        if tuple(left_hw) == tuple(right_hw)[::-1]
+        else ""
+    )
+    return (
+        f"left and right images differ in size: left {left_hw[1]}x{left_hw[0]}, "
+        f"right {right_hw[1]}x{right_hw[0]} (WxH); a rectified pair has one size{turned}"
+    )
+
+
 # eq=False: equal when they are the same object; field by field, ``==`` compared arrays and raised ValueError ("the
 # truth value of an array ... is ambiguous") for two results, as did ``result in results``; hashing raised TypeError.
 @dataclass(frozen=True, eq=False)
@@ -352,19 +379,9 @@ class StereoPair:
             )
         left = as_rgb_uint8(self.left, "left image")
         right = as_rgb_uint8(self.right, "right image")
-        if left.shape != right.shape:
-            # one view on its side: an EXIF orientation tag on one of two phone photos (read_image turns it upright,
-            # as viewers do), or the other's tag lost by an editor
-            turned = (
-                "; one view is turned by 90 degrees against the other (an EXIF orientation tag that one of the two "
-                "files has and the other has not?): turn it to match the other"
-                if left.shape[:2] == right.shape[1::-1]
-                else ""
-            )
-            raise InputError(
-                f"left and right images differ in size: left {left.shape[1]}x{left.shape[0]}, "
-                f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size{turned}"
-            )
+        problem = views_size_problem(left.shape[:2], right.shape[:2])
+        if problem is not None:
+            raise InputError(problem)
         matched, right = grey_alike(left, right)
         # The colour view turned grey is matched so, but shown in colour: the point cloud of a colour left camera
         # beside a mono right one came out grey.

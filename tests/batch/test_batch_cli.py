@@ -814,3 +814,27 @@ def test_a_batch_s_pairs_over_the_memory_budget_fail_before_their_images_are_dec
 
     assert code == 1 and "2 pairs failed: 00, 01" in err, err
     assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): sgbm on a 64x96 (HxW) pair needs about" in err
+
+
+def test_a_batch_pair_whose_views_differ_in_size_fails_alone_before_it_is_decoded(capsys, tmp_path, monkeypatch):
+    """A folder whose second left view was far larger than its right one (20000x20000 beside 64x96) had it decoded,
+    gigabytes, to be refused for its size: the files' headers say so first; the batch goes on, its summary names it."""
+    import csv
+
+    from rtstereo.sources.pairs import PairSource
+
+    decoded = []
+    load = PairSource.load
+    monkeypatch.setattr(
+        PairSource, "load", lambda self, *a, **k: decoded.append(Path(self.left).name) or load(self, *a, **k)
+    )
+    left, right = write_pairs(tmp_path / "in", 3)
+    Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(left / "01.png")
+    summary = tmp_path / "s.csv"
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q", "--summary", summary)
+    message = "left and right images differ in size: left 400x300, right 96x64 (WxH); a rectified pair has one size"
+    assert code == 1 and f"failed: 01 ({left / '01.png'}, {right / '01.png'}): {message}\n" in err, err
+    assert "01.png" not in decoded and "02.png" in decoded
+    rows = {row["name"]: row for row in csv.DictReader(summary.open())}
+    assert [rows[name]["status"] for name in ("00", "01", "02")] == ["done", "failed", "done"]
+    assert rows["01"]["error"] == message

@@ -177,12 +177,20 @@ def test_eval_json_records_the_versions_commit_and_each_scenes_images(capsys, tm
     assert document["scenes"][0]["left"] == str(folder.absolute() / "im0.png")
 
 
+class _NeverPredicts:
+    """A predictor that a scene which cannot be scored must not run (it may be built: its memory plan is asked of the
+    scene's header, before anything is decoded; this one has none)."""
+
+    def predict(self, left, right):
+        pytest.fail("no prediction for a scene that cannot be scored")
+
+
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
     with pytest.raises(
         InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 30x40 but the left image .* is 40x72 \(HxW\)"
     ):
-        score_sample(lambda s: pytest.fail("no prediction for a scene that cannot be scored"), sample)
+        score_sample(lambda s: _NeverPredicts(), sample)
 
 
 def test_prediction_of_another_size_names_the_scene(tmp_path):
@@ -211,7 +219,7 @@ def test_mask_of_another_size_names_the_scene(tmp_path):
     with pytest.raises(
         InputError, match=r"scene scene_c: mask .*mask0nocc.png is 20x20 but the ground truth is 40x72 \(HxW\)"
     ):
-        score_sample(lambda s: pytest.fail("not reached"), sample)
+        score_sample(lambda s: _NeverPredicts(), sample)
 
 
 def test_the_table_marks_failed_scenes():
@@ -695,3 +703,21 @@ def test_eval_cli_refuses_a_cut_that_is_no_number_of_pixels_above_0(capsys, tmp_
         main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "--max-gt-disp", value])
     assert info.value.code == 2
     assert f"argument --max-gt-disp: expected a number of pixels above 0, got '{value}'" in capsys.readouterr().err
+
+
+def test_a_scene_no_size_of_fits_the_memory_budget_fails_before_it_is_decoded(capsys, tmp_path, monkeypatch):
+    """A scene too large for the budget had its images and ground truth decoded (gigabytes for 20000x20000), to be
+    refused by the model: its left image's header says its size first, as predict's batches read it."""
+    from rtstereo.datasets import Sample
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the scene was decoded")
+
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    monkeypatch.setattr(Sample, "load", decoded)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "rtstereo eval: failed: a (" in err and "sgbm on a 40x72 (HxW) pair needs about" in err, err
+    assert "more than the 1 KB budget (RTSTEREO_MEMORY_BUDGET=1K)" in err

@@ -44,6 +44,48 @@ def test_a_budget_of_no_size_is_refused(text):
         parse_bytes(text)
 
 
+@pytest.mark.parametrize("text", ["2ib", "2i", "5 k b", "2GG", "G", "1e"])
+def test_a_budget_with_letters_that_are_no_unit_is_refused(text):
+    """'2ib' was read as 2 bytes: a trailing 'b' and 'i' were dropped whatever stood before them."""
+    with pytest.raises(InputError, match=f"MEMORY_BUDGET='{text}' not understood: expected a size of at least 1 byte"):
+        parse_bytes(text)
+
+
+@pytest.mark.parametrize(
+    "text, count", [("2Gi", 2 << 30), ("512MB", 512 << 20), ("1.5 GiB", 3 << 29), ("64kb", 64 << 10), ("100B", 100)]
+)
+def test_the_forms_of_a_budget_the_readme_names_are_read(text, count):
+    assert parse_bytes(text) == count
+
+
+def test_a_budget_of_spaces_is_unset_as_an_empty_one(monkeypatch):
+    """RTSTEREO_MEMORY_BUDGET='' was the machine's budget and ' ' refused, where RTSTEREO_THREADS reads both as
+    unset."""
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 1 << 30)
+    for text in ("", " ", "\t"):
+        monkeypatch.setenv(memory.BUDGET_ENV, text)
+        assert memory.memory_budget() == Budget(int(0.8 * (1 << 30)), "80 % of the available memory")
+        memory.check_budget_setting()
+    monkeypatch.setenv(memory.BUDGET_ENV, " 3G ")
+    assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")
+
+
+def test_eval_refuses_a_budget_that_is_no_size_before_any_scene(capsys, monkeypatch, tmp_path):
+    """Each scene asked the budget: RTSTEREO_MEMORY_BUDGET=garbage failed every scene, wrote the results of none and
+    ended with exit code 1, a usage error read as a failed run."""
+    from ..conftest import run_cli, shared_path
+
+    scenes = shared_path("data", "real", "middlebury2001")
+    monkeypatch.setenv(memory.BUDGET_ENV, "garbage")
+    code, out, err = run_cli(capsys, "eval", scenes, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "o", "-q")
+    assert (code, out) == (2, ""), err
+    assert err == (
+        "rtstereo eval: error: RTSTEREO_MEMORY_BUDGET='garbage' not understood: expected a size of at least 1 byte, "
+        "such as 2G or 512M\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_budget_comes_from_the_environment_or_the_machine(monkeypatch):
     monkeypatch.setenv(memory.BUDGET_ENV, "3G")
     assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")
@@ -198,6 +240,14 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     )
 
 
+def test_a_budget_under_a_kilobyte_is_said_in_bytes():
+    """RTSTEREO_MEMORY_BUDGET=500 was refused against "the 0 KB budget"."""
+    with pytest.raises(MemoryBudgetError, match=r"needs about 189 KB, more than the 500 B budget \(a test\)"):
+        plan_network_size("sgbm", "classical", 16, (48, 72), budget=Budget(500, "a test"))
+    assert memory.format_bytes_apart(600, 500) == ("600 B", "500 B")
+    assert memory.format_bytes_apart(2000, 1000) == ("2 KB", "1000 B")
+
+
 def test_an_estimate_just_over_the_budget_is_not_said_to_equal_it():
     """The hybrid on a 64x128 pair (5.1 MB) against a 5 MB budget: "needs about 5 MB, more than the 5 MB budget"."""
     with pytest.raises(MemoryBudgetError, match=r"needs about 5\.1 MB, more than the 5\.0 MB budget \(test\)"):
@@ -267,3 +317,87 @@ def test_keeping_freed_memory_can_be_declined_from_the_environment():
     kept = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     expected = "True" if sys.platform == "linux" and platform.libc_ver()[0] == "glibc" else "False"
     assert kept.stdout.split()[0] == expected, kept.stderr
+
+
+@pytest.mark.parametrize("value, wanted", [("false", False), ("Off", False), ("no", False), (" 0 ", False), ("", True)])
+def test_keeping_freed_memory_is_declined_by_any_word_for_no(monkeypatch, value, wanted):
+    """RTSTEREO_KEEP_FREED_MEMORY=false (or no, off) kept the freed memory, unsaid: only "0" declined."""
+    from rtstereo.runtime import heap
+
+    monkeypatch.setenv(heap.KEEP_ENV, value)
+    assert heap._keep_wanted() is wanted
+
+
+def test_keeping_freed_memory_set_to_no_switch_is_refused_in_one_line(capsys, monkeypatch, tmp_path):
+    from rtstereo.runtime import heap
+
+    from ..conftest import make_textured_pair, run_cli
+
+    paths = [tmp_path / "l.png", tmp_path / "r.png"]
+    for path, image in zip(paths, make_textured_pair(32, 48)):
+        cv2.imwrite(str(path), image)
+    monkeypatch.setattr(heap, "_MALLOC_TUNED", [])  # asked again, as in a new process
+    monkeypatch.setenv(heap.KEEP_ENV, "maybe")
+    code, out, err = run_cli(capsys, "predict", *paths, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "o")
+    assert (code, out) == (2, ""), err
+    assert err == (
+        "rtstereo predict: error: RTSTEREO_KEEP_FREED_MEMORY must be 0 or 1 (false or true, no or yes, off or on), "
+        "got 'maybe'\n"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+GOLDEN = os.path.join("fixtures", "golden")
+BEFORE_LOAD_CASES = [
+    ("sgbm", {}, None),
+    ("sgbm", {"max_disp": 17}, None),  # searched as 32
+    ("bm", {"max_disp": "40", "fill_left_border": True}, None),  # a --set string; a switch every model takes
+    ("rtnet-v5", {}, None),
+    ("rtnet-guided", {"max_disp": 192}, None),
+    ("default", {"max_disp": 64}, None),  # SGBM's range; the plan is its network's
+    ("hybrid", {"network": "rtnet-guided", "threads": 1}, None),
+    ("gwcnet-g", {"max_disp": 48}, ("gwcnet-g_maxdisp48.ckpt",)),
+    ("anynet", {}, ("..", "..", "weights", "anynet", "anynet_sceneflow.tar")),
+    ("crestereo", {"iters": 2}, ("crestereo_random.pth",)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:rtnet-guided is a guided network")
+@pytest.mark.parametrize("model, settings, weights", BEFORE_LOAD_CASES, ids=lambda v: str(v) if v else "-")
+def test_the_plan_known_before_loading_is_the_loaded_models(model, settings, weights, monkeypatch):
+    """video and live ask the memory budget before they load the model (seconds with torch), from the registry: the
+    plan must be the loaded predictor's, refusals in the same words, at every size and budget."""
+    from ..conftest import shared_path
+
+    weights_path = str(shared_path(*GOLDEN.split(os.sep), *weights)) if weights else None
+    early = rtstereo.api.memory_plan_before_load(model, settings)
+    assert early is not None
+    loaded = rtstereo.load(model, weights=weights_path, settings=settings)
+    seen = set()
+    for budget in ("300K", "40M", "100M", "2G"):
+        monkeypatch.setenv(memory.BUDGET_ENV, budget)
+        for size_hw in ((48, 72), (480, 640), (1200, 1800), (2000, 3000), (100, 16000)):
+            outcomes = []
+            for plan in (early, loaded.memory_plan):
+                try:
+                    outcomes.append(plan(size_hw))
+                except MemoryBudgetError as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[0] == outcomes[1], (budget, size_hw, outcomes)
+            seen.add(type(outcomes[0]))
+    assert seen == {type(None), tuple, str}  # run as asked, run smaller, refused: each compared
+
+
+@pytest.mark.parametrize(
+    "model, settings, backend",
+    [
+        ("nets/m.onnx", {}, None),  # a file: an export may fix its size
+        ("hybrid", {"network": "rtnet-v5"}, None),  # another network than its own
+        ("gwcnet-g", {}, "onnxruntime"),  # another backend than its own
+        ("rtnet-v5", {"max_disp": 64}, None),  # load refuses it, and says why
+        ("sgbm", {"max_disp": "many"}, None),
+        ("no-such-model", {}, None),
+    ],
+)
+def test_no_plan_before_loading_where_only_the_loaded_model_knows_it(model, settings, backend):
+    assert rtstereo.api.memory_plan_before_load(model, settings, backend) is None

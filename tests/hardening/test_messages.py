@@ -496,3 +496,51 @@ def test_torch_missing_passes_on_another_import_error_when_torch_is_there():
     with pytest.raises(ImportError) as caught:
         torch_missing("rtstereo.models.rtnet", original)
     assert caught.value is original
+
+
+# ---- a device, a pipe or a socket where a folder should be ----------------------------------------
+
+
+@pytest.fixture(params=["device", "pipe"])
+def not_a_folder_node(request, tmp_path):
+    """``(path, kind)``: ``/dev/null``, or a named pipe made in ``tmp_path``."""
+    if request.param == "device":
+        if not os.path.exists("/dev/null"):
+            pytest.skip("needs /dev/null")
+        return Path("/dev/null"), "a device"
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs named pipes")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return fifo, "a pipe"
+
+
+def test_every_path_needed_as_a_folder_names_a_device_or_a_pipe_as_such(not_a_folder_node, capsys, pair):
+    """Six messages said '/dev/null is a file, not a folder' (an export's, a dataset's, train's run folder, bench's and
+    eval's -o, adapt's output, synth's -o), and calibrate's -o 'is a file'; each now says what it is."""
+    from rtstereo.cli.adapt import _check_output_folder
+    from rtstereo.cli.bench import check_output_folder
+    from rtstereo.cli.synth import _check_output
+    from rtstereo.datasets.readers import find_samples
+    from rtstereo.errors import RtStereoError
+    from rtstereo.export.onnx_export import check_output_path
+    from rtstereo.train.loop import RunFiles
+
+    node, kind = not_a_folder_node
+    said = f"{node} is {kind}, not a folder"
+    refusals = {
+        f"cannot write the export to {node / 'm.onnx'}: {said}": lambda: check_output_path(node / "m.onnx"),
+        f"{node} is {kind}, not a folder: give the folder of a scene": lambda: find_samples(node),
+        f"run folder {node / 'run'}: {said}": lambda: RunFiles(node / "run").check_usable(),
+        f"cannot write benchmark results to {node}: it is {kind}, not a folder": lambda: check_output_folder(node),
+        f"-o {node / 'w.pt'}: {said}": lambda: _check_output_folder(node / "w.pt", "-o"),
+        f"-o {node}: {kind}, not a folder": lambda: _check_output(node, {}),
+        f"-o {node / 'sub'}: {said}": lambda: _check_output(node / "sub", {}),
+    }
+    for message, refuse in refusals.items():
+        with pytest.raises(RtStereoError) as caught:
+            refuse()
+        assert str(caught.value).startswith(message), (message, str(caught.value))
+    board = ["--board", "chessboard:9x6:0.025"]
+    code, _, err = run_cli(capsys, "calibrate", "--left", pair[0], "--right", pair[1], *board, "-o", node)
+    assert code == 2 and f"-o {node} is {kind}: the calibration is written into a folder" in err, err

@@ -1610,6 +1610,134 @@ def test_a_video_file_no_memory_holds_is_refused_before_anything_is_written(
     assert not list(tmp_path.glob("o.*"))
 
 
+@pytest.mark.parametrize("verb", ["video", "live"])
+@pytest.mark.parametrize("size", [None, "400x600"])
+def test_a_frame_size_no_memory_holds_is_refused_before_the_model_loads(
+    run_cli, sbs_video, tmp_path, monkeypatch, verb, size
+):
+    """The budget was asked of the loaded model: a video of large frames (or --size) waited for the model to load,
+    seconds, more with torch, to be refused. The registry's plan is asked first, from the video's header or the open
+    camera's size; the words are the loaded model's (test_the_plan_known_before_loading_is_the_loaded_models)."""
+    import rtstereo.cli.video as video_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    inputs = ["--sbs", sbs_video] if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    sized = ["--size", size] if size else []
+    code, out, err = run_cli(verb, *inputs, "-o", tmp_path / "o.mp4", "--model", "gwcnet-g", "--max-disp", 16, *sized)
+    assert code == 2 and out == "", err
+    said = f"rtstereo {verb}: error: {'--size 400x600: ' if size else ''}gwcnet-g on a "
+    assert said in err and "more than the 1 KB budget (RTSTEREO_MEMORY_BUDGET=1K)" in err, err
+    assert err.endswith("\n") and not err.split(said)[1].count("\n") - 1, err
+    assert not list(tmp_path.glob("o.*"))
+
+
+@pytest.mark.parametrize(
+    "output, said",
+    [
+        ("o.avi", "expected a .mp4, .m4v, .mov file name (an MPEG-4 video), got '.avi'"),
+        ("taken.mp4", "is a folder: give a file name, e.g. "),
+    ],
+)
+def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
+    run_cli, two_videos, tmp_path, monkeypatch, output, said
+):
+    """-o out.avi (or a folder) was refused as its writer was made, after the model had loaded (seconds with torch)."""
+    import rtstereo.cli.video as video_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    (tmp_path / "taken.mp4").mkdir()
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / output, *FAST)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"rtstereo video: error: video output {tmp_path / output}") and said in err, err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("videos", ["two", "sbs", "sequence"])
+def test_a_calibration_of_another_frame_size_is_refused_before_the_model_loads(
+    run_cli, two_videos, sbs_video, tmp_path, monkeypatch, videos
+):
+    """A camera's size is checked against --calib once it opens; a video file's, known from its header, and an image
+    sequence's, from its first files', were refused at the first frame, after the model had loaded."""
+    import rtstereo.cli.video as video_cli
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.types import Calibration
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    write_calibration(tmp_path / "tall.json", Calibration(100.0, 100.0, 4.5, 4.5, 499.5, 0.1, 1000, 10))
+    inputs = {"two": two_videos, "sbs": ["--sbs", sbs_video], "sequence": _sized_sequence(tmp_path, [(32, 48)] * 2)}
+    code, out, err = run_cli("video", *inputs[videos], "-o", tmp_path / "o.mp4", "--calib", tmp_path / "tall.json")
+    assert code == 2 and out == "", err
+    assert "error: the calibration is for 10x1000 (HxW) images but the frames are " in err, err
+    assert err.count("\n") == 1 and not list(tmp_path.glob("o.*"))
+
+
+def _sized_sequence(folder: Path, sizes_hw: list[tuple[int, int]]) -> tuple[Path, Path]:
+    """Two folders of textured frames of the given sizes, named f0, f1...: their paths."""
+    texture = np.random.default_rng(0).integers(0, 256, (max(h for h, _ in sizes_hw), 4 + max(w for _, w in sizes_hw)))
+    for side in ("L", "R"):
+        (folder / side).mkdir()
+    for i, (height, width) in enumerate(sizes_hw):
+        cv2.imwrite(str(folder / "L" / f"f{i}.png"), texture[:height, 4 : 4 + width].astype(np.uint8))
+        cv2.imwrite(str(folder / "R" / f"f{i}.png"), texture[:height, :width].astype(np.uint8))
+    return folder / "L", folder / "R"
+
+
+def test_a_frame_of_an_image_sequence_no_memory_holds_is_named_and_not_decoded(run_cli, tmp_path, monkeypatch):
+    """A folder whose third frame was too large for the budget was decoded whole (gigabytes for 20000x20000) and
+    then refused without a word of which frame it was: the frame is now refused from its files' headers, named."""
+    from rtstereo.sources.pairs import PairSource
+
+    decoded = []
+    load = PairSource.load
+    monkeypatch.setattr(
+        PairSource, "load", lambda self, *a, **k: decoded.append(Path(self.left).name) or load(self, *a, **k)
+    )
+    monkeypatch.setenv(
+        "RTSTEREO_MEMORY_BUDGET", "2M"
+    )  # 32x48 frames fit; 300x400 ones need 56 B/px, 6.4 MiB, with SGBM
+    left, right = _sized_sequence(tmp_path, [(32, 48), (32, 48), (300, 400), (32, 48)])
+    code, out, err = run_cli("video", left, right, "--output-prefix", tmp_path / "o" / "d", *FAST, "--quiet")
+    assert code == 2 and out == "", err
+    assert err == (
+        f"rtstereo video: error: frame 2 ({left / 'f2.png'}, {right / 'f2.png'}): sgbm on a 300x400 (HxW) pair needs "
+        "about 6 MB, more than the 2 MB budget (RTSTEREO_MEMORY_BUDGET=2M): resize the images to at most 167x223 "
+        "(HxW), the largest size that fits, or set RTSTEREO_MEMORY_BUDGET if the machine has more memory\n"
+    ), err
+    assert "f2.png" not in decoded and len(list((tmp_path / "o").glob("d_*.png"))) == 2
+
+
+def test_an_image_sequence_whose_first_frame_no_memory_holds_is_refused_before_the_model_loads(
+    run_cli, tmp_path, monkeypatch
+):
+    """As a video file's header gives its frame size, the first frame's files give it: refused at that frame, after
+    the model had loaded."""
+    import rtstereo.cli.video as video_cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(video_cli, "stream_predictor", loaded)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "2M")
+    left, right = _sized_sequence(tmp_path, [(300, 400), (32, 48)])
+    code, out, err = run_cli("video", left, right, "--output-prefix", tmp_path / "o" / "d", *FAST)
+    assert code == 2 and out == "", err
+    assert (
+        err.startswith("rtstereo video: error: sgbm on a 300x400 (HxW) pair needs about 6 MB, more")
+        and err.count("\n") == 1
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_frame_of_an_image_sequence_whose_views_differ_in_size_is_named(run_cli, tmp_path):
     """'left and right images differ in size: left 40x32, right 36x32' said which of the sequence's frames only by
     its sizes."""

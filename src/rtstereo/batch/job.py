@@ -48,7 +48,7 @@ from ..sinks.files import (
 from ..sinks.pointcloud import NEEDS_CALIBRATION, PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..text import counted, first_line
-from ..types import Calibration, DisparityResult, StereoPair
+from ..types import Calibration, DisparityResult, StereoPair, views_size_problem
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome, join_warnings, warning_messages
 
 if TYPE_CHECKING:
@@ -303,20 +303,28 @@ class BatchJob:
                 "give -o another folder"
             )
 
-    def refuse_over_budget(self, predictor: Any, source: PairSource) -> None:
+    def refuse_over_budget(self, predictor: Any, source: PairSource, memory_plan: Callable | None = None) -> None:
         """Refuse a pair that no size of fits the memory budget from its files' headers, before its images are
-        decoded (two 12000x12000 PNGs took 20 s and 1.3 GB resident to be refused under a 1 GB budget); nothing
-        when the headers do not tell (an http(s) URL), or with a rectifier, whose maps give the size.
+        decoded (two 12000x12000 PNGs took 20 s and 1.3 GB resident to be refused under a 1 GB budget), and so a
+        pair whose views differ in size (a 20000x20000 left view beside a small right one was decoded whole, then
+        refused for its size); nothing when the headers do not tell (an http(s) URL), or with a rectifier, whose
+        maps give the size. ``memory_plan``: the plan to ask instead of the predictor's (``predictor`` may then be
+        ``None``): :func:`rtstereo.api.memory_plan_before_load`'s, before the model loads.
 
         Raises:
             MemoryBudgetError: as predicting the pair would (:func:`~rtstereo.runtime.memory.plan_network_size`).
+            InputError: the views differ in size, as :class:`~rtstereo.types.StereoPair` says once they are decoded.
         """
-        plan = getattr(predictor, "memory_plan", None)
+        plan = memory_plan or getattr(predictor, "memory_plan", None)
         if self.rectifier is not None or not callable(plan):
             return
-        size_hw = header_size_hw(source.left)
-        if size_hw is not None and size_hw == header_size_hw(source.right):
-            plan(size_hw)
+        size_hw, right_hw = header_size_hw(source.left), header_size_hw(source.right)
+        if size_hw is None or right_hw is None:
+            return
+        problem = views_size_problem(size_hw, right_hw)
+        if problem is not None:
+            raise InputError(problem)
+        plan(size_hw)
 
     def is_complete(self, source: PairSource) -> bool:
         """Whether the pair can be skipped: its complete outputs exist, its record vouches for them (not files of

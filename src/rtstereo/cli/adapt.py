@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
-from ..io.atomic import folder_write_problem
+from ..io.atomic import folder_write_problem, not_a_folder
 from ..text import counted, first_line
 from .common import (
     check_torch_threads,
@@ -315,7 +315,7 @@ def _check_output_folder(output: Path, option: str = "-o") -> None:
         raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
     existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
     if not existing.is_dir():
-        raise OutputError(f"{option} {output}: {existing} is a file, not a folder")
+        raise OutputError(f"{option} {output}: {not_a_folder(existing)}")
     if folder_write_problem(existing) is not None:
         raise OutputError(f"{option} {output}: cannot write in {existing}")
 

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from ..errors import InputError, OutputError
-from ..io.atomic import folder_write_problem
+from ..io.atomic import folder_write_problem, kind_of_file
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, BoardViews, calibrate_from_views, find_board_views
 from ..sources.pairs import resolve_pairs
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     # refused now, not after the detection and calibration
     if output.exists() and not output.is_dir():
-        raise OutputError(f"-o {output} is a file: the calibration is written into a folder")
+        raise OutputError(f"-o {output} is {kind_of_file(output)}: the calibration is written into a folder")
     if not output.exists() and output.suffix.lower() in CALIBRATION_FILE_SUFFIXES:
         # -o rig/maps.npz made the folder rig/maps.npz/ and wrote rig/maps.npz/maps.npz into it
         folder = f"{output.parent}/" if str(output.parent) != "." else "rig/"

@@ -119,6 +119,9 @@ def _cut_arg(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..runtime.memory import check_budget_setting
+
+    check_budget_setting()  # each scene asks it: a bad value failed every scene, not the run
     samples = find_samples(*args.paths)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.

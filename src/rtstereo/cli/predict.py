@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api import memory_plan_before_load
 from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
@@ -32,6 +33,7 @@ from .common import (
     predictor_from_args,
     refuse_calib_with_rectify,
     refuse_unused_calib_unit,
+    settings_from_args,
 )
 from .rectification import exposure_hint as _exposure_hint
 from .rectification import raw_rig_hint as _raw_rig_hint
@@ -342,6 +344,9 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         problem = folder_write_problem(folder)
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
+    # A pair too large for the budget is refused before the model loads (seconds, more with torch), where the plan is
+    # known from the registry, and else by the loaded model: in the same words.
+    job.refuse_over_budget(None, source, memory_plan_before_load(args.model, settings_from_args(args), args.backend))
     predictor = predictor_from_args(args)
     job.refuse_over_budget(predictor, source)
     with _named_warnings(source.name):
@@ -466,9 +471,11 @@ def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[Pai
 
     budget, first = memory_budget().bytes, True
     for source in sources[:CHECK_TRIES]:
-        size_hw = header_size_hw(source.left)
+        size_hw, right_hw = header_size_hw(source.left), header_size_hw(source.right)
         if size_hw is not None and IO_BYTES_PER_PX * size_hw[0] * size_hw[1] > budget:
             continue  # no model fits a pair whose images alone do not: not decoded here (seconds, gigabytes)
+        if size_hw is not None and right_hw is not None and size_hw != right_hw:
+            continue  # no pair: the batch refuses it from the same headers, undecoded
         try:
             # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
             with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():

@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path, file_in_the_way, os_reason, remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import (
+    atomic_path,
+    file_in_the_way,
+    kind_of_file,
+    not_a_folder,
+    os_reason,
+    remove_stale_partials,
+    terminate_as_interrupt,
+)
 from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import output_path_arg, parse_size_hw
@@ -309,10 +317,10 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             the renderer (``synth.json``) or pairs from ``N`` on, or holds left images without a ``synth.json``.
     """
     if root.exists() and not root.is_dir():
-        raise OutputError(f"-o {root}: a file, not a folder")
+        raise OutputError(f"-o {root}: {kind_of_file(root)}, not a folder")
     above = file_in_the_way(root)
     if above is not None:  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
-        raise OutputError(f"-o {root}: {above} is a file, not a folder")
+        raise OutputError(f"-o {root}: {not_a_folder(above)}")
     dangling = next((p for p in (root, *root.parents) if p.is_symlink() and not p.exists()), None)
     if dangling is not None:  # mkdir said "File exists" of a path that does not
         raise OutputError(f"-o {root}: {dangling} is a link to {os.readlink(dangling)}, which does not exist")

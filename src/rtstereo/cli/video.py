@@ -37,6 +37,7 @@ from .common import (
     predictor_from_args,
     refuse_calib_with_rectify,
     refuse_unused_calib_unit,
+    settings_from_args,
 )
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
 
@@ -508,28 +509,45 @@ def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
 
 def _refuse_a_size_no_memory_holds_on_ray(args: argparse.Namespace, options: Any) -> None:
     """:func:`_refuse_a_size_no_memory_holds` for ``--engine ray``, whose workers resized each frame first: asked of
-    the workers' predictor built on the driver's CPU (which may have no GPU; the plan depends on the method, its
-    range and size divisor, not on the device), then closed."""
+    the registry (:func:`_memory_plan_before_load`) or else of the workers' predictor built on the driver's CPU
+    (which may have no GPU; the plan depends on the method, its range and size divisor, not on the device), then
+    closed."""
     import dataclasses
 
+    early = _memory_plan_before_load(args)
+    if early is not None:
+        _refuse_a_size_no_memory_holds(args, early)
+        return
     predictor = dataclasses.replace(options, device="cpu", precision="fp32").load()
     try:
-        _refuse_a_size_no_memory_holds(args, predictor)
+        _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None))
     finally:
         close = getattr(predictor, "close", None)
         if callable(close):
             close()
 
 
+def _memory_plan_before_load(args: argparse.Namespace) -> Any:
+    """The memory plan of the model the options name, known before it loads (``None`` where only the loaded model
+    knows it, and with ``--adapt``, whose network is built for training): :func:`rtstereo.api.memory_plan_before_load`.
+    """
+    if getattr(args, "adapt", False):
+        return None
+    from ..api import memory_plan_before_load
+
+    return memory_plan_before_load(args.model, settings_from_args(args), args.backend)
+
+
 def _refuse_a_size_no_memory_holds(
-    args: argparse.Namespace, predictor: Any, view_size_hw: tuple[int, int] | None = None
+    args: argparse.Namespace, memory_plan: Any, view_size_hw: tuple[int, int] | None = None
 ) -> None:
     """Refuse a ``--size`` the memory budget holds at no size, before the first frame is resized to it: the frames
     were resized first, and ``--size 40000x60000`` (a zero too many) had the process killed by the kernel, out of
     memory, where the budget refuses such a pair in one line. Without ``--size``, the views' size a video file or a
     camera reports when it opens (``view_size_hw``) is checked the same way: refused at the first frame, the run
-    had written an empty table and a summary of 0 frames."""
-    memory_plan = getattr(predictor, "memory_plan", None)
+    had written an empty table and a summary of 0 frames. ``memory_plan``: the model's (its ``memory_plan``, or
+    :func:`_memory_plan_before_load`'s, asked before the model loads: a video of 8K frames waited seconds, more with
+    torch, to be refused)."""
     if memory_plan is None or not (args.size or view_size_hw):
         return
     from ..runtime.memory import MemoryBudgetError
@@ -551,7 +569,7 @@ def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
-    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
+    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, check_video_output, open_window
     from ..stream import Stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -560,6 +578,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
     _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
+    stride = getattr(args, "stride", 1)
+    fps = source.fps / stride if source.fps and not source.live else None
+    if args.output:  # its name and rate, before the model loads: its writer is made after it
+        check_video_output(args.output, fps)
     _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
@@ -581,15 +603,16 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
     if isinstance(source, LiveSource):  # no camera: said before the model loads, its notes and its progress bar
         source.open()
-        view_size_hw = getattr(source, "view_size_hw", None)
-        if view_size_hw is not None:  # --calib or --rectify of another camera mode: said now too
-            prepare.check_frame_size(view_size_hw)
+    view_size_hw = getattr(source, "view_size_hw", None)  # a video's, from its header; a camera's, once open
+    if view_size_hw is not None:  # --calib or --rectify of another size or camera mode: said now, not at frame 0
+        prepare.check_frame_size(view_size_hw)
+    _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
     predictor, adaptation = stream_predictor(args, predictor_from_args)
-    _refuse_a_size_no_memory_holds(args, predictor, getattr(source, "view_size_hw", None))
+    _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None), view_size_hw)
+    if not args.size and hasattr(source, "frame_size_check"):  # an image sequence's frames may differ in size
+        source.frame_size_check = getattr(predictor, "memory_plan", None)
     sinks = []
     if args.output:
-        stride = getattr(args, "stride", 1)
-        fps = source.fps / stride if source.fps and not source.live else None
         sinks.append(VideoSink(args.output, fps=fps))
     if args.output_prefix:  # it names an earlier run's PNGs that this run leaves, when it closes
         sinks.append(DisparityPngSink(args.output_prefix))

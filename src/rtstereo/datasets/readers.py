@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, InputError, RtStereoWarning, require_path
+from ..io.atomic import not_a_folder
 from ..io.disparity import is_colour, read_disparity
 from ..io.images import opened_with_pil, read_grey, read_image
 
@@ -799,7 +800,7 @@ def find_samples(*paths: str | Path) -> list[Sample]:
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():
             raise DatasetError(
-                f"{path} is a file, not a folder: give the folder of a scene or of a dataset "
+                f"{not_a_folder(path)}: give the folder of a scene or of a dataset "
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
             )
         found: list[Sample] = []

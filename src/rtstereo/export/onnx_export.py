@@ -59,7 +59,7 @@ from ..errors import (
     require_installed,
     warn,
 )
-from ..io.atomic import folder_write_problem, remove_stale_partials, staging_folder
+from ..io.atomic import folder_write_problem, not_a_folder, remove_stale_partials, staging_folder
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import native_output_held
 from ..models.registry import ModelSpec, import_object
@@ -690,7 +690,7 @@ def check_output_path(output: str | Path) -> Path:
             raise OutputError(f"cannot write the export to {output}: {beside}, which it writes beside it, is a folder")
     blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        raise OutputError(f"cannot write the export to {output}: {blocking} is a file, not a folder")
+        raise OutputError(f"cannot write the export to {output}: {not_a_folder(blocking)}")
     problem = folder_write_problem(output.parent)  # the export makes the folder when it writes
     if problem is not None:
         raise OutputError(

@@ -313,8 +313,19 @@ def os_reason(exc: OSError, path: str | Path) -> str:
     """
     blocker = file_in_the_way(path)
     if blocker is not None:
-        return f"{blocker} is {kind_of_file(blocker)}, not a folder"
+        return not_a_folder(blocker)
     return exc.strerror or str(exc)
+
+
+def not_a_folder(path: str | Path) -> str:
+    """``PATH is a file, not a folder``, with a device, a pipe or a socket called so (:func:`kind_of_file`): the one
+    way every command says that a path it needs as a folder is none (``/dev/null`` was "a file" in several).
+
+    Examples:
+        >>> not_a_folder("/dev/null")
+        '/dev/null is a device, not a folder'
+    """
+    return f"{path} is {kind_of_file(path)}, not a folder"
 
 
 def kind_of_file(path: str | Path) -> str:

@@ -13,10 +13,13 @@ import os
 import platform
 import threading
 
+from ..errors import InputError
+
 _MALLOC_LOCK = threading.Lock()
 _MALLOC_TUNED: list[bool] = []
 MALLOC_KEEP_BYTES = 1 << 30  # free memory glibc may keep for reuse (at the heap's top, and per block)
 KEEP_ENV = "RTSTEREO_KEEP_FREED_MEMORY"  # "0" leaves malloc's settings as the process has them
+_KEEP_ON, _KEEP_OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")  # as a model's switches read them
 
 
 def keep_freed_memory() -> bool:
@@ -30,16 +33,19 @@ def keep_freed_memory() -> bool:
     loaded for the CPU; it changes three process-wide settings of malloc (``mallopt``: blocks up to 1 GiB
     come from the heap, up to 1 GiB of free heap is kept, and every thread allocates from the main arena),
     so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing, and so it does
-    where the environment sets ``RTSTEREO_KEEP_FREED_MEMORY=0`` (for an application that tunes malloc itself,
-    or runs many threads that allocate at once).
+    where the environment sets ``RTSTEREO_KEEP_FREED_MEMORY=0`` (or ``false``, ``no``, ``off``: for an application
+    that tunes malloc itself, or runs many threads that allocate at once).
 
     Returns:
         True if the settings are (now) in place.
+
+    Raises:
+        InputError: ``RTSTEREO_KEEP_FREED_MEMORY`` is set to no switch (``=false`` kept the memory, unsaid).
     """
     with _MALLOC_LOCK:
         if not _MALLOC_TUNED:
             tuned = False
-            wanted = os.environ.get(KEEP_ENV, "").strip() != "0"
+            wanted = _keep_wanted()
             if wanted and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
                 try:
                     mallopt = ctypes.CDLL("libc.so.6").mallopt
@@ -58,6 +64,16 @@ def keep_freed_memory() -> bool:
                     tuned = tuned and bool(mallopt(m_arena_max, 1))
             _MALLOC_TUNED.append(tuned)
         return _MALLOC_TUNED[0]
+
+
+def _keep_wanted() -> bool:
+    """``RTSTEREO_KEEP_FREED_MEMORY`` as a switch: unset or empty is on; anything but "0" was on, ``false`` too."""
+    value = os.environ.get(KEEP_ENV, "").strip()
+    if not value or value.lower() in _KEEP_ON:
+        return True
+    if value.lower() in _KEEP_OFF:
+        return False
+    raise InputError(f"{KEEP_ENV} must be 0 or 1 (false or true, no or yes, off or on), got '{value}'")
 
 
 def release_freed_memory() -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,17 +62,18 @@ class MemoryBudgetError(InputError):
 
 
 def parse_bytes(text: str) -> int:
-    """``"2G"``, ``"512M"``, ``"64k"`` or ``"1000000"`` -> bytes (powers of 1024).
+    """``"2G"``, ``"512M"``, ``"1.5G"``, ``"64k"`` or ``"1000000"`` -> bytes: a number, then K, M, G or T (powers
+    of 1024, any case, then optionally ``B``, ``i`` or ``iB``: ``2GB``, ``2Gi``, ``2GiB``), ``B`` alone, or nothing.
 
     Examples:
-        >>> parse_bytes("2G"), parse_bytes("512m"), parse_bytes("1000")
-        (2147483648, 536870912, 1000)
+        >>> parse_bytes("2G"), parse_bytes("512MB"), parse_bytes("1.5 GiB"), parse_bytes("1000")
+        (2147483648, 536870912, 1610612736, 1000)
     """
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    value = str(text).strip().lower().removesuffix("b").removesuffix("i")
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    # "2ib" was read as 2 bytes, "i" and "b" dropped whatever stood before them
+    match = re.fullmatch(r"([^kmgtib\s]+)\s*(?:([kmgt])i?b?|b)?", str(text).strip().lower())
     try:
-        number = float(value[:-1]) * units[value[-1]] if value and value[-1] in units else float(value)
-        count = int(number)
+        count = int(float(match.group(1)) * units[match.group(2) or ""]) if match else 0
     except (ValueError, OverflowError):  # "inf" failed with a bare OverflowError
         count = 0
     if count < 1:  # 0 or -1G refused every pair against "a 0 KB budget", nan and inf are no sizes
@@ -85,11 +87,13 @@ def format_bytes(count: float) -> str:
     """Bytes as a short human figure.
 
     Examples:
-        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10)
-        ('3.0 GB', '5 MB', '300 KB')
+        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10), format_bytes(500)
+        ('3.0 GB', '5 MB', '300 KB', '500 B')
     """
     if count >= 1 << 30:
         return f"{count / (1 << 30):.1f} GB"
+    if count < 1 << 10:  # RTSTEREO_MEMORY_BUDGET=500 read "more than the 0 KB budget"
+        return f"{count:.0f} B"
     if count < 1 << 20:  # "needs about 0 MB, more than the 0 MB budget" said nothing
         return f"{count / (1 << 10):.0f} KB"
     return f"{count / (1 << 20):.0f} MB"
@@ -105,7 +109,7 @@ def format_bytes_apart(needed: float, allowed: float) -> tuple[str, str]:
     """
     shown = format_bytes(needed), format_bytes(allowed)
     unit = shown[0].split()[1]
-    decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10)}[unit]
+    decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10), "B": (1, 1)}[unit]
     while shown[0] == shown[1] and decimals <= 3:
         shown = f"{needed / size:.{decimals}f} {unit}", f"{allowed / size:.{decimals}f} {unit}"
         decimals += 1
@@ -122,7 +126,7 @@ class Budget:
 
 def memory_budget() -> Budget:
     """The budget: ``RTSTEREO_MEMORY_BUDGET`` when set, else a fraction of the memory available now."""
-    text = os.environ.get(BUDGET_ENV)
+    text = os.environ.get(BUDGET_ENV, "").strip()  # empty: unset, as RTSTEREO_THREADS reads it
     if text:
         return Budget(parse_bytes(text), f"{BUDGET_ENV}={text}")
     available = _available_bytes()
@@ -167,6 +171,19 @@ def batch_over_budget(
         f"{batch_size} crops of {crop_hw[0]}x{crop_hw[1]} need at least {needed}{where}, more than the {allowed} "
         f"budget ({budget.source}): {advice}"
     )
+
+
+def check_budget_setting() -> None:
+    """Refuse an ``RTSTEREO_MEMORY_BUDGET`` that is no size before any work starts (:func:`parse_bytes`): where each
+    scene asks the budget, as ``eval``'s do, every scene failed for it and the run ended as a failed one (exit code
+    1, its results written), where a usage error stops it in one line.
+
+    Raises:
+        InputError: the variable is set to no size of at least 1 byte.
+    """
+    text = os.environ.get(BUDGET_ENV, "").strip()
+    if text:
+        parse_bytes(text)
 
 
 def _available_bytes() -> int | None:
@@ -271,7 +288,7 @@ def plan_network_size(
         return None
     # The memory the process freed and keeps for reuse (keep_freed_memory) counts as used: handed back first, so
     # that a pair after a large one is not run smaller than it was alone.
-    if asked_budget is None and not os.environ.get(BUDGET_ENV) and release_freed_memory():
+    if asked_budget is None and not os.environ.get(BUDGET_ENV, "").strip() and release_freed_memory():
         budget = memory_budget()
         if estimate <= budget.bytes:
             return None

@@ -174,6 +174,48 @@ class Sink(abc.ABC):
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what the mp4v writer stores as MPEG-4
 
 
+def check_video_output(path: str | Path, fps: float | None = None) -> Path:
+    """Refuse an mp4 output that :class:`VideoSink` cannot write, before anything is made: ``video`` and ``live``
+    ask it before the model loads (``-o out.avi`` waited for the model, seconds with torch, to be refused).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: ``fps`` is no rate an mp4 stores.
+        OutputError: ``path`` is no MPEG-4 file name, not UTF-8, or a folder.
+    """
+    path = require_path(path, "video output", "an .mp4 file name (str or Path)")
+    # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
+    # a numpy number too (np.float32(30) was refused, as it was by --camera-fps; --fps took it)
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < math.inf):
+        raise InputError(f"video output {path}: fps must be a number > 0, or None to measure it; got {fps!r}")
+    if fps is not None and fps > MPEG4_MAX_FPS:
+        raise InputError(
+            f"video output {path}: MPEG-4 stores at most {MPEG4_MAX_FPS} fps (its time base has 16 bits), got {fps:g}"
+        )
+    if fps is not None and fps <= MP4_MIN_FPS:  # refused at the first frame, by the writer, after the model loaded
+        raise InputError(
+            f"video output {path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
+            f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
+        )
+    if path.is_dir():  # before its suffix: "-o frames" of a folder was told it had no suffix
+        raise OutputError(f"video output {path} is a folder: give a file name, e.g. {path / 'out.mp4'}")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(
+            f"video output {path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
+            f"got {repr(path.suffix) if path.suffix else 'no suffix'}"
+        )
+    if not is_utf8(path):
+        # OpenCV's writer takes the name as UTF-8 text: on a name that is not (Linux names are bytes) it
+        # crashed the process with a segmentation fault; it cannot be handed bytes, so the name is refused.
+        raise OutputError(
+            f"video output {shown(path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
+            "not (bytes from another encoding): give -o a path in UTF-8"
+        )
+    return path
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -192,35 +234,7 @@ class VideoSink(Sink):
     wants_preview = True
 
     def __init__(self, path: str | Path, fps: float | None = None):
-        self.path = require_path(path, "video output", "an .mp4 file name (str or Path)")
-        # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
-        # a numpy number too (np.float32(30) was refused, as it was by --camera-fps; --fps took it)
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < math.inf):
-            raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
-        if fps is not None and fps > MPEG4_MAX_FPS:
-            raise InputError(
-                f"video output {self.path}: MPEG-4 stores at most {MPEG4_MAX_FPS} fps (its time base has 16 bits), "
-                f"got {fps:g}"
-            )
-        if fps is not None and fps <= MP4_MIN_FPS:  # refused at the first frame, by the writer, after the model loaded
-            raise InputError(
-                f"video output {self.path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
-                f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
-            )
-        if self.path.is_dir():  # before its suffix: "-o frames" of a folder was told it had no suffix
-            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
-        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
-            raise OutputError(
-                f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
-                f"got {repr(self.path.suffix) if self.path.suffix else 'no suffix'}"
-            )
-        if not is_utf8(self.path):
-            # OpenCV's writer takes the name as UTF-8 text: on a name that is not (Linux names are bytes) it
-            # crashed the process with a segmentation fault; it cannot be handed bytes, so the name is refused.
-            raise OutputError(
-                f"video output {shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
-                "not (bytes from another encoding): give -o a path in UTF-8"
-            )
+        self.path = check_video_output(path, fps)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -6,11 +6,13 @@ import copy
 import dataclasses
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, require_path
 from ..io.download import file_url_path, is_url
+from ..io.images import header_size_hw
 from ..text import counted
 from ..types import StereoPair
 from .base import FrameSource, check_fps, check_start_stride
@@ -59,6 +61,10 @@ class ImageSequenceSource(FrameSource):
             )
         self.fps, self.start, self.stride = fps, start, stride
         self.description = f"image sequence {left} + {right} ({counted(len(self.pairs), 'pair')})"
+        # The first frame's size from its files' headers, as a video's header gives it: the memory check before the
+        # model loads and anything is written. Each frame's is given to frame_size_check before it is decoded.
+        self.view_size_hw = _header_size_hw(self.pairs[start])
+        self.frame_size_check: Callable[[tuple[int, int]], Any] | None = None
 
     @property
     def expected_frames(self) -> int:
@@ -72,6 +78,7 @@ class ImageSequenceSource(FrameSource):
         from ..scale.session import absolute_for_workers
 
         source = copy.copy(self)
+        source.frame_size_check = None  # the driver's model's
         source.pairs = [
             dataclasses.replace(pair, left=absolute_for_workers(pair.left), right=absolute_for_workers(pair.right))
             for pair in self.pairs
@@ -81,6 +88,13 @@ class ImageSequenceSource(FrameSource):
     def _frames(self) -> Iterator[StereoPair]:
         for index in range(self.start, len(self.pairs), self.stride):
             files = self.pairs[index]
+            check = self.frame_size_check
+            size_hw = _header_size_hw(files) if check is not None else None
+            if check is not None and size_hw is not None:
+                try:  # a frame the model's memory plan refuses: said of it, and not decoded (gigabytes for 20000x20000)
+                    check(size_hw)
+                except InputError as exc:
+                    raise type(exc)(f"frame {index} ({files.left}, {files.right}): {exc}") from None
             try:
                 pair = files.load(index)
             except InputError as exc:
@@ -89,3 +103,10 @@ class ImageSequenceSource(FrameSource):
                 # "left and right images differ in size" said which of a thousand frames only by its sizes
                 raise InputError(f"frame {index} ({files.left}, {files.right}): {exc}") from None
             yield dataclasses.replace(pair, index=index, timestamp_s=index / self.fps)  # a colour left view kept
+
+
+def _header_size_hw(files: Any) -> tuple[int, int] | None:
+    """``(H, W)`` of a pair's views from their files' headers, when both tell it and agree (else ``None``: decoding
+    them says what is wrong)."""
+    size_hw = header_size_hw(files.left)
+    return size_hw if size_hw is not None and size_hw == header_size_hw(files.right) else None

@@ -38,6 +38,7 @@ from ..io.atomic import (
     atomic_path,
     folder_write_problem,
     interruption_cause,
+    not_a_folder,
     os_reason,
     remove_stale_partials,
     terminate_as_interrupt,
@@ -112,7 +113,7 @@ class RunFiles:
         """
         existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
-            raise OutputError(f"run folder {self.folder}: {existing} is a file, not a folder")
+            raise OutputError(f"run folder {self.folder}: {not_a_folder(existing)}")
         # Now, not once the validation set is rendered and unlabeled pairs are labelled (minutes), as make() found it.
         problem = folder_write_problem(self.folder)
         if problem is not None:
