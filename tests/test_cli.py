@@ -563,6 +563,15 @@ def test_help_says_the_model_is_required_where_usage_shows_it_optional(capsys, v
     assert "model required, here or as --model: registry name" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize("verb", ["predict", "eval", "video", "live", "export", "bench", "adapt"])
+def test_weights_help_names_the_download_cache_and_the_sha256_check(capsys, verb):
+    """``--weights``' help said "weights file or URL", nothing of where a URL goes nor of its ``#sha256=`` check."""
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "a URL is downloaded once into ~/.cache/rtstereo or $RTSTEREO_CACHE, checked if it ends in #sha256=" in said
+
+
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):
     code, out, _ = run_cli(capsys, "models", "--pattern", "gwcnet*")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["gwcnet-g", "gwcnet-gc"]

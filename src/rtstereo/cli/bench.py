@@ -15,6 +15,7 @@ from . import EXIT_INTERRUPTED
 from .common import (
     SETTING_MINIMUM,
     THREADS_HELP,
+    WEIGHTS_URL_HELP,
     add_model_option,
     output_path_arg,
     parse_size_hw,
@@ -75,7 +76,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="[MODEL=]FILE",
-        help="weights file or URL; MODEL=FILE when several networks are benched (repeatable)",
+        help=f"weights file or URL ({WEIGHTS_URL_HELP}); MODEL=FILE when several networks are benched (repeatable)",
     )
     parser.add_argument(
         "--sizes",

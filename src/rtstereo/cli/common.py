@@ -160,6 +160,12 @@ def kitti_cameras_arg(text: str) -> tuple[int, int]:
     return left, right
 
 
+# Said by every --weights: a URL is cached and can be checked (README, "The published networks"), which the help hid.
+WEIGHTS_URL_HELP = (
+    "a URL is downloaded once into ~/.cache/rtstereo or $RTSTEREO_CACHE, checked if it ends in #sha256=HEX"
+)
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--threads``,
     ``--max-disp``, ``--iters`` and ``--set key=value``."""
@@ -171,7 +177,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         help="registry name (see `rtstereo models`), an exported .onnx file, or an rtstereo "
         "checkpoint (default: %(default)s)",
     )
-    group.add_argument("--weights", "-w", help="weights file or URL for networks that need them")
+    group.add_argument("--weights", "-w", help=f"weights file or URL for networks that need them ({WEIGHTS_URL_HELP})")
     group.add_argument("--backend", choices=BACKENDS, help="runtime (default: the model's natural one)")
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     group.add_argument(
