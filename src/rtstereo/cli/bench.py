@@ -21,6 +21,7 @@ from .common import (
     parse_size_hw,
     take_model_option,
     whole_number,
+    whole_number_arg,
 )
 
 EPILOG = """examples:
@@ -103,7 +104,7 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    parser.add_argument("--threads", type=whole_number_arg, metavar="N", help=THREADS_HELP)
     parser.add_argument(
         "--warmup",
         type=int,
