@@ -571,10 +571,11 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     if not frames:  # a set of one's own in KITTI's folders, its frames named otherwise (0001.png): it was no layout
         stems = [os.path.splitext(name) for name in images]
         frames = [(stem + suffix, stem) for stem, suffix in stems if suffix.lower() in IMAGE_SUFFIXES]
+    truth_files, nonocc_files = _files_in(folder / occ_dir), _files_in(folder / noc_dir)
     for frame, number in frames:
         stem = os.path.splitext(frame)[0]
-        gt = folder / occ_dir / f"{stem}.png"
-        noc = folder / noc_dir / f"{stem}.png"
+        gt, gt_problem = _kitti_map(folder / occ_dir, stem, truth_files)
+        noc, noc_problem = _kitti_map(folder / noc_dir, stem, nonocc_files)
         calib = folder / "calib" / f"{number}.txt"
         calib_2015 = folder / "calib_cam_to_cam" / f"{number}.txt"
         label = folder.name if folder.name == number else f"{folder.name}/{number}"
@@ -584,16 +585,28 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 dataset=dataset,
                 left_path=folder / left_dir / frame,
                 right_path=folder / right_dir / frame,
-                gt_path=gt if gt.is_file() else None,
-                extra=_looked_for(gt if gt.is_file() else None, gt),
-                nonocc_path=noc if noc.is_file() else None,
+                gt_path=gt,
+                extra=_looked_for(gt, folder / occ_dir / f"{stem}.png"),
+                nonocc_path=noc,
                 nonocc_value=-1,
                 max_disp_hint_px=192,
                 calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
-                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame),
+                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame)
+                or gt_problem
+                or noc_problem,
             )
         )
     return samples
+
+
+def _kitti_map(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(map, problem)`` of a KITTI-layout frame (KITTI's, DrivingStereo's): ``stem.png`` as KITTI stores it (uint16
+    / 256, 0 invalid), read first as before; else a set's own map in another format eval reads (:func:`_own_map`:
+    ``.pfm``, ``.npy``, a float ``.tif``), which was "without ground truth"; one in a format it does not read fails
+    the frame by name."""
+    if f"{stem}.png" in files:
+        return disparity_dir / f"{stem}.png", None
+    return _own_map(disparity_dir, stem, files)
 
 
 def _looked_for(gt_path: Path | None, expected: Path) -> dict[str, Path]:
@@ -689,23 +702,24 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
     if not right_dir.is_dir():
         return []
     samples = []
+    truth_files = _files_in(truth_dir)
     # Frames of either view: one whose left image is missing is listed too, and fails by name.
     for image in _visible({*names, *_files_in(right_dir)}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        gt = truth_dir / f"{stem}.png"
+        gt, gt_problem = _kitti_map(truth_dir, stem, truth_files)
         samples.append(
             Sample(
                 name=stem,  # the frame's name holds its sequence's
                 dataset="drivingstereo",
                 left_path=folder / image,
                 right_path=right_dir / image,
-                gt_path=gt if gt.is_file() else None,
-                extra=_looked_for(gt if gt.is_file() else None, gt),
+                gt_path=gt,
+                extra=_looked_for(gt, truth_dir / f"{stem}.png"),
                 nonocc_path=None,
                 max_disp_hint_px=192,
-                problem=_missing_images(folder / image, right_dir / image),
+                problem=_missing_images(folder / image, right_dir / image) or gt_problem,
             )
         )
     return samples
