@@ -784,7 +784,7 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
         yield Path(folder), dirs, _visible(names)
 
 
-def find_samples(*paths: str | Path) -> list[Sample]:
+def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = None) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
 
     Symbolic links to folders are followed; a folder reached twice (a loop of links, two links to one
@@ -793,6 +793,9 @@ def find_samples(*paths: str | Path) -> list[Sample]:
 
     Args:
         *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
+        unreadable: where given, a folder of several paths that holds no known layout is added to it as ``(path,
+            reason)`` and the others are searched, as a batch goes on past a bad pair (eval scores the others and
+            reports it); without it, or when no path holds a scene, it raises.
 
     Returns:
         Samples sorted by folder order, with unique names.
@@ -827,15 +830,21 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         if not found:
             # an empty folder (a download not unpacked there, a mount not mounted) was said to hold an unknown layout
             empty = "" if files_seen else ": the folder is empty (no file in it or in its folders)"
-            raise DatasetError(
+            problem = DatasetError(
                 f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}){empty}; "
                 "see `rtstereo eval --help` for the expected files"
             )
+            if unreadable is None or len(paths) == 1:
+                raise problem
+            unreadable.append((str(given), str(problem)))
+            continue
         for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
             pair = (os.path.realpath(sample.left_path), os.path.realpath(sample.right_path))
             if pair not in read:
                 read.add(pair)
                 samples.append(sample)
+    if unreadable and not samples:  # no path held a scene: the run has nothing to go on with
+        raise DatasetError(unreadable[0][1])
     return _unique_names(samples)
 
 
