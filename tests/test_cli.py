@@ -516,6 +516,30 @@ def test_models_lists_and_describes(capsys):
     assert settings[-1].endswith("(post-processing, any model)")
 
 
+def test_models_list_shows_the_readme_weights_column_and_the_detail_says_when_torch_is_needed(capsys):
+    """The list had no weights column (the README's table has one), and ``models anynet`` did not say that a PyTorch
+    network needs torch, nor the pip line."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Methods\n\n", 1)[1].split("\n\n", 1)[0]
+    said = {}
+    for row in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        for name in re.findall(r"`([a-z0-9-]+)`", cells[0]):
+            said[name] = cells[2]
+    code, out, _ = run_cli(capsys, "models")
+    listed = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0 and set(said) <= set(listed), (sorted(said), sorted(listed))
+    for name, cell in said.items():
+        column = re.match(r"\S+ +\S+ +(none|included|your checkpoint) ", listed[name])
+        assert column and cell.startswith(column[1]), (name, cell, listed[name])
+    for name in ("anynet", "gwcnet-gc", "crestereo", "rtnet"):
+        code, out, _ = run_cli(capsys, "models", name)
+        assert "  torch: needed (pip install 'rtstereo[torch]'); a machine without it runs the .onnx file" in out
+    for name in ("sgbm", "hybrid", PACKAGED_NETWORK):
+        code, out, _ = run_cli(capsys, "models", name)
+        assert code == 0 and "torch:" not in out, out
+
+
 def test_models_takes_the_model_as_an_option_too_as_every_other_verb_does(capsys):
     """``models --model sgbm`` was an unrecognized argument, where predict, bench, export... take ``--model``/``-m``."""
     _, said, _ = run_cli(capsys, "models", "sgbm")
@@ -540,11 +564,20 @@ def test_help_says_the_model_is_required_where_usage_shows_it_optional(capsys, v
     assert "model required, here or as --model: registry name" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize("verb", ["predict", "eval", "video", "live", "export", "bench", "adapt"])
+def test_weights_help_names_the_download_cache_and_the_sha256_check(capsys, verb):
+    """``--weights``' help said "weights file or URL", nothing of where a URL goes nor of its ``#sha256=`` check."""
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "a URL is downloaded once into ~/.cache/rtstereo or $RTSTEREO_CACHE, checked if it ends in #sha256=" in said
+
+
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):
     code, out, _ = run_cli(capsys, "models", "--pattern", "gwcnet*")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["gwcnet-g", "gwcnet-gc"]
     code, out, _ = run_cli(capsys, "models", "--pattern", "def*")
-    assert code == 0 and out.split() == ["default", "alias", "->", "hybrid"]
+    assert code == 0 and out.split() == ["default", "alias", "included", "->", "hybrid"]
     code, out, err = run_cli(capsys, "models", "--pattern", "zz*")
     assert (code, out) == (
         2,

@@ -367,7 +367,7 @@ def _load(
         if not path.exists():  # as a missing checkpoint is, and as bench and models say it ("ONNX model not found")
             check_model_file(model)
         _no_weights(model, weights, "an exported .onnx file carries its weights")
-        _onnx_only(model, backend)
+        _onnx_only(model, backend, path)
         return load_onnx(model, device=device, precision=precision, settings=overrides)
     _refuse_external_data(model)
     if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
@@ -504,9 +504,19 @@ def _no_weights(model: str, weights: str | os.PathLike[str] | None, why: str) ->
         )
 
 
-def _onnx_only(model: str, backend: str | None) -> None:
-    """An ONNX model (a packaged network or an exported file) runs on ONNX Runtime: another backend asked
+def _onnx_only(model: str, backend: str | None, path: Path | None = None) -> None:
+    """An ONNX model (a packaged network or an exported file, ``path``) runs on ONNX Runtime: another backend asked
     for is refused rather than ignored."""
+    if backend not in (None, "onnxruntime") and path is not None:
+        from .runtime.rt_stereo_onnx import MODEL, from_its_checkpoint, rt_stereo_file
+
+        contract = rt_stereo_file(path)
+        if contract is not None:  # its users have GwcNet's checkpoint, not an rtstereo one
+            raise InputError(
+                f"model '{model}' is RT-Stereo's GwcNet-gc ONNX file and runs only on the onnxruntime backend, not "
+                f"'{backend}'; to run GwcNet-gc in PyTorch, give the checkpoint it was exported from: "
+                f"{from_its_checkpoint(contract)} (model='{MODEL}', weights= in Python)"
+            )
     if backend not in (None, "onnxruntime"):
         raise InputError(
             f"model '{model}' is an ONNX file and runs only on the onnxruntime backend, not '{backend}' "

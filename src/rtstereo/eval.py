@@ -81,6 +81,8 @@ class EvalReport:
         model: the method's name.
         scenes: one row per scored scene.
         failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
+        failed_paths: paths given that held no scene of a known layout, beside others that did:
+            ``{"path", "error"}``; the other paths' scenes are scored.
         listed: how many scenes the run was given (``None``: not counted).
         without_ground_truth: the names of the scenes left out for having no ground truth.
         interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
@@ -97,6 +99,7 @@ class EvalReport:
     model: str
     scenes: list[SceneResult] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    failed_paths: list[dict[str, str]] = field(default_factory=list)
     listed: int | None = None
     interrupted: bool = False
     interrupted_by: str | None = None
@@ -118,6 +121,7 @@ class EvalReport:
             for s in self.scenes
         ]
         rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
+        rows += [[f"{f['path']} (path)", "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failed_paths]
         mean = self.mean
         rows.append([f"mean ({len(self.scenes)})", "", ""] + [_fmt(mean.get(k), f) for k, _, f in TABLE_COLUMNS])
         # figures without these pixels must not pass for figures over all of them
@@ -188,6 +192,7 @@ class EvalReport:
             ],
             "mean": self.mean,
             "failed": self.failures,
+            "failed_paths": self.failed_paths,
             "scenes_listed": self.listed,
             "without_ground_truth": self.without_ground_truth,
             "interrupted": self.interrupted,

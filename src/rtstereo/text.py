@@ -120,3 +120,22 @@ def shown(name: object) -> str:
         ('seq/a\\\\xff.png', 'café')
     """
     return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+LONGEST_SHOWN = 40  # characters of a value a message echoes whole; a longer one is cut, with its length
+
+
+def shortened(value: object, limit: int = LONGEST_SHOWN) -> str:
+    """``value`` as a message echoes it: whole up to ``limit`` characters, else its start and its length (a
+    5000-digit ``--set threads=...`` came back whole, a screenful of digits).
+
+    Examples:
+        >>> shortened(192), shortened("9" * 5000), shortened("x" * 50)
+        ('192', '999999999... (5000 digits)', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (50 characters)')
+    """
+    text = shown(value)
+    if len(text) <= limit:
+        return text
+    if re.fullmatch(r"[+-]?[0-9]+", text):
+        return f"{text[:9]}... ({len(text.lstrip('+-'))} digits)"
+    return f"{text[:30]}... ({len(text)} characters)"

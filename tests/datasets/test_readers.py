@@ -938,6 +938,55 @@ def test_drivingstereo_train_and_test_trees(tmp_path, given, left, right, truth)
     assert find_samples(root / left / sequence) == samples  # a sequence given alone
 
 
+@pytest.mark.parametrize("layout", ["kitti2015", "drivingstereo"])
+@pytest.mark.parametrize("suffix", [".npy", ".pfm", ".tif", ".exr"])
+def test_a_kitti_or_drivingstereo_layout_reads_a_sets_own_map_of_another_format(tmp_path, layout, suffix):
+    """Their ground truth was read as ``stem.png`` only: a set's own ``.npy``, ``.pfm`` or float ``.tif`` there made
+    the frame "without ground truth", as the SceneFlow and MiddEval3 layouts' did; one in a format eval does not read
+    fails the frame by name. KITTI's own PNG is read first, as before (value / 256, 0 invalid)."""
+    if layout == "kitti2015":
+        root = tmp_path / "mine"
+        left, right, truth, other = root / "image_2", root / "image_3", root / "disp_occ_0", root / "disp_noc_0"
+    else:
+        root = tmp_path / "ds"
+        left, right = root / "train-left-image" / "seq", root / "train-right-image" / "seq"
+        truth, other = root / "train-disparity-map" / "seq", None
+    for frame in ("a", "b"):
+        _save_rgb(left / f"{frame}.png", seed=1)
+        _save_rgb(right / f"{frame}.png", seed=2)
+    truth.mkdir(parents=True)
+    gt = np.random.default_rng(3).uniform(1, 80, (HEIGHT, WIDTH)).astype(np.float32)
+    path = truth / f"a{suffix}"
+    if suffix == ".npy":
+        np.save(path, gt)
+    elif suffix == ".pfm":
+        _save_pfm(path, gt)
+    elif suffix == ".tif":
+        cv2.imwrite(str(path), gt)
+    else:
+        path.write_bytes(b"v/1\x01")
+    raw = _raw_16bit_gt(seed=4)
+    _save_png16(truth / "b.png", raw)
+    _save_pfm(truth / "b.pfm", np.full((HEIGHT, WIDTH), 7.0, np.float32))  # beside KITTI's PNG: the PNG is read
+    if other is not None:
+        _save_png16(other / "b.png", raw)
+
+    own, kitti = find_samples(root)
+
+    assert (own.name.endswith("a"), kitti.name.endswith("b")) == (True, True)
+    assert own.gt_path == path
+    if suffix == ".exr":
+        assert own.problem == (
+            f"ground truth {path}: not a format eval reads; expected a.pfm, a.npy, a 16-bit a.png (value / 256, "
+            "0 = invalid) or a floating-point a.tif"
+        )
+    else:
+        assert own.problem is None
+        _assert_gt(own, gt)
+    assert kitti.gt_path == truth / "b.png" and kitti.problem is None
+    _assert_gt(kitti, _expected_16bit(raw))
+
+
 def test_folders_named_left_image_but_not_drivingstereos_are_no_drivingstereo(tmp_path):
     _save_rgb(tmp_path / "train-left-image" / "seq" / "a.jpg")  # without its right twin
     _save_rgb(tmp_path / "my-left-images" / "a.jpg")  # a user's own folders

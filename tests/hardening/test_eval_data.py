@@ -335,6 +335,34 @@ def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path,
     assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
 
 
+def test_eval_cli_fails_a_path_of_no_known_layout_by_name_and_scores_the_others(capsys, tmp_path):
+    """One path of several that held no known layout stopped the whole run (exit code 2), where predict goes on past
+    a bad pair: it fails by name (stderr, the table, the JSON's failed_paths), the others are scored, exit code 1."""
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images here")
+    (tmp_path / "empty").mkdir()
+    given = [str(tmp_path / "eth3d"), str(tmp_path / "notes"), str(tmp_path / "empty")]
+    code = main(["eval", "--model", "sgbm", *given, "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert f"rtstereo eval: failed: no stereo dataset of a known layout under {given[1]} (known: " in err
+    assert f"under {given[2]} (known: " in err and "the folder is empty" in err
+    assert f"rtstereo eval: 2 paths not scored, no known layout: {given[1]}, {given[2]} (listed in " in err
+    rows = [line.split() for line in out.splitlines()]
+    assert [given[1], "(path)", "failed", "-"] in [row[:4] for row in rows], out
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"] == []
+    assert [f["path"] for f in results["failed_paths"]] == given[1:]
+    assert results["failed_paths"][0]["error"].startswith(f"no stereo dataset of a known layout under {given[1]}")
+    # --fail-fast stops at it, before any scene, as before; a path alone, or every path of no layout, too
+    for options in (["--fail-fast", *given], given[1:2], given[1:]):
+        code = main(["eval", "--model", "sgbm", *options, "-q", "-o", str(tmp_path / "res2")])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and f"no stereo dataset of a known layout under {given[1]}" in err
+        assert not (tmp_path / "res2").exists()
+
+
 def _kitti_without_ground_truth(folder):
     """A KITTI 2012 testing-split frame: colored_0 and colored_1, no disp_occ."""
     import shutil

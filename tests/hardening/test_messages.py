@@ -72,6 +72,43 @@ def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, 
     assert "re-export" not in err
 
 
+NINES = "9" * 5000  # past the 4300 digits Python's int() reads
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "message"),
+    [
+        ("rtnet-v5", ["--set", f"threads={NINES}"], "setting 'threads': 999999999... (5000 digits) is too large"),
+        ("rtnet-v5", ["--set", f"threads=-{NINES}"], "setting 'threads': -99999999... (5000 digits) is out of range"),
+        ("rtnet-v5", ["--set", "threads=1e400"], "setting 'threads': 1e400 is too large"),
+        (
+            "rtnet-v5",
+            ["--set", f"threads=1{'0' * 999}"],
+            "threads 100000000... (1000 digits) is more than this machine can use",
+        ),
+        ("sgbm", ["--set", f"max_disp={NINES}"], "setting 'max_disp': 999999999... (5000 digits) is too large"),
+        ("sgbm", ["--set", f"max_disp={'x' * 200}"], "expected a whole number, got 'xxxxxxxxxx"),
+        ("sgbm", ["--set", f"fill_holes={'x' * 200}"], "expected true or false, got 'xxxxxxxxxx"),
+        ("sgbm", ["--set", f"{'k' * 200}=1"], "model 'sgbm' has no setting 'kkkkkkkkkk"),
+        ("sgbm", ["--max-disp", NINES], "argument --max-disp: 999999999... (5000 digits) is too large"),
+        ("sgbm", ["--max-disp", f"-{'9' * 1000}"], "--max-disp must be >= 1, got -99999999... (1000 digits)"),
+        ("sgbm", ["--threads", NINES], "argument --threads: 999999999... (5000 digits) is too large"),
+        # it was a traceback (OverflowError) once per pair: the hybrid checks SGBM's limit as SGBM does
+        ("hybrid", ["--set", f"max_disp={'9' * 1000}"], "at most 2147483632 pixels (OpenCV's limit), got 999999999..."),
+        ("rtnet-v5", ["--set", f"max_disp={'9' * 1000}"], "cannot run with max_disp=999999999... (1000 digits)"),
+    ],
+)
+def test_setting_errors_say_too_large_and_echo_no_long_value_whole(capsys, pair, model, options, message):
+    """``--set threads=<5000 digits>`` said "expected a whole number" and printed every digit back."""
+    if message.startswith("argument "):  # argparse's own refusal
+        with pytest.raises(SystemExit) as exit_info:
+            main(["predict", *map(str, pair), "--model", model, *options])
+        code, err = exit_info.value.code, capsys.readouterr().err.splitlines()[-1]
+    else:
+        code, _, err = run_cli(capsys, "predict", *pair, "--model", model, *options)
+    assert code == 2 and message in err and len(err) < 500, err[:600]
+
+
 # ---- checkpoints: the file, the reason, the expected layout ----------------------------------
 
 

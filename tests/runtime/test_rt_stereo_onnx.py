@@ -325,3 +325,27 @@ def test_a_seed_file_moved_without_its_ext_file_names_that_file(tmp_path, capsys
         f"rtstereo predict: error: {path} keeps its weights in another file, {tmp_path / 'model_external.onnx.ext'}, "
         "which is missing: copy or move that file together with the model, beside it under that name\n"
     )
+
+
+def test_export_int8_and_a_torch_backend_name_the_checkpoint_a_seed_file_was_exported_from(tmp_path, capsys):
+    """``export --int8`` of a seed file was refused as "a fp32 rt-stereo export" (quantize_int8) or as an export
+    whose "rtstereo checkpoint" is the way (export), and ``--backend torch`` sent its users to "its rtstereo
+    checkpoint": they have GwcNet's own ``sceneflow.ckpt``, which ``--model gwcnet-gc --weights`` takes."""
+    from rtstereo.export.quantize import quantize_int8
+
+    path = tiny_seed(tmp_path / "model.onnx")
+    left, right = _pair_files(tmp_path / "pair")
+    code, out, err = run_cli(capsys, "export", path, "--int8", "--size", "16x32", "-o", tmp_path / "q.onnx")
+    assert code == 2 and out == "", err
+    assert f"{path} is RT-Stereo's GwcNet-gc ONNX file: there is nothing to export from it" in err
+    assert "rtstereo export --model gwcnet-gc --weights sceneflow.ckpt --max-disp 48 --size 16x32\n" in err
+    code, _, err = run_cli(capsys, "predict", left, right, "--model", path, "--backend", "torch")
+    assert code == 2 and "rtstereo checkpoint" not in err, err
+    assert "give the checkpoint it was exported from: --model gwcnet-gc --weights sceneflow.ckpt --max-disp 48" in err
+    with pytest.raises(InputError) as refused:
+        quantize_int8(path, tmp_path / "q8.onnx")
+    assert "RT-Stereo's GwcNet-gc ONNX file, not an rtstereo export" in str(refused.value)
+    assert "rtstereo export --model gwcnet-gc --weights sceneflow.ckpt --max-disp 48 --size 16x32 --int8" in str(
+        refused.value
+    )
+    assert not (tmp_path / "q.onnx").exists() and not (tmp_path / "q8.onnx").exists()

@@ -15,6 +15,7 @@ from ..errors import InputError, OutputError, RtStereoError, SettingError, requi
 from ..io.atomic import folder_write_problem, not_a_folder
 from ..text import counted, first_line
 from .common import (
+    WEIGHTS_URL_HELP,
     check_torch_threads,
     output_path_arg,
     parse_set_values,
@@ -109,7 +110,7 @@ def register(subparsers) -> None:
         help="network to adapt: rtnet-v5 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
         "or a registry network with --weights (default: %(default)s)",
     )
-    model.add_argument("--weights", "-w", help="weights file or URL of a registry network")
+    model.add_argument("--weights", "-w", help=f"weights file or URL of a registry network ({WEIGHTS_URL_HELP})")
     model.add_argument(
         "--set",
         dest="set_values",

@@ -15,11 +15,13 @@ from . import EXIT_INTERRUPTED
 from .common import (
     SETTING_MINIMUM,
     THREADS_HELP,
+    WEIGHTS_URL_HELP,
     add_model_option,
     output_path_arg,
     parse_size_hw,
     take_model_option,
     whole_number,
+    whole_number_arg,
 )
 
 EPILOG = """examples:
@@ -75,7 +77,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="[MODEL=]FILE",
-        help="weights file or URL; MODEL=FILE when several networks are benched (repeatable)",
+        help=f"weights file or URL ({WEIGHTS_URL_HELP}); MODEL=FILE when several networks are benched (repeatable)",
     )
     parser.add_argument(
         "--sizes",
@@ -102,7 +104,7 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    parser.add_argument("--threads", type=whole_number_arg, metavar="N", help=THREADS_HELP)
     parser.add_argument(
         "--warmup",
         type=int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import urllib.parse
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
 from ..runtime.providers import check_thread_count, cpu_spinning, default_threads, limit_threads
+from ..text import shortened
 
 if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
     from ..runtime.hybrid import HybridPredictor
@@ -160,6 +162,12 @@ def kitti_cameras_arg(text: str) -> tuple[int, int]:
     return left, right
 
 
+# Said by every --weights: a URL is cached and can be checked (README, "The published networks"), which the help hid.
+WEIGHTS_URL_HELP = (
+    "a URL is downloaded once into ~/.cache/rtstereo or $RTSTEREO_CACHE, checked if it ends in #sha256=HEX"
+)
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--threads``,
     ``--max-disp``, ``--iters`` and ``--set key=value``."""
@@ -171,7 +179,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         help="registry name (see `rtstereo models`), an exported .onnx file, or an rtstereo "
         "checkpoint (default: %(default)s)",
     )
-    group.add_argument("--weights", "-w", help="weights file or URL for networks that need them")
+    group.add_argument("--weights", "-w", help=f"weights file or URL for networks that need them ({WEIGHTS_URL_HELP})")
     group.add_argument("--backend", choices=BACKENDS, help="runtime (default: the model's natural one)")
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     group.add_argument(
@@ -180,7 +188,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         choices=("fp32", "fp16", "bf16"),
         help="numeric precision of the network (default: %(default)s)",
     )
-    group.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    group.add_argument("--threads", type=whole_number_arg, metavar="N", help=THREADS_HELP)
     add_setting_args(group)
 
 
@@ -221,19 +229,29 @@ def whole_number(text: str) -> int:
         >>> whole_number("96"), whole_number("96.0")
         (96, 96)
     """
+    if re.fullmatch(r"\s*[+-]?[0-9]{1,4000}\s*", text):  # exact: through a float, 10**30 came back another number
+        return int(text)
     number = float(text)
     if not math.isfinite(number) or number != int(number):
-        raise ValueError(f"not a whole number: {text!r}")
+        raise ValueError(f"not a whole number: {shortened(text)!r}")
     return int(number)
 
 
 def whole_number_arg(text: str) -> int:
-    """argparse ``type=`` for the whole-number model settings ``--max-disp`` and ``--iters``: ``int`` refused
-    ``--max-disp 96.0``, which ``--set max_disp=96.0``, ``synth`` and ``adapt`` take."""
+    """argparse ``type=`` for the whole-number options ``--max-disp``, ``--iters`` and ``--threads``: ``int`` refused
+    ``--max-disp 96.0``, which ``--set max_disp=96.0``, ``synth`` and ``adapt`` take. A number too long for Python's
+    ``int`` or a float is said to be too large, as ``--set`` says it, not echoed whole."""
     try:
         return whole_number(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        try:
+            too_large = re.fullmatch(r"\s*[+-]?[0-9]+\s*", text) is not None or math.isinf(float(text))
+        except ValueError:
+            too_large = False
+        if too_large and "inf" not in text.lower():
+            size = "out of range" if text.strip().startswith("-") else "too large"
+            raise argparse.ArgumentTypeError(f"{shortened(text.strip())} is {size}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{shortened(text)}'") from None
 
 
 def add_setting_args(group) -> None:
@@ -319,13 +337,13 @@ def same_number(a: Any, b: Any) -> bool:
 def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
     """A disparity range or iteration count below ``minimum`` is refused before any model is built."""
     try:
-        number = float(value)
+        number = value if isinstance(value, int) else float(value)  # an int exact: a 1000-digit one overflows a float
     except (TypeError, ValueError):
         return  # not a number: the model's own setting check names the expected type
-    if np.isnan(number):  # "must be >= 1, got nan": it is no number, as the model's check says of inf
+    if isinstance(number, float) and math.isnan(number):  # "must be >= 1, got nan": no number, as the model says of inf
         return
     if not number >= minimum:
-        raise InputError(f"{option} must be >= {minimum}, got {value}")
+        raise InputError(f"{option} must be >= {minimum}, got {shortened(value)}")
 
 
 def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor | HybridPredictor:

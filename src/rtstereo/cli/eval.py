@@ -122,7 +122,12 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.memory import check_budget_setting
 
     check_budget_setting()  # each scene asks it: a bad value failed every scene, not the run
-    samples = find_samples(*args.paths)
+    # A path of several that holds no known layout fails by name and the others are scored, as a batch goes on past
+    # a bad pair (it stopped the whole run, exit code 2); --fail-fast stops there, before any scene.
+    failed_paths: list[tuple[str, str]] = []
+    samples = find_samples(*args.paths, unreadable=None if args.fail_fast else failed_paths)
+    for _, reason in failed_paths:  # the reason names the path
+        print(f"rtstereo eval: failed: {reason}", file=sys.stderr)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
     unscored = [s.name for s in samples if s.gt_path is None]
@@ -132,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"no scene with ground truth under {', '.join(args.paths)}: {counted(len(unscored), 'scene')} found "
             f"({_names(unscored)}), none with a disparity map to score against{looked_for}"
+            + "".join(f"; {given}: no known layout" for given, _ in failed_paths)
         )
     if unscored:
         print(
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         if not (report.scenes or report.failures):
             raise KeyboardInterrupt from None  # nothing scored: nothing to print or to write over earlier results
     report.without_ground_truth = unscored + report.without_ground_truth  # left out here, before scoring
+    report.failed_paths = [{"path": given, "error": reason} for given, reason in failed_paths]
     report.device = args.device
     report.max_gt_disp_px = args.max_gt_disp
     if args.engine == "ray":
@@ -217,6 +224,13 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
         )
+    if report.failed_paths:
+        paths = ", ".join(f["path"] for f in report.failed_paths)
+        print(
+            f"rtstereo eval: {counted(len(report.failed_paths), 'path')} not scored, no known layout: {paths} "
+            f"(listed in {json_path})",
+            file=sys.stderr,
+        )
     kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
     kept = kept if json_path.stem != stem else ""
     if report.stopped_at_failure:
@@ -232,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.failed_paths else 0
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):

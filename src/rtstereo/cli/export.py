@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from ..errors import InputError, OutputError
-from .common import add_model_option, add_setting_args, output_path_arg, size_arg, take_model_option
+from .common import WEIGHTS_URL_HELP, add_model_option, add_setting_args, output_path_arg, size_arg, take_model_option
 
 EPILOG = """examples:
   rtstereo export gwcnet-gc --weights sceneflow.ckpt --size 480x672 --max-disp 192 -o gwcnet.onnx
@@ -48,7 +48,9 @@ def register(subparsers) -> None:
     )
     add_model_option(parser)
     parser.add_argument("-o", "--output", required=True, type=output_path_arg, help="the .onnx file to write")
-    parser.add_argument("--weights", "-w", help="weights file or URL (the published networks need it)")
+    parser.add_argument(
+        "--weights", "-w", help=f"weights file or URL (the published networks need it; {WEIGHTS_URL_HELP})"
+    )
     parser.add_argument(
         "--size",
         required=True,

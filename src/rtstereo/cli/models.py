@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import CheckpointError, InputError, ModelNotFoundError
+from ..errors import CheckpointError, InputError, ModelNotFoundError, install_command
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
-from ..models.registry import matches_name
+from ..models.registry import ModelSpec, matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
 from .common import add_model_option, take_model_option
 
@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
             f"  weights: {'required (--weights FILE_OR_URL)' if spec.needs_weights else 'none needed'}; "
             f"official: {spec.weights_source}"
         )
+        if spec.kind == "network":  # a PyTorch architecture: the packaged ONNX models and the hybrid run without it
+            print(
+                f"  torch: needed ({install_command('torch', 'torch')}); a machine without it runs the .onnx file "
+                "that rtstereo export writes (--model FILE.onnx)"
+            )
         print(f"  licence: {spec.licence}")
         print("  settings (--set KEY=VALUE):")
         # A hybrid's switches are its network's (they post-process the network's map before the fusion).
@@ -109,12 +114,22 @@ def run(args: argparse.Namespace) -> int:
     if not names and not alias:
         raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
     width = max(len(n) for n in [*names, "default"])
+    column = max(len(weights_column(get_spec(name))) for name in [*names, DEFAULT_ALIAS])
     for name in names:
         spec = get_spec(name)
-        print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
+        print(f"{name:<{width}}  {spec.kind:<9}  {weights_column(spec):<{column}}  {spec.summary}")
     if alias:
-        print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+        weights = weights_column(get_spec(DEFAULT_ALIAS))
+        print(f"{'default':<{width}}  {'alias':<9}  {weights:<{column}}  -> {DEFAULT_ALIAS}")
     return 0
+
+
+def weights_column(spec: ModelSpec) -> str:
+    """The weights column of the list, as the README's table of methods says it: ``none`` (OpenCV), ``included``
+    (inside the package) or ``your checkpoint`` (``--weights``, which a PyTorch network also needs torch for)."""
+    if spec.needs_weights:
+        return "your checkpoint"
+    return "none" if spec.kind == "classical" else "included"
 
 
 def describe_checkpoint(path: Path) -> int:

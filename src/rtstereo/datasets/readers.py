@@ -572,10 +572,11 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     if not frames:  # a set of one's own in KITTI's folders, its frames named otherwise (0001.png): it was no layout
         stems = [os.path.splitext(name) for name in images]
         frames = [(stem + suffix, stem) for stem, suffix in stems if suffix.lower() in IMAGE_SUFFIXES]
+    truth_files, nonocc_files = _files_in(folder / occ_dir), _files_in(folder / noc_dir)
     for frame, number in frames:
         stem = os.path.splitext(frame)[0]
-        gt = folder / occ_dir / f"{stem}.png"
-        noc = folder / noc_dir / f"{stem}.png"
+        gt, gt_problem = _kitti_map(folder / occ_dir, stem, truth_files)
+        noc, noc_problem = _kitti_map(folder / noc_dir, stem, nonocc_files)
         calib = folder / "calib" / f"{number}.txt"
         calib_2015 = folder / "calib_cam_to_cam" / f"{number}.txt"
         label = folder.name if folder.name == number else f"{folder.name}/{number}"
@@ -585,16 +586,28 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 dataset=dataset,
                 left_path=folder / left_dir / frame,
                 right_path=folder / right_dir / frame,
-                gt_path=gt if gt.is_file() else None,
-                extra=_looked_for(gt if gt.is_file() else None, gt),
-                nonocc_path=noc if noc.is_file() else None,
+                gt_path=gt,
+                extra=_looked_for(gt, folder / occ_dir / f"{stem}.png"),
+                nonocc_path=noc,
                 nonocc_value=-1,
                 max_disp_hint_px=192,
                 calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
-                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame),
+                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame)
+                or gt_problem
+                or noc_problem,
             )
         )
     return samples
+
+
+def _kitti_map(disparity_dir: Path, stem: str, files: set[str]) -> tuple[Path | None, str | None]:
+    """``(map, problem)`` of a KITTI-layout frame (KITTI's, DrivingStereo's): ``stem.png`` as KITTI stores it (uint16
+    / 256, 0 invalid), read first as before; else a set's own map in another format eval reads (:func:`_own_map`:
+    ``.pfm``, ``.npy``, a float ``.tif``), which was "without ground truth"; one in a format it does not read fails
+    the frame by name."""
+    if f"{stem}.png" in files:
+        return disparity_dir / f"{stem}.png", None
+    return _own_map(disparity_dir, stem, files)
 
 
 def _looked_for(gt_path: Path | None, expected: Path) -> dict[str, Path]:
@@ -690,23 +703,24 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
     if not right_dir.is_dir():
         return []
     samples = []
+    truth_files = _files_in(truth_dir)
     # Frames of either view: one whose left image is missing is listed too, and fails by name.
     for image in _visible({*names, *_files_in(right_dir)}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        gt = truth_dir / f"{stem}.png"
+        gt, gt_problem = _kitti_map(truth_dir, stem, truth_files)
         samples.append(
             Sample(
                 name=stem,  # the frame's name holds its sequence's
                 dataset="drivingstereo",
                 left_path=folder / image,
                 right_path=right_dir / image,
-                gt_path=gt if gt.is_file() else None,
-                extra=_looked_for(gt if gt.is_file() else None, gt),
+                gt_path=gt,
+                extra=_looked_for(gt, truth_dir / f"{stem}.png"),
                 nonocc_path=None,
                 max_disp_hint_px=192,
-                problem=_missing_images(folder / image, right_dir / image),
+                problem=_missing_images(folder / image, right_dir / image) or gt_problem,
             )
         )
     return samples
@@ -771,7 +785,7 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
         yield Path(folder), dirs, _visible(names)
 
 
-def find_samples(*paths: str | Path) -> list[Sample]:
+def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = None) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
 
     Symbolic links to folders are followed; a folder reached twice (a loop of links, two links to one
@@ -780,6 +794,9 @@ def find_samples(*paths: str | Path) -> list[Sample]:
 
     Args:
         *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
+        unreadable: where given, a folder of several paths that holds no known layout is added to it as ``(path,
+            reason)`` and the others are searched, as a batch goes on past a bad pair (eval scores the others and
+            reports it); without it, or when no path holds a scene, it raises.
 
     Returns:
         Samples sorted by folder order, with unique names.
@@ -814,15 +831,21 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         if not found:
             # an empty folder (a download not unpacked there, a mount not mounted) was said to hold an unknown layout
             empty = "" if files_seen else ": the folder is empty (no file in it or in its folders)"
-            raise DatasetError(
+            problem = DatasetError(
                 f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}){empty}; "
                 "see `rtstereo eval --help` for the expected files"
             )
+            if unreadable is None or len(paths) == 1:
+                raise problem
+            unreadable.append((str(given), str(problem)))
+            continue
         for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
             pair = (os.path.realpath(sample.left_path), os.path.realpath(sample.right_path))
             if pair not in read:
                 read.add(pair)
                 samples.append(sample)
+    if unreadable and not samples:  # no path held a scene: the run has nothing to go on with
+        raise DatasetError(unreadable[0][1])
     return _unique_names(samples)
 
 

@@ -183,6 +183,16 @@ def build_network(
         )
     path = Path(name)
     if is_onnx_file(name):
+        from ..runtime.rt_stereo_onnx import from_its_checkpoint, rt_stereo_file
+
+        contract = rt_stereo_file(name) if path.is_file() else None
+        if contract is not None:  # its users have GwcNet's checkpoint: "an rtstereo checkpoint" named none they have
+            size = "x".join(map(str, contract.fixed_size_hw or ("H", "W")))
+            raise InputError(
+                f"{name} is RT-Stereo's GwcNet-gc ONNX file: there is nothing to export from it (it runs as it is: "
+                f"`rtstereo predict --model {name}`); export (--fp16, --int8) starts from the checkpoint it was "
+                f"exported from: rtstereo export {from_its_checkpoint(contract)} --size {size}"
+            )
         raise InputError(
             f"{name} is an exported ONNX model: there is nothing to export from it (run it with `rtstereo predict "
             f"--model {name}`, describe it with `rtstereo models {name}`); export starts from a registry name with "

@@ -175,9 +175,18 @@ def quantize_int8(
     check_output_path(output)
     session = open_session(source)
     contract = read_contract(session, source)
+    if contract.role == "rt-stereo":  # "a fp32 rt-stereo export": it is no rtstereo export, and has a checkpoint
+        from ..runtime.rt_stereo_onnx import from_its_checkpoint
+
+        height, width = contract.fixed_size_hw or (0, 0)
+        raise InputError(
+            f"{source} is RT-Stereo's GwcNet-gc ONNX file, not an rtstereo export: int8 quantization starts from "
+            f"the checkpoint it was exported from: rtstereo export {from_its_checkpoint(contract)} "
+            f"--size {height}x{width} --int8 -o model_int8.onnx"
+        )
     if contract.precision != "fp32" or contract.role != "single":
         raise InputError(
-            f"{source} is a {contract.precision} {contract.role} export; int8 quantization takes a "
+            f"{source} is an {contract.precision} {contract.role} export; int8 quantization takes a "
             "single-pass fp32 export"
         )
     size_hw = tuple(size_hw or contract.fixed_size_hw or (256, 512))

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError, ModelNotFoundError
+from ..text import shortened
 
 Normalization = Literal["imagenet", "raw255", "unit", "none"]
 ChannelOrder = Literal["rgb", "bgr"]
@@ -147,7 +148,7 @@ class ModelSpec:
             close = difflib.get_close_matches(key, list(dict.fromkeys(names)), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
         return (
-            f"model '{self.name}' has no setting '{key}' (it has: {known}; and, as every model, "
+            f"model '{self.name}' has no setting '{shortened(key)}' (it has: {known}; and, as every model, "
             f"{', '.join(POSTPROCESS_SETTINGS)}{runtime}){hint}"
         )
 
@@ -170,7 +171,7 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
     # True would pass as 1 (max_disp=True), and so would numpy's (a mask's value, np.True_), which is no bool
     if isinstance(value, (bool, np.bool_)) and not isinstance(default, bool):
         expected = {int: "a whole number", float: "a number"}.get(type(default), "text")
-        raise InputError(f"setting '{key}': expected {expected}, got {value}")
+        raise InputError(f"setting '{key}': expected {expected}, got {shortened(value)}")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -179,25 +180,30 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise InputError(f"setting '{key}': expected true or false, got '{value}'")
+        raise InputError(f"setting '{key}': expected true or false, got '{shortened(value)}'")
     if isinstance(default, int):
         # exact, not through a float: threads=10**30 was refused as "threads 1000000000000000019884624838656"
         if isinstance(value, numbers.Integral):
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,4000}\s*", value):
             return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):  # past int()'s 4300 digits
+            size = "out of range" if value.strip().startswith("-") else "too large"
+            raise InputError(f"setting '{key}': {shortened(value.strip())} is {size}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise InputError(f"setting '{key}': expected a whole number, got '{value}'") from None
+            raise InputError(f"setting '{key}': expected a whole number, got '{shortened(value)}'") from None
+        if math.isinf(number) and "inf" not in str(value).lower():  # 1e400: a number, past a float's range
+            raise InputError(f"setting '{key}': {shortened(str(value).strip())} is too large")
         if not math.isfinite(number) or number != int(number):
-            raise InputError(f"setting '{key}': expected a whole number, got '{value}'")
+            raise InputError(f"setting '{key}': expected a whole number, got '{shortened(value)}'")
         return int(number)
     if isinstance(default, float):
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise InputError(f"setting '{key}': expected a number, got '{value}'") from None
+            raise InputError(f"setting '{key}': expected a number, got '{shortened(value)}'") from None
     return str(value)
 
 

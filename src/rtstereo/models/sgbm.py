@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, RtStereoWarning, warn
+from ..text import shortened
 
 # OpenCV's matchers take their settings as C ints: a larger value failed with a bare ValueError ("integer
 # won't fit into a C int") instead of an InputError.
@@ -28,9 +29,11 @@ def num_disparities(max_disp_px: int) -> int:
         (112, 192)
     """
     if max_disp_px < 1:
-        raise InputError(f"max_disp must be >= 1 pixel, got {max_disp_px}")
+        raise InputError(f"max_disp must be >= 1 pixel, got {shortened(max_disp_px)}")
     if max_disp_px > OPENCV_INT_MAX - 15:
-        raise InputError(f"max_disp must be at most {OPENCV_INT_MAX - 15} pixels (OpenCV's limit), got {max_disp_px}")
+        raise InputError(
+            f"max_disp must be at most {OPENCV_INT_MAX - 15} pixels (OpenCV's limit), got {shortened(max_disp_px)}"
+        )
     return int(math.ceil(max_disp_px / 16) * 16)
 
 
@@ -479,7 +482,7 @@ def _check_not_negative(settings: Mapping[str, Any], keys: tuple[str, ...]) -> N
     """OpenCV takes negative values of these without a word and matches as if they were 0 or off."""
     for key in keys:
         if key in settings and not settings[key] >= 0:  # nan fails too
-            raise InputError(f"setting '{key}' must be >= 0, got {settings[key]}")
+            raise InputError(f"setting '{key}' must be >= 0, got {shortened(settings[key])}")
 
 
 def _check_opencv_ints(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
@@ -487,7 +490,7 @@ def _check_opencv_ints(settings: Mapping[str, Any], keys: tuple[str, ...]) -> No
     for key in keys:
         if key in settings and not -OPENCV_INT_MAX <= settings[key] <= OPENCV_INT_MAX:
             raise InputError(
-                f"setting '{key}' must lie within +-{OPENCV_INT_MAX} (OpenCV's limit), got {settings[key]}"
+                f"setting '{key}' must lie within +-{OPENCV_INT_MAX} (OpenCV's limit), got {shortened(settings[key])}"
             )
 
 

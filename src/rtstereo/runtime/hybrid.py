@@ -51,9 +51,11 @@ from ..models.sgbm import (
     confident_disparity,
     confident_search_range,
     normalize_local_contrast,
+    num_disparities,
     resolved_sgbm_input,
 )
 from ..pools import wait_through_interrupts
+from ..text import shortened
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
@@ -155,7 +157,8 @@ class HybridPredictor:
                 f"got {self.settings['median']!r}"
             )
         if not 1 <= self.settings["max_disp"] < float("inf"):  # SGBM's search bound (the network keeps its own)
-            raise InputError(f"{spec.name}: max_disp must be >= 1 pixel, got {self.settings['max_disp']}")
+            raise InputError(f"{spec.name}: max_disp must be >= 1 pixel, got {shortened(self.settings['max_disp'])}")
+        num_disparities(self.settings["max_disp"])  # OpenCV's limit: a 1000-digit one overflowed a float per pair
         uniqueness = self.settings["uniqueness"]
         if not 0 <= uniqueness < float("inf"):  # nan and inf fail too
             raise InputError(f"{spec.name}: setting 'uniqueness' must be a number >= 0, got {uniqueness}")

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError, RtStereoWarning, warn
 from ..models.registry import ModelSpec, coerce_setting
+from ..text import shortened
 from .agreement import check_action
 from .backends import Backend
 from .postprocess import POSTPROCESS_SETTINGS
@@ -701,12 +702,13 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
                 "rt-stereo": "is an RT-Stereo GwcNet file, which has no",
             }.get(contract.role, "was exported without a")
             raise InputError(
-                f"{path} {made} setting '{key}' (its settings: {known}; and, as every model, "
+                f"{path} {made} setting '{shortened(key)}' (its settings: {known}; and, as every model, "
                 f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
                 + (f"; did you mean {', '.join(close)}?" if close else "")
             )
         baked = contract.settings[key]
         wanted = coerce_setting(key, value, baked)
+        value = shortened(value)  # as the messages below echo it
         if key in ("max_disp", "iters") and isinstance(wanted, (int, float)) and wanted < 1:
             raise InputError(f"{key} must be >= 1, got {value}")  # no advice to re-export with a value that cannot be
         if wanted != baked and contract.role == "public":

@@ -40,7 +40,7 @@ from ..errors import (
     warn,
 )
 from ..io.atomic import os_reason
-from ..text import first_line
+from ..text import first_line, shortened
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -255,11 +255,11 @@ def check_thread_count(threads: Any, name: str = "threads") -> int:
     """
     threads = require_whole(threads, name, "a whole number of threads >= 1")
     if threads < 1:
-        raise InputError(f"{name} must be >= 1, got {threads}")
+        raise InputError(f"{name} must be >= 1, got {shortened(threads)}")
     cores = os.cpu_count() or 1
     if threads > THREADS_PER_CORE * cores:
         raise InputError(
-            f"{name} {threads} is more than this machine can use: it has {cores} CPU cores; give at most "
+            f"{name} {shortened(threads)} is more than this machine can use: it has {cores} CPU cores; give at most "
             f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core), or leave it out for each library's own choice"
         )
     return threads

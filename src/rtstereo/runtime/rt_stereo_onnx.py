@@ -104,6 +104,28 @@ def assumed(contract: OnnxContract, path: str | Path) -> str:
     )
 
 
+def rt_stereo_file(path: str | Path) -> OnnxContract | None:
+    """The contract of ``path`` when it is an RT-Stereo ``model.onnx`` (:func:`rt_stereo_contract`), else ``None``:
+    another file, or one that does not open (its own load says why). For messages, which name its checkpoint."""
+    from ..errors import RtStereoError
+    from .onnx import read_contract
+    from .providers import open_session
+
+    try:
+        contract = read_contract(open_session(path), path)
+    except (RtStereoError, OSError):
+        return None
+    return contract if contract.role == RT_STEREO_ROLE else None
+
+
+def from_its_checkpoint(contract: OnnxContract) -> str:
+    """The options that run the network an RT-Stereo file was exported from, from that checkpoint (RT-Stereo's users
+    have GwcNet's ``sceneflow.ckpt``; an rtstereo checkpoint they do not): ``--model gwcnet-gc --weights ...``, with
+    the file's disparity range where the graph shows it."""
+    levels = contract.settings.get("max_disp")
+    return f"--model {MODEL} --weights sceneflow.ckpt" + (f" --max-disp {levels}" if levels is not None else "")
+
+
 class RtStereoBackend(OnnxRuntimeBackend):
     """An RT-Stereo ``model.onnx``: an rtstereo export's inputs, with the disparity in ``output``."""
 
