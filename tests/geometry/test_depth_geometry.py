@@ -181,6 +181,20 @@ def test_cropping_moves_both_principal_points_and_keeps_depth():
     )
 
 
+def test_a_crop_keeps_the_rest_of_the_recorded_size_so_that_the_crop_resized_is_scaled_to():
+    # cropped(x0, y0) recorded no size: the crop at half size was taken as it was, its depths twice too far
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    crop = cal.cropped(100, 50)
+    assert (crop.cx0_px, crop.cy_px, crop.width_px, crop.height_px) == (219.5, 189.5, 540, 430)
+    disparity = np.full((430, 540), 60.0, np.float32)
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        half = depth_from_disparity(cv2.resize(disparity, (270, 215), interpolation=cv2.INTER_NEAREST) / 2, crop)
+    np.testing.assert_allclose(half, depth_from_disparity(disparity, crop)[::2, ::2], rtol=1e-6)
+    assert _cal().cropped(100, 50).width_px == 0  # no size recorded: none made up
+    with pytest.raises(InputError, match=r"a crop at \(640, 0\) starts beyond the 480x640 \(HxW\) images"):
+        cal.cropped(640, 0)
+
+
 def test_depth_round_trips_through_disparity():
     cal = _cal(cx1_px=331.0)
     disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)
