@@ -625,9 +625,9 @@ class Stream:
         # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told, by
         # this thread, so that other threads' pairs on the same predictor are not taken for frames of this stream.
         begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
-        valid_of = getattr(self.prepare, "left_valid_mask", None)
-        unseen = valid_of() if callable(valid_of) else None
         try:
+            valid_of = getattr(self.prepare, "left_valid_mask", None)
+            seen = valid_of() if callable(valid_of) else None  # where the rectified left view shows the raw one
             if begin is not None:
                 begin()
             while True:
@@ -643,8 +643,8 @@ class Stream:
                 result = self.predictor.predict_pair(pair)
                 if self.temporal is not None:
                     result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
-                if unseen is not None:  # the black fill of a rectification: its disparities are made up
-                    result = without_unseen_pixels(result, unseen)
+                if seen is not None:  # the black fill of a rectification: its disparities are made up
+                    result = without_unseen_pixels(result, seen)
                 self._inferred_at = time.perf_counter()
                 # an export on first use (--backend onnxruntime) is no part of the stage's rate: seconds, once
                 clock.add(self._inferred_at - started - result.timings_ms.get("export", 0.0) / 1e3)
