@@ -1874,7 +1874,7 @@ class Rectifier:
             >>> r.left_valid_mask[0, :6]
             array([False, False, False, False,  True,  True])
         """
-        if self._left_valid is None:
+        if getattr(self, "_left_valid", None) is None:  # also a Rectifier unpickled from before the attribute
             # Remapped with the pairs' own sampling: a pixel short of full white blends in some of the fill
             raw = np.full(self.size_hw, 255, np.uint8)
             seen = cv2.remap(raw, *self.maps_left, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
