@@ -428,6 +428,15 @@ def _warn_if_made_for_another_size(calibration: Calibration, height_px: int, wid
     if low <= at_x <= high and low <= at_y <= high:
         return
     made_w, made_h = 2 * calibration.cx0_px, 2 * calibration.cy_px
+    if made_w < 2 or made_h < 2:  # within the images' first pixel, or beyond their top-left corner: no size makes it
+        warn(
+            f"the calibration records no image size, and its principal point ({calibration.cx0_px:.4g}, "
+            f"{calibration.cy_px:.4g}) px lies at the top-left corner of these {height_px}x{width_px} (HxW) images or "
+            "beyond it, the centre of no image: is it in pixels (not normalised to the image size), and for these "
+            "images?",
+            CalibrationWarning,
+        )
+        return
     warn(
         f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
         f"{calibration.cy_px:.1f}) px is far from the centre of these {height_px}x{width_px} (HxW) images (it is "

@@ -42,7 +42,7 @@ from .io.calibration import (
 from .io.download import fetch, is_url, refuse_other_url
 from .models.sgbm import EXPOSURE_RATIO_LIMIT
 from .text import counted
-from .types import Calibration, as_rgb_uint8
+from .types import Calibration, DisparityResult, as_rgb_uint8
 
 # ---------------------------------------------------------------------------------------------------
 # Rectification check
@@ -1707,6 +1707,7 @@ class Rectifier:
         self.maps_right = maps_right
         self.calibration = calibration
         self.size_hw = tuple(maps_left[0].shape[:2])
+        self._left_valid: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return f"Rectifier({self.size_hw[0]}x{self.size_hw[1]} (HxW), {self.calibration})"
@@ -1868,6 +1869,28 @@ class Rectifier:
             raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
         return path
 
+    @property
+    def left_valid_mask(self) -> np.ndarray:
+        """bool ``(H, W)`` of the rectified left view: True where it shows the raw left image, False where its map
+        reaches beyond it (the black fill of a rectification that keeps every source pixel, ``--alpha`` over 0), whose
+        disparity, depth and points would be made up (:func:`without_unseen_pixels`).
+
+        Examples:
+            >>> cal = Calibration(fx_px=50, fy_px=50, cx0_px=15.5, cx1_px=15.5, cy_px=11.5, baseline_m=0.1)
+            >>> k, d = np.array([[50, 0, 15.5], [0, 50, 11.5], [0, 0, 1.0]]), np.zeros(5)
+            >>> p = np.hstack([k, np.zeros((3, 1))])
+            >>> p[0, 2] += 4  # the rectified view shows the raw one 4 px to the right: its first 4 columns unseen
+            >>> r = Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (32, 24), cal)
+            >>> r.left_valid_mask[0, :6]
+            array([False, False, False, False,  True,  True])
+        """
+        if getattr(self, "_left_valid", None) is None:  # also a Rectifier unpickled from before the attribute
+            # Remapped with the pairs' own sampling: a pixel short of full white blends in some of the fill
+            raw = np.full(self.size_hw, 255, np.uint8)
+            seen = cv2.remap(raw, *self.maps_left, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            self._left_valid = seen == 255
+        return self._left_valid
+
     def rectify(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, Calibration]:
         """Rectify one raw pair.
 
@@ -1897,3 +1920,27 @@ class Rectifier:
             for image, (m1, m2) in ((left, self.maps_left), (right, self.maps_right))
         ]
         return rectified[0], rectified[1], self.calibration
+
+
+def without_unseen_pixels(result: DisparityResult, valid: np.ndarray) -> DisparityResult:
+    """``result`` with ``nan`` (invalid) disparity where the rectified left view shows none of the raw one.
+
+    The network matches the black fill of such pixels too, and its disparities there became depths and black points
+    of the cloud (5 % of the points of a rig rectified with ``alpha`` 1).
+
+    Args:
+        result: the disparity of a pair rectified with a :class:`Rectifier`.
+        valid: its :attr:`Rectifier.left_valid_mask`; resized (nearest pixel) to the map when the frames were
+            resized after rectifying (``--size``).
+
+    Returns:
+        ``result`` itself when every pixel is seen, else a copy with ``nan`` in the unseen ones.
+    """
+    disparity = result.disparity_px
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != disparity.shape:
+        height, width = disparity.shape
+        valid = cv2.resize(valid.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    if valid.all():
+        return result
+    return dataclasses.replace(result, disparity_px=np.where(valid, disparity, np.nan).astype(np.float32))

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
+from .rectify import without_unseen_pixels
 from .runtime.predictor import Predictor
 from .sinks.files import FORMAT_ENCODINGS
 from .sinks.video import (
@@ -650,6 +651,8 @@ class Stream:
         # this thread, so that other threads' pairs on the same predictor are not taken for frames of this stream.
         begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
         try:
+            valid_of = getattr(self.prepare, "left_valid_mask", None)
+            seen = valid_of() if callable(valid_of) else None  # where the rectified left view shows the raw one
             if begin is not None:
                 begin()
             while True:
@@ -665,6 +668,8 @@ class Stream:
                 result = self.predictor.predict_pair(pair)
                 if self.temporal is not None:
                     result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
+                if seen is not None:  # the black fill of a rectification: its disparities are made up
+                    result = without_unseen_pixels(result, seen)
                 self._inferred_at = time.perf_counter()
                 # an export on first use (--backend onnxruntime) is no part of the stage's rate: seconds, once
                 clock.add(self._inferred_at - started - result.timings_ms.get("export", 0.0) / 1e3)

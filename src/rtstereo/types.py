@@ -257,10 +257,37 @@ class Calibration:
             height_px=round(self.height_px * sy),
         )
 
-    def cropped(self, x0_px: int, y0_px: int, width_px: int = 0, height_px: int = 0) -> Calibration:
-        """The calibration after cropping both images at ``(x0_px, y0_px)``."""
+    def cropped(self, x0_px: int, y0_px: int, width_px: int | None = None, height_px: int | None = None) -> Calibration:
+        """The calibration after cropping both images at ``(x0_px, y0_px)``.
+
+        Args:
+            x0_px, y0_px: the crop's left column and top row in the images, pixels.
+            width_px, height_px: the crop's size; ``None`` (the default) takes the rest of the images the calibration
+                records (their width less ``x0_px``, their height less ``y0_px``), or no size when it records none.
+                (They were 0, no size, by default: a crop of a calibration that records its size lost it, so that
+                the crop resized was no longer scaled to.)
+
+        Raises:
+            InputError: a corner that is no number, or a crop that starts beyond the images the calibration records.
+
+        Examples:
+            >>> cal = Calibration(700, 700, 319.5, 329.5, 239.5, 0.1, width_px=640, height_px=480)
+            >>> crop = cal.cropped(100, 50)
+            >>> crop.cx0_px, crop.cy_px, crop.width_px, crop.height_px
+            (219.5, 189.5, 540, 430)
+        """
         x0_px = require_number(x0_px, "x0_px", "the crop's left column, pixels")
         y0_px = require_number(y0_px, "y0_px", "the crop's top row, pixels")
+        if self.width_px and self.height_px:
+            if not (x0_px < self.width_px and y0_px < self.height_px):
+                raise InputError(
+                    f"a crop at ({x0_px:g}, {y0_px:g}) starts beyond the {self.height_px}x{self.width_px} (HxW) images "
+                    "the calibration records"
+                )
+            width_px = self.width_px - x0_px if width_px is None else width_px
+            height_px = self.height_px - y0_px if height_px is None else height_px
+        width_px = 0 if width_px is None else width_px
+        height_px = 0 if height_px is None else height_px
         return dataclasses.replace(
             self,
             cx0_px=self.cx0_px - x0_px,

@@ -553,6 +553,22 @@ def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
         read_calibration(listing)
 
 
+def test_focal_lengths_normalised_to_the_image_size_get_a_warning(tmp_path):
+    """fx 0.58 (a fraction of the width, as some tools keep intrinsics) was read as 0.58 px: depths of 8.7 mm where
+    the scene lay 1 m away, without a word."""
+    normalised = {"fx_px": 0.58, "fy_px": 0.77, "cx0_px": 0.5, "cx1_px": 0.5, "cy_px": 0.5, "baseline_m": 0.12}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**normalised, "width_px": 640, "height_px": 480}))
+    with pytest.warns(CalibrationUnitWarning, match=r"c.json: focal lengths of 0.58 px \(fx\) and 0.77 px \(fy\)"):
+        assert read_calibration(path).fx_px == 0.58
+    matrices = projection_matrices(Calibration(**normalised))
+    with pytest.warns(CalibrationUnitWarning, match="fx and cx times the width, fy and cy times the height"):
+        read_calibration(write_opencv(tmp_path / "c.yaml", {"Q": matrices["Q"]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_calibration(write_calibration(tmp_path / "ok.json", CAL))
+
+
 def test_a_negative_baseline_names_the_file_and_its_unit(tmp_path):
     middlebury = tmp_path / "calib.txt"
     cam = "[500 0 159.5; 0 500 119.5; 0 0 1]"

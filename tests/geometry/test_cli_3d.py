@@ -949,3 +949,36 @@ def test_the_point_cloud_of_a_colour_left_view_beside_a_grey_right_one_keeps_its
         u = np.round(points[:, 0] * CAL.fx_px / points[:, 2] + CAL.cx0_px).astype(int)
         v = np.round(points[:, 1] * CAL.fy_px / points[:, 2] + CAL.cy_px).astype(int)
         np.testing.assert_array_equal(colors, left[v, u])
+
+
+def _maps_whose_last_columns_show_nothing(path: Path, columns: int) -> Path:
+    """maps.npz for the 160x120 test pair whose rectified views show the raw ones ``columns`` px to the left: their
+    last ``columns`` columns lie beyond the raw images (the black fill of a rectification with ``--alpha`` over 0)."""
+    from rtstereo.rectify import Rectifier
+
+    k = np.array([[CAL.fx_px, 0, CAL.cx0_px], [0, CAL.fy_px, CAL.cy_px], [0, 0, 1.0]])
+    p1 = np.hstack([k, np.zeros((3, 1))])
+    p1[0, 2] -= columns
+    p2 = p1.copy()
+    p2[0, 3] = -CAL.fx_px * CAL.baseline_m
+    d = np.zeros(5)
+    return Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p1, p2, (160, 120)).save(path)
+
+
+def test_rectified_pixels_that_show_none_of_the_raw_view_get_no_depth_and_no_points(capsys, tmp_path, pair_files):
+    # They had the disparity the model made up on the black fill: black points in the cloud, depths in the maps.
+    maps = _maps_whose_last_columns_show_nothing(tmp_path / "maps.npz", 12)
+    out = tmp_path / "out"
+    code, _, err = run_cli(
+        capsys, "predict", *pair_files, *SGBM, "--rectify", maps, "--format", "pfm,depth,ply", "-o", out
+    )
+    assert code == 0, err
+    disparity, depth = read_pfm(out / "l.pfm"), read_pfm(out / "l_depth.pfm")
+    assert np.isinf(disparity[:, -12:]).all() and np.isinf(depth[:, -12:]).all()
+    assert np.isfinite(depth[:, 20:-12]).mean() > 0.9  # the seen pixels keep theirs
+    points, colours = read_ply(out / "l.ply")
+    assert len(points) > 0.5 * 120 * 160
+    # the points' x over z is (u - cx0) / fx: no point comes from the unseen columns
+    columns = points[:, 0] / points[:, 2] * CAL.fx_px + (CAL.cx0_px - 12)
+    assert columns.max() < 160 - 12 + 0.5, columns.max()
+    assert (colours.max(axis=1) > 0).mean() > 0.99  # none of them is the fill's black

@@ -159,6 +159,17 @@ def test_a_calibration_without_its_size_warns_on_images_it_cannot_belong_to(tmp_
     np.testing.assert_allclose(half, 2 * full[:188, :620])  # taken as it is: only the warning tells
 
 
+@pytest.mark.parametrize(("cx0_px", "cy_px"), [(0.5, 0.5), (0.0, 240.0), (-20.0, 240.0)])
+def test_a_principal_point_at_the_corner_or_beyond_is_not_said_to_be_the_centre_of_other_images(cx0_px, cy_px):
+    """It was 'the centre of about 1x1 ones (...) off by about 0.00x', or of '480x-40 ones' for one left of them."""
+    calibration = _cal(cx0_px=cx0_px, cx1_px=cx0_px, cy_px=cy_px)
+    with pytest.warns(CalibrationWarning) as caught:
+        depth_from_disparity(np.full((480, 640), 10.0, np.float32), calibration)
+    (message,) = [str(w.message) for w in caught]
+    assert f"principal point ({cx0_px:g}, {cy_px:g}) px lies at the top-left corner of these 480x640" in message
+    assert "centre of about" not in message and "off by" not in message
+
+
 def test_scaling_keeps_pixel_centres_and_each_axis_its_own_factor():
     cal = _cal(fx_px=700.0, fy_px=710.0, cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
     # pixel centres: x -> (x + 0.5) s - 0.5, so the image's centre (W / 2 - 0.5) stays its centre
@@ -179,6 +190,20 @@ def test_cropping_moves_both_principal_points_and_keeps_depth():
     np.testing.assert_array_equal(
         depth_from_disparity(disparity[50:150, 100:300], crop), depth_from_disparity(disparity, cal)[50:150, 100:300]
     )
+
+
+def test_a_crop_keeps_the_rest_of_the_recorded_size_so_that_the_crop_resized_is_scaled_to():
+    # cropped(x0, y0) recorded no size: the crop at half size was taken as it was, its depths twice too far
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    crop = cal.cropped(100, 50)
+    assert (crop.cx0_px, crop.cy_px, crop.width_px, crop.height_px) == (219.5, 189.5, 540, 430)
+    disparity = np.full((430, 540), 60.0, np.float32)
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        half = depth_from_disparity(cv2.resize(disparity, (270, 215), interpolation=cv2.INTER_NEAREST) / 2, crop)
+    np.testing.assert_allclose(half, depth_from_disparity(disparity, crop)[::2, ::2], rtol=1e-6)
+    assert _cal().cropped(100, 50).width_px == 0  # no size recorded: none made up
+    with pytest.raises(InputError, match=r"a crop at \(640, 0\) starts beyond the 480x640 \(HxW\) images"):
+        cal.cropped(640, 0)
 
 
 def test_depth_round_trips_through_disparity():

@@ -306,6 +306,36 @@ def test_calibration_and_rectification_maps_are_applied(run_cli, two_videos, tmp
     )
 
 
+def test_rectified_pixels_that_show_none_of_the_raw_frames_get_no_disparity(run_cli, tmp_path):
+    # The black fill beyond the raw frames (a rectification with --alpha over 0) had the disparity the model made up
+    from tests.conftest import make_textured_pair
+
+    from rtstereo.rectify import Rectifier
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    left, right = make_textured_pair(96, 128, disparity_px=12, seed=0)
+    cv2.imwrite(str(tmp_path / "L" / "f0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "R" / "f0.png"), right[:, :, ::-1])
+    k = np.array([[100.0, 0, 63.5], [0, 100, 47.5], [0, 0, 1]])
+    p1 = np.hstack([k, np.zeros((3, 1))])
+    p1[0, 2] -= 10  # the rectified frames show the raw ones 10 px to the left: their last 10 columns show nothing
+    p2 = p1.copy()
+    p2[0, 3] = -10.0
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p1, p2, (128, 96)).save(
+        tmp_path / "maps.npz"
+    )
+    for extra, name in (([], "full"), (["--size", "48x64"], "half")):
+        prefix = tmp_path / name / "d"
+        argv = [tmp_path / "L", tmp_path / "R", "--rectify", tmp_path / "maps.npz", "--output-prefix", prefix]
+        code, _, err = run_cli("video", *argv, *extra, *FAST, "--quiet")
+        assert code == 0, err
+        disparity = read_disparity(tmp_path / name / "d_00000.png")
+        unseen = 10 * disparity.shape[1] // 128
+        assert np.isnan(disparity[:, -unseen:]).all(), name
+        assert np.isfinite(disparity[:, 40 * disparity.shape[1] // 128 : -unseen]).mean() > 0.9, name
+
+
 def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_path):
     from rtstereo.io.calibration import projection_matrices, write_opencv
 

@@ -29,7 +29,7 @@ from ..errors import InputError, RtStereoError, require_bool, require_installed,
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..io.images import header_size_hw
-from ..rectify import align_rows, row_alignment_record
+from ..rectify import align_rows, row_alignment_record, without_unseen_pixels
 from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
@@ -383,10 +383,14 @@ class BatchJob:
         return pair, preparation
 
     def predict(self, predictor, pair: StereoPair) -> DisparityResult:
-        """The disparity of a prepared pair, after the left-right check when one is asked for."""
+        """The disparity of a prepared pair, after the left-right check when one is asked for; with a rectifier,
+        invalid where the rectified left view shows none of the raw one (its fill)."""
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
+        valid = getattr(self.rectifier, "left_valid_mask", None)
+        if valid is not None:
+            result = without_unseen_pixels(result, valid)
         ceiling = range_ceiling_warning(
             result, getattr(predictor, "max_disp_px", None), getattr(predictor, "range_fixed_in", None)
         )

@@ -203,6 +203,12 @@ class StreamRectificationCheck:
         <rtstereo.sources.base.FramePreparer.preparation>`)."""
         return dict(getattr(self.prepare, "preparation", None) or {})
 
+    def left_valid_mask(self):
+        """Where the wrapped preparation's rectified left view shows the raw one (:meth:`FramePreparer.left_valid_mask
+        <rtstereo.sources.base.FramePreparer.left_valid_mask>`), or ``None``."""
+        valid_of = getattr(self.prepare, "left_valid_mask", None)
+        return valid_of() if callable(valid_of) else None
+
     def __call__(self, pair: StereoPair) -> StereoPair:
         if self.prepare is not None:
             pair = self.prepare(pair)

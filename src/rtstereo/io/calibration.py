@@ -37,6 +37,7 @@ FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
 MIN_PLAUSIBLE_BASELINE_MM = 1.0  # a Middlebury baseline below this is usually metres written where mm belong
+MIN_PLAUSIBLE_FOCAL_PX = 1.0  # a focal length below this is usually normalised to the image size, not in pixels
 OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
 # A byte-order mark is not part of the text (Windows editors write one before UTF-8, PowerShell's `>` before
 # UTF-16): read as UTF-8, it hid "cam0=" or "P0:" from the format's detection ("unknown calibration format")
@@ -103,6 +104,21 @@ def read_calibration(
                 raise InputError(str(exc).replace(str(local), path)) from None
         path = fetch(path) if is_url(path) else path
     path = require_path(path, "calibration file")
+    calibration = _read_calibration(path, length_unit, kitti_cameras)
+    if calibration.fx_px < MIN_PLAUSIBLE_FOCAL_PX or calibration.fy_px < MIN_PLAUSIBLE_FOCAL_PX:
+        # a view wider than 179 degrees: intrinsics divided by the image size, as some tools keep them, read as pixels
+        warn(
+            f"{path}: focal lengths of {calibration.fx_px:.4g} px (fx) and {calibration.fy_px:.4g} px (fy) are read in "
+            "pixels, as every calibration format gives them: values normalised to the image size (fractions of its "
+            "width and height) make every depth as many times too near as the images are pixels wide; give fx and cx "
+            "times the width, fy and cy times the height",
+            CalibrationUnitWarning,
+        )
+    return calibration
+
+
+def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[int, int] | None) -> Calibration:
+    """:func:`read_calibration` of a local path."""
     if not path.is_file():
         if path.is_dir():
             raise InputError(f"calibration file is a folder, not a file: {path}")

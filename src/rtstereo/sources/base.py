@@ -241,6 +241,11 @@ class FramePreparer:
             left_colours=colours,
         )
 
+    def left_valid_mask(self) -> np.ndarray | None:
+        """bool ``(H, W)`` of the rectified left view, at the rectified size: where it shows the raw one
+        (:attr:`~rtstereo.rectify.Rectifier.left_valid_mask`); ``None`` without a rectifier that tells."""
+        return getattr(self.rectifier, "left_valid_mask", None)
+
     @staticmethod
     def _announce_resize(size_hw: tuple[int, int], target_hw: tuple[int, int], scaled_calibration: bool) -> None:
         """Say the resize once: a notice, or a warning (shown with ``--quiet``) when it stretches the frames to
