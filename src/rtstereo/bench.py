@@ -52,21 +52,23 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .api import FAILED_EXPORT_SUFFIX, failed_export_advice
 from .bench_reference import (
     MANIFEST_SUFFIXES,
     Reference,
+    _is_checkpoint,
     check_not_two_datasets,
     compute_reference_maps,
+    model_spec,
     pairs_of,
     parse_reference,
+    resize_disparity,
     score_against_reference,
     setting_text,
     stretched_notes,
     stretched_pairs_notes,
+    views_at,
 )
 from .errors import (
-    CheckpointError,
     InputError,
     MissingDependencyError,
     OutputError,
@@ -83,7 +85,7 @@ from .io.atomic import (
     remove_interrupted_results,
 )
 from .models import architecture_range_px, get_spec, is_onnx_file, resolve_alias
-from .models.registry import ModelSpec, coerce_setting
+from .models.registry import coerce_setting
 from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
 from .runtime.heap import release_freed_memory
@@ -789,37 +791,6 @@ def _combos(sweeps: Mapping[str, Sequence[Any]], keys: Sequence[str]) -> list[tu
     return [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
 
 
-def _is_checkpoint(model: str) -> bool:
-    return not is_onnx_file(model) and Path(model).suffix != "" and Path(model).is_file()
-
-
-def model_spec(model: str) -> ModelSpec:
-    """The registry entry of a model argument: a registry name, an alias, or a self-describing
-    rtstereo checkpoint (the entry of the model it names)."""
-    if model.lower().endswith(FAILED_EXPORT_SUFFIX):
-        raise InputError(f"model {failed_export_advice(model)}")
-    if not _is_checkpoint(model):
-        return get_spec(resolve_alias(model))
-    return get_spec(_checkpoint_model(str(Path(model).resolve())))
-
-
-@functools.lru_cache(maxsize=16)
-def _checkpoint_model(path: str) -> str:
-    from .models.checkpoint import describe, network_of_file, read_torch_file
-
-    obj = read_torch_file(path, "model file")
-    description = describe(obj)
-    if description is None:
-        network = network_of_file(obj)
-        how = (
-            f"it holds {network} weights: bench {network} with --weights {path}"
-            if network
-            else "bench a registry name with --weights FILE for the published networks' own files"
-        )
-        raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
-    return description[0]
-
-
 class PeakRSS:
     """Peak resident set size while inside the ``with`` block, sampled by a thread (Linux ``/proc``)."""
 
@@ -898,48 +869,6 @@ class ResizedPredictor:
         return dataclasses.replace(
             result, disparity_px=full, input_size_hw=(height, width), calibration=calibration, left=left
         )
-
-
-def views_at(left: np.ndarray, right: np.ndarray, size_hw: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Both views resized to ``size_hw`` (area when shrinking, bilinear otherwise), or as they are at that size."""
-    height, width = int(size_hw[0]), int(size_hw[1])
-    if left.shape[:2] == (height, width):
-        return left, right
-    interpolation = cv2.INTER_AREA if width < left.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(left, (width, height), interpolation=interpolation), cv2.resize(
-        right, (width, height), interpolation=interpolation
-    )
-
-
-def resize_disparity(disparity_px: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    """A disparity map at another size, in pixels of an image of that size.
-
-    Bilinear interpolation over the valid pixels, multiplied by ``W_out / W_in``; pixels invalid at the
-    input's size stay invalid.
-
-    Args:
-        disparity_px: float ``(h, w)`` pixels, ``nan`` where invalid.
-        size_hw: ``(H, W)`` wanted.
-
-    Returns:
-        float32 ``(H, W)``.
-
-    Examples:
-        >>> resize_disparity(np.full((2, 4), 3.0, np.float32), (4, 8))[0, :3]
-        array([6., 6., 6.], dtype=float32)
-    """
-    height, width = int(size_hw[0]), int(size_hw[1])
-    valid = np.isfinite(disparity_px)
-    # Normalised interpolation: holes neither bleed zeros into their neighbours nor spread.
-    size = (width, height)
-    weight = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    filled = np.where(valid, disparity_px, 0).astype(np.float32)
-    total = cv2.resize(filled, size, interpolation=cv2.INTER_LINEAR)
-    nearest_valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    keep = nearest_valid.astype(bool) & (weight > 0)
-    full = np.full((height, width), np.nan, np.float32)
-    full[keep] = total[keep] / weight[keep] * (width / disparity_px.shape[1])
-    return full
 
 
 def run_bench(

@@ -19,17 +19,22 @@ no ground truth still say how much each step down in cost loses. ``rtstereo benc
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
-from .errors import DatasetError, InputError, RtStereoError
+from .errors import CheckpointError, DatasetError, InputError, RtStereoError, parse_size_hw
 from .metrics import disparity_metrics, mean_metrics
 from .sources.pairs import PairSource
 from .text import counted
+
+if TYPE_CHECKING:
+    from .models.registry import ModelSpec
 
 #: The scores of a row against the reference, as ``BenchRow.accuracy`` holds them.
 REFERENCE_KEYS = ("epe", "bad-1", "bad-2")
@@ -110,7 +115,6 @@ def parse_reference(text: str) -> Reference:
         >>> parse_reference("crestereo_combined_iter20_480x640.onnx")
         Reference(model='crestereo_combined_iter20_480x640.onnx', settings=(), size_hw=None)
     """
-    from .cli.common import parse_size_hw
     from .models import resolve_alias
 
     model, sep, rest = str(text).partition(":")
@@ -316,7 +320,6 @@ def reference_predictor(
             fixed-size export's own.
     """
     from .api import load
-    from .bench import model_spec
     from .models import is_onnx_file
 
     settings: dict[str, Any] = dict(reference.settings)
@@ -423,8 +426,6 @@ def disparity_at(predictor: Any, left: np.ndarray, right: np.ndarray, size_hw: S
         float32 ``(size_hw)``, ``nan`` where invalid; the predictor's own map, scaled back to ``size_hw`` by the
         width ratio where it ran at yet another size itself (a memory budget).
     """
-    from .bench import resize_disparity, views_at
-
     height, width = int(size_hw[0]), int(size_hw[1])
     disparity = np.asarray(predictor.predict(*views_at(left, right, size_hw)).disparity_px, np.float32)
     return disparity if disparity.shape == (height, width) else resize_disparity(disparity, (height, width))
@@ -497,8 +498,6 @@ def score_against_reference(predictor: Any, run_hw: Sequence[int], maps: Referen
     Returns:
         ``{"epe": px, "bad-1": %, "bad-2": %}`` over the pixels where the reference is valid.
     """
-    from .bench import resize_disparity
-
     scores = []
     for index, item in enumerate(maps.maps):
         pair = item.source.load(index)
@@ -508,3 +507,81 @@ def score_against_reference(predictor: Any, run_hw: Sequence[int], maps: Referen
         scores.append(disparity_metrics(disparity, item.disparity_px))
     mean = mean_metrics(scores)
     return {key: float(mean[key]) for key in REFERENCE_KEYS}
+
+
+def _is_checkpoint(model: str) -> bool:
+    from .models import is_onnx_file
+
+    return not is_onnx_file(model) and Path(model).suffix != "" and Path(model).is_file()
+
+
+def model_spec(model: str) -> ModelSpec:
+    """The registry entry of a model argument: a registry name, an alias, or a self-describing
+    rtstereo checkpoint (the entry of the model it names)."""
+    from .api import FAILED_EXPORT_SUFFIX, failed_export_advice
+    from .models import get_spec, resolve_alias
+
+    if model.lower().endswith(FAILED_EXPORT_SUFFIX):
+        raise InputError(f"model {failed_export_advice(model)}")
+    if not _is_checkpoint(model):
+        return get_spec(resolve_alias(model))
+    return get_spec(_checkpoint_model(str(Path(model).resolve())))
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_model(path: str) -> str:
+    from .models.checkpoint import describe, network_of_file, read_torch_file
+
+    obj = read_torch_file(path, "model file")
+    description = describe(obj)
+    if description is None:
+        network = network_of_file(obj)
+        how = (
+            f"it holds {network} weights: bench {network} with --weights {path}"
+            if network
+            else "bench a registry name with --weights FILE for the published networks' own files"
+        )
+        raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
+    return description[0]
+
+
+def views_at(left: np.ndarray, right: np.ndarray, size_hw: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both views resized to ``size_hw`` (area when shrinking, bilinear otherwise), or as they are at that size."""
+    height, width = int(size_hw[0]), int(size_hw[1])
+    if left.shape[:2] == (height, width):
+        return left, right
+    interpolation = cv2.INTER_AREA if width < left.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(left, (width, height), interpolation=interpolation), cv2.resize(
+        right, (width, height), interpolation=interpolation
+    )
+
+
+def resize_disparity(disparity_px: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
+    """A disparity map at another size, in pixels of an image of that size.
+
+    Bilinear interpolation over the valid pixels, multiplied by ``W_out / W_in``; pixels invalid at the
+    input's size stay invalid.
+
+    Args:
+        disparity_px: float ``(h, w)`` pixels, ``nan`` where invalid.
+        size_hw: ``(H, W)`` wanted.
+
+    Returns:
+        float32 ``(H, W)``.
+
+    Examples:
+        >>> resize_disparity(np.full((2, 4), 3.0, np.float32), (4, 8))[0, :3]
+        array([6., 6., 6.], dtype=float32)
+    """
+    height, width = int(size_hw[0]), int(size_hw[1])
+    valid = np.isfinite(disparity_px)
+    # Normalised interpolation: holes neither bleed zeros into their neighbours nor spread.
+    size = (width, height)
+    weight = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    filled = np.where(valid, disparity_px, 0).astype(np.float32)
+    total = cv2.resize(filled, size, interpolation=cv2.INTER_LINEAR)
+    nearest_valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    keep = nearest_valid.astype(bool) & (weight > 0)
+    full = np.full((height, width), np.nan, np.float32)
+    full[keep] = total[keep] / weight[keep] * (width / disparity_px.shape[1])
+    return full

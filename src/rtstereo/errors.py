@@ -191,6 +191,25 @@ def require_numbers(
     return array
 
 
+def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
+    """``"480x640"`` -> ``(480, 640)``: every size on rtstereo's command line is HEIGHTxWIDTH.
+
+    Examples:
+        >>> parse_size_hw("480x640")
+        (480, 640)
+    """
+    parts = str(text).lower().replace(" ", "").split("x")
+    try:
+        height, width = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"{option}: size '{text}' not understood: expected HEIGHTxWIDTH in pixels, e.g. 480x640"
+        ) from None
+    if height < minimum_px or width < minimum_px:
+        raise InputError(f"{option}: size {height}x{width} (HxW) is too small: at least {minimum_px}x{minimum_px}")
+    return height, width
+
+
 def require_path(value: Any, name: str, expected: str = "a path (str or Path)", hint: str = "") -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a ``str`` or ``os.PathLike``, else an :class:`InputError`
     that names ``name`` and ``expected`` (pathlib's own was a bare ``TypeError``: "expected str, bytes or

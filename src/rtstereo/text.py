@@ -1,5 +1,5 @@
 """Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, shares, exceptions' first lines,
-and file names that are not UTF-8."""
+file names that are not UTF-8, and the order of numbered names (``frame9`` before ``frame10``)."""
 
 from __future__ import annotations
 
@@ -139,3 +139,15 @@ def shortened(value: object, limit: int = LONGEST_SHOWN) -> str:
     if re.fullmatch(r"[+-]?[0-9]+", text):
         return f"{text[:9]}... ({len(text.lstrip('+-'))} digits)"
     return f"{text[:30]}... ({len(text)} characters)"
+
+
+def frame_order(path: str) -> list[str | int]:
+    """Sort key putting numbered files in the order of their numbers (``frame9`` before ``frame10``, and
+    ``R_09`` between them as ``R_9`` would be: the key does not see leading zeros).
+
+    Examples:
+        >>> sorted(["f10.png", "f9.png", "f1.png"], key=frame_order), sorted(["R_10.png", "R_09.png"], key=frame_order)
+        (['f1.png', 'f9.png', 'f10.png'], ['R_09.png', 'R_10.png'])
+    """
+    # re.split with a group alternates text and digit runs, so the keys compare str with str and int with int.
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]

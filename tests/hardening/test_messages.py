@@ -555,8 +555,8 @@ def not_a_folder_node(request, tmp_path):
 def test_every_path_needed_as_a_folder_names_a_device_or_a_pipe_as_such(not_a_folder_node, capsys, pair):
     """Six messages said '/dev/null is a file, not a folder' (an export's, a dataset's, train's run folder, bench's and
     eval's -o, adapt's output, synth's -o), and calibrate's -o 'is a file'; each now says what it is."""
-    from rtstereo.cli.adapt import _check_output_folder
     from rtstereo.cli.bench import check_output_folder
+    from rtstereo.cli.common import check_output_folder as _check_output_folder
     from rtstereo.cli.synth import _check_output
     from rtstereo.datasets.readers import find_samples
     from rtstereo.errors import RtStereoError

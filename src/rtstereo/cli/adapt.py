@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
-from ..io.atomic import folder_write_problem, not_a_folder
 from ..text import counted, first_line
 from .common import (
+    ADAPTED_CHECKPOINT_SUFFIXES,
     WEIGHTS_URL_HELP,
+    check_output_folder,
     check_torch_threads,
     output_path_arg,
     parse_set_values,
@@ -46,7 +47,6 @@ be rectified: the command refuses pairs whose rows do not line up (see `rtstereo
 With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, with its parity report.
 """
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
 DEFAULT_MINUTES = 10.0
 DEFAULT_EXPORT_HW = (256, 320)  # the parity check's size of -o FILE.onnx
@@ -294,31 +294,10 @@ def _output_kind(text: str) -> str:
     suffix = Path(text).suffix.lower()
     if suffix == ".onnx":
         return "onnx"
-    if suffix in CHECKPOINT_SUFFIXES:
+    if suffix in ADAPTED_CHECKPOINT_SUFFIXES:
         return "checkpoint"
-    raise InputError(
-        f"-o {text}: the adapted network goes to a checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) or an exported "
-        "model (.onnx)"
-    )
-
-
-def _check_output_folder(output: Path, option: str = "-o") -> None:
-    """Refuse an output that cannot be written before the minutes of training, not after them.
-
-    Args:
-        output: the file to write.
-        option: the option that named it, for the message (``rtstereo video --adapt-save`` checks its file too).
-
-    Raises:
-        OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
-    """
-    if output.is_dir():
-        raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
-    existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise OutputError(f"{option} {output}: {not_a_folder(existing)}")
-    if folder_write_problem(existing) is not None:
-        raise OutputError(f"{option} {output}: cannot write in {existing}")
+    suffixes = ", ".join(ADAPTED_CHECKPOINT_SUFFIXES)
+    raise InputError(f"-o {text}: the adapted network goes to a checkpoint ({suffixes}) or an exported model (.onnx)")
 
 
 def _check_checkpoint_beside(output: Path, checkpoint: Path) -> None:
@@ -596,7 +575,7 @@ def run(args: argparse.Namespace) -> int:
     export_hw = args.export_size or DEFAULT_EXPORT_HW
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
-    _check_output_folder(output)
+    check_output_folder(output)
     _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)

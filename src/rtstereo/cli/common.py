@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..api import BACKENDS, _same_setting, load
-from ..errors import InputError
+from ..errors import InputError, OutputError, parse_size_hw  # noqa: F401 (parse_size_hw: the CLI's modules import it from here)
+from ..io.atomic import folder_write_problem, not_a_folder
 from ..runtime.predictor import Predictor
 from ..runtime.providers import check_thread_count, cpu_spinning, default_threads, limit_threads
 from ..text import shortened
@@ -23,27 +24,10 @@ if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
     from ..runtime.hybrid import HybridPredictor
 
 
+# The files a network adapted by `rtstereo adapt -o` or `--adapt-save` is written to (a PyTorch checkpoint).
+ADAPTED_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # --threads in the words of every verb whose libraries it sets (bench said them in another order)
 THREADS_HELP = "CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)"
-
-
-def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
-    """``"480x640"`` -> ``(480, 640)``: every size on rtstereo's command line is HEIGHTxWIDTH.
-
-    Examples:
-        >>> parse_size_hw("480x640")
-        (480, 640)
-    """
-    parts = str(text).lower().replace(" ", "").split("x")
-    try:
-        height, width = (int(p) for p in parts)
-    except ValueError:
-        raise InputError(
-            f"{option}: size '{text}' not understood: expected HEIGHTxWIDTH in pixels, e.g. 480x640"
-        ) from None
-    if height < minimum_px or width < minimum_px:
-        raise InputError(f"{option}: size {height}x{width} (HxW) is too small: at least {minimum_px}x{minimum_px}")
-    return height, width
 
 
 def output_path_arg(text: str) -> str:
@@ -84,6 +68,25 @@ def add_calib_unit_arg(group) -> None:
         help="the cameras of a KITTI --calib file the pairs come from: 0,1 grey or 2,3 colour (default: 0,1 for "
         "KITTI 2012 files, 2,3 for KITTI 2015 ones)",
     )
+
+
+def check_output_folder(output: Path, option: str = "-o") -> None:
+    """Refuse an output that cannot be written before the minutes of training, not after them.
+
+    Args:
+        output: the file to write.
+        option: the option that named it, for the message (``rtstereo video --adapt-save`` checks its file too).
+
+    Raises:
+        OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
+    """
+    if output.is_dir():
+        raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
+    existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"{option} {output}: {not_a_folder(existing)}")
+    if folder_write_problem(existing) is not None:
+        raise OutputError(f"{option} {output}: cannot write in {existing}")
 
 
 def refuse_calib_with_rectify(args: argparse.Namespace) -> None:

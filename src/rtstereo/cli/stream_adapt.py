@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from ..errors import InputError, require
-from .common import output_path_arg, size_arg
+from .common import ADAPTED_CHECKPOINT_SUFFIXES, check_output_folder, output_path_arg, size_arg
 
 FREEZE_KEY = "f"
 # The options' defaults, applied only with --adapt: None on the command line tells an option given without it.
@@ -149,14 +149,13 @@ def check_adapt_save(path: str) -> None:
     """
     from pathlib import Path
 
-    from .adapt import CHECKPOINT_SUFFIXES, _check_output_folder
-
-    if Path(path).suffix.lower() not in CHECKPOINT_SUFFIXES:
+    if Path(path).suffix.lower() not in ADAPTED_CHECKPOINT_SUFFIXES:
+        suffixes = ", ".join(ADAPTED_CHECKPOINT_SUFFIXES)
         raise InputError(
-            f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}); "
+            f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({suffixes}); "
             "export it afterwards with rtstereo export FILE.pt"
         )
-    _check_output_folder(Path(path), "--adapt-save")
+    check_output_folder(Path(path), "--adapt-save")
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:

@@ -6,9 +6,10 @@ Nothing here imports torch; each architecture module is imported when its model 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from .registry import ModelSpec, get_spec, list_models, register
+from .registry import DEFAULT_ALIAS, ModelSpec, get_spec, list_models, register
 
 __all__ = [
     "ModelSpec",
@@ -28,11 +29,15 @@ PACKAGED_NETWORK = "rtnet-v5"
 # The hybrid's network: rtnet guided by SGBM's confident matches (training/guided/; SELECTION.md,
 # session 12), also inside the package. Alone, without hints, it runs unguided.
 GUIDED_NETWORK = "rtnet-guided"
-# `default` names the method that is best on the selection set, ../shared/data/validation (never on
-# ../shared/data/real, the report set): the hybrid (the packaged network with SGBM's confident
-# matches), whose mean bad-2 on its 22 Middlebury scenes is lower than SGBM's and than the network's
-# alone (benchmarks/results/validation/; training/SELECTION.md, addendum of session 10).
-DEFAULT_ALIAS = "hybrid"
+# The PyTorch state each packaged ONNX network was exported from, in a source checkout.
+PACKAGED_SOURCES = {"rtnet-v5": "training/default/state.pt", "rtnet-guided": "training/guided/state.pt"}
+
+
+def packaged_network_source(name: str = "rtnet-v5") -> Any:
+    """The PyTorch state the packaged ONNX network ``name`` was exported from (``training/default/state.pt``
+    for ``rtnet-v5``), or ``None`` when rtstereo runs from an installed package without it."""
+    candidate = Path(__file__).resolve().parents[3] / PACKAGED_SOURCES[name]
+    return candidate if candidate.is_file() else None
 
 
 # AnyNet's range is its architecture's, not a setting (its setting_help below): the pixels each stage reaches at full

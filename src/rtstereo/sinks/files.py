@@ -26,6 +26,7 @@ from ..errors import DisparityRangeError, InputError, OutputError, require_path,
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, preview_top_px, write_disparity
 from ..io.images import write_image
+from ..text import frame_order
 from ..types import DisparityResult
 
 Writer = Callable[[DisparityResult, Path], Path]
@@ -295,8 +296,6 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
     for base in found:
         for template in FORMAT_FILES.values():
             owners.setdefault(template.format(name=base), set()).add(base)
-    from ..sources.pairs import frame_order  # here: that module reads this one's names
-
     # in the order of the numbers in the names, as the pairs of a folder are (p2 before p10)
     return sorted((name for name in found if owners[templates[0].format(name=name)] == {name}), key=frame_order)
 

@@ -24,7 +24,7 @@ from ..errors import InputError, missing_file_message, require_bool, warn
 from ..io.download import file_url_path, is_url, refuse_data_uri, refuse_other_url
 from ..io.images import ORIENTATION_TURNS, read_image_turned
 from ..sinks.files import clashing_names
-from ..text import counted
+from ..text import counted, frame_order
 from ..types import Calibration, StereoPair
 
 
@@ -153,18 +153,6 @@ def caseless_glob(pattern: str) -> str:
             out.append(char)
         parts[i] = "".join(out)
     return "/".join(parts)
-
-
-def frame_order(path: str) -> list[str | int]:
-    """Sort key putting numbered files in the order of their numbers (``frame9`` before ``frame10``, and
-    ``R_09`` between them as ``R_9`` would be: the key does not see leading zeros).
-
-    Examples:
-        >>> sorted(["f10.png", "f9.png", "f1.png"], key=frame_order), sorted(["R_10.png", "R_09.png"], key=frame_order)
-        (['f1.png', 'f9.png', 'f10.png'], ['R_09.png', 'R_10.png'])
-    """
-    # re.split with a group alternates text and digit runs, so the keys compare str with str and int with int.
-    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]
 
 
 def resolve_pairs(

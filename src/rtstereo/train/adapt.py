@@ -34,6 +34,7 @@ from ..models.registry import ModelSpec
 from ..pools import map_through_interrupts
 from ..runtime.providers import default_threads
 from ..text import counted, duration
+from .augment import random_crop
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import labelled_share, proxy_disparity
@@ -542,8 +543,6 @@ def adapt(
     Raises:
         InputError: no pairs, pairs of different sizes within one pair, or images too small.
     """
-    from .loop import random_crop
-
     config = adapter.config
     train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
     if held_ids and len(held_ids) > round(config.holdout * len(pairs)):  # more than asked: said, not silent

@@ -11,18 +11,9 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..models import PACKAGED_SOURCES, packaged_network_source  # noqa: F401 (imported from here too)
 from ..models.registry import ModelSpec
 from .adapt import AdaptConfig, AdaptResult
-
-# The PyTorch state each packaged ONNX network was exported from, in a source checkout.
-PACKAGED_SOURCES = {"rtnet-v5": "training/default/state.pt", "rtnet-guided": "training/guided/state.pt"}
-
-
-def packaged_network_source(name: str = "rtnet-v5") -> Any:
-    """The PyTorch state the packaged ONNX network ``name`` was exported from (``training/default/state.pt``
-    for ``rtnet-v5``), or ``None`` when rtstereo runs from an installed package without it."""
-    candidate = Path(__file__).resolve().parents[3] / PACKAGED_SOURCES[name]
-    return candidate if candidate.is_file() else None
 
 
 @dataclass

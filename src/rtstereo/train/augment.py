@@ -10,6 +10,9 @@ One entry point, :func:`augment_batch`, applies in order:
 4. occluding patches on the right view (rectangles of the image's mean colour): the network must
    fill in those matches from context.
 
+:func:`random_crop` cuts the items of a batch from the loaded pairs before (padded where a pair is smaller than the
+crop, which :func:`say_padded_crops` warns of).
+
 Everything random comes from the ``torch.Generator`` given, so a batch is augmented the same way
 every time. Every step works on the whole batch at once (each item's sizes, offsets and angles are
 ``(B,)`` tensors), so the number of tensor operations does not grow with the batch size.
@@ -30,10 +33,12 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, SettingError, require_number, require_whole
+from ..errors import InputError, SettingError, require_number, require_whole, warn
+from ..text import counted
 
 # Luma weights (Rec. 601), for grey conversion and contrast.
 _LUMA = (0.299, 0.587, 0.114)
@@ -573,3 +578,56 @@ def _occluding_patches(right: torch.Tensor, draws: _Uniforms, settings: AugmentS
     cols = (xs >= first[..., 1, None]) & (xs < end[..., 1, None])  # (B, patches, W)
     covered = (rows[..., :, None] & cols[..., None, :]).any(1)
     return torch.where(covered[:, None], mean, right)
+
+
+def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[int, int]) -> bool:
+    """Warn when pairs (``(name, (height, width))``) are smaller than the crop: their crops are padded with
+    pixels without ground truth, which teach nothing. Returns whether it warned."""
+    small = [(name, hw) for name, hw in sizes if hw[0] < crop_hw[0] or hw[1] < crop_hw[1]]
+    if not small:
+        return False
+    name, (height, width) = small[0]
+    padded = 1 - min(height, crop_hw[0]) * min(width, crop_hw[1]) / (crop_hw[0] * crop_hw[1])
+    others = f" (and {counted(len(small) - 1, 'other pair')})" if len(small) > 1 else ""
+    warn(
+        f"training pair {name} is {height}x{width}, smaller than the {crop_hw[0]}x{crop_hw[1]} crop{others}: "
+        f"its crops are padded with pixels that have no label ({100 * padded:.0f} % of each), which teach "
+        "nothing; give a --crop no larger than the images"
+    )
+    return True
+
+
+def random_crop(
+    left: np.ndarray,
+    right: np.ndarray,
+    gt: np.ndarray | None,
+    nonocc: np.ndarray | None,
+    crop_hw: tuple[int, int],
+    rng: np.random.Generator,
+    hints: np.ndarray | None = None,
+) -> dict[str, torch.Tensor]:
+    """One random crop of a loaded sample as float tensors (RGB 0..1, disparity with 0 = unknown); with
+    ``hints`` (a guided network's, pixels, ``nan`` where none) also ``"hints"`` ``(1, h, w)``, 0 where none."""
+    height, width = crop_hw
+    if gt is None:
+        gt = np.full(left.shape[:2], np.nan, np.float32)
+    occluded = np.zeros(left.shape[:2], bool) if nonocc is None else ~nonocc
+    pad_h, pad_w = max(0, height - left.shape[0]), max(0, width - left.shape[1])
+    if pad_h or pad_w:
+        pad = ((0, pad_h), (0, pad_w))
+        left, right = (np.pad(im, (*pad, (0, 0))) for im in (left, right))
+        gt, occluded = np.pad(gt, pad, constant_values=np.nan), np.pad(occluded, pad)
+        hints = None if hints is None else np.pad(hints, pad, constant_values=np.nan)
+    y0 = int(rng.integers(left.shape[0] - height + 1))
+    x0 = int(rng.integers(left.shape[1] - width + 1))
+    window = (slice(y0, y0 + height), slice(x0, x0 + width))
+    disparity = np.nan_to_num(gt[window], nan=0.0, posinf=0.0, neginf=0.0)
+    crop = {
+        "left": torch.from_numpy(np.ascontiguousarray(left[window])).permute(2, 0, 1).float() / 255.0,
+        "right": torch.from_numpy(np.ascontiguousarray(right[window])).permute(2, 0, 1).float() / 255.0,
+        "disparity": torch.from_numpy(np.ascontiguousarray(disparity, np.float32)),
+        "occluded": torch.from_numpy(np.ascontiguousarray(occluded[window])),
+    }
+    if hints is not None:
+        crop["hints"] = torch.from_numpy(np.nan_to_num(hints[window], nan=0.0).astype(np.float32))[None]
+    return crop

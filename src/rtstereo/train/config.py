@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, MissingDependencyError, SettingError
+from ..errors import CheckpointError, InputError, MissingDependencyError, RtStereoError, SettingError
+from ..models import PACKAGED_SOURCES, get_spec, packaged_network_source
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 # "fp32", the other verbs' word for no reduced precision, is "off"; so is YAML 1.1's reading of `precision: off`, false
@@ -453,7 +454,6 @@ def resolve_config(
     resume = local_path("resume", resume)
     if resume:
         from ..models.checkpoint import read_torch_file
-        from .loop import refuse_registry_name
 
         if not Path(resume).exists():
             refuse_registry_name(resume)
@@ -466,3 +466,18 @@ def resolve_config(
             base = base.replace(init=None, out_dir=str(Path(resume).parent), prefetch=None)
     config = config_from_dict(file_values, base, source="config file")
     return config_from_dict(flag_values, config, source="command line")
+
+
+def refuse_registry_name(name: str) -> None:
+    """Refuse a registry name where a checkpoint file is wanted, saying where its weights are (it read "weights
+    file not found: rtnet-v5")."""
+    try:
+        spec = get_spec(name)
+    except RtStereoError:  # no registry name either: "weights file not found" says it
+        return
+    source = packaged_network_source(spec.name) if spec.name in PACKAGED_SOURCES else None
+    where = f": {spec.name}'s PyTorch state is {source}" if source is not None else ""
+    raise CheckpointError(
+        f"{name} is a registry name, not a checkpoint file; --init and --resume take checkpoints written by "
+        f"`rtstereo train` or `rtstereo adapt`{where}"
+    )

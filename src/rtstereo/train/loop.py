@@ -58,8 +58,8 @@ from ..runtime.backends import check_gpu_index, cpu_build_note
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..text import counted, duration
 from . import distributed
-from .augment import augment_batch
-from .config import ConfigSettingError, TrainConfig
+from .augment import augment_batch, random_crop, say_padded_crops
+from .config import ConfigSettingError, TrainConfig, refuse_registry_name
 from .distributed import global_batch_index, ranks_from_environment, training_device
 from .losses import batch_errors, check_weight_count, summarize_errors, training_mask, valid_mask
 from .prefetch import Prefetcher, prefetch_wanted
@@ -409,23 +409,6 @@ def load_same_size(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, n
     return loaded
 
 
-def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[int, int]) -> bool:
-    """Warn when pairs (``(name, (height, width))``) are smaller than the crop: their crops are padded with
-    pixels without ground truth, which teach nothing. Returns whether it warned."""
-    small = [(name, hw) for name, hw in sizes if hw[0] < crop_hw[0] or hw[1] < crop_hw[1]]
-    if not small:
-        return False
-    name, (height, width) = small[0]
-    padded = 1 - min(height, crop_hw[0]) * min(width, crop_hw[1]) / (crop_hw[0] * crop_hw[1])
-    others = f" (and {counted(len(small) - 1, 'other pair')})" if len(small) > 1 else ""
-    warn(
-        f"training pair {name} is {height}x{width}, smaller than the {crop_hw[0]}x{crop_hw[1]} crop{others}: "
-        f"its crops are padded with pixels that have no label ({100 * padded:.0f} % of each), which teach "
-        "nothing; give a --crop no larger than the images"
-    )
-    return True
-
-
 def usable_samples(samples: list, folder: str | Path) -> list:
     """The samples of a folder that have ground truth and no known problem; those left out for a
     problem (a missing right image, a damaged ``calib.txt``) or for want of ground truth are named in a
@@ -444,42 +427,6 @@ def _some_names(samples: list) -> str:
     """The names of the first five samples, and how many more."""
     more = f" and {len(samples) - 5} more" if len(samples) > 5 else ""
     return ", ".join(s.name for s in samples[:5]) + more
-
-
-def random_crop(
-    left: np.ndarray,
-    right: np.ndarray,
-    gt: np.ndarray | None,
-    nonocc: np.ndarray | None,
-    crop_hw: tuple[int, int],
-    rng: np.random.Generator,
-    hints: np.ndarray | None = None,
-) -> Batch:
-    """One random crop of a loaded sample as float tensors (RGB 0..1, disparity with 0 = unknown); with
-    ``hints`` (a guided network's, pixels, ``nan`` where none) also ``"hints"`` ``(1, h, w)``, 0 where none."""
-    height, width = crop_hw
-    if gt is None:
-        gt = np.full(left.shape[:2], np.nan, np.float32)
-    occluded = np.zeros(left.shape[:2], bool) if nonocc is None else ~nonocc
-    pad_h, pad_w = max(0, height - left.shape[0]), max(0, width - left.shape[1])
-    if pad_h or pad_w:
-        pad = ((0, pad_h), (0, pad_w))
-        left, right = (np.pad(im, (*pad, (0, 0))) for im in (left, right))
-        gt, occluded = np.pad(gt, pad, constant_values=np.nan), np.pad(occluded, pad)
-        hints = None if hints is None else np.pad(hints, pad, constant_values=np.nan)
-    y0 = int(rng.integers(left.shape[0] - height + 1))
-    x0 = int(rng.integers(left.shape[1] - width + 1))
-    window = (slice(y0, y0 + height), slice(x0, x0 + width))
-    disparity = np.nan_to_num(gt[window], nan=0.0, posinf=0.0, neginf=0.0)
-    crop = {
-        "left": torch.from_numpy(np.ascontiguousarray(left[window])).permute(2, 0, 1).float() / 255.0,
-        "right": torch.from_numpy(np.ascontiguousarray(right[window])).permute(2, 0, 1).float() / 255.0,
-        "disparity": torch.from_numpy(np.ascontiguousarray(disparity, np.float32)),
-        "occluded": torch.from_numpy(np.ascontiguousarray(occluded[window])),
-    }
-    if hints is not None:
-        crop["hints"] = torch.from_numpy(np.nan_to_num(hints[window], nan=0.0).astype(np.float32))[None]
-    return crop
 
 
 class FolderValidation:
@@ -609,23 +556,6 @@ def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
             "inside); --init and --resume take checkpoints written by `rtstereo train`"
         )
     return described[0], described[1], obj
-
-
-def refuse_registry_name(name: str) -> None:
-    """Refuse a registry name where a checkpoint file is wanted, saying where its weights are (it read "weights
-    file not found: rtnet-v5")."""
-    from .adapt_network import PACKAGED_SOURCES, packaged_network_source
-
-    try:
-        spec = get_spec(name)
-    except RtStereoError:  # no registry name either: "weights file not found" says it
-        return
-    source = packaged_network_source(spec.name) if spec.name in PACKAGED_SOURCES else None
-    where = f": {spec.name}'s PyTorch state is {source}" if source is not None else ""
-    raise CheckpointError(
-        f"{name} is a registry name, not a checkpoint file; --init and --resume take checkpoints written by "
-        f"`rtstereo train` or `rtstereo adapt`{where}"
-    )
 
 
 def load_weights_adding_modules(model: torch.nn.Module, checkpoint: Any, path: str, name: str) -> list[str]:

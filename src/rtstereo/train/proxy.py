@@ -28,7 +28,7 @@ from ..models.sgbm import CONFIDENT_UNIQUENESS as UNIQUENESS
 from ..models.sgbm import confident_disparity
 from ..pools import map_through_interrupts
 from ..text import counted
-from .augment import augment_batch
+from .augment import augment_batch, random_crop, say_padded_crops
 from .hints import match_workers
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
@@ -155,9 +155,6 @@ class ProxyStream:
     def __init__(
         self, root: str | Path, batch_size: int, crop_hw: tuple[int, int], max_disp: float, seed: int, device
     ) -> None:
-        from .loop import random_crop, say_padded_crops  # the loop module imports this one lazily
-
-        self.random_crop = random_crop
         self.pairs = find_unlabeled_pairs(root)
         self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
         # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, as many as the run's.
@@ -184,7 +181,7 @@ class ProxyStream:
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step, 0x5EA1])
         picks = rng.integers(len(self.samples), size=self.batch_size)
-        crops = [self.random_crop(*self.samples[i], None, self.crop_hw, rng) for i in picks]
+        crops = [random_crop(*self.samples[i], None, self.crop_hw, rng) for i in picks]
         batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         return augment_batch(batch, generator, self.crop_hw)
