@@ -780,9 +780,20 @@ def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_pa
         ({"R": np.eye(2)}, r"R has shape \(2, 2\)"),
         ({"R": np.full((3, 3), np.nan)}, "R holds values that are not finite"),
         ({"T": np.array([[-0.12], [0.0]])}, r"T has shape \(2, 1\); expected 3 numbers"),
+        ({"T": np.zeros((3, 1))}, "T is 0, 0, 0: the two cameras are at one place"),
+        ({"R": np.zeros((3, 3))}, r"R is not a rotation \(.*determinant \+1, got 0\): 0, 0, 0,"),
+        ({"R": np.diag([1.0, 1.0, 2.0])}, r"R is not a rotation \(.*got 2\)"),
+        ({"R": np.diag([1.0, 1.0, -1.0])}, r"R is not a rotation \(.*got -1\)"),  # a mirror
+        ({"R1": np.eye(3), "R2": np.eye(3) * 0.9, "P1": np.eye(3, 4), "P2": np.eye(3, 4)}, "R2 is not a rotation"),
+        (
+            {"K1": np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 0]])},
+            "K1's last row must be 0, 0, 1, got 0, 0, 0",
+        ),
     ],
 )
 def test_rectifier_refuses_rig_matrices_opencv_cannot_rectify_with(tmp_path, changes, message):
+    """A zero T failed inside OpenCV with an assertion traceback; a singular, scaled or mirroring R, and a K
+    whose last row is not 0, 0, 1, gave a rectified calibration (thousands of px off for R = 0) without a word."""
     from rtstereo.io.calibration import read_opencv, write_opencv
 
     matrices = {**read_opencv(_pose_file(tmp_path, "m.yaml")).matrices, **changes}
