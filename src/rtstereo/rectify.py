@@ -1702,6 +1702,9 @@ def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibrati
         )
 
 
+_REMAP_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
+
+
 class Rectifier:
     """Rectifies raw pairs of one stereo rig with precomputed maps.
 
@@ -1904,7 +1907,8 @@ class Rectifier:
             calibration.
 
         Raises:
-            InputError: an image that is not a numpy array of 2 or 3 dimensions, or not of the calibrated size.
+            InputError: an image that is not a numpy array of 2 or 3 dimensions, not of the calibrated size, or of
+                a dtype other than uint8, uint16, int16, float32 or float64.
         """
         height, width = self.size_hw
         for side, image in (("left", left), ("right", right)):
@@ -1917,8 +1921,13 @@ class Rectifier:
                     f"for {height}x{width} (HxW) images: use images of the calibrated size (same camera "
                     "mode), or calibrate at this size"
                 )
+            if image.dtype not in _REMAP_DTYPES:  # a bool or int64 image was a cv2.error traceback from remap
+                raise InputError(
+                    f"{side} image: expected dtype uint8 (or uint16, int16, float32, float64), got {image.dtype}"
+                )
         rectified = [
-            cv2.remap(image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            # remap drops the channel axis of an (H, W, 1) image: given back as it came
+            cv2.remap(image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT).reshape(image.shape)
             for image, (m1, m2) in ((left, self.maps_left), (right, self.maps_right))
         ]
         return rectified[0], rectified[1], self.calibration

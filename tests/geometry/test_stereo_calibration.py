@@ -512,6 +512,12 @@ def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboar
             InputError, match=rf"^left image: expected a numpy array \(H, W, 3\) or \(H, W\), got {got}"
         ):
             rectifier.rectify(image, rights[0])
+    for dtype in (bool, np.int64, np.float16):  # cv2.error tracebacks from remap
+        with pytest.raises(InputError, match=rf"^right image: expected dtype uint8 .*, got {np.dtype(dtype)}$"):
+            rectifier.rectify(lefts[0], rights[0].astype(dtype))
+    one_channel = lefts[0][..., :1]  # came back (H, W): "the same dtype and channels", says the docstring
+    assert rectifier.rectify(one_channel, one_channel)[0].shape == one_channel.shape
+    assert rectifier.rectify(lefts[0].astype(np.uint16), rights[0])[0].dtype == np.uint16
 
 
 def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_views):
