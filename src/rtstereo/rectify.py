@@ -1627,7 +1627,7 @@ _FOR_CALIB = (
 # distortion vectors hold 4, 5, 8, 12 or 14 coefficients.
 _RIG_SHAPES = {"K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3), "R2": (3, 3), "P1": (3, 4), "P2": (3, 4)}
 _DISTORTION_SIZES = (4, 5, 8, 12, 14)
-_ROTATION_TOLERANCE = 1e-3  # |R R^T - I| beyond this moves the borders by over ~0.1 % of the focal length
+_ROTATION_TOLERANCE = 5e-3  # |R R^T - I| beyond it is no rotation (one rounded to 3 decimals reaches 1.5e-3)
 
 
 def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:

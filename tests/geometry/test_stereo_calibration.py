@@ -863,6 +863,15 @@ def test_rectifier_refuses_rig_matrices_opencv_cannot_rectify_with(tmp_path, cha
         Rectifier.from_file(write_opencv(tmp_path / "bad.yaml", matrices, 160, 120))
 
 
+def test_a_rotation_rounded_to_three_decimals_is_still_a_rotation(tmp_path):
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = read_opencv(_pose_file(tmp_path, "m.yaml")).matrices
+    rounded = np.round(cv2.Rodrigues(np.array([0.2, -0.3, 0.25]))[0], 3)  # |R R^T - I| up to 1.2e-3
+    matrices["R"] = rounded
+    assert Rectifier.from_file(write_opencv(tmp_path / "rounded.yaml", matrices, 160, 120)).calibration.fx_px > 0
+
+
 def test_a_rig_file_with_m1_but_no_m2_is_refused_in_one_line(tmp_path):
     import subprocess
     import sys
