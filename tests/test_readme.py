@@ -124,6 +124,19 @@ def test_the_quoted_rectification_warning_is_the_one_its_figures_give():
     assert f"rtstereo predict: warning: pair01: {check.warning()}".startswith(quoted[: -len(" ...")])
 
 
+def test_the_python_example_prints_the_misalignment_the_verdict_goes_by():
+    """It printed ``misalignment_px``, the fit extrapolated to the image corners, as "should be well below 0.75 px":
+    rectified pairs whose features lie in one strip read 1-8 px there, which the check finds rectified."""
+    from rtstereo.rectify import MAX_MISALIGNMENT_PX, RectificationCheck
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    printed = re.search(r"print\(check_rectification\(left, right\)\.(\w+)\)\s+# well below ([\d.]+) px", text)
+    assert printed, "the README's Python example of the rectification check"
+    assert float(printed.group(2)) == MAX_MISALIGNMENT_PX
+    strip = RectificationCheck(3.0, 0.1, 0.2, 30.0, 400, matched_misalignment_px=0.4)  # features in one strip
+    assert strip.is_rectified() and getattr(strip, printed.group(1)) < MAX_MISALIGNMENT_PX
+
+
 def test_the_compare_scores_quoted_for_a_negated_and_a_doubled_map_are_the_example_pairs():
     """The README said "a map and its negation scored 0.007", which the score gave before values below 0 counted as
     invalid: a user who tried it saw 0.499."""

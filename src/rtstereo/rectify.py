@@ -1627,11 +1627,13 @@ _FOR_CALIB = (
 # distortion vectors hold 4, 5, 8, 12 or 14 coefficients.
 _RIG_SHAPES = {"K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3), "R2": (3, 3), "P1": (3, 4), "P2": (3, 4)}
 _DISTORTION_SIZES = (4, 5, 8, 12, 14)
+_ROTATION_TOLERANCE = 5e-3  # |R R^T - I| beyond it is no rotation (one rounded to 3 decimals reaches 1.5e-3)
 
 
 def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
     """Refuse an OpenCV rig file whose matrices OpenCV cannot rectify with: a wrong shape, a value that is
-    not finite (nan would make black images without a word), or a focal length that is not positive."""
+    not finite (nan would make black images without a word), a focal length that is not positive, a camera
+    matrix whose last row is not ``0, 0, 1``, a rotation that is not one, or a translation of 0."""
     shapes = {**_RIG_SHAPES, "T": (3,)}
     for name in [*shapes, "D1", "D2"]:
         if name not in matrices:
@@ -1653,6 +1655,29 @@ def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
             raise InputError(
                 f"{path}: {name}'s focal lengths must be > 0, got {matrices[name][0, 0]:g}, {matrices[name][1, 1]:g}"
             )
+        if not np.allclose(matrices[name][2], (0.0, 0.0, 1.0), rtol=0.0, atol=1e-6):
+            # no pinhole camera: OpenCV rectified with it all the same, into another calibration, without a word
+            raise InputError(f"{path}: {name}'s last row must be 0, 0, 1, got {_numbers(matrices[name][2])}")
+    for name in ("R", "R1", "R2"):
+        # A singular or scaled matrix, or a mirror, was taken as a rotation: a rectified calibration thousands of
+        # pixels off, and black or mirrored images, without a word.
+        if name in matrices and not _is_rotation(matrices[name]):
+            raise InputError(
+                f"{path}: {name} is not a rotation (its rows must be orthonormal and its determinant +1, got "
+                f"{np.linalg.det(matrices[name]):.4g}): {_numbers(matrices[name].ravel())}"
+            )
+    if "T" in matrices and not np.linalg.norm(matrices["T"]) > 0:  # OpenCV failed with an assertion traceback
+        raise InputError(f"{path}: T is 0, 0, 0: the two cameras are at one place, with no baseline between them")
+
+
+def _is_rotation(matrix: np.ndarray) -> bool:
+    """Whether a 3x3 matrix is a rotation, to :data:`_ROTATION_TOLERANCE` (files round their values)."""
+    orthonormal = np.allclose(matrix @ matrix.T, np.eye(3), rtol=0.0, atol=_ROTATION_TOLERANCE)
+    return orthonormal and np.linalg.det(matrix) > 0
+
+
+def _numbers(values: np.ndarray) -> str:
+    return ", ".join(f"{value:.6g}" for value in np.ravel(values))
 
 
 def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibration: Calibration) -> None:
@@ -1675,6 +1700,9 @@ def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibrati
             f"{path}: its calibration is for {recorded[0]}x{recorded[1]} (HxW) images but its maps make "
             f"{height}x{width} ones: the file is damaged; run `rtstereo calibrate` again"
         )
+
+
+_REMAP_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
 
 
 class Rectifier:
@@ -1902,7 +1930,8 @@ class Rectifier:
             calibration.
 
         Raises:
-            InputError: an image that is not a numpy array of 2 or 3 dimensions, or not of the calibrated size.
+            InputError: an image that is not a numpy array of 2 or 3 dimensions, not of the calibrated size, or of
+                a dtype other than uint8, uint16, int16, float32 or float64.
         """
         height, width = self.size_hw
         for side, image in (("left", left), ("right", right)):
@@ -1915,8 +1944,13 @@ class Rectifier:
                     f"for {height}x{width} (HxW) images: use images of the calibrated size (same camera "
                     "mode), or calibrate at this size"
                 )
+            if image.dtype not in _REMAP_DTYPES:  # a bool or int64 image was a cv2.error traceback from remap
+                raise InputError(
+                    f"{side} image: expected dtype uint8 (or uint16, int16, float32, float64), got {image.dtype}"
+                )
         rectified = [
-            cv2.remap(image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            # remap drops the channel axis of an (H, W, 1) image: given back as it came
+            cv2.remap(image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT).reshape(image.shape)
             for image, (m1, m2) in ((left, self.maps_left), (right, self.maps_right))
         ]
         return rectified[0], rectified[1], self.calibration

@@ -545,3 +545,22 @@ def test_a_one_pixel_shift_is_reported(example_pair, rendered_pair, dy_px, gain)
         check = check_rectification(left, _brighter(_shift_down(right, dy_px), gain))
         assert check.offset_px == pytest.approx(-dy_px, abs=0.25), check
         assert not check.is_rectified() and "does not look rectified" in check.warning(), check
+
+
+def test_adapt_does_not_call_the_pairs_it_could_not_judge_rectified(pairs, capsys):
+    """One pair off among pairs rectified and pairs too plain to be judged: the warning said "the other checked pairs
+    are rectified", of pairs the check had said nothing about."""
+    from types import SimpleNamespace
+
+    from rtstereo.cli.adapt import refuse_unrectified
+
+    left, right = pairs["teddy"]
+    plain = np.full_like(left, 120)
+    views = [(left, right), (left, _shift_down(right, 2.0)), (plain, plain + 1), (left, right), (plain, plain + 1)]
+    refuse_unrectified([SimpleNamespace(name=str(i), left=a, right=b) for i, (a, b) in enumerate(views)])
+    err = capsys.readouterr().err
+    assert "warning: pair 1: rows off by up to 2.0 px" in err, err
+    said = "the other judged pairs are rectified (2 of the 5 checked could not be judged: too few matched features)"
+    assert said in err and "other checked pairs" not in err, err
+    refuse_unrectified([SimpleNamespace(name=str(i), left=a, right=b) for i, (a, b) in enumerate(views[:2] * 2)])
+    assert "; the other checked pairs are rectified\n" in capsys.readouterr().err  # all judged: as before

@@ -351,6 +351,62 @@ def test_rectifier_from_an_opencv_file_with_only_the_pose(chessboard_result, tmp
     assert repr(rectifier).startswith("Rectifier(480x640 (HxW)")
 
 
+def _plane_view(k, d, rotation, translation, size_wh, depth_m=2.0, seed=0):
+    """A camera's raw view (uint8 RGB) of a random texture on the plane z = depth_m of the left camera's frame; the
+    camera at ``x_cam = rotation @ x_left + translation``, with lens distortion ``d``."""
+    width, height = size_wh
+    texture = cv2.GaussianBlur(
+        cv2.resize(np.random.default_rng(seed).integers(0, 256, (150, 200), np.uint8), (800, 600)), (0, 0), 1.5
+    )
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    rays = cv2.undistortPoints(np.stack([u.ravel(), v.ravel()], 1)[:, None], k, d).reshape(-1, 2)
+    directions = np.hstack([rays, np.ones((len(rays), 1))]) @ rotation  # rotation.T @ ray, in the left frame
+    centre = -rotation.T @ translation
+    points = centre + ((depth_m - centre[2]) / directions[:, 2])[:, None] * directions
+    x = ((points[:, 0] + 2.0) / 4.0 * 800).reshape(height, width).astype(np.float32)  # the plane's 4 x 3 m
+    y = ((points[:, 1] + 1.5) / 3.0 * 600).reshape(height, width).astype(np.float32)
+    return cv2.cvtColor(cv2.remap(texture, x, y, cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
+
+
+def test_a_raw_rig_written_by_hand_is_rectified_to_level_rows_and_the_calibration_worked_out_by_hand(tmp_path):
+    """Two pinhole cameras with their own intrinsics and distortion, the right one rolled, tilted and panned by about
+    a degree and a little off the baseline: the file's K, D, R, T rectify a rendered plane to rows that agree, with
+    the calibration and disparity the geometry gives, and maps saved and read back rectify it byte for byte alike."""
+    from rtstereo.io.calibration import write_opencv
+
+    size_wh, depth_m = (320, 240), 2.0
+    k1, k2 = np.array([[300.0, 0, 161, 0, 302, 119, 0, 0, 1]]).reshape(3, 3), np.eye(3)
+    k2[:2] = [[305.0, 0, 158], [0, 306, 121]]
+    d1, d2 = np.array([-0.1, 0.02, 0.001, -0.001, 0.0]), np.array([-0.08, 0.01, 0.0, 0.001, 0.0])
+    rotation, translation = cv2.Rodrigues(np.array([0.01, -0.02, 0.015]))[0], np.array([-0.12, 0.004, 0.002])
+    raw = [
+        _plane_view(k, d, r, t, size_wh, depth_m)
+        for k, d, r, t in ((k1, d1, np.eye(3), np.zeros(3)), (k2, d2, rotation, translation))
+    ]
+    matrices = {"K1": k1, "D1": d1, "K2": k2, "D2": d2, "R": rotation, "T": translation}
+    rectifier = Rectifier.from_file(write_opencv(tmp_path / "rig.yaml", matrices, *size_wh))
+    left, right, calibration = rectifier.rectify(*raw)
+
+    r1, _, p1, _, *_ = cv2.stereoRectify(
+        k1, d1, k2, d2, size_wh, rotation, translation.reshape(3, 1), flags=cv2.CALIB_ZERO_DISPARITY, alpha=0
+    )
+    assert calibration.baseline_m == pytest.approx(np.linalg.norm(translation), rel=1e-9)  # the camera centres
+    assert calibration.cx0_px == calibration.cx1_px and calibration.fx_px == calibration.fy_px
+    fx, cx, cy = p1[0, 0], p1[0, 2], p1[1, 2]
+    assert (calibration.fx_px, calibration.cx0_px, calibration.cy_px) == pytest.approx((fx, cx, cy), rel=1e-9)
+    assert (calibration.width_px, calibration.height_px) == size_wh
+    check = check_rectification(left, right)
+    assert check.conclusive and check.measured_misalignment_px < 0.5 and abs(check.offset_px) < 0.2, check
+    raw_check = check_rectification(*raw)
+    assert raw_check.conclusive and not raw_check.is_rectified(), raw_check  # measured: 3.3 px
+    # the rectified left camera's axis meets the plane at depth_m / R1[2, 2] along it: disparity f B / that depth
+    expected_px = fx * calibration.baseline_m * r1[2, 2] / depth_m
+    assert check.median_dx_px == pytest.approx(expected_px, abs=0.2), (check, expected_px)  # 18.89, 18.92
+    saved = Rectifier.from_file(rectifier.save(tmp_path / "maps.npz"))
+    again = saved.rectify(*raw)
+    assert np.array_equal(again[0], left) and np.array_equal(again[1], right) and again[2] == calibration
+
+
 def test_board_parsing():
     board = Board.parse("charuco:11x8:0.03:0.022:dict_4x4_50")
     assert (board.kind, board.cols, board.rows, board.dictionary) == ("charuco", 11, 8, "DICT_4X4_50")
@@ -512,6 +568,12 @@ def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboar
             InputError, match=rf"^left image: expected a numpy array \(H, W, 3\) or \(H, W\), got {got}"
         ):
             rectifier.rectify(image, rights[0])
+    for dtype in (bool, np.int64, np.float16):  # cv2.error tracebacks from remap
+        with pytest.raises(InputError, match=rf"^right image: expected dtype uint8 .*, got {np.dtype(dtype)}$"):
+            rectifier.rectify(lefts[0], rights[0].astype(dtype))
+    one_channel = lefts[0][..., :1]  # came back (H, W): "the same dtype and channels", says the docstring
+    assert rectifier.rectify(one_channel, one_channel)[0].shape == one_channel.shape
+    assert rectifier.rectify(lefts[0].astype(np.uint16), rights[0])[0].dtype == np.uint16
 
 
 def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_views):
@@ -780,14 +842,34 @@ def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_pa
         ({"R": np.eye(2)}, r"R has shape \(2, 2\)"),
         ({"R": np.full((3, 3), np.nan)}, "R holds values that are not finite"),
         ({"T": np.array([[-0.12], [0.0]])}, r"T has shape \(2, 1\); expected 3 numbers"),
+        ({"T": np.zeros((3, 1))}, "T is 0, 0, 0: the two cameras are at one place"),
+        ({"R": np.zeros((3, 3))}, r"R is not a rotation \(.*determinant \+1, got 0\): 0, 0, 0,"),
+        ({"R": np.diag([1.0, 1.0, 2.0])}, r"R is not a rotation \(.*got 2\)"),
+        ({"R": np.diag([1.0, 1.0, -1.0])}, r"R is not a rotation \(.*got -1\)"),  # a mirror
+        ({"R1": np.eye(3), "R2": np.eye(3) * 0.9, "P1": np.eye(3, 4), "P2": np.eye(3, 4)}, "R2 is not a rotation"),
+        (
+            {"K1": np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 0]])},
+            "K1's last row must be 0, 0, 1, got 0, 0, 0",
+        ),
     ],
 )
 def test_rectifier_refuses_rig_matrices_opencv_cannot_rectify_with(tmp_path, changes, message):
+    """A zero T failed inside OpenCV with an assertion traceback; a singular, scaled or mirroring R, and a K
+    whose last row is not 0, 0, 1, gave a rectified calibration (thousands of px off for R = 0) without a word."""
     from rtstereo.io.calibration import read_opencv, write_opencv
 
     matrices = {**read_opencv(_pose_file(tmp_path, "m.yaml")).matrices, **changes}
     with pytest.raises(InputError, match=message):  # was a cv2.error or ValueError traceback, or black images
         Rectifier.from_file(write_opencv(tmp_path / "bad.yaml", matrices, 160, 120))
+
+
+def test_a_rotation_rounded_to_three_decimals_is_still_a_rotation(tmp_path):
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = read_opencv(_pose_file(tmp_path, "m.yaml")).matrices
+    rounded = np.round(cv2.Rodrigues(np.array([0.2, -0.3, 0.25]))[0], 3)  # |R R^T - I| up to 1.2e-3
+    matrices["R"] = rounded
+    assert Rectifier.from_file(write_opencv(tmp_path / "rounded.yaml", matrices, 160, 120)).calibration.fx_px > 0
 
 
 def test_a_rig_file_with_m1_but_no_m2_is_refused_in_one_line(tmp_path):

@@ -545,17 +545,22 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
+    # Pairs too plain to be judged are not said to be rectified (they were: "the other checked pairs are rectified").
+    unjudged = len(checks) - len(judged)
+    others = "the other checked pairs" if not unjudged else "the other judged pairs"
+    besides = f" ({unjudged} of the {len(checks)} checked could not be judged: too few matched features)"
+    besides = besides if unjudged else ""
     for name, check in off:
         print(
             f"rtstereo adapt: warning: pair {name}: {check.rows_off()} ({check.lower_view()}; "
-            f"{check.matches} matched features); the other checked pairs are rectified",
+            f"{check.matches} matched features); {others} are rectified{besides}",
             file=sys.stderr,
         )
     for name, check in swapped:  # fewer than half: said as a pair off among rectified ones is (it was not at all)
         print(
             f"rtstereo adapt: warning: pair {name}: left and right look swapped (features lie "
-            f"{-check.median_dx_px:.1f} px further left in the left image than in the right one); the other checked "
-            "pairs are not: swap its two images, or leave it out",
+            f"{-check.median_dx_px:.1f} px further left in the left image than in the right one); {others} "
+            f"are not: swap its two images, or leave it out{besides}",
             file=sys.stderr,
         )
 

@@ -497,6 +497,9 @@ def calibration_from_projections(
     p1, p2 = np.asarray(p1, dtype=np.float64), np.asarray(p2, dtype=np.float64)
     if p1.shape != (3, 4) or p2.shape != (3, 4):
         raise InputError(f"{source}: projection matrices must be 3x4, got {p1.shape} and {p2.shape}")
+    for name, p in (("P1", p1), ("P2", p2)):  # nan came out as a baseline of nan, "left and right are swapped"
+        if not np.isfinite(p).all():
+            raise InputError(f"{source}: the projection matrix {name} holds values that are not finite (nan or inf)")
     fx = p1[0, 0]
     if not (fx > 0 and p1[1, 1] > 0):
         raise InputError(f"{source}: focal lengths in the projection matrix must be > 0, got {p1[0, 0]}, {p1[1, 1]}")
@@ -662,6 +665,8 @@ def _from_kitti(values: dict[str, np.ndarray], path: Path, cameras: tuple[int, i
             raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))})")
         if values[name].size != 12:
             raise InputError(f"{path}: {name} has {values[name].size} numbers, expected 12 (a 3x4 matrix)")
+        if not np.isfinite(values[name]).all():  # named here: calibration_from_projections calls them P1, P2
+            raise InputError(f"{path}: the projection matrix {name} holds values that are not finite (nan or inf)")
     width = height = 0
     size = values.get(f"S_rect_0{cameras[0]}")
     if rect and size is not None and size.size == 2:
