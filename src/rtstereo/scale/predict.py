@@ -189,7 +189,9 @@ def run_ray(
     if not todo:
         return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="ray")
     # The workers' folder need not be this one: the output folder and the model's files as absolute paths.
+    given_output = job.output
     job = dataclasses.replace(job, output=absolute_for_workers(job.output))
+    rows_by_index = {row["index"]: row for row in todo}
     options = options_for_workers(options)
     interrupted, finished = False, []
     done = None
@@ -221,7 +223,8 @@ def run_ray(
 
             def gathered():
                 for row in dataset.iter_rows():
-                    yield PairOutcome.from_row(row)
+                    outcome = PairOutcome.from_row(row)
+                    yield _as_given(outcome, rows_by_index.get(outcome.index), job.output, given_output)
                 finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
 
             gathered_so_far = lambda: f"{len(outcomes)} of {counted(len(sources), 'pair')}"  # noqa: E731
@@ -268,6 +271,20 @@ def run_ray(
     if interrupted and raise_interrupt:
         raise BatchInterrupted(summary)
     return summary
+
+
+def _as_given(outcome: PairOutcome, row: dict[str, Any] | None, output: Any, given_output: Any) -> PairOutcome:
+    """The outcome with the paths its error and warning name as the caller gave them, not as the workers read them
+    (``cannot read /home/me/d/L/05.png`` where one process says ``cannot read d/L/05.png``)."""
+    pairs = [] if row is None else [(row["read_left"], row["left"]), (row["read_right"], row["right"])]
+    pairs.append((str(output), str(given_output)))
+    for field in ("error", "warning"):
+        text = getattr(outcome, field)
+        for read, given in pairs:
+            if text and read != given:
+                text = text.replace(read, given)
+        setattr(outcome, field, text)
+    return outcome
 
 
 def _fail_lost_pairs(
