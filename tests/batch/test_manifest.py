@@ -236,3 +236,10 @@ def test_a_manifest_that_is_a_folder_is_not_called_missing(tmp_path):
     with pytest.raises(InputError) as info:
         read_manifest(tmp_path / "pairs.csv")
     assert str(info.value) == f"manifest is a folder, not a file: {tmp_path / 'pairs.csv'}"
+
+
+def test_a_pair_listed_again_under_another_name_is_warned_about(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right,name\na.png,b.png,x\nc.png,d.png,y\n./a.png,b.png,z\nc.png,e.png,w\n")
+    with pytest.warns(UserWarning, match=r"pairs.csv: line 4 \(as line 2\) lists a pair again under another name"):
+        assert [p.name for p in read_manifest(manifest)] == ["x", "y", "z", "w"]

@@ -115,7 +115,28 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         raise InputError(
             f"manifest {path}: {repeat}: {shown}; each pair needs its own name (it names the output files)"
         )
+    _warn_of_pairs_listed_twice(path, rows, lefts, rights)
     return [PairSource(a, b, n, f"{path} {where}") for a, b, n, (where, _) in zip(lefts, rights, checked, rows)]
+
+
+def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts: list[str], rights: list[str]) -> None:
+    """Say which rows list a pair (its two files) that an earlier row lists under another name: it is done once for
+    each name, its files written twice, without a word before (a row copied to fix its name, the old one kept)."""
+    first: dict[tuple[str, str], str] = {}
+    twice: list[str] = []
+    for (where, _), left, right in zip(rows, lefts, rights):
+        key = (os.path.normpath(os.path.abspath(left)), os.path.normpath(os.path.abspath(right)))
+        if is_url(left) or is_url(right):
+            key = (left, right)
+        earlier = first.setdefault(key, where)
+        if earlier != where:
+            twice.append(f"{where} (as {earlier})")
+    if twice:
+        shown = ", ".join(twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
+        warn(
+            f"manifest {path}: {shown} {'lists a pair' if len(twice) == 1 else 'list pairs'} again under another "
+            "name: each name gets its own files of the same pair"
+        )
 
 
 def _cell(row: dict, column: str) -> str:
