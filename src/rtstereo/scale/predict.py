@@ -10,6 +10,7 @@ the driver gathers one summary row per pair as they finish and shows pairs/s.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -30,7 +31,7 @@ from ..batch.job import (
 )
 from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
 from ..errors import InputError, require_bool
-from ..io.atomic import remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import folder_claimed, remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..text import counted
@@ -149,10 +150,9 @@ def run_ray(
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); complete outputs of pairs made with other options
-            (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); options or pairs of the wrong type.
+            (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); options or pairs of the wrong type; another run
+            writing into the output folder at the same time (:func:`~rtstereo.io.atomic.folder_claimed`).
     """
-    from ..progress import progress_bar
-
     check_run_args(options, sources, options=True)
     fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
     raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
@@ -161,6 +161,25 @@ def run_ray(
             f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
         )
     job.check_outputs(sources)
+    # no second run into the folder at once, from before its records are read (this machine's run holds it)
+    claim = folder_claimed(job.output) if job.writes_folder and job.output is not None else contextlib.nullcontext()
+    with claim:
+        return _run_ray(job, options, sources, workers, address, fail_fast, progress, on_outcome, raise_interrupt)
+
+
+def _run_ray(
+    job: BatchJob,
+    options: PredictorOptions,
+    sources: Sequence[PairSource],
+    workers: int | None,
+    address: str | None,
+    fail_fast: bool,
+    progress: bool,
+    on_outcome: Callable[[PairOutcome], None] | None,
+    raise_interrupt: bool,
+) -> BatchSummary:
+    from ..progress import progress_bar
+
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
     predictor = options.load()
