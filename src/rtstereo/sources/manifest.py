@@ -147,7 +147,8 @@ def _cell(row: dict, column: str) -> str:
 
 def _resolve(cell: str, base: Path) -> str:
     """A cell's path: a URL as it is, ``~`` the home folder (as on the command line; it was taken as a folder
-    named ``~`` beside the manifest), a relative path from the manifest's folder.
+    named ``~`` beside the manifest), a relative path from the manifest's folder; a path written with Windows'
+    backslashes (``cam0\\a.png``) as the file it names here (``cam0/a.png``) when that one is there.
 
     Examples:
         >>> _resolve("~/a.png", Path("/m")) == os.path.expanduser("~/a.png"), _resolve("a.png", Path("/m"))
@@ -156,7 +157,15 @@ def _resolve(cell: str, base: Path) -> str:
     if is_url(cell):
         return cell
     cell = os.path.expanduser(cell)
-    return cell if Path(cell).is_absolute() else str(base / cell)
+    path = cell if Path(cell).is_absolute() else str(base / cell)
+    if "\\" in cell and os.sep == "/" and not os.path.lexists(path):
+        # A manifest written on Windows (cam0\a.png): each of its pairs failed, "image not found". A file name
+        # holding a backslash, which this system allows, is read as written when it is there.
+        posix = cell.replace("\\", "/")
+        translated = posix if Path(posix).is_absolute() else str(base / posix)
+        if os.path.lexists(translated):
+            return translated
+    return path
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:
