@@ -376,6 +376,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "rtstereo eval: error: unrecognized arguments: --data; eval takes the dataset folders themselves, without "
             "an option: rtstereo eval --model MODEL DIR [DIR ...] (see `rtstereo eval --help`)",
         ),
+        # a batch resumes by being run again: --resume, as other tools spell it, said "unrecognized arguments" alone
+        (
+            ["predict", "L/", "R/", "-o", "out", "--resume"],
+            "rtstereo predict: error: unrecognized arguments: --resume; predict resumes without an option: the same "
+            "command run again skips the pairs whose outputs are all there (--overwrite redoes them) (see `rtstereo "
+            "predict --help`)",
+        ),
         # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
         (
             ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],

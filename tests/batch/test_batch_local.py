@@ -20,6 +20,36 @@ def sgbm():
     return rtstereo.load("sgbm", max_disp=16)
 
 
+def test_a_second_run_into_a_folder_that_a_run_writes_into_is_refused(tmp_path, sgbm, three_pairs):
+    """Two runs into one folder each did every pair; with other options a pair kept files of both."""
+    from rtstereo.io.atomic import folder_claimed
+
+    job, pairs = BatchJob(output=tmp_path / "out", formats=("png16",)), resolve_pairs(*map(str, three_pairs))
+    with folder_claimed(tmp_path / "out"):  # a run of this process is under way there
+        with pytest.raises(InputError, match=r"out is being written by another rtstereo run \(process \d+ of this"):
+            run_local(job, sgbm, pairs)
+        assert not list((tmp_path / "out").glob("[!.]*"))
+    assert not (tmp_path / "out").exists()  # made for the mark, and removed with it, empty
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".rtstereo-run.partial-999999999-0123abcd@far").touch()  # another machine's
+    with pytest.raises(InputError, match=r"process 999999999 on far; if no run goes on there, remove .*@far\)"):
+        run_local(job, sgbm, pairs)
+    (tmp_path / "out" / ".rtstereo-run.partial-999999999-0123abcd@far").unlink()
+    killed = tmp_path / "out" / f".rtstereo-run.partial-999999999-0123abcd@{_this_machine()}"
+    killed.touch()  # a run killed here (kill -9): no such process
+    assert run_local(job, sgbm, pairs).counts == {"done": 2, "skipped": 0, "failed": 1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".00.made-with.json", ".02.made-with.json"] + [
+        "00.png",
+        "02.png",
+    ]  # its mark gone, and this run's
+
+
+def _this_machine() -> str:
+    from rtstereo.io.atomic import _HOST
+
+    return _HOST
+
+
 def test_a_bad_pair_is_reported_and_the_rest_done(tmp_path, sgbm, three_pairs):
     seen = []
     job = BatchJob(output=tmp_path / "out", formats=("png16", "json"))

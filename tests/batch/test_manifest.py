@@ -236,3 +236,23 @@ def test_a_manifest_that_is_a_folder_is_not_called_missing(tmp_path):
     with pytest.raises(InputError) as info:
         read_manifest(tmp_path / "pairs.csv")
     assert str(info.value) == f"manifest is a folder, not a file: {tmp_path / 'pairs.csv'}"
+
+
+def test_a_pair_listed_again_under_another_name_is_warned_about(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right,name\na.png,b.png,x\nc.png,d.png,y\n./a.png,b.png,z\nc.png,e.png,w\n")
+    with pytest.warns(UserWarning, match=r"pairs.csv: line 4 \(as line 2\) lists a pair again under another name"):
+        assert [p.name for p in read_manifest(manifest)] == ["x", "y", "z", "w"]
+
+
+def test_paths_written_with_windows_backslashes_name_the_files_here(tmp_path):
+    """A manifest written on Windows: each pair failed, "image not found: cam0\\a.png"."""
+    for file in ("cam0/a.png", "cam1/a.png", "odd\\name.png"):
+        (tmp_path / file).parent.mkdir(exist_ok=True)
+        (tmp_path / file).write_bytes(b"")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right\r\ncam0\\a.png,cam1\\a.png\r\nodd\\name.png,cam1\\b.png\r\n")
+    pairs = read_manifest(manifest)
+    assert [(p.left, p.right, p.name) for p in pairs[:1]] == [(f"{tmp_path}/cam0/a.png", f"{tmp_path}/cam1/a.png", "a")]
+    # a file whose name holds a backslash is read as written; a file missing both ways is left as written
+    assert (pairs[1].left, pairs[1].right) == (f"{tmp_path}/odd\\name.png", f"{tmp_path}/cam1\\b.png")

@@ -269,3 +269,16 @@ def test_sides_given_as_paths_pair_and_lists_are_refused_in_one_line(tmp_path):
         resolve_pairs([f"{left}/a.png"], [f"{right}/a.png"])  # a bare TypeError from os.path before
     with pytest.raises(InputError, match=r"right: expected .* got int"):
         resolve_pairs(left, 5)
+
+
+def test_a_double_star_glob_leaves_out_the_images_a_link_to_a_folder_above_leads_back_to(tmp_path):
+    left, right = _folders(tmp_path, ["a.png"], ["a.png"])
+    for side in (left, right):
+        (Path(side) / "s").mkdir()
+        (Path(side) / "s" / "b.png").write_bytes(b"")
+        (Path(side) / "s" / "loop").symlink_to("..", target_is_directory=True)  # s/loop/s/loop/... to the limit
+    pairs, said = _pairs_and_warnings(f"{left}/**/*.png", f"{right}/**/*.png")
+    assert [Path(p.left).relative_to(left).as_posix() for p in pairs] == ["a.png", "s/b.png"]
+    assert len(said) == 2 and all("s/loop is a link to a folder above it (a loop)" in m for m in said), said
+    pairs, said = _pairs_and_warnings(f"{left}/*/../s/*.png", f"{right}/*/../s/*.png")  # a way back, no link
+    assert [Path(p.left).name for p in pairs] == ["b.png"] and not said, said

@@ -377,6 +377,14 @@ def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_s
     assert sorted(p.name for p in (lefts.parent / "out").glob("[!.]*")) == ["00.png", "01.png"]
     summary = run_ray(job, PredictorOptions("sgbm", settings={"max_disp": 16}), pairs, workers=1)
     assert [o.status for o in summary.outcomes] == ["skipped", "skipped"]  # the same folder, seen from here
+    # errors name the files as given, as one process names them (they named the workers' absolute paths)
+    (lefts.parent / "out" / "02.png").mkdir()
+    bad = [PairSource(f"L/{i:02d}.png", f"R/{i:02d}.png", f"{i:02d}") for i in (CORRUPT, 2)]
+    summary = run_ray(job, PredictorOptions("sgbm", settings={"max_disp": 16}), bad, workers=1)
+    assert sorted(o.error.split(":")[0] for o in summary.outcomes) == [
+        f"cannot read L/{CORRUPT:02d}.png",
+        "cannot write out/02.png",
+    ], [o.error for o in summary.outcomes]
 
 
 def test_quiet_means_no_line_of_rays_own_on_stderr(capfd, tmp_path, ray_local, dozen):

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..errors import InputError, require_bool
-from ..io.atomic import remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import folder_claimed, remove_stale_partials, terminate_as_interrupt
 from ..sources.pairs import PairSource
 from .job import BatchJob, check_run_args, process_pair
 from .outcome import BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
@@ -44,10 +44,9 @@ def run_local(
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); complete outputs of pairs made with other options,
             which would be skipped (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); a predictor or pairs of
-            the wrong type.
+            the wrong type; another run writing into the output folder at the same time
+            (:func:`~rtstereo.io.atomic.folder_claimed`).
     """
-    from ..progress import progress_bar
-
     check_run_args(predictor, sources)
     fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
     raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
@@ -56,9 +55,25 @@ def run_local(
             f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
         )
     job.check_outputs(sources)
-    job.check_made_with(predictor, sources)
-    if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
-        remove_stale_partials(job.output)
+    if not job.writes_folder or job.output is None:
+        job.check_made_with(predictor, sources)
+        return _run(job, predictor, sources, fail_fast, progress, on_outcome, raise_interrupt)
+    with folder_claimed(job.output):  # no second run into the folder at once, from before its records are read
+        job.check_made_with(predictor, sources)
+        remove_stale_partials(job.output)  # what an earlier run killed mid-write (kill -9) left
+        return _run(job, predictor, sources, fail_fast, progress, on_outcome, raise_interrupt)
+
+
+def _run(
+    job: BatchJob,
+    predictor,
+    sources: Sequence[PairSource],
+    fail_fast: bool,
+    progress: bool,
+    on_outcome: Callable[[PairOutcome], None] | None,
+    raise_interrupt: bool,
+) -> BatchSummary:
+    from ..progress import progress_bar
 
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []

@@ -79,6 +79,12 @@ EVAL_DATA_HINT = (
     "; eval takes the dataset folders themselves, without an option: rtstereo eval --model MODEL DIR [DIR ...]"
 )
 
+# a batch resumes by being run again: `--resume`, as other tools spell it, got "unrecognized arguments" alone
+PREDICT_RESUME_HINT = (
+    "; predict resumes without an option: the same command run again skips the pairs whose outputs are all there "
+    "(--overwrite redoes them)"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
@@ -108,6 +114,8 @@ class _Parser(argparse.ArgumentParser):
                 return EXPORT_SEED_HINT
             if self.prog.endswith(" eval") and {"--data", "--val-data"} & set(words):
                 return EVAL_DATA_HINT
+            if self.prog.endswith(" predict") and {"--resume", "--skip-existing", "--continue"} & set(words):
+                return PREDICT_RESUME_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)

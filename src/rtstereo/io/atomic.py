@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 
 PARTIAL_MARK = ".partial-"
 # The machine in a tag: its host name's first label, in letters, digits and "-" (no "." or "@", which part it).
@@ -108,6 +108,81 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
         if not path.exists():
             removed.append(path)
     return removed
+
+
+RUN_MARK = ".rtstereo-run"
+
+
+@contextlib.contextmanager
+def folder_claimed(folder: str | Path, verb: str = "predict") -> Iterator[None]:
+    """Hold ``folder`` for one batch: a hidden ``.rtstereo-run.partial-PID-HEX@HOST`` file in it says a run writes
+    there, and a run that finds another's refuses to start. Two runs into one folder each did every pair, and with
+    other options (a calibration, a model) a pair could be left with one run's map beside the other's sidecar.
+
+    The file is removed when the block ends; one that a killed run left (``kill -9``) names a process of this machine
+    that no longer exists and is passed over (and removed, as :func:`remove_stale_partials` removes a staging folder).
+    A folder that cannot be written is not held: its pairs' writes say why. A folder made here is removed again when
+    the block leaves it empty.
+
+    Raises:
+        InputError: another run, alive on this machine or of another machine, holds the folder.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with folder_claimed(folder):
+        ...     try:
+        ...         with folder_claimed(folder):
+        ...             pass
+        ...     except InputError as exc:
+        ...         print(str(exc).split(" (process")[0].replace(str(folder), "FOLDER"))
+        FOLDER is being written by another rtstereo run
+        >>> list(folder.iterdir())
+        []
+    """
+    folder = Path(folder)
+    made = not os.path.lexists(folder)
+    marker = folder / f"{RUN_MARK}{_partial_tag()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.touch(exist_ok=False)
+    except OSError:
+        marker = None
+    try:
+        if marker is not None:
+            other = _other_run(folder, marker)
+            if other is not None:
+                raise InputError(other)
+        yield
+    finally:
+        if marker is not None:
+            _remove(marker)
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+
+def _other_run(folder: Path, own: Path) -> str | None:
+    """What :func:`folder_claimed` says of another run holding ``folder``, or ``None`` when none does."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TAG.search(entry.name)
+            if not entry.name.startswith(RUN_MARK) or match is None or entry.name == own.name:
+                continue
+            pid, host = int(match.group(1)), match.group(2) or _HOST
+            if host in (_HOST, _HOST_NAME):
+                if not _process_alive(pid):
+                    _remove(Path(entry.path))  # a killed run's
+                    continue
+                whose = f"process {pid} of this machine"
+            else:  # its process cannot be looked at from here
+                whose = f"process {pid} on {host}; if no run goes on there, remove {Path(entry.path)}"
+            return (
+                f"{folder} is being written by another rtstereo run ({whose}): wait for it to end, or give -o another "
+                "folder (two runs into one folder would each do every pair, and with other options leave pairs with "
+                "files of both)"
+            )
+    return None
 
 
 def partial_path(path: str | Path) -> Path:

@@ -10,6 +10,7 @@ the driver gathers one summary row per pair as they finish and shows pairs/s.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -30,7 +31,7 @@ from ..batch.job import (
 )
 from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
 from ..errors import InputError, require_bool
-from ..io.atomic import remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import folder_claimed, remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..text import counted
@@ -149,10 +150,9 @@ def run_ray(
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); complete outputs of pairs made with other options
-            (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); options or pairs of the wrong type.
+            (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); options or pairs of the wrong type; another run
+            writing into the output folder at the same time (:func:`~rtstereo.io.atomic.folder_claimed`).
     """
-    from ..progress import progress_bar
-
     check_run_args(options, sources, options=True)
     fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
     raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
@@ -161,6 +161,25 @@ def run_ray(
             f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
         )
     job.check_outputs(sources)
+    # no second run into the folder at once, from before its records are read (this machine's run holds it)
+    claim = folder_claimed(job.output) if job.writes_folder and job.output is not None else contextlib.nullcontext()
+    with claim:
+        return _run_ray(job, options, sources, workers, address, fail_fast, progress, on_outcome, raise_interrupt)
+
+
+def _run_ray(
+    job: BatchJob,
+    options: PredictorOptions,
+    sources: Sequence[PairSource],
+    workers: int | None,
+    address: str | None,
+    fail_fast: bool,
+    progress: bool,
+    on_outcome: Callable[[PairOutcome], None] | None,
+    raise_interrupt: bool,
+) -> BatchSummary:
+    from ..progress import progress_bar
+
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
     predictor = options.load()
@@ -189,7 +208,9 @@ def run_ray(
     if not todo:
         return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="ray")
     # The workers' folder need not be this one: the output folder and the model's files as absolute paths.
+    given_output = job.output
     job = dataclasses.replace(job, output=absolute_for_workers(job.output))
+    rows_by_index = {row["index"]: row for row in todo}
     options = options_for_workers(options)
     interrupted, finished = False, []
     done = None
@@ -221,7 +242,8 @@ def run_ray(
 
             def gathered():
                 for row in dataset.iter_rows():
-                    yield PairOutcome.from_row(row)
+                    outcome = PairOutcome.from_row(row)
+                    yield _as_given(outcome, rows_by_index.get(outcome.index), job.output, given_output)
                 finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
 
             gathered_so_far = lambda: f"{len(outcomes)} of {counted(len(sources), 'pair')}"  # noqa: E731
@@ -268,6 +290,20 @@ def run_ray(
     if interrupted and raise_interrupt:
         raise BatchInterrupted(summary)
     return summary
+
+
+def _as_given(outcome: PairOutcome, row: dict[str, Any] | None, output: Any, given_output: Any) -> PairOutcome:
+    """The outcome with the paths its error and warning name as the caller gave them, not as the workers read them
+    (``cannot read /home/me/d/L/05.png`` where one process says ``cannot read d/L/05.png``)."""
+    pairs = [] if row is None else [(row["read_left"], row["left"]), (row["read_right"], row["right"])]
+    pairs.append((str(output), str(given_output)))
+    for field in ("error", "warning"):
+        text = getattr(outcome, field)
+        for read, given in pairs:
+            if text and read != given:
+                text = text.replace(read, given)
+        setattr(outcome, field, text)
+    return outcome
 
 
 def _fail_lost_pairs(

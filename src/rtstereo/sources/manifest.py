@@ -115,7 +115,28 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         raise InputError(
             f"manifest {path}: {repeat}: {shown}; each pair needs its own name (it names the output files)"
         )
+    _warn_of_pairs_listed_twice(path, rows, lefts, rights)
     return [PairSource(a, b, n, f"{path} {where}") for a, b, n, (where, _) in zip(lefts, rights, checked, rows)]
+
+
+def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts: list[str], rights: list[str]) -> None:
+    """Say which rows list a pair (its two files) that an earlier row lists under another name: it is done once for
+    each name, its files written twice, without a word before (a row copied to fix its name, the old one kept)."""
+    first: dict[tuple[str, str], str] = {}
+    twice: list[str] = []
+    for (where, _), left, right in zip(rows, lefts, rights):
+        key = (os.path.normpath(os.path.abspath(left)), os.path.normpath(os.path.abspath(right)))
+        if is_url(left) or is_url(right):
+            key = (left, right)
+        earlier = first.setdefault(key, where)
+        if earlier != where:
+            twice.append(f"{where} (as {earlier})")
+    if twice:
+        shown = ", ".join(twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
+        warn(
+            f"manifest {path}: {shown} {'lists a pair' if len(twice) == 1 else 'list pairs'} again under another "
+            "name: each name gets its own files of the same pair"
+        )
 
 
 def _cell(row: dict, column: str) -> str:
@@ -126,7 +147,8 @@ def _cell(row: dict, column: str) -> str:
 
 def _resolve(cell: str, base: Path) -> str:
     """A cell's path: a URL as it is, ``~`` the home folder (as on the command line; it was taken as a folder
-    named ``~`` beside the manifest), a relative path from the manifest's folder.
+    named ``~`` beside the manifest), a relative path from the manifest's folder; a path written with Windows'
+    backslashes (``cam0\\a.png``) as the file it names here (``cam0/a.png``) when that one is there.
 
     Examples:
         >>> _resolve("~/a.png", Path("/m")) == os.path.expanduser("~/a.png"), _resolve("a.png", Path("/m"))
@@ -135,7 +157,15 @@ def _resolve(cell: str, base: Path) -> str:
     if is_url(cell):
         return cell
     cell = os.path.expanduser(cell)
-    return cell if Path(cell).is_absolute() else str(base / cell)
+    path = cell if Path(cell).is_absolute() else str(base / cell)
+    if "\\" in cell and os.sep == "/" and not os.path.lexists(path):
+        # A manifest written on Windows (cam0\a.png): each of its pairs failed, "image not found". A file name
+        # holding a backslash, which this system allows, is read as written when it is there.
+        posix = cell.replace("\\", "/")
+        translated = posix if Path(posix).is_absolute() else str(base / posix)
+        if os.path.lexists(translated):
+            return translated
+    return path
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:

@@ -115,6 +115,7 @@ def expand(argument: str, side: str) -> list[str]:
         # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
         # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
         files = [p for p in glob.glob(caseless_glob(argument), recursive=True) if Path(p).is_file()]
+        files = _outside_link_loops(files, argument, side)
         if not files:
             raise InputError(f"{side} pattern '{argument}' matches no files")
         # As a folder gives its images only: 'cam0/*' leaves out the notes.txt or calib.json beside them.
@@ -127,6 +128,49 @@ def expand(argument: str, side: str) -> list[str]:
             )
         return images
     raise InputError(missing_file_message(f"{side} image", argument))
+
+
+def _outside_link_loops(files: list[str], pattern: str, side: str) -> list[str]:
+    """The files a glob found less those reached through a link to a folder above it (``ln -s .. loop``), with a
+    warning naming such links. ``**`` follows links to folders, and through a loop it gave each image below the loop
+    about 40 times over (``loop/a/loop/a/...``, until the system's limit on links), each pair written again under
+    another name.
+
+    Examples:
+        >>> _outside_link_loops(["no_such/a.png", "no_such/b/c.png"], "no_such/**/*.png", "left")
+        ['no_such/a.png', 'no_such/b/c.png']
+    """
+    fixed = []
+    for part in Path(pattern).parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    start = len(fixed)  # the folders below the pattern's fixed start are those the glob went into
+    real = functools.cache(os.path.realpath)
+
+    @functools.cache
+    def loop_link(folder: str) -> str | None:
+        parts = Path(folder).parts
+        seen = {real(str(Path(*parts[:start])))} if start else {real(".")}
+        for end in range(start + 1, len(parts) + 1):
+            place = str(Path(*parts[:end]))
+            if real(place) in seen and os.path.islink(place):  # not 'cam/..', which only leads back
+                return place
+            seen.add(real(place))
+        return None
+
+    links = {file: loop_link(os.path.dirname(file)) for file in files}
+    looped = sorted({link for link in links.values() if link is not None})
+    if looped:
+        skipped = sum(link is not None for link in links.values())
+        shown = ", ".join(looped[:3]) + (", ..." if len(looped) > 3 else "")
+        warn(
+            f"{side} pattern '{pattern}': {shown} {'links' if len(looped) > 1 else 'is a link'} to a folder above "
+            f"{'them' if len(looped) > 1 else 'it'} (a loop): the {counted(skipped, 'image')} found through "
+            f"{'them' if len(looped) > 1 else 'it'} {'are' if skipped > 1 else 'is'} left out, each already found "
+            "without it"
+        )
+    return [file for file in files if links[file] is None]
 
 
 def caseless_glob(pattern: str) -> str:
