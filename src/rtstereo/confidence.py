@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError, require_number, require_numbers
+from .runtime.predictor import window_of
 from .types import DisparityResult, StereoPair
 
 DEFAULT_MAX_DIFF_PX = 1.0
@@ -159,6 +160,9 @@ def lr_check(
     check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
     if result is None:
         result = predictor.predict_pair(pair)
+    crop = result.preparation.get("crop")
+    if crop is not None:  # --fit crop: the map is its window's, and the right view's must be too
+        pair = window_of(pair, crop)
     t0 = time.perf_counter()
     if getattr(getattr(predictor, "backend", None), "device_postprocess", False):
         mask = _device_consistency_mask(predictor, pair, result.disparity_px, max_diff_px)

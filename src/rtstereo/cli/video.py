@@ -30,6 +30,7 @@ from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import (
     add_calib_unit_arg,
+    add_fit_arg,
     add_model_args,
     kitti_colour_warning,
     output_path_arg,
@@ -91,6 +92,7 @@ def register(subparsers) -> None:
     add_stream_args(parser, frames)
     add_engine_args(parser.add_argument_group("engine"))
     add_model_args(parser)
+    add_fit_arg(parser)
     parser.set_defaults(func=run)
 
 
