@@ -106,6 +106,7 @@ def test_crop_window_keeps_the_networks_aspect_ratio_and_the_middle():
     assert crop_window((64, 96), NET_HW) == (0, 0, 96, 64)
     assert crop_window((65, 96), NET_HW) == (0, 0, 96, 64)  # 32.5 rows to the network: one cut
     assert crop_window((33, 49), NET_HW) == (0, 0, 49, 33)  # the network's aspect ratio to a pixel: nothing cut
+    assert crop_window((1, 100), (672, 48)) == (49, 0, 1, 1)  # a window of one pixel at least, not of none
     for size_hw in ((720, 1280), (81, 97), (31, 1000), (500, 49)):
         x0, y0, width, height = crop_window(size_hw, NET_HW)
         assert crop_window((height, width), NET_HW) == (0, 0, width, height), size_hw  # a window is kept whole

@@ -114,9 +114,9 @@ def crop_window(size_hw: tuple[int, int], net_hw: tuple[int, int]) -> tuple[int,
     if round(net_w * height / net_h) == width or round(net_h * width / net_w) == height:
         return 0, 0, width, height
     if width * net_h > height * net_w:  # wider than the network: all rows kept, the sides cut
-        win_w, win_h = round(net_w * height / net_h), height
+        win_w, win_h = max(1, round(net_w * height / net_h)), height
     else:
-        win_w, win_h = width, round(net_h * width / net_w)
+        win_w, win_h = width, max(1, round(net_h * width / net_w))
     return (width - win_w) // 2, (height - win_h) // 2, win_w, win_h
 
 
