@@ -169,8 +169,14 @@ def test_resize_stays_the_default_and_crop_is_refused_for_models_of_any_size(mat
 def test_lr_check_with_crop_checks_the_windows_maps(matcher):
     left, right = shifted_pair((64, 160), lambda x: 4 if x < 80 else 10)
     model = _load(matcher)
-    with pytest.warns(ResizeWarning):
+    with pytest.warns(ResizeWarning) as caught:
         checked, mask = rtstereo.confidence.lr_check(model, rtstereo.StereoPair(left, right))
+    # the mirrored window's pass was said to resize "the 64x96 input" as well
+    assert [str(w.message) for w in caught if w.category is ResizeWarning] == [
+        "gwcnet-gc runs at a fixed 32x48 (HxW): --fit crop cuts the centred 64x96 window at x=32, y=0 of the 64x160 "
+        "input from both views and resizes it; the disparity is that window's (at its own resolution), rescaled by "
+        "2.0000"
+    ]
     assert checked.disparity_px.shape == mask.shape == (64, 96)
     assert mask[:, 8:38].all()
 
