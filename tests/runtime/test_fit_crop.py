@@ -164,6 +164,17 @@ def test_resize_stays_the_default_and_crop_is_refused_for_models_of_any_size(mat
         rtstereo.load("sgbm", fit="crop")
     with pytest.raises(InputError, match=r"^fit: expected one of resize, crop, got 'centre'"):
         rtstereo.load("sgbm", fit="centre")
+    sgbm = rtstereo.load("sgbm")
+    with pytest.raises(InputError, match="sgbm takes pairs of any size"):
+        sgbm.fit = "crop"
+    assert sgbm.fit == "resize"
+
+
+def test_the_hybrid_refuses_crop_set_on_it_rather_than_ignoring_it():
+    hybrid = rtstereo.load("default")
+    with pytest.raises(InputError, match="takes pairs of any size"):
+        hybrid.fit = "crop"
+    assert hybrid.fit == "resize"
 
 
 def test_lr_check_with_crop_checks_the_windows_maps(matcher):
