@@ -273,3 +273,21 @@ def test_video_fit_crop_writes_the_windows_maps_and_records_the_window(matcher, 
     assert summary["frame_size_hw"] == [64, 96]
     assert summary["preparation"]["crop"] == {"input_size_hw": [64, 160], "x0_px": 32, "y0_px": 0, "width_px": 96,
                                               "height_px": 64}  # fmt: skip
+
+
+def test_live_fit_crop_on_a_recording_writes_the_windows_maps(matcher, tmp_path, stream_cli):
+    import cv2
+
+    left, right = shifted_pair((64, 160), lambda x: 10)
+    writer = cv2.VideoWriter(str(tmp_path / "sbs.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 64))
+    for _ in range(3):
+        writer.write(np.concatenate([left, right], axis=1)[:, :, ::-1])
+    writer.release()
+    code, _, err = stream_cli(
+        "live", "--camera", f"uvc:{tmp_path / 'sbs.avi'}", "--model", matcher, "--fit", "crop",
+        "-o", tmp_path / "live.mp4", "--output-prefix", tmp_path / "png" / "d", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert read_disparity(tmp_path / "png" / "d_00000.png").shape == (64, 96)
+    summary = json.loads((tmp_path / "live.json").read_text())
+    assert summary["frame_size_hw"] == [64, 96] and summary["preparation"]["crop"]["x0_px"] == 32
