@@ -127,6 +127,17 @@ def test_a_constant_disparity_at_twice_the_networks_width_comes_back(matcher):
     np.testing.assert_allclose(result.disparity_px[:, 12:-2], 8.0, atol=1e-4)
 
 
+def test_live_stereo_py_sizes_720p_on_a_480x672_file(tmp_path):
+    """RT-Stereo's case: 720x1280 frames on a 480x672 file run their 720x1008 middle scaled by 2/3; 12 px of the
+    pair are 8 px to the network (the 3-to-2 area weights repeat every 3 px, so the shift is exact) and 12 px back."""
+    model = _load(matcher_onnx(tmp_path / "model.onnx", (480, 672), levels=12))
+    left, right = shifted_pair((720, 1280), lambda x: 12)
+    with pytest.warns(ResizeWarning, match="window at x=136, y=0 of the 720x1280 input.*rescaled by 1.5000"):
+        result = model.predict(left, right)
+    assert result.disparity_px.shape == (720, 1008) and result.preparation["crop"]["x0_px"] == 136
+    np.testing.assert_allclose(result.disparity_px[:, 30:-3], 12.0, atol=1e-4)
+
+
 def test_the_window_is_the_middle_of_the_pair_not_shifted(matcher):
     """64x160: the window is columns 32..127; the left half of the pair lies at 4 px, the right half at 10 px: the map's
     column j is the pair's column 32 + j. (Resized, the pair is stretched to 48 columns, 0.3 of its width.)"""
