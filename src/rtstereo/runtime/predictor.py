@@ -493,8 +493,8 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}; or --fit crop (fit='crop' in Python) runs "
-                "their centred window of the network's aspect ratio"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}; or --fit crop (predict, video, live; "
+                "fit='crop' in Python) runs their centred window of the network's aspect ratio"
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
