@@ -175,6 +175,11 @@ def test_resize_stays_the_default_and_crop_is_refused_for_models_of_any_size(mat
         rtstereo.load("sgbm", fit="crop")
     with pytest.raises(InputError, match=r"^fit: expected one of resize, crop, got 'centre'"):
         rtstereo.load("sgbm", fit="centre")
+    with pytest.warns(ResizeWarning) as caught:  # the window at the network's size: nothing resized
+        result = _load(matcher).predict(left[:32], right[:32])
+    assert str(caught[-1].message).endswith("of the 32x160 input from both views; the disparity is that window's (at "
+                                            "its own resolution)")  # fmt: skip
+    assert result.disparity_px.shape == NET_HW and result.disparity_scale == 1.0
     sgbm = rtstereo.load("sgbm")
     with pytest.raises(InputError, match="sgbm takes pairs of any size"):
         sgbm.fit = "crop"

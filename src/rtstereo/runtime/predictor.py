@@ -423,11 +423,13 @@ class Predictor:
         """Warn (:class:`ResizeWarning`) what ``--fit crop`` cut from a pair and at what scale its window runs."""
         net_h, net_w = self.fixed_size_hw or (crop["height_px"], crop["width_px"])
         height, width = crop["input_size_hw"]
+        resized = (crop["height_px"], crop["width_px"]) != (net_h, net_w)
+        scale = f", rescaled by {crop['width_px'] / net_w:.4f}" if resized else ""
         warn(
             f"{self.name} runs at a fixed {net_h}x{net_w} (HxW): --fit crop cuts the centred {crop['height_px']}x"
             f"{crop['width_px']} window at x={crop['x0_px']}, y={crop['y0_px']} of the {height}x{width} input from "
-            f"both views and resizes it; the disparity is that window's (at its own resolution), rescaled by "
-            f"{crop['width_px'] / net_w:.4f}",
+            f"both views{' and resizes it' if resized else ''}; the disparity is that window's (at its own "
+            f"resolution){scale}",
             ResizeWarning,
         )
 
