@@ -287,7 +287,8 @@ class Predictor:
                 ratio is refused (:class:`~rtstereo.errors.InputError`).
 
         Returns:
-            :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
+            :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid); with :attr:`fit`
+            ``"crop"``, of the window cut from the pair, which ``preparation["crop"]`` places in it.
 
         Raises:
             InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
