@@ -16,7 +16,7 @@ from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
 from .runtime.postprocess import POSTPROCESS_SETTINGS
-from .runtime.predictor import Predictor
+from .runtime.predictor import Predictor, check_fit
 from .types import Calibration, DisparityResult
 
 if TYPE_CHECKING:  # imported where the hybrid is built: its modules are not needed for the other models
@@ -34,6 +34,7 @@ def load(
     device: str = "cpu",
     precision: str = "fp32",
     settings: dict[str, Any] | None = None,
+    fit: str = "resize",
     **setting_kwargs: Any,
 ) -> Predictor | HybridPredictor:
     """Build a ready-to-run predictor.
@@ -51,6 +52,10 @@ def load(
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
             takes (default: the model's).
+        fit: how a network fixed at one size (an ONNX file exported at one HxW) meets pairs of another size:
+            ``"resize"`` (both views resized to it, stretched where the aspect ratio differs) or ``"crop"`` (the
+            centred window of its aspect ratio cut from both views and resized; the result is that window's map:
+            :class:`~rtstereo.runtime.predictor.Predictor`); ``"crop"`` is refused for a model that takes any size.
         **setting_kwargs: the same settings as keyword arguments (one given both ways must agree).
 
     A model loaded for the CPU tells glibc's malloc to keep the memory the process frees for reuse
@@ -99,7 +104,18 @@ def load(
     # None is the model's default, as for every other setting (refine_edges=None was "expected true or false")
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     switches = {name: value for name, value in switches.items() if value is not None}
+    if fit != "resize":  # checked before the model loads; "crop" once its size is known
+        check_fit(fit, (0, 0), "")
     predictor = _load(model, weights, backend, device, precision, overrides)
+    if fit != "resize":
+        fixed_size_hw = getattr(predictor, "fixed_size_hw", None)
+        try:
+            check_fit(fit, fixed_size_hw, getattr(predictor, "name", str(model)))
+        except InputError:
+            predictor.close()
+            raise
+        if isinstance(predictor, Predictor):  # the hybrid takes any size: refused above
+            predictor.fit = fit
     if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
         _warn_unguided(model)
     for name, value in switches.items():

@@ -15,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError, require_number, require_numbers
+from .runtime.predictor import ResizeWarning, window_of
 from .types import DisparityResult, StereoPair
 
 DEFAULT_MAX_DIFF_PX = 1.0
@@ -159,11 +161,18 @@ def lr_check(
     check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
     if result is None:
         result = predictor.predict_pair(pair)
+    crop = result.preparation.get("crop")
+    if crop is not None:  # --fit crop: the map is its window's, and the right view's must be too
+        pair = window_of(pair, crop)
     t0 = time.perf_counter()
     if getattr(getattr(predictor, "backend", None), "device_postprocess", False):
         mask = _device_consistency_mask(predictor, pair, result.disparity_px, max_diff_px)
     else:
-        mask = consistency_mask(result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px)
+        with warnings.catch_warnings():
+            if crop is not None:  # the window's resize, said of the pair by the first pass in other words
+                warnings.simplefilter("ignore", ResizeWarning)
+            right_px = right_disparity(predictor, pair.left, pair.right)
+        mask = consistency_mask(result.disparity_px, right_px, max_diff_px)
     elapsed_ms = (time.perf_counter() - t0) * 1e3
     disparity = np.where(mask, result.disparity_px, np.nan).astype(np.float32)
     timings = {

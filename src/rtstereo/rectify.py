@@ -1965,13 +1965,21 @@ def without_unseen_pixels(result: DisparityResult, valid: np.ndarray) -> Dispari
     Args:
         result: the disparity of a pair rectified with a :class:`Rectifier`.
         valid: its :attr:`Rectifier.left_valid_mask`; resized (nearest pixel) to the map when the frames were
-            resized after rectifying (``--size``).
+            resized after rectifying (``--size``), and cut to the window the map is of with ``--fit crop``
+            (``result.preparation["crop"]``).
 
     Returns:
         ``result`` itself when every pixel is seen, else a copy with ``nan`` in the unseen ones.
     """
     disparity = result.disparity_px
     valid = np.asarray(valid, dtype=bool)
+    crop = result.preparation.get("crop") if isinstance(result.preparation, dict) else None
+    if crop is not None:  # --fit crop: the map is the window's, so the mask is cut to it (it was squeezed whole)
+        height, width = (int(n) for n in crop["input_size_hw"])
+        if valid.shape != (height, width):
+            valid = cv2.resize(valid.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        x0, y0, win_w, win_h = (int(crop[key]) for key in ("x0_px", "y0_px", "width_px", "height_px"))
+        valid = valid[y0 : y0 + win_h, x0 : x0 + win_w]
     if valid.shape != disparity.shape:
         height, width = disparity.shape
         valid = cv2.resize(valid.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0

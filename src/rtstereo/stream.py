@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
 from .rectify import without_unseen_pixels
-from .runtime.predictor import Predictor
+from .runtime.predictor import Predictor, window_of
 from .sinks.files import FORMAT_ENCODINGS
 from .sinks.video import (
     ColourScale,
@@ -144,14 +144,17 @@ class StreamSummary:
         source_stats: camera frame rate and dropped frames for live sources.
         closing_s: seconds closing the outputs after the last frame, apart from ``wall_s``: with ``--adapt``
             the adapter's shutdown (up to 2 s) and its checkpoint's save, which are no part of the stream's rate.
-        frame_size_hw: ``[H, W]`` of the frames the model got (after ``--rectify`` and ``--size``): the pixels the
-            disparities of the mp4 and the PNGs are in; ``None`` before the first frame.
+        frame_size_hw: ``[H, W]`` of the frames the model got (after ``--rectify`` and ``--size``; with ``--fit crop``
+            the window cut from them): the pixels the disparities of the mp4 and the PNGs are in; ``None`` before the
+            first frame.
         source_frames: ``{"start": s, "stride": k}`` of a video or image sequence: written frame ``n`` (the mp4's
             ``n``-th frame, ``PREFIX_0000n.png``) is the source's frame ``s + n * k``; ``None`` for a camera.
         encodings: how the files written per frame read back, as in ``predict``'s JSON sidecar: ``png16``, the
             PNGs' name pattern and value / ``divide_by`` in ``unit``, ``invalid`` marking no match.
         preparation: what was done to the frames before the model, as ``predict``'s sidecar records it of a pair
-            (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``).
+            (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``;
+            ``--fit crop``: ``{"crop": {"input_size_hw": [H, W], "x0_px": ..., "y0_px": ..., "width_px": ...,
+            "height_px": ...}}``, the first written frame's window).
         video_fps: the frame rate stored in the mp4 (the source's rate over the stride; for a camera, the measured
             rate; with fewer decimals where MPEG-4 cannot store it); ``None`` without one.
         calibration: the first written frame's calibration as the model used it (scaled to ``frame_size_hw``), its
@@ -481,6 +484,7 @@ class Stream:
         self._written = 0
         self._frame_size_hw: list[int] | None = None  # of the first frame written: the disparities' pixels
         self._calibration: Calibration | None = None  # of the first frame written, as scaled to its size
+        self._crop: dict[str, Any] | None = None  # the window --fit crop cut from the first frame written
         self._resize_said = False  # a frame of another size than the first was warned about
         self._t0 = 0.0
         self._wall_s = 0.0
@@ -804,11 +808,15 @@ class Stream:
     def _emit(self, pair: StereoPair, result: DisparityResult, bar: Any) -> None:
         started = time.perf_counter()
         preview = None
+        crop = result.preparation.get("crop")
+        if crop is not None:  # --fit crop: the map is the window's, and so is what is shown beside it
+            pair = window_of(pair, crop)
         if self.window is not None or any(s.wants_preview for s in self.sinks):
             preview = compose_preview(pair.coloured_left, result.disparity_px, self.colour_scale.freeze())
         if self._frame_size_hw is None:
             self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
             self._calibration = result.calibration
+            self._crop = crop
         place = self._place(pair)
         number = place if place is not None and place >= self._written else self._written
         frame = OutputFrame(number, pair, result, preview)
@@ -1005,7 +1013,10 @@ class Stream:
             frame_size_hw=self._frame_size_hw,
             source_frames={"start": start, "stride": stride} if numbered else None,
             encodings=encodings,
-            preparation=dict(getattr(self.prepare, "preparation", None) or {}),
+            preparation={
+                **(getattr(self.prepare, "preparation", None) or {}),
+                **({"crop": self._crop} if self._crop is not None else {}),
+            },
             video_fps=video_fps,
             calibration=dataclasses.asdict(self._calibration) if self._calibration is not None else None,
             # the JSON said only "adapting online": without --adapt-save nothing kept the steps, a freeze or an error

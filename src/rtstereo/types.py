@@ -474,14 +474,16 @@ class DisparityResult:
             ONNX export made on first use at this size is ``export``, left out of the others).
         model: the model name.
         settings: the settings the model ran with (max disparity, iterations, backend...).
-        input_size_hw: ``(H, W)`` of the input pair.
+        input_size_hw: ``(H, W)`` of the input pair (with ``fit="crop"``, of the window cut from it: ``preparation``).
         network_size_hw: ``(H, W)`` the network actually ran at (after padding or resizing).
         disparity_scale: what the network's disparities were multiplied by to be in the input's pixels:
             input width / the width it ran at when the pair was resized (a fixed-size export, a memory
             budget), 1.0 when it ran at the input's size or was only padded.
         calibration: the pair's calibration, when known (enables depth and point clouds).
         preparation: what was done to the pair before the model that its files record (``predict --align-rows``:
-            ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``); empty otherwise.
+            ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``; ``--fit crop``:
+            ``{"crop": {"input_size_hw": [H, W], "x0_px": ..., "y0_px": ..., "width_px": ..., "height_px": ...}}``,
+            the window of the pair the map covers); empty otherwise.
         left: the left image, kept for colour point clouds and overlays (may be ``None``): from ``predict(left,
             right)`` a copy, which the caller's later changes to its array leave alone (a camera's reused buffer);
             from ``predict_pair(pair)`` the pair's own ``left``, which :class:`StereoPair` holds as given.

@@ -1174,8 +1174,9 @@ def test_models_on_a_fixed_size_file_says_other_sizes_are_resized(toy_path, caps
 
     assert main(["models", str(toy_path)]) == 0
     assert (
-        "  input: unit normalisation in RGB order, size 16x24 (HxW); other sizes are resized to it, with a warning, "
-        "and the disparity rescaled by the width ratio (export it with --dynamic for any size)\n"
+        "  input: unit normalisation in RGB order, size 16x24 (HxW); other sizes are resized to it (--fit crop: their "
+        "centred window of its aspect ratio), with a warning, and the disparity rescaled by the width ratio (export it "
+        "with --dynamic for any size)\n"
     ) in capsys.readouterr().out
 
 

@@ -120,7 +120,8 @@ def test_a_pair_stretched_to_a_public_file_is_not_told_to_export_with_dynamic(tm
         model.predict(*wide)
     message = str(caught[0].message)
     assert message.endswith(
-        "run at 2.00): the public file made at the pair's aspect ratio (its name says its HxW) keeps it"
+        "run at 2.00): the public file made at the pair's aspect ratio (its name says its HxW) keeps it; or --fit crop "
+        "(predict, video, live; fit='crop' in Python) runs their centred window of the network's aspect ratio"
     )
     assert "--dynamic" not in message
 

@@ -549,3 +549,28 @@ def test_align_rows_is_measured_once_for_every_range_as_one_process_measures_it(
     assert len(names) == 8 and names == sorted(p.name for p in (tmp_path / "ray").glob("d_*.png"))
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+
+
+def test_ray_video_fit_crop_records_the_window_its_pngs_are_maps_of(capsys, tmp_path, ray_local):
+    """The summary said the frames' 64x160 and their calibration, with no word of the window, beside 64x96 PNGs."""
+    from ..runtime.test_fit_crop import matcher_onnx, shifted_pair
+
+    model = matcher_onnx(tmp_path / "model.onnx")
+    for index in range(2):
+        left, right = shifted_pair((64, 160), lambda x: 10, seed=index)
+        for side, image in (("L", left), ("R", right)):
+            (tmp_path / side).mkdir(exist_ok=True)
+            cv2.imwrite(str(tmp_path / side / f"f{index}.png"), image[:, :, ::-1])
+    calib = tmp_path / "calib.txt"
+    calib.write_text("cam0=[100 0 80; 0 100 20; 0 0 1]\ncam1=[100 0 80; 0 100 20; 0 0 1]\nbaseline=100\n")
+    code, _, err = run_cli(
+        capsys, "video", tmp_path / "L", tmp_path / "R", "--model", model, "--fit", "crop", "--calib", calib,
+        "--output-prefix", tmp_path / "ray" / "d", "--engine", "ray", "--workers", 1, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "ray" / "d_00000.png"), cv2.IMREAD_UNCHANGED).shape == (64, 96)
+    summary = json.loads((tmp_path / "ray" / "d_summary.json").read_text())
+    assert summary["frame_size_hw"] == [64, 96]
+    assert summary["preparation"]["crop"] == {"input_size_hw": [64, 160], "x0_px": 32, "y0_px": 0, "width_px": 96,
+                                              "height_px": 64}  # fmt: skip
+    assert (summary["calibration"]["cx0_px"], summary["calibration"]["width_px"]) == (48, 96)

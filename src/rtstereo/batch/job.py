@@ -61,7 +61,7 @@ class PredictorOptions:
     """How to build the predictor: what :func:`rtstereo.load` takes, as a value a worker can rebuild.
 
     Attributes:
-        model, weights, backend, device, precision, settings: as :func:`rtstereo.load` takes them.
+        model, weights, backend, device, precision, settings, fit: as :func:`rtstereo.load` takes them.
     """
 
     model: str | os.PathLike[str] = "default"
@@ -70,6 +70,7 @@ class PredictorOptions:
     device: str = "cpu"
     precision: str = "fp32"
     settings: dict[str, Any] = field(default_factory=dict)
+    fit: str = "resize"
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, Mapping):  # load() failed with a bare TypeError from dict()
@@ -93,6 +94,7 @@ class PredictorOptions:
             device=self.device,
             precision=self.precision,
             settings=dict(self.settings),
+            fit=self.fit,
         )
 
 
@@ -271,6 +273,8 @@ class BatchJob:
             "align_rows": self.align_rows,
             "cloud": vars(self.cloud) if clouds else None,
         }
+        if getattr(predictor, "fit", "resize") != "resize":  # recorded when not the default: earlier records hold none
+            options["fit"] = predictor.fit
         return json.loads(json.dumps(options, default=str))  # as read back: tuples as lists, numbers as JSON's
 
     def check_made_with(self, predictor: Any, sources: Sequence[PairSource]) -> None:
@@ -290,7 +294,7 @@ class BatchJob:
             recorded = read_made_with(self.output, source.name)
             if recorded is None or not vouches_for(recorded, self.formats):  # redone, not skipped
                 continue
-            differ = {key for key, value in current.items() if recorded.get(key) != value}
+            differ = {key for key in MADE_WITH_OPTIONS if recorded.get(key) != current.get(key)}
             if differ:
                 changed |= differ
                 names.append(source.name)
@@ -436,6 +440,7 @@ MADE_WITH_OPTIONS = {
     "lr_check_px": "left-right check (--lr-check)",
     "align_rows": "row alignment (--align-rows)",
     "cloud": "point cloud cleaning (--max-depth, --max-jump)",
+    "fit": "fit to a fixed-size network (--fit)",
 }
 
 

@@ -123,6 +123,7 @@ def predictor_options(args: argparse.Namespace) -> PredictorOptions:
         device=args.device,
         precision=args.precision,
         settings=settings_from_args(args),
+        fit=getattr(args, "fit", "resize"),
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError, OutputError, parse_size_hw  # noqa: F401 (parse_size_hw: the CLI's modules import it from here)
 from ..io.atomic import folder_write_problem, not_a_folder
-from ..runtime.predictor import Predictor
+from ..runtime.predictor import FITS, Predictor
 from ..runtime.providers import check_thread_count, cpu_spinning, default_threads, limit_threads
 from ..text import shortened
 
@@ -195,6 +195,21 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     add_setting_args(group)
 
 
+def add_fit_arg(parser: argparse.ArgumentParser) -> None:
+    """``--fit resize|crop`` of the verbs that run pairs or frames through a model (predict, video, live)."""
+    parser.add_argument(
+        "--fit",
+        choices=FITS,
+        default="resize",
+        help="how pairs of another size meet a network fixed at one size (an ONNX file exported at one HxW, such as "
+        "RT-Stereo's model.onnx): resize (both views resized to it, stretched where the aspect ratio differs) or "
+        "crop (as RT-Stereo's live_stereo.py: both views scaled by one factor to cover its size and the same "
+        "centred window cut from both; the outputs are that window's, at its own resolution, its size and offset "
+        "in the JSON record, the calibration's principal point moved with it); crop is refused for a model that "
+        "takes any size (default: %(default)s)",
+    )
+
+
 def add_model_option(parser: argparse.ArgumentParser) -> None:
     """``--model``/``-m`` for the verbs whose model is their positional MODEL (bench, export, models): the option that
     names the model in predict, video, live, eval, train and adapt was an unrecognized argument there.
@@ -361,6 +376,7 @@ def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor
         device=args.device,
         precision=args.precision,
         settings=settings,
+        fit=getattr(args, "fit", "resize"),
     )
     set_cpu_threads(threads)  # again, for PyTorch if loading the model imported it
     return predictor

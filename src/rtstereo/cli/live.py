@@ -8,7 +8,7 @@ import textwrap
 from ..errors import InputError
 from ..sources.base import LiveSource
 from ..sources.cameras import UVC_FOURCC, UVCSource, open_camera
-from .common import add_model_args, parse_size_hw
+from .common import add_fit_arg, add_model_args, parse_size_hw
 from .video import add_stream_args, run_stream, stream_logging
 
 EPILOG = """examples:
@@ -75,6 +75,7 @@ def register(subparsers) -> None:
     )
     add_stream_args(parser)
     add_model_args(parser)
+    add_fit_arg(parser)
     parser.set_defaults(func=run)
 
 

@@ -224,8 +224,9 @@ def describe_onnx(path: Path) -> int:
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
     size = (
-        f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it, with a "
-        f"warning, and the disparity rescaled by the width ratio ({other_size_advice(contract)})"
+        f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it (--fit crop: "
+        f"their centred window of its aspect ratio), with a warning, and the disparity rescaled by the width ratio "
+        f"({other_size_advice(contract)})"
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )

@@ -27,6 +27,7 @@ from ..text import distance, share
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
+    add_fit_arg,
     add_model_args,
     kitti_colour_warning,
     output_path_arg,
@@ -89,6 +90,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     add_batch_args(parser, "pair")
     add_model_args(parser)
+    add_fit_arg(parser)
     add_3d_args(parser)
     parser.set_defaults(func=run)
 

@@ -25,11 +25,12 @@ from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
 from ..text import counted, first_few
-from ..types import StereoPair
+from ..types import Calibration, StereoPair
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import (
     add_calib_unit_arg,
+    add_fit_arg,
     add_model_args,
     kitti_colour_warning,
     output_path_arg,
@@ -92,6 +93,7 @@ def register(subparsers) -> None:
     add_stream_args(parser, frames)
     add_engine_args(parser.add_argument_group("engine"))
     add_model_args(parser)
+    add_fit_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -303,6 +305,15 @@ def run_ray(args: argparse.Namespace) -> int:
 
     ran = [(r.pop("model", ""), r.pop("settings", "")) for r in rows]  # the same in every range: said once
     model, settings = next(((m, s) for m, s in ran if m), (resolve_alias(args.model), ""))
+    crop = next((json.loads(c) for c in [r.pop("crop", "") for r in rows] if c), None)
+    calibration = _calibration_as_used(first)
+    preparation = dict(prepare.preparation)  # the row shift of --align-rows, measured once for every range
+    if crop is not None:  # --fit crop: the PNGs are maps of the window the workers cut from the frames
+        frame_size_hw = (crop["height_px"], crop["width_px"])
+        preparation["crop"] = crop
+        if calibration is not None:
+            window = Calibration(**calibration).cropped(crop["x0_px"], crop["y0_px"], *frame_size_hw[::-1])
+            calibration = vars(window)
 
     described = {
         "source": source.description,
@@ -311,10 +322,10 @@ def run_ray(args: argparse.Namespace) -> int:
         # What a reader needs to turn PNG n back into the disparity of a known frame, as the one-process summary says.
         "frame_size_hw": list(frame_size_hw) if frame_size_hw is not None else None,
         "source_frames": {"start": source.start, "stride": source.stride},
-        "preparation": prepare.preparation,  # the row shift of --align-rows, measured once for every range
+        "preparation": preparation,
         "encodings": {"png16": {"files": f"{Path(args.output_prefix).name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}},
         # As the one-process summary: the PNGs' depths follow as predict --calib's do.
-        "calibration": _calibration_as_used(first),
+        "calibration": calibration,
     }
     _write_ray_summary(summary_path, rows, written, wall_s, interrupted, described)
     if interrupted:

@@ -61,7 +61,7 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import ClosedBackend, Predictor, ResizeWarning, counted_from
+from .predictor import ClosedBackend, Predictor, ResizeWarning, check_fit, counted_from
 from .providers import check_thread_count, default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -215,6 +215,15 @@ class HybridPredictor:
     @property
     def backend(self) -> Any:
         return self.network.backend
+
+    @property
+    def fit(self) -> str:
+        """``"resize"``: the hybrid takes pairs of any size, so there is nothing to crop (``"crop"`` is refused)."""
+        return "resize"
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        check_fit(value, None, self.name)  # "crop" had been taken, and ignored
 
     @property
     def guided(self) -> bool:

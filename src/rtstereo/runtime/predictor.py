@@ -78,6 +78,71 @@ def too_small_for(size_hw: tuple[int, int], size_divisor: int) -> bool:
 # What keeps a pair's aspect ratio on a fixed-size export (the files whose export refuses --dynamic say otherwise).
 KEEP_ASPECT_ADVICE = "an export at the pair's aspect ratio, or --dynamic, keeps it"
 
+# How a pair of another size meets a fixed-size network (--fit): resized to its size, or its centred window of the
+# network's aspect ratio cut and resized (RT-Stereo's live_stereo.py: 720p scaled to 480 rows, the middle 672 columns).
+FITS = ("resize", "crop")
+
+
+def check_fit(fit: Any, fixed_size_hw: tuple[int, int] | None, name: str) -> str:
+    """``fit`` (one of :data:`FITS`) for a model of ``fixed_size_hw`` (``None``: it takes any size).
+
+    Raises:
+        InputError: another value, or ``"crop"`` for a model that takes pairs of any size.
+    """
+    if not isinstance(fit, str) or fit not in FITS:
+        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r:.80}")
+    if fit == "crop" and fixed_size_hw is None:
+        raise InputError(
+            f"--fit crop (fit='crop') is for a network fixed at one size (an ONNX file exported at one HxW); "
+            f"{name} takes pairs of any size, nothing to crop: leave it out"
+        )
+    return fit
+
+
+def crop_window(size_hw: tuple[int, int], net_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(x0, y0, width, height)`` in pixels of the centred window of a ``size_hw`` image that ``--fit crop`` cuts
+    for a network of ``net_hw``: the largest of the network's aspect ratio, so that scaling the image by one factor
+    to cover the network's size and cutting the network's size from its middle keeps that window. An image of the
+    network's aspect ratio to a pixel is kept whole (so that cutting a window again keeps it).
+
+    Examples:
+        >>> crop_window((720, 1280), (480, 672)), crop_window((64, 96), (32, 48)), crop_window((100, 48), (32, 48))
+        ((136, 0, 1008, 720), (0, 0, 96, 64), (0, 34, 48, 32))
+    """
+    height, width = size_hw
+    net_h, net_w = net_hw
+    if round(net_w * height / net_h) == width or round(net_h * width / net_w) == height:
+        return 0, 0, width, height
+    if width * net_h > height * net_w:  # wider than the network: all rows kept, the sides cut
+        win_w, win_h = max(1, round(net_w * height / net_h)), height
+    else:
+        win_w, win_h = width, max(1, round(net_h * width / net_w))
+    return (width - win_w) // 2, (height - win_h) // 2, win_w, win_h
+
+
+def window_of(pair: StereoPair, crop: dict[str, Any]) -> StereoPair:
+    """``pair`` cut to the window of ``crop`` (``preparation["crop"]`` of a result: ``x0_px``, ``y0_px``,
+    ``width_px``, ``height_px``), both views alike, the calibration's principal point moved by the window's offset;
+    ``pair`` itself when the window is the whole of it."""
+    x0, y0, win_w, win_h = (int(crop[key]) for key in ("x0_px", "y0_px", "width_px", "height_px"))
+    if (win_h, win_w) == pair.size_hw:
+        return pair
+    calibration = pair.calibration
+    if calibration is not None:
+        calibration = calibration.cropped(x0, y0, win_w, win_h)
+
+    def window(image: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(image[y0 : y0 + win_h, x0 : x0 + win_w])
+
+    colours = pair.left_colours
+    return dataclasses.replace(
+        pair,
+        left=window(pair.left),
+        right=window(pair.right),
+        calibration=calibration,
+        left_colours=None if colours is None else window(colours),
+    )
+
 
 class Predictor:
     """Runs a stereo method on pairs of uint8 RGB images.
@@ -97,6 +162,11 @@ class Predictor:
         keep_aspect_advice: what the warning about a pair stretched to ``fixed_size_hw`` advises instead.
         range_fixed_in: the exported file whose graph fixes ``max_disp``, named by the warning about a map cut off at
             the top of its range (a larger ``--max-disp`` is refused for it: it takes an export again).
+        fit: how a pair of another size meets ``fixed_size_hw`` (:data:`FITS`, also settable as :attr:`fit`):
+            ``"resize"`` (both views resized to it, stretched where the aspect ratio differs) or ``"crop"`` (the
+            centred window of its aspect ratio, :func:`crop_window`, cut alike from both views and resized: the
+            result is that window's map, its calibration's principal point moved by the window's offset, and its
+            ``preparation["crop"]`` says where the window lies); refused for a model that takes any size.
 
     One predictor may be called from several threads at once: each call gives the map a call alone gives.
     :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
@@ -124,6 +194,7 @@ class Predictor:
         weights: str | None = None,
         keep_aspect_advice: str = KEEP_ASPECT_ADVICE,
         range_fixed_in: str | None = None,
+        fit: str = "resize",
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -135,6 +206,27 @@ class Predictor:
         self.weights = weights
         self.keep_aspect_advice = keep_aspect_advice
         self.range_fixed_in = range_fixed_in
+        self.fit = fit
+
+    @property
+    def fit(self) -> str:
+        """How a pair of another size meets a fixed-size network: ``"resize"`` or ``"crop"`` (see the class)."""
+        return self._fit
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        self._fit = check_fit(value, self.fixed_size_hw, self.name)
+
+    def crop_pair(self, pair: StereoPair) -> tuple[StereoPair, dict[str, Any] | None]:
+        """With :attr:`fit` ``"crop"``, ``pair`` cut to its centred window of the network's aspect ratio (both
+        views alike, so that disparities stay those of the pair; the calibration's principal point moved by the
+        window's offset) and what its files record of the window; else ``pair`` and ``None``."""
+        if self.fit != "crop" or self.fixed_size_hw is None:
+            return pair, None
+        height, width = pair.size_hw
+        x0, y0, win_w, win_h = crop_window((height, width), self.fixed_size_hw)
+        record = {"input_size_hw": [height, width], "x0_px": x0, "y0_px": y0, "width_px": win_w, "height_px": win_h}
+        return window_of(pair, record), record
 
     # The post-processing switches read as load() reads them: bool() made "false" and "no" true, and turned it on.
     @property
@@ -195,7 +287,8 @@ class Predictor:
                 ratio is refused (:class:`~rtstereo.errors.InputError`).
 
         Returns:
-            :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
+            :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid); with :attr:`fit`
+            ``"crop"``, of the window cut from the pair, which ``preparation["crop"]`` places in it.
 
         Raises:
             InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
@@ -303,7 +396,17 @@ class Predictor:
                 (the hybrid method uses it again in its fusion); its buffers are overwritten.
         """
         pair = pair_with_calibration_for_size(pair)
-        disparity, timings, net_hw, scale = self._predict(pair, keep_on_device=False, hints=hints, cost=cost)
+        pair, crop = self.crop_pair(pair)
+        cut = crop is not None and (crop["height_px"], crop["width_px"]) != tuple(crop["input_size_hw"])
+        if cut and crop is not None:
+            self._say_crop(crop)
+            cost = None  # made for the whole pair
+            if hints is not None:  # given for the whole pair: the window's
+                hints = require_numbers(hints, "hints", "a float (H, W) array of disparities in pixels, nan where none")
+                if hints.shape == tuple(crop["input_size_hw"]):
+                    y0, x0 = crop["y0_px"], crop["x0_px"]
+                    hints = hints[y0 : y0 + crop["height_px"], x0 : x0 + crop["width_px"]]
+        disparity, timings, net_hw, scale = self._predict(pair, keep_on_device=False, hints=hints, cost=cost, said=cut)
         return DisparityResult(
             disparity_px=disparity,
             timings_ms=timings,
@@ -314,6 +417,21 @@ class Predictor:
             calibration=pair.calibration,
             left=pair.coloured_left,
             disparity_scale=scale,
+            preparation={} if crop is None else {"crop": crop},
+        )
+
+    def _say_crop(self, crop: dict[str, Any]) -> None:
+        """Warn (:class:`ResizeWarning`) what ``--fit crop`` cut from a pair and at what scale its window runs."""
+        net_h, net_w = self.fixed_size_hw or (crop["height_px"], crop["width_px"])
+        height, width = crop["input_size_hw"]
+        resized = (crop["height_px"], crop["width_px"]) != (net_h, net_w)
+        scale = f", rescaled by {crop['width_px'] / net_w:.4f}" if resized else ""
+        warn(
+            f"{self.name} runs at a fixed {net_h}x{net_w} (HxW): --fit crop cuts the centred {crop['height_px']}x"
+            f"{crop['width_px']} window at x={crop['x0_px']}, y={crop['y0_px']} of the {height}x{width} input from "
+            f"both views{' and resizes it' if resized else ''}; the disparity is that window's (at its own "
+            f"resolution){scale}",
+            ResizeWarning,
         )
 
     def predict_on_device(self, pair: StereoPair) -> Any:
@@ -338,9 +456,11 @@ class Predictor:
         keep_on_device: bool,
         hints: np.ndarray | None = None,
         cost: PhotometricCost | None = None,
+        said: bool = False,
     ) -> tuple[Any, dict[str, float], tuple[int, int], float]:
         """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size, and the
-        factor its disparities were scaled by (:attr:`~rtstereo.types.DisparityResult.disparity_scale`)."""
+        factor its disparities were scaled by (:attr:`~rtstereo.types.DisparityResult.disparity_scale`); ``said``:
+        the resize to a fixed size was warned about already (:meth:`_say_crop`)."""
         if isinstance(self.backend, ClosedBackend):
             self.backend.refuse()
         t0 = time.perf_counter()
@@ -376,15 +496,17 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}; or --fit crop (predict, video, live; "
+                "fit='crop' in Python) runs their centred window of the network's aspect ratio"
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
-            warn(
-                f"{self.name} runs at a fixed {net_hw[0]}x{net_hw[1]} (HxW): the {height}x{width} input is resized "
-                f"and the disparity rescaled by {width / net_hw[1]:.4f}{stretched}",
-                ResizeWarning,
-            )
+            if not said:
+                warn(
+                    f"{self.name} runs at a fixed {net_hw[0]}x{net_hw[1]} (HxW): the {height}x{width} input is resized "
+                    f"and the disparity rescaled by {width / net_hw[1]:.4f}{stretched}",
+                    ResizeWarning,
+                )
         elif reduced_hw is not None:
             net_hw = reduced_hw
             warn(

@@ -99,7 +99,8 @@ def assumed(contract: OnnxContract, path: str | Path) -> str:
     return (
         f"{path} has no rtstereo metadata; its graph is that of RT-Stereo's onnx_export.py, so it runs as RT-Stereo's "
         f"scripts ran it: GwcNet-gc, RGB images scaled to 0..1 and ImageNet-normalised, {height}x{width} (HxW) "
-        f"fixed in the graph (other sizes are resized to it), output 'output' read as the disparity in pixels, "
+        f"fixed in the graph (other sizes are resized to it; predict, video and live --fit crop cut "
+        "their centred window), output 'output' read as the disparity in pixels, "
         f"{known}; `rtstereo export gwcnet-gc --weights CKPT` writes a file that says all this itself"
     )
 

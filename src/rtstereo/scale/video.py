@@ -139,6 +139,9 @@ class VideoJob:
         summary = stream.summary
         row["model"] = summary.model if summary is not None else ""
         row["settings"] = json.dumps(summary.settings, default=str) if summary is not None else ""
+        # the window --fit crop cut from the frames, which the PNGs are maps of ("" without)
+        crop = summary.preparation.get("crop") if summary is not None else None
+        row["crop"] = json.dumps(crop) if crop is not None else ""
         passed = len(damaged)
         if row["status"] == DONE and interrupted and row["written"] + passed < frames.count:
             # Ctrl-C reached the range's stream, which stops as a one-process run does: not a video that ended
