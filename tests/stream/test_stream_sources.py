@@ -951,6 +951,49 @@ def test_damaged_frames_of_a_side_by_side_video_with_a_stride(tmp_path, caplog):
     assert [m.split(" of the ")[0] for m in caplog.messages] == ["frame 0", "frames 6 to 8 (2 frames)"]
 
 
+def test_damaged_frames_after_the_last_used_one_are_said_when_a_stride_passes_over_the_frames_after_them(
+    tmp_path, caplog
+):
+    """Frames 4 (left) and 7 (right) of --start 1 --stride 3 did not decode, and frames 8 and 9, which the stride
+    passes over, did: the stream ended at frame 10 with the two held back as pending, unsaid and not in the summary."""
+    scene = render_scene(frames=10)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = damaged_video(tmp_path / "r.avi", scene.rights, damaged=(7,))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = TwoVideoSource(left, right, start=1, stride=3)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [1]
+    assert source.stats() == {"damaged_frames": [4, 7]}
+    assert caplog.messages == [
+        "frames 4 to 7 (2 frames) of the left video l.avi and right video r.avi do not decode (damaged): passed over; "
+        "they were the last frames the stream used (they have no PNGs, nor frames in the mp4)"
+    ]
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(8,))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = SideBySideVideoSource(video, stride=2)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [0, 2, 4, 6]
+    assert source.stats() == {"damaged_frames": [8]}
+    assert [m.split(": passed over; ")[1] for m in caplog.messages] == [
+        "it was the last frame the stream used (it has no PNG, nor a frame in the mp4)"
+    ]
+
+
+def test_damaged_frames_at_the_end_of_a_video_are_where_it_ends(tmp_path, caplog):
+    """The last frames not decoding, none after them, are the end of the file, not damaged frames passed over."""
+    scene = render_scene(frames=10)
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(8, 9))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = SideBySideVideoSource(video, stride=2)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [0, 2, 4, 6]
+    assert source.stats() == {}
+    assert not any("damaged): passed over" in m for m in caplog.messages), caplog.messages
+
+
 def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):
     """Every read past the data of a file cut short fails too, its header claiming more: no frame is said damaged."""
     scene = render_scene(frames=40)

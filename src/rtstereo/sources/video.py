@@ -98,6 +98,7 @@ class VideoReader:
         self.position = 0  # index of the next frame read() returns
         self.ended_at: int | None = None  # the position where decoding found no further frame
         self._failing_since: int | None = None  # the first of the frames in a row that did not decode, up to here
+        self.last_decoded: int | None = None  # the number of the last frame that decoded (read, or passed over by skip)
         if self.width <= 0 or self.height <= 0:
             self.release()
             if Path(self.path).suffix.lower() in _image_suffixes():  # a valid one is refused below as a still image
@@ -132,6 +133,7 @@ class VideoReader:
                     return done
                 continue
             self._failing_since = None
+            self.last_decoded = self.position
             self.position += 1
         return count
 
@@ -147,6 +149,7 @@ class VideoReader:
         if not ok or frame is None:
             return DAMAGED if self._passed_damaged() else None
         self._failing_since = None
+        self.last_decoded = self.position
         # POS_MSEC is the time of the frame just read; some containers report 0 throughout.
         position_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
         if position_ms > 0 or self.position == 0:
@@ -270,22 +273,42 @@ class DamagedFrames:
         """Frame ``index`` did not decode in ``reader``'s video."""
         self._pending.append((index, reader))
 
-    def decoded(self) -> None:
-        """A frame decoded: the ones passed over before it were damaged, said here (one line for a run of them)."""
+    def decoded(self, last: bool = False) -> None:
+        """A frame decoded: the ones passed over before it were damaged, said here (one line for a run of them).
+        ``last``: the frame that decoded was passed over by ``--stride``, and the stream ends with these."""
         if not self._pending:
             return
         indices = [index for index, _ in self._pending]
         videos = " and ".join(dict.fromkeys(f"{reader.label} {reader._short_name}" for _, reader in self._pending))
         if len(indices) == 1:
-            said = f"frame {indices[0]} of the {videos} does not decode (damaged): passed over; the stream goes on "
-            said += "with the frames after it (it has no PNG, and a black frame stands in its place in the mp4)"
+            said = f"frame {indices[0]} of the {videos} does not decode (damaged): passed over; "
+            if last:
+                said += "it was the last frame the stream used (it has no PNG, nor a frame in the mp4)"
+            else:
+                said += "the stream goes on with the frames after it (it has no PNG, and a black frame stands in its "
+                said += "place in the mp4)"
         else:
             said = f"frames {indices[0]} to {indices[-1]} ({len(indices)} frames) of the {videos} do not decode "
-            said += "(damaged): passed over; the stream goes on with the frames after them (they have no PNGs, and "
-            said += "black frames stand in their place in the mp4)"
+            if last:
+                said += "(damaged): passed over; they were the last frames the stream used (they have no PNGs, nor "
+                said += "frames in the mp4)"
+            else:
+                said += "(damaged): passed over; the stream goes on with the frames after them (they have no PNGs, "
+                said += "and black frames stand in their place in the mp4)"
         log.warning(said)
         self.frames.extend(indices)
         self._pending = []
+
+    def ended(self) -> None:
+        """The video ended: the frames passed over that were followed by one that decoded in their video (one a
+        ``--stride`` passed over, when no used frame came after them) were damaged too, and are said as such; the
+        others are where the video ended."""
+        self._pending = [
+            (index, reader)
+            for index, reader in self._pending
+            if reader.last_decoded is not None and reader.last_decoded > index
+        ]
+        self.decoded(last=True)
 
 
 class TwoVideoSource(FrameSource):
@@ -406,6 +429,7 @@ class TwoVideoSource(FrameSource):
                 if got_left is None or got_right is None:
                     if not yielded:  # not one frame
                         raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
+                    damaged.ended()
                     self._say_why_it_ended(left, right, index)
                     return
                 if got_left is DAMAGED or got_right is DAMAGED:  # passed over in both videos, which stay in step
@@ -417,6 +441,7 @@ class TwoVideoSource(FrameSource):
                         continue
                     if not yielded:  # the videos ended in the frames the stride passes over
                         raise (left if left.ended_at is not None else right).nothing_from(self.start, self.start_given)
+                    damaged.ended()
                     self._say_why_it_ended(left, right, left.position)
                     return
                 damaged.decoded()
@@ -536,6 +561,7 @@ class SideBySideVideoSource(FrameSource):
                 if got is None and not yielded:  # no frame yet: an empty video, or the seek found none
                     raise reader.nothing_from(self.start, self.start_given)
                 if got is None:
+                    damaged.ended()
                     break
                 damaged.decoded()
                 yielded = True
