@@ -583,6 +583,9 @@ def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
         "ERROR: [generic] v: Unable to download webpage: HTTPConnection(host='h', port=9): Failed to establish a new "
         "connection: [Errno 111] Connection refused (caused by TransportError(\"HTTPConnection(host='h', port=9): "
         'Failed to establish a new connection: [Errno 111] Connection refused"))',
+        # an HTTP error's cause is its repr in angle brackets (yt-dlp 2026.11 on a direct link that gives 404)
+        "ERROR: [generic] v: Unable to download webpage: HTTP Error 404: File not found (caused by <HTTPError 404: "
+        "File not found>)",
     ],
 )
 def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch, said):
@@ -614,6 +617,11 @@ def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch, said):
     if "truncated" in said:
         assert str(raised.value).startswith(f"cannot fetch the video at {url}: [youtube:truncated_id] abc: URL ")
         assert "looks truncated. Check the address" in str(raised.value)
+    elif "404" in said:
+        assert str(raised.value) == (
+            f"cannot fetch the video at {url}: [generic] v: Unable to download webpage: HTTP Error 404: File not "
+            "found. Check the address (and the network), or download the video yourself and pass the file"
+        )
     else:
         assert str(raised.value) == (
             f"cannot fetch the video at {url}: [generic] v: Unable to download webpage: HTTPConnection(host='h', "

@@ -657,8 +657,9 @@ def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
     except yt_dlp.utils.DownloadError as exc:
         message = str(exc).replace("ERROR: ", "").strip().rstrip(".")
         # yt-dlp repeats its network error as Python's repr after it: " (caused by TransportError("HTTPConnection(
-        # host='h', port=9): ... Connection refused"))", where predict's download says "Connection refused" once
-        message = re.sub(r" \(caused by \w+\(.*\)\)$", "", message, flags=re.DOTALL)
+        # host='h', port=9): ... Connection refused"))", where predict's download says "Connection refused" once; an
+        # HTTP error in angle brackets: "HTTP Error 404: File not found (caused by <HTTPError 404: File not found>)"
+        message = re.sub(r" \(caused by (\w+\(.*\)|<\w+.*>)\)$", "", message, flags=re.DOTALL)
         raise InputError(
             f"cannot fetch the video at {url}: {message}. Check the address (and the network), or download "
             "the video yourself and pass the file"
