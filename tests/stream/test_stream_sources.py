@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -1000,6 +1001,45 @@ def test_damaged_frames_at_the_end_of_a_video_are_where_it_ends(tmp_path, caplog
     assert [pair.index for pair in pairs] == [0, 2, 4, 6]
     assert source.stats() == {}
     assert not any("damaged): passed over" in m for m in caplog.messages), caplog.messages
+
+
+def turned_video(path: Path, frames: list[np.ndarray], degrees: int) -> Path:
+    """An mp4 of ``frames`` whose track header asks players to turn it by ``degrees`` (90 or 180), as a phone's."""
+    data = bytearray(write_video(path, frames).read_bytes())
+    at = data.index(b"tkhd") + 4
+    assert data[at] == 0, "a version 0 track header"
+    at += 4 + 4 + 4 + 4 + 4 + 4 + 8 + 2 + 2 + 2 + 2  # version, flags, times, track, duration, layer, volume: the matrix
+    one, minus_one, w = 1 << 16, (-1 << 16) & 0xFFFFFFFF, 1 << 30
+    assert data[at : at + 36] == struct.pack(">9I", one, 0, 0, 0, one, 0, 0, 0, w)
+    turn = {90: (0, one, 0, minus_one, 0, 0, 0, 0, w), 180: (minus_one, 0, 0, 0, minus_one, 0, 0, 0, w)}[degrees]
+    data[at : at + 36] = struct.pack(">9I", *turn)
+    path.write_bytes(bytes(data))
+    capture = cv2.VideoCapture(str(path))
+    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == degrees
+    capture.release()
+    return path
+
+
+def test_two_videos_turned_differently_by_their_metadata_are_said(tmp_path, caplog):
+    """A phone's video whose metadata turns it 180 degrees, beside one that is not turned: OpenCV plays each upright,
+    so one view lay upside down against the other, at one size, without a word (and 90 degrees apart: 'differ in frame
+    size', without why)."""
+    scene = render_scene(frames=3)
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    left = turned_video(tmp_path / "l.mp4", scene.lefts, 180)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        TwoVideoSource(left, right)
+    assert caplog.messages == [
+        "the two videos are read turned differently: the left video's metadata turns it by 180 degrees, the right "
+        "video's by 0 (OpenCV plays each upright as its metadata says); if the two cameras were held alike, one view "
+        "now lies turned against the other and its disparity is meaningless: give both videos the same rotation"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        TwoVideoSource(left, turned_video(tmp_path / "r180.mp4", scene.rights, 180))
+    assert caplog.messages == []
+    with pytest.raises(InputError, match=r"one size; the two videos are read turned differently: the left video's "):
+        TwoVideoSource(turned_video(tmp_path / "l90.mp4", scene.lefts, 90), right)
 
 
 def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):

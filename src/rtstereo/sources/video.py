@@ -91,6 +91,8 @@ class VideoReader:
             raise InputError(f"cannot read {label} {self.name}: not a video OpenCV (FFmpeg) can open, or damaged")
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        # the turn the file's metadata asks for (a phone's video), which OpenCV applies to its frames and sizes
+        self.rotation_deg = int(self.capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps: float | None = fps if 0 < fps < 1000 else None
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -380,10 +382,24 @@ class TwoVideoSource(FrameSource):
         return left, right
 
     def _check(self, left: VideoReader, right: VideoReader) -> None:
+        turned = None
+        if left.rotation_deg != right.rotation_deg:
+            turned = (
+                f"the two videos are read turned differently: the left video's metadata turns it by "
+                f"{left.rotation_deg} degrees, the right video's by {right.rotation_deg} (OpenCV plays each upright as "
+                "its metadata says)"
+            )
         if (left.width, left.height) != (right.width, right.height):
             raise InputError(
                 f"the two videos differ in frame size: left {left.width}x{left.height}, right "
                 f"{right.width}x{right.height} (WxH); a rectified stereo pair has one size"
+                + (f"; {turned}" if turned else "")
+            )
+        if turned:  # as predict warns of two images whose EXIF orientation tags differ
+            log.warning(
+                "%s; if the two cameras were held alike, one view now lies turned against the other and its "
+                "disparity is meaningless: give both videos the same rotation",
+                turned,
             )
         if left.fps and right.fps and abs(left.fps - right.fps) > FPS_TOLERANCE * max(left.fps, right.fps):
             log.warning(
