@@ -336,6 +336,38 @@ def test_rectified_pixels_that_show_none_of_the_raw_frames_get_no_disparity(run_
         assert np.isfinite(disparity[:, 40 * disparity.shape[1] // 128 : -unseen]).mean() > 0.9, name
 
 
+def test_a_sequence_frame_of_another_size_than_the_maps_is_named(run_cli, tmp_path):
+    """A folder whose frames change size midway, with --rectify: the stream stopped at the first frame of the other
+    size with "left image is 48x64 but the rectification maps are for 96x128", which named neither the frame nor
+    its files among a sequence's thousands."""
+    from tests.conftest import make_textured_pair
+
+    from rtstereo.rectify import Rectifier
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for index, (height, width) in enumerate([(96, 128), (96, 128), (48, 64)]):
+        left, right = make_textured_pair(height, width, disparity_px=6, seed=index)
+        cv2.imwrite(str(tmp_path / "L" / f"f{index}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"f{index}.png"), right[:, :, ::-1])
+    k = np.array([[100.0, 0, 63.5], [0, 100, 47.5], [0, 0, 1]])
+    p = np.hstack([k, np.zeros((3, 1))])
+    calibration = Calibration(100.0, 100.0, 63.5, 63.5, 47.5, 0.1, 128, 96)
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (128, 96), calibration).save(
+        tmp_path / "maps.npz"
+    )
+    prefix = tmp_path / "out" / "d"
+    for size in ([], ["--size", "48x64"]):
+        argv = [tmp_path / "L", tmp_path / "R", "--rectify", tmp_path / "maps.npz", "--output-prefix", prefix, *size]
+        code, _, err = run_cli("video", *argv, *FAST, "--quiet")
+        assert code == 2, err
+        assert (
+            f"rtstereo video: error: frame 2 ({tmp_path / 'L' / 'f2.png'}, {tmp_path / 'R' / 'f2.png'}): the frames "
+            "are 48x64 but the rectification maps are for 96x128 (HxW) images" in err
+        ), err
+        assert sorted(path.name for path in prefix.parent.glob("d_0*.png")) == ["d_00000.png", "d_00001.png"]
+
+
 def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_path):
     from rtstereo.io.calibration import projection_matrices, write_opencv
 
