@@ -1042,6 +1042,25 @@ def test_two_videos_turned_differently_by_their_metadata_are_said(tmp_path, capl
         TwoVideoSource(turned_video(tmp_path / "l90.mp4", scene.lefts, 90), right)
 
 
+def test_a_raw_motion_jpeg_stream_plays_and_is_not_taken_for_a_still_image(tmp_path):
+    """A raw MJPEG stream (an IP camera's .mjpeg: JPEGs one after another) gives no frame count and begins with a
+    JPEG's signature: it was refused as "a still image, not a video"; a still image without a frame count still is."""
+    scene = render_scene(frames=6)
+    video = tmp_path / "sbs.mjpeg"
+    video.write_bytes(
+        b"".join(
+            cv2.imencode(".jpg", cv2.cvtColor(np.concatenate(p, axis=1), cv2.COLOR_RGB2BGR))[1].tobytes()
+            for p in zip(scene.lefts, scene.rights)
+        )
+    )
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) <= 0  # no count, as the test needs
+    assert [pair.index for pair in SideBySideVideoSource(video, start=1, stride=2)] == [1, 3, 5]
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.concatenate([scene.lefts[0], scene.rights[0]], axis=1))
+    with pytest.raises(InputError, match="still.png is a still image, not a video"):
+        SideBySideVideoSource(still)
+
+
 def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):
     """Every read past the data of a file cut short fails too, its header claiming more: no frame is said damaged."""
     scene = render_scene(frames=40)

@@ -239,8 +239,22 @@ def _image_suffixes() -> tuple[str, ...]:
 
 def is_still_image(path: str | Path, frame_count: float | None) -> bool:
     """Whether a file that FFmpeg opened as a video is a still image (it plays one as a one-frame video): OpenCV's
-    image readers know its signature and it has at most one frame (an animated GIF has more, and plays)."""
-    return (frame_count is None or frame_count <= 1) and Path(path).is_file() and cv2.haveImageReader(str(path))
+    image readers know its signature and it has at most one frame (an animated GIF has more, and plays).
+
+    A file whose header gives no frame count is a still image only if it gives no second frame: a raw Motion JPEG
+    stream (``.mjpeg``, as IP cameras record) begins as a JPEG does, and was refused as a still image."""
+    if frame_count is not None and frame_count > 1:
+        return False
+    if not (Path(path).is_file() and cv2.haveImageReader(str(path))):
+        return False
+    if frame_count is not None:
+        return True
+    with ffmpeg_quietened():
+        capture = cv2.VideoCapture(str(path))
+    try:
+        return not (capture.grab() and capture.grab())
+    finally:
+        capture.release()
 
 
 def still_image_message(what: str, side_by_side: bool, images_command: str = "predict") -> str:
