@@ -368,6 +368,20 @@ def test_a_sequence_frame_of_another_size_than_the_maps_is_named(run_cli, tmp_pa
         assert sorted(path.name for path in prefix.parent.glob("d_0*.png")) == ["d_00000.png", "d_00001.png"]
 
 
+def test_a_high_speed_video_keeps_its_frame_rate(run_cli, scene, tmp_path):
+    """A 1200 fps video (a high-speed camera's) was taken for one without a rate (believed up to 1000 fps): its mp4
+    was recorded at the rate the model ran at, not at 1200 fps over --stride."""
+    left, right = (
+        write_video(tmp_path / f"{side}.mp4", views, fps=1200)
+        for side, views in (("l", scene.lefts), ("r", scene.rights))
+    )
+    assert cv2.VideoCapture(str(left)).get(cv2.CAP_PROP_FPS) == 1200  # as the test needs
+    code, _, err = run_cli("video", left, right, "--stride", 2, "-o", tmp_path / "o.mp4", *FAST, "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["video_fps"] == 600
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == 600
+
+
 def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_path):
     from rtstereo.io.calibration import projection_matrices, write_opencv
 

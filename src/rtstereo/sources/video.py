@@ -38,6 +38,10 @@ from .base import FrameSource, check_side_by_side_width, check_start_stride, spl
 
 log = logging.getLogger("rtstereo.stream")
 
+# The highest frame rate a video's header is believed (the most an mp4 stores): a high-speed camera's 1200 fps video
+# was taken for no rate (the bound was 1000), and its mp4 recorded at the model's pace; above it, a container's
+# time base (90000) read as a rate.
+MAX_HEADER_FPS = 65535.0
 FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two videos count as equal
 # Frames a file may fall short of its header's count unsaid: containers without a frame index give a
 # count estimated from duration x frame rate, which rounding can put one frame too high.
@@ -94,7 +98,7 @@ class VideoReader:
         # the turn the file's metadata asks for (a phone's video), which OpenCV applies to its frames and sizes
         self.rotation_deg = int(self.capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps: float | None = fps if 0 < fps < 1000 else None
+        self.fps: float | None = fps if 0 < fps <= MAX_HEADER_FPS else None
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
