@@ -990,6 +990,27 @@ def test_damaged_frames_after_the_last_used_one_are_said_when_a_stride_passes_ov
     ]
 
 
+def test_a_start_whose_only_frames_are_damaged_is_said_so_not_past_the_end(tmp_path):
+    """--start 7 --stride 5 of two 10-frame videos, the right one's frame 7 damaged: "--start 7 is past the end of
+    the left video l.avi (its header claims 10: the file is cut short or damaged)", of neither the video nor the
+    frame at fault."""
+    scene = render_scene(frames=10)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = damaged_video(tmp_path / "r.avi", scene.rights, damaged=(7,))
+    with pytest.raises(InputError) as raised:
+        list(TwoVideoSource(left, right, start=7, stride=5))
+    assert str(raised.value) == (
+        "frame 7 of the right video r.avi does not decode (damaged), and --start 7 and --stride 5 select no other "
+        "frame: no frame to compute"
+    )
+    with pytest.raises(InputError, match=r"^frames 4, 7 of the left video l.avi and right video r.avi do not decode"):
+        list(TwoVideoSource(left, right, start=4, stride=3))
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(3,))
+    with pytest.raises(InputError, match=r"^frame 3 of the side-by-side video sbs.avi does not decode \(damaged\)"):
+        list(SideBySideVideoSource(video, start=3, stride=10))
+
+
 def test_damaged_frames_at_the_end_of_a_video_are_where_it_ends(tmp_path, caplog):
     """The last frames not decoding, none after them, are the end of the file, not damaged frames passed over."""
     scene = render_scene(frames=10)

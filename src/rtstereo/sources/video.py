@@ -32,7 +32,7 @@ from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..pools import wait_through_interrupts
-from ..text import counted, is_utf8, shown
+from ..text import counted, first_few, is_utf8, shown
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
@@ -323,12 +323,34 @@ class DamagedFrames:
         """The video ended: the frames passed over that were followed by one that decoded in their video (one a
         ``--stride`` passed over, when no used frame came after them) were damaged too, and are said as such; the
         others are where the video ended."""
-        self._pending = [
+        self._pending = self._followed()
+        self.decoded(last=True)
+
+    def none_decoded(self, start: int, stride: int, given: bool = True) -> InputError | None:
+        """The error for a stream that ended before any frame it uses decoded, when frames it uses were damaged
+        (frames after them decoded): it said "--start 7 is past the end of the left video" of a video that holds 10,
+        whose frame 7 (the right video's) did not decode, the stride passing over the rest. ``None`` when no frame
+        it uses was damaged: the video ended (:meth:`VideoReader.nothing_from`). ``given``: as there."""
+        damaged = self._followed()
+        if not damaged:
+            return None
+        indices = [index for index, _ in damaged]
+        videos = " and ".join(dict.fromkeys(f"{reader.label} {reader._short_name}" for _, reader in damaged))
+        which = (
+            f"frame {indices[0]} of the {videos} does"
+            if len(indices) == 1
+            else (f"frames {first_few(indices)} of the {videos} do")
+        )
+        selected = f"--start {start} and --stride {stride}" if given else f"the frame range from frame {start}"
+        return InputError(f"{which} not decode (damaged), and {selected} select no other frame: no frame to compute")
+
+    def _followed(self) -> list[tuple[int, VideoReader]]:
+        """The frames passed over, not yet said, that a frame decoded after, in their video."""
+        return [
             (index, reader)
             for index, reader in self._pending
             if reader.last_decoded is not None and reader.last_decoded > index
         ]
-        self.decoded(last=True)
 
 
 class TwoVideoSource(FrameSource):
@@ -462,7 +484,10 @@ class TwoVideoSource(FrameSource):
                 got_left, got_right = _both(decoder, left.read, right.read)
                 if got_left is None or got_right is None:
                     if not yielded:  # not one frame
-                        raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
+                        damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                        raise damaged_only or (left if got_left is None else right).nothing_from(
+                            self.start, self.start_given
+                        )
                     damaged.ended()
                     self._say_why_it_ended(left, right, index)
                     return
@@ -474,7 +499,10 @@ class TwoVideoSource(FrameSource):
                     ):
                         continue
                     if not yielded:  # the videos ended in the frames the stride passes over
-                        raise (left if left.ended_at is not None else right).nothing_from(self.start, self.start_given)
+                        damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                        raise damaged_only or (left if left.ended_at is not None else right).nothing_from(
+                            self.start, self.start_given
+                        )
                     damaged.ended()
                     self._say_why_it_ended(left, right, left.position)
                     return
@@ -592,8 +620,9 @@ class SideBySideVideoSource(FrameSource):
                     if self.stride == 1 or reader.skip(self.stride - 1) == self.stride - 1:
                         continue
                     got = None  # the video ended in the frames the stride passes over
-                if got is None and not yielded:  # no frame yet: an empty video, or the seek found none
-                    raise reader.nothing_from(self.start, self.start_given)
+                if got is None and not yielded:  # no frame yet: an empty video, the seek found none, or all damaged
+                    damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                    raise damaged_only or reader.nothing_from(self.start, self.start_given)
                 if got is None:
                     damaged.ended()
                     break
