@@ -691,6 +691,20 @@ def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monk
     assert f"cannot fetch the video at {http_server}/missing.mp4" in err and "404" in err
 
 
+def test_a_video_url_that_gives_no_frame_is_not_kept(run_cli, http_server, stream_cache, tmp_path, monkeypatch):
+    """A download that opens but gives no frame at all (a header and no data) stayed in the cache: every later run
+    read the cached copy and failed, whatever the server served by then."""
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    writer = cv2.VideoWriter(str(tmp_path / "empty.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 24))
+    writer.release()
+    url = f"{http_server}/empty.avi"
+    code, _, err = run_cli("video", "--sbs", url, *FAST)
+    assert code == 2 and f"the side-by-side video {url} gives no frame" in err, err
+    assert list((stream_cache / "videos").glob("*.avi")) == []
+
+
 def test_a_video_url_that_is_no_video_is_named_by_its_url_and_not_kept(
     run_cli, two_videos, http_server, stream_cache, tmp_path, monkeypatch
 ):

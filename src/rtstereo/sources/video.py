@@ -102,6 +102,7 @@ class VideoReader:
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
+        self.downloaded = False  # the file is a web URL's download in the cache (open_video sets it)
         self.ended_at: int | None = None  # the position where decoding found no further frame
         self._failing_since: int | None = None  # the first of the frames in a row that did not decode, up to here
         self.last_decoded: int | None = None  # the number of the last frame that decoded (read, or passed over by skip)
@@ -187,6 +188,8 @@ class VideoReader:
         error told the user to "give a smaller --start" that was never given)."""
         if start == 0:
             claims = f" (its header claims {self.frame_count}: the file is cut short or damaged)"
+            if self.downloaded:  # no video either, as a still image or a web page: not kept, fetched again next run
+                self.path.unlink(missing_ok=True)
             return InputError(f"the {self.label} {self._short_name} gives no frame{claims if self.frame_count else ''}")
         cut_short = self.ended_at is not None and self.ended_at < start
         held = f"it holds {counted(self.ended_at, 'frame')}" if cut_short else ""
@@ -228,11 +231,13 @@ def open_video(video: str, path: Path, label: str, images_command: str = "predic
     still image, a web page), so that the next run fetches it again rather than failing on the cached copy."""
     web = is_url(video) and urllib.parse.urlparse(video).scheme.lower() != "file"
     try:
-        return VideoReader(path, label, images_command, name=video if web else None)
+        reader = VideoReader(path, label, images_command, name=video if web else None)
     except InputError:
         if web:
             path.unlink(missing_ok=True)
         raise
+    reader.downloaded = web  # one that gives no frame at all is not kept either (VideoReader.nothing_from)
+    return reader
 
 
 def _image_suffixes() -> tuple[str, ...]:
