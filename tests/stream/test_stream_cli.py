@@ -336,6 +336,52 @@ def test_rectified_pixels_that_show_none_of_the_raw_frames_get_no_disparity(run_
         assert np.isfinite(disparity[:, 40 * disparity.shape[1] // 128 : -unseen]).mean() > 0.9, name
 
 
+def test_a_sequence_frame_of_another_size_than_the_maps_is_named(run_cli, tmp_path):
+    """A folder whose frames change size midway, with --rectify: the stream stopped at the first frame of the other
+    size with "left image is 48x64 but the rectification maps are for 96x128", which named neither the frame nor
+    its files among a sequence's thousands."""
+    from tests.conftest import make_textured_pair
+
+    from rtstereo.rectify import Rectifier
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for index, (height, width) in enumerate([(96, 128), (96, 128), (48, 64)]):
+        left, right = make_textured_pair(height, width, disparity_px=6, seed=index)
+        cv2.imwrite(str(tmp_path / "L" / f"f{index}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"f{index}.png"), right[:, :, ::-1])
+    k = np.array([[100.0, 0, 63.5], [0, 100, 47.5], [0, 0, 1]])
+    p = np.hstack([k, np.zeros((3, 1))])
+    calibration = Calibration(100.0, 100.0, 63.5, 63.5, 47.5, 0.1, 128, 96)
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (128, 96), calibration).save(
+        tmp_path / "maps.npz"
+    )
+    prefix = tmp_path / "out" / "d"
+    for size in ([], ["--size", "48x64"]):
+        argv = [tmp_path / "L", tmp_path / "R", "--rectify", tmp_path / "maps.npz", "--output-prefix", prefix, *size]
+        code, _, err = run_cli("video", *argv, *FAST, "--quiet")
+        assert code == 2, err
+        assert (
+            f"rtstereo video: error: frame 2 ({tmp_path / 'L' / 'f2.png'}, {tmp_path / 'R' / 'f2.png'}): the frames "
+            "are 48x64 but the rectification maps are for 96x128 (HxW) images" in err
+        ), err
+        assert sorted(path.name for path in prefix.parent.glob("d_0*.png")) == ["d_00000.png", "d_00001.png"]
+
+
+def test_a_high_speed_video_keeps_its_frame_rate(run_cli, scene, tmp_path):
+    """A 1200 fps video (a high-speed camera's) was taken for one without a rate (believed up to 1000 fps): its mp4
+    was recorded at the rate the model ran at, not at 1200 fps over --stride."""
+    left, right = (
+        write_video(tmp_path / f"{side}.mp4", views, fps=1200)
+        for side, views in (("l", scene.lefts), ("r", scene.rights))
+    )
+    assert cv2.VideoCapture(str(left)).get(cv2.CAP_PROP_FPS) == 1200  # as the test needs
+    code, _, err = run_cli("video", left, right, "--stride", 2, "-o", tmp_path / "o.mp4", *FAST, "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["video_fps"] == 600
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == 600
+
+
 def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_path):
     from rtstereo.io.calibration import projection_matrices, write_opencv
 
@@ -643,6 +689,20 @@ def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monk
     code, _, err = run_cli("video", "--sbs", f"{http_server}/missing.mp4", *FAST)
     assert code == 2
     assert f"cannot fetch the video at {http_server}/missing.mp4" in err and "404" in err
+
+
+def test_a_video_url_that_gives_no_frame_is_not_kept(run_cli, http_server, stream_cache, tmp_path, monkeypatch):
+    """A download that opens but gives no frame at all (a header and no data) stayed in the cache: every later run
+    read the cached copy and failed, whatever the server served by then."""
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    writer = cv2.VideoWriter(str(tmp_path / "empty.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 24))
+    writer.release()
+    url = f"{http_server}/empty.avi"
+    code, _, err = run_cli("video", "--sbs", url, *FAST)
+    assert code == 2 and f"the side-by-side video {url} gives no frame" in err, err
+    assert list((stream_cache / "videos").glob("*.avi")) == []
 
 
 def test_a_video_url_that_is_no_video_is_named_by_its_url_and_not_kept(

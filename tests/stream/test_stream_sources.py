@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -583,6 +584,9 @@ def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
         "ERROR: [generic] v: Unable to download webpage: HTTPConnection(host='h', port=9): Failed to establish a new "
         "connection: [Errno 111] Connection refused (caused by TransportError(\"HTTPConnection(host='h', port=9): "
         'Failed to establish a new connection: [Errno 111] Connection refused"))',
+        # an HTTP error's cause is its repr in angle brackets (yt-dlp 2026.11 on a direct link that gives 404)
+        "ERROR: [generic] v: Unable to download webpage: HTTP Error 404: File not found (caused by <HTTPError 404: "
+        "File not found>)",
     ],
 )
 def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch, said):
@@ -614,6 +618,11 @@ def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch, said):
     if "truncated" in said:
         assert str(raised.value).startswith(f"cannot fetch the video at {url}: [youtube:truncated_id] abc: URL ")
         assert "looks truncated. Check the address" in str(raised.value)
+    elif "404" in said:
+        assert str(raised.value) == (
+            f"cannot fetch the video at {url}: [generic] v: Unable to download webpage: HTTP Error 404: File not "
+            "found. Check the address (and the network), or download the video yourself and pass the file"
+        )
     else:
         assert str(raised.value) == (
             f"cannot fetch the video at {url}: [generic] v: Unable to download webpage: HTTPConnection(host='h', "
@@ -949,6 +958,128 @@ def test_damaged_frames_of_a_side_by_side_video_with_a_stride(tmp_path, caplog):
     assert [pair.index for pair in pairs] == [2, 4, 10]
     assert source.stats() == {"damaged_frames": [0, 6, 8]}
     assert [m.split(" of the ")[0] for m in caplog.messages] == ["frame 0", "frames 6 to 8 (2 frames)"]
+
+
+def test_damaged_frames_after_the_last_used_one_are_said_when_a_stride_passes_over_the_frames_after_them(
+    tmp_path, caplog
+):
+    """Frames 4 (left) and 7 (right) of --start 1 --stride 3 did not decode, and frames 8 and 9, which the stride
+    passes over, did: the stream ended at frame 10 with the two held back as pending, unsaid and not in the summary."""
+    scene = render_scene(frames=10)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = damaged_video(tmp_path / "r.avi", scene.rights, damaged=(7,))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = TwoVideoSource(left, right, start=1, stride=3)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [1]
+    assert source.stats() == {"damaged_frames": [4, 7]}
+    assert caplog.messages == [
+        "frames 4 to 7 (2 frames) of the left video l.avi and right video r.avi do not decode (damaged): passed over; "
+        "they were the last frames the stream used (they have no PNGs, nor frames in the mp4)"
+    ]
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(8,))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = SideBySideVideoSource(video, stride=2)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [0, 2, 4, 6]
+    assert source.stats() == {"damaged_frames": [8]}
+    assert [m.split(": passed over; ")[1] for m in caplog.messages] == [
+        "it was the last frame the stream used (it has no PNG, nor a frame in the mp4)"
+    ]
+
+
+def test_a_start_whose_only_frames_are_damaged_is_said_so_not_past_the_end(tmp_path):
+    """--start 7 --stride 5 of two 10-frame videos, the right one's frame 7 damaged: "--start 7 is past the end of
+    the left video l.avi (its header claims 10: the file is cut short or damaged)", of neither the video nor the
+    frame at fault."""
+    scene = render_scene(frames=10)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = damaged_video(tmp_path / "r.avi", scene.rights, damaged=(7,))
+    with pytest.raises(InputError) as raised:
+        list(TwoVideoSource(left, right, start=7, stride=5))
+    assert str(raised.value) == (
+        "frame 7 of the right video r.avi does not decode (damaged), and --start 7 and --stride 5 select no other "
+        "frame: no frame to compute"
+    )
+    with pytest.raises(InputError, match=r"^frames 4, 7 of the left video l.avi and right video r.avi do not decode"):
+        list(TwoVideoSource(left, right, start=4, stride=3))
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(3,))
+    with pytest.raises(InputError, match=r"^frame 3 of the side-by-side video sbs.avi does not decode \(damaged\)"):
+        list(SideBySideVideoSource(video, start=3, stride=10))
+
+
+def test_damaged_frames_at_the_end_of_a_video_are_where_it_ends(tmp_path, caplog):
+    """The last frames not decoding, none after them, are the end of the file, not damaged frames passed over."""
+    scene = render_scene(frames=10)
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(8, 9))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = SideBySideVideoSource(video, stride=2)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [0, 2, 4, 6]
+    assert source.stats() == {}
+    assert not any("damaged): passed over" in m for m in caplog.messages), caplog.messages
+
+
+def turned_video(path: Path, frames: list[np.ndarray], degrees: int) -> Path:
+    """An mp4 of ``frames`` whose track header asks players to turn it by ``degrees`` (90 or 180), as a phone's."""
+    data = bytearray(write_video(path, frames).read_bytes())
+    at = data.index(b"tkhd") + 4
+    assert data[at] == 0, "a version 0 track header"
+    at += 4 + 4 + 4 + 4 + 4 + 4 + 8 + 2 + 2 + 2 + 2  # version, flags, times, track, duration, layer, volume: the matrix
+    one, minus_one, w = 1 << 16, (-1 << 16) & 0xFFFFFFFF, 1 << 30
+    assert data[at : at + 36] == struct.pack(">9I", one, 0, 0, 0, one, 0, 0, 0, w)
+    turn = {90: (0, one, 0, minus_one, 0, 0, 0, 0, w), 180: (minus_one, 0, 0, 0, minus_one, 0, 0, 0, w)}[degrees]
+    data[at : at + 36] = struct.pack(">9I", *turn)
+    path.write_bytes(bytes(data))
+    capture = cv2.VideoCapture(str(path))
+    assert capture.get(cv2.CAP_PROP_ORIENTATION_META) == degrees
+    capture.release()
+    return path
+
+
+def test_two_videos_turned_differently_by_their_metadata_are_said(tmp_path, caplog):
+    """A phone's video whose metadata turns it 180 degrees, beside one that is not turned: OpenCV plays each upright,
+    so one view lay upside down against the other, at one size, without a word (and 90 degrees apart: 'differ in frame
+    size', without why)."""
+    scene = render_scene(frames=3)
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    left = turned_video(tmp_path / "l.mp4", scene.lefts, 180)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        TwoVideoSource(left, right)
+    assert caplog.messages == [
+        "the two videos are read turned differently: the left video's metadata turns it by 180 degrees, the right "
+        "video's by 0 (OpenCV plays each upright as its metadata says); if the two cameras were held alike, one view "
+        "now lies turned against the other and its disparity is meaningless: give both videos the same rotation"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        TwoVideoSource(left, turned_video(tmp_path / "r180.mp4", scene.rights, 180))
+    assert caplog.messages == []
+    with pytest.raises(InputError, match=r"one size; the two videos are read turned differently: the left video's "):
+        TwoVideoSource(turned_video(tmp_path / "l90.mp4", scene.lefts, 90), right)
+
+
+def test_a_raw_motion_jpeg_stream_plays_and_is_not_taken_for_a_still_image(tmp_path):
+    """A raw MJPEG stream (an IP camera's .mjpeg: JPEGs one after another) gives no frame count and begins with a
+    JPEG's signature: it was refused as "a still image, not a video"; a still image without a frame count still is."""
+    scene = render_scene(frames=6)
+    video = tmp_path / "sbs.mjpeg"
+    video.write_bytes(
+        b"".join(
+            cv2.imencode(".jpg", cv2.cvtColor(np.concatenate(p, axis=1), cv2.COLOR_RGB2BGR))[1].tobytes()
+            for p in zip(scene.lefts, scene.rights)
+        )
+    )
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) <= 0  # no count, as the test needs
+    assert [pair.index for pair in SideBySideVideoSource(video, start=1, stride=2)] == [1, 3, 5]
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.concatenate([scene.lefts[0], scene.rights[0]], axis=1))
+    with pytest.raises(InputError, match="still.png is a still image, not a video"):
+        SideBySideVideoSource(still)
 
 
 def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):

@@ -549,6 +549,19 @@ def _memory_plan_before_load(args: argparse.Namespace) -> Any:
     return memory_plan_before_load(args.model, settings_from_args(args), args.backend)
 
 
+def _every_check(*checks: Any) -> Any:
+    """One frame-size check (``check(size_hw)``, raising :class:`InputError`) that runs each of ``checks`` given (not
+    ``None``): an image sequence's frame of another size than the rectification maps' (or the calibration's aspect
+    ratio) was refused at its rectification, in words that named no frame of the sequence."""
+    given = [check for check in checks if check is not None]
+
+    def check(size_hw: tuple[int, int]) -> None:
+        for each in given:
+            each(size_hw)
+
+    return check
+
+
 def _refuse_a_size_no_memory_holds(
     args: argparse.Namespace, memory_plan: Any, view_size_hw: tuple[int, int] | None = None
 ) -> None:
@@ -620,8 +633,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None), view_size_hw)
-    if not args.size and hasattr(source, "frame_size_check"):  # an image sequence's frames may differ in size
-        source.frame_size_check = getattr(predictor, "memory_plan", None)
+    if hasattr(source, "frame_size_check"):  # an image sequence's frames may differ in size: each checked, named
+        memory_plan = None if args.size else getattr(predictor, "memory_plan", None)
+        source.frame_size_check = _every_check(prepare.check_frame_size, memory_plan)
     sinks = []
     if args.output:
         sinks.append(VideoSink(args.output, fps=fps))

@@ -32,12 +32,16 @@ from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..pools import wait_through_interrupts
-from ..text import counted, is_utf8, shown
+from ..text import counted, first_few, is_utf8, shown
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
 log = logging.getLogger("rtstereo.stream")
 
+# The highest frame rate a video's header is believed (the most an mp4 stores): a high-speed camera's 1200 fps video
+# was taken for no rate (the bound was 1000), and its mp4 recorded at the model's pace; above it, a container's
+# time base (90000) read as a rate.
+MAX_HEADER_FPS = 65535.0
 FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two videos count as equal
 # Frames a file may fall short of its header's count unsaid: containers without a frame index give a
 # count estimated from duration x frame rate, which rounding can put one frame too high.
@@ -91,13 +95,17 @@ class VideoReader:
             raise InputError(f"cannot read {label} {self.name}: not a video OpenCV (FFmpeg) can open, or damaged")
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        # the turn the file's metadata asks for (a phone's video), which OpenCV applies to its frames and sizes
+        self.rotation_deg = int(self.capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps: float | None = fps if 0 < fps < 1000 else None
+        self.fps: float | None = fps if 0 < fps <= MAX_HEADER_FPS else None
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
+        self.downloaded = False  # the file is a web URL's download in the cache (open_video sets it)
         self.ended_at: int | None = None  # the position where decoding found no further frame
         self._failing_since: int | None = None  # the first of the frames in a row that did not decode, up to here
+        self.last_decoded: int | None = None  # the number of the last frame that decoded (read, or passed over by skip)
         if self.width <= 0 or self.height <= 0:
             self.release()
             if Path(self.path).suffix.lower() in _image_suffixes():  # a valid one is refused below as a still image
@@ -132,6 +140,7 @@ class VideoReader:
                     return done
                 continue
             self._failing_since = None
+            self.last_decoded = self.position
             self.position += 1
         return count
 
@@ -147,6 +156,7 @@ class VideoReader:
         if not ok or frame is None:
             return DAMAGED if self._passed_damaged() else None
         self._failing_since = None
+        self.last_decoded = self.position
         # POS_MSEC is the time of the frame just read; some containers report 0 throughout.
         position_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
         if position_ms > 0 or self.position == 0:
@@ -178,6 +188,8 @@ class VideoReader:
         error told the user to "give a smaller --start" that was never given)."""
         if start == 0:
             claims = f" (its header claims {self.frame_count}: the file is cut short or damaged)"
+            if self.downloaded:  # no video either, as a still image or a web page: not kept, fetched again next run
+                self.path.unlink(missing_ok=True)
             return InputError(f"the {self.label} {self._short_name} gives no frame{claims if self.frame_count else ''}")
         cut_short = self.ended_at is not None and self.ended_at < start
         held = f"it holds {counted(self.ended_at, 'frame')}" if cut_short else ""
@@ -219,11 +231,13 @@ def open_video(video: str, path: Path, label: str, images_command: str = "predic
     still image, a web page), so that the next run fetches it again rather than failing on the cached copy."""
     web = is_url(video) and urllib.parse.urlparse(video).scheme.lower() != "file"
     try:
-        return VideoReader(path, label, images_command, name=video if web else None)
+        reader = VideoReader(path, label, images_command, name=video if web else None)
     except InputError:
         if web:
             path.unlink(missing_ok=True)
         raise
+    reader.downloaded = web  # one that gives no frame at all is not kept either (VideoReader.nothing_from)
+    return reader
 
 
 def _image_suffixes() -> tuple[str, ...]:
@@ -234,8 +248,22 @@ def _image_suffixes() -> tuple[str, ...]:
 
 def is_still_image(path: str | Path, frame_count: float | None) -> bool:
     """Whether a file that FFmpeg opened as a video is a still image (it plays one as a one-frame video): OpenCV's
-    image readers know its signature and it has at most one frame (an animated GIF has more, and plays)."""
-    return (frame_count is None or frame_count <= 1) and Path(path).is_file() and cv2.haveImageReader(str(path))
+    image readers know its signature and it has at most one frame (an animated GIF has more, and plays).
+
+    A file whose header gives no frame count is a still image only if it gives no second frame: a raw Motion JPEG
+    stream (``.mjpeg``, as IP cameras record) begins as a JPEG does, and was refused as a still image."""
+    if frame_count is not None and frame_count > 1:
+        return False
+    if not (Path(path).is_file() and cv2.haveImageReader(str(path))):
+        return False
+    if frame_count is not None:
+        return True
+    with ffmpeg_quietened():
+        capture = cv2.VideoCapture(str(path))
+    try:
+        return not (capture.grab() and capture.grab())
+    finally:
+        capture.release()
 
 
 def still_image_message(what: str, side_by_side: bool, images_command: str = "predict") -> str:
@@ -270,22 +298,64 @@ class DamagedFrames:
         """Frame ``index`` did not decode in ``reader``'s video."""
         self._pending.append((index, reader))
 
-    def decoded(self) -> None:
-        """A frame decoded: the ones passed over before it were damaged, said here (one line for a run of them)."""
+    def decoded(self, last: bool = False) -> None:
+        """A frame decoded: the ones passed over before it were damaged, said here (one line for a run of them).
+        ``last``: the frame that decoded was passed over by ``--stride``, and the stream ends with these."""
         if not self._pending:
             return
         indices = [index for index, _ in self._pending]
         videos = " and ".join(dict.fromkeys(f"{reader.label} {reader._short_name}" for _, reader in self._pending))
         if len(indices) == 1:
-            said = f"frame {indices[0]} of the {videos} does not decode (damaged): passed over; the stream goes on "
-            said += "with the frames after it (it has no PNG, and a black frame stands in its place in the mp4)"
+            said = f"frame {indices[0]} of the {videos} does not decode (damaged): passed over; "
+            if last:
+                said += "it was the last frame the stream used (it has no PNG, nor a frame in the mp4)"
+            else:
+                said += "the stream goes on with the frames after it (it has no PNG, and a black frame stands in its "
+                said += "place in the mp4)"
         else:
             said = f"frames {indices[0]} to {indices[-1]} ({len(indices)} frames) of the {videos} do not decode "
-            said += "(damaged): passed over; the stream goes on with the frames after them (they have no PNGs, and "
-            said += "black frames stand in their place in the mp4)"
+            if last:
+                said += "(damaged): passed over; they were the last frames the stream used (they have no PNGs, nor "
+                said += "frames in the mp4)"
+            else:
+                said += "(damaged): passed over; the stream goes on with the frames after them (they have no PNGs, "
+                said += "and black frames stand in their place in the mp4)"
         log.warning(said)
         self.frames.extend(indices)
         self._pending = []
+
+    def ended(self) -> None:
+        """The video ended: the frames passed over that were followed by one that decoded in their video (one a
+        ``--stride`` passed over, when no used frame came after them) were damaged too, and are said as such; the
+        others are where the video ended."""
+        self._pending = self._followed()
+        self.decoded(last=True)
+
+    def none_decoded(self, start: int, stride: int, given: bool = True) -> InputError | None:
+        """The error for a stream that ended before any frame it uses decoded, when frames it uses were damaged
+        (frames after them decoded): it said "--start 7 is past the end of the left video" of a video that holds 10,
+        whose frame 7 (the right video's) did not decode, the stride passing over the rest. ``None`` when no frame
+        it uses was damaged: the video ended (:meth:`VideoReader.nothing_from`). ``given``: as there."""
+        damaged = self._followed()
+        if not damaged:
+            return None
+        indices = [index for index, _ in damaged]
+        videos = " and ".join(dict.fromkeys(f"{reader.label} {reader._short_name}" for _, reader in damaged))
+        which = (
+            f"frame {indices[0]} of the {videos} does"
+            if len(indices) == 1
+            else (f"frames {first_few(indices)} of the {videos} do")
+        )
+        selected = f"--start {start} and --stride {stride}" if given else f"the frame range from frame {start}"
+        return InputError(f"{which} not decode (damaged), and {selected} select no other frame: no frame to compute")
+
+    def _followed(self) -> list[tuple[int, VideoReader]]:
+        """The frames passed over, not yet said, that a frame decoded after, in their video."""
+        return [
+            (index, reader)
+            for index, reader in self._pending
+            if reader.last_decoded is not None and reader.last_decoded > index
+        ]
 
 
 class TwoVideoSource(FrameSource):
@@ -357,10 +427,24 @@ class TwoVideoSource(FrameSource):
         return left, right
 
     def _check(self, left: VideoReader, right: VideoReader) -> None:
+        turned = None
+        if left.rotation_deg != right.rotation_deg:
+            turned = (
+                f"the two videos are read turned differently: the left video's metadata turns it by "
+                f"{left.rotation_deg} degrees, the right video's by {right.rotation_deg} (OpenCV plays each upright as "
+                "its metadata says)"
+            )
         if (left.width, left.height) != (right.width, right.height):
             raise InputError(
                 f"the two videos differ in frame size: left {left.width}x{left.height}, right "
                 f"{right.width}x{right.height} (WxH); a rectified stereo pair has one size"
+                + (f"; {turned}" if turned else "")
+            )
+        if turned:  # as predict warns of two images whose EXIF orientation tags differ
+            log.warning(
+                "%s; if the two cameras were held alike, one view now lies turned against the other and its "
+                "disparity is meaningless: give both videos the same rotation",
+                turned,
             )
         if left.fps and right.fps and abs(left.fps - right.fps) > FPS_TOLERANCE * max(left.fps, right.fps):
             log.warning(
@@ -405,7 +489,11 @@ class TwoVideoSource(FrameSource):
                 got_left, got_right = _both(decoder, left.read, right.read)
                 if got_left is None or got_right is None:
                     if not yielded:  # not one frame
-                        raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
+                        damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                        raise damaged_only or (left if got_left is None else right).nothing_from(
+                            self.start, self.start_given
+                        )
+                    damaged.ended()
                     self._say_why_it_ended(left, right, index)
                     return
                 if got_left is DAMAGED or got_right is DAMAGED:  # passed over in both videos, which stay in step
@@ -416,7 +504,11 @@ class TwoVideoSource(FrameSource):
                     ):
                         continue
                     if not yielded:  # the videos ended in the frames the stride passes over
-                        raise (left if left.ended_at is not None else right).nothing_from(self.start, self.start_given)
+                        damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                        raise damaged_only or (left if left.ended_at is not None else right).nothing_from(
+                            self.start, self.start_given
+                        )
+                    damaged.ended()
                     self._say_why_it_ended(left, right, left.position)
                     return
                 damaged.decoded()
@@ -533,9 +625,11 @@ class SideBySideVideoSource(FrameSource):
                     if self.stride == 1 or reader.skip(self.stride - 1) == self.stride - 1:
                         continue
                     got = None  # the video ended in the frames the stride passes over
-                if got is None and not yielded:  # no frame yet: an empty video, or the seek found none
-                    raise reader.nothing_from(self.start, self.start_given)
+                if got is None and not yielded:  # no frame yet: an empty video, the seek found none, or all damaged
+                    damaged_only = damaged.none_decoded(self.start, self.stride, self.start_given)
+                    raise damaged_only or reader.nothing_from(self.start, self.start_given)
                 if got is None:
+                    damaged.ended()
                     break
                 damaged.decoded()
                 yielded = True
@@ -631,8 +725,9 @@ def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
     except yt_dlp.utils.DownloadError as exc:
         message = str(exc).replace("ERROR: ", "").strip().rstrip(".")
         # yt-dlp repeats its network error as Python's repr after it: " (caused by TransportError("HTTPConnection(
-        # host='h', port=9): ... Connection refused"))", where predict's download says "Connection refused" once
-        message = re.sub(r" \(caused by \w+\(.*\)\)$", "", message, flags=re.DOTALL)
+        # host='h', port=9): ... Connection refused"))", where predict's download says "Connection refused" once; an
+        # HTTP error in angle brackets: "HTTP Error 404: File not found (caused by <HTTPError 404: File not found>)"
+        message = re.sub(r" \(caused by (\w+\(.*\)|<\w+.*>)\)$", "", message, flags=re.DOTALL)
         raise InputError(
             f"cannot fetch the video at {url}: {message}. Check the address (and the network), or download "
             "the video yourself and pass the file"
