@@ -1652,3 +1652,64 @@ def test_video_says_once_when_a_map_has_disparities_of_the_frames_width_or_more(
     beyond = int(np.count_nonzero(read_disparity(tmp_path / "d_00000.png") >= 33))
     assert beyond > 0 and err.count("the width of the image: their match would lie outside the right view") == 1, err
     assert f"rtstereo video: warning: frame 0: {beyond} pixels of the map (" in err
+
+
+# The rectification check's thread in OpenCV until the stream's end has said that it waits for it (never, before it
+# did: it waited 10 s, then the process exited with the thread inside OpenCV and aborted, "terminate called without an
+# active exception", exit code 134), then, with a signal named, sends it (Ctrl-C or kill during that wait), and goes on
+# in OpenCV a while: the process must wait for it.
+_SLOW_RECTIFICATION_CHECK = """
+import logging, os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli, rectify
+from rtstereo.cli.rectification import StreamRectificationCheck
+
+said = threading.Event()
+
+class Said(logging.Handler):
+    def emit(self, record):
+        if "waiting for the rectification check" in record.getMessage():
+            said.set()
+
+logging.getLogger("rtstereo.stream").addHandler(Said())
+original_check, original_wait = rectify.check_rectification, StreamRectificationCheck.wait
+number = getattr(signal, sys.argv[1]) if sys.argv[1] != "none" else None
+
+def slow_check(left, right):
+    image = np.random.default_rng(0).random((300, 300), np.float32)
+    while not said.is_set():
+        cv2.GaussianBlur(image, (0, 0), 5)
+    if number is not None:
+        os.kill(os.getpid(), number)
+    until = time.perf_counter() + 0.5
+    while time.perf_counter() < until:
+        cv2.GaussianBlur(image, (0, 0), 5)
+    return original_check(left, right)
+
+rectify.check_rectification = slow_check
+StreamRectificationCheck.wait = lambda self, timeout_s=10.0: original_wait(self, 0.1)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("stop, code", [("none", 0), ("SIGINT", 130), ("SIGTERM", 130)])
+def test_a_rectification_check_still_in_opencv_at_the_end_is_waited_for(two_videos, tmp_path, stop, code):
+    """The check still running when the stream ended was waited for 10 s, then left inside OpenCV as the process
+    exited: it aborted (exit code 134), also when Ctrl-C or kill came during that wait, which skipped the summary."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), *FAST, "--output-prefix", str(tmp_path / "d")]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_RECTIFICATION_CHECK, stop, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr
+    assert "rtstereo video: waiting for the rectification check of a frame to end" in done.stderr
+    assert " frames in " in done.stdout and "stopped: end of input" in done.stdout  # the summary
+    if code == 130:
+        assert "rtstereo video: interrupted after the last frame: the outputs are complete" in done.stderr

@@ -621,12 +621,16 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         max_frames=args.max_frames,
         progress=not args.quiet,
     )
+    interrupted_at_the_end = False
     try:
         with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
             summary = stream.run(raise_interrupt=False)  # Ctrl-C: the summary, then exit code 130 below
     finally:
         if checked is not None:
-            checked.wait()  # its warning before the summary, also on a stream shorter than the check
+            try:
+                checked.wait()  # its warning before the summary, also on a stream shorter than the check
+            except KeyboardInterrupt:  # once the check is done: the summary is still said
+                interrupted_at_the_end = True
         unmeasured = prepare.align_rows_unmeasured()
         if unmeasured is not None:
             logging.getLogger(STREAM_LOGGER).warning(unmeasured)
@@ -647,6 +651,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
                 f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
                 file=sys.stderr,
             )
+        return 130
+    if interrupted_at_the_end:
+        print(f"rtstereo {verb}: interrupted after the last frame: the outputs are complete", file=sys.stderr)
         return 130
     return 0
 
