@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
+from .pools import wait_for_event_through_interrupts
 from .runtime.predictor import Predictor
 from .sinks.files import FORMAT_ENCODINGS
 from .sinks.video import (
@@ -453,6 +454,7 @@ class Stream:
         self._stop = threading.Event()
         self._enough = threading.Event()  # inference reached max_frames (live sources count there)
         self._writer_done = threading.Event()
+        self._inference_done = threading.Event()  # the inference thread has ended (the model out of its last frame)
         self._ctrl_c = False  # a KeyboardInterrupt reached run(): raised again at its end unless asked not to
         self._lock = threading.Lock()
         self._reason: str | None = None
@@ -648,9 +650,12 @@ class Stream:
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)
         finally:
-            if end is not None:
-                self._exposure_latch = end()
-            self._put(self._results, _END, always=True)
+            try:
+                if end is not None:
+                    self._exposure_latch = end()
+                self._put(self._results, _END, always=True)
+            finally:
+                self._inference_done.set()
 
     def _needs_warmup(self) -> bool:
         wants_preview = self.window is not None or any(s.wants_preview for s in self.sinks)
@@ -877,6 +882,16 @@ class Stream:
             log.info("the model is still inside a frame: it finishes in the background, and the process exits after it")
         if self.window is not None:
             self.window.close()
+
+    def wait_for_the_model(self) -> None:
+        """After :meth:`run`, wait for a model still inside a frame (its result is not wanted), also through Ctrl-C,
+        which is raised again once it is out.
+
+        The process waits for it at exit anyway; a command waits here first, where kill (SIGTERM) is Ctrl-C: in
+        Python's own wait for the thread it ended the process with exit code 143.
+        """
+        if self._t0:
+            wait_for_event_through_interrupts(self._inference_done)
 
     def _summarise(self) -> StreamSummary:
         wall_s = self._wall_s or (time.perf_counter() - self._t0)

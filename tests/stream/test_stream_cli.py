@@ -1713,3 +1713,61 @@ def test_a_rectification_check_still_in_opencv_at_the_end_is_waited_for(two_vide
     assert " frames in " in done.stdout and "stopped: end of input" in done.stdout  # the summary
     if code == 130:
         assert "rtstereo video: interrupted after the last frame: the outputs are complete" in done.stderr
+
+
+# A model inside OpenCV when Ctrl-C stops the stream (frame 1), still in it when the process waits for it, and then
+# killed (SIGTERM): Python's own wait at exit gave exit code 143.
+_SLOW_MODEL_THEN_KILL = """
+import os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli
+from rtstereo.cli import video
+
+def main_thread_waits_for_the_model():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        code = frame.f_code
+        exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
+        if exiting or code.co_name == "wait_for_the_model":
+            return True
+        frame = frame.f_back
+    return False
+
+original = video.predictor_from_args
+
+def slow_predictor(args):
+    predictor = original(args)
+    predict = predictor.predict_pair
+    def slow(pair, *more, **settings):
+        if pair.index == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            image = np.random.default_rng(0).random((300, 300), np.float32)
+            while not main_thread_waits_for_the_model():
+                cv2.GaussianBlur(image, (0, 0), 5)
+            os.kill(os.getpid(), signal.SIGTERM)
+            until = time.perf_counter() + 0.3
+            while time.perf_counter() < until:
+                cv2.GaussianBlur(image, (0, 0), 5)
+        return predict(pair, *more, **settings)
+    predictor.predict_pair = slow
+    return predictor
+
+video.predictor_from_args = slow_predictor
+signal.signal(signal.SIGINT, signal.default_int_handler)
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_kill_while_the_process_waits_for_a_model_still_inside_a_frame_is_ctrl_c(two_videos, tmp_path):
+    """Ctrl-C stopped the stream while the model was inside a frame; the process then waited for it at exit, where
+    kill ended it with exit code 143 instead of the 130 of the Ctrl-C the stream had reported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), *FAST, "--no-rectification-check", "--output-prefix", str(tmp_path / "d")]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_MODEL_THEN_KILL, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 130, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    assert "the model is still inside a frame" in done.stderr
+    assert "rtstereo video: interrupted: 1 of " in done.stderr and " fps end to end" in done.stdout

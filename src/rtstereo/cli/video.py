@@ -636,6 +636,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             logging.getLogger(STREAM_LOGGER).warning(unmeasured)
         if stream.summary is not None:
             _report(args, stream.summary)
+    code = 0
     if summary.stopped_by == "interrupt":
         if summary.frames_written:
             # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
@@ -651,11 +652,15 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
                 f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
                 file=sys.stderr,
             )
-        return 130
-    if interrupted_at_the_end:
+        code = 130
+    try:
+        stream.wait_for_the_model()  # as the process would at exit, where kill was no Ctrl-C (exit code 143)
+    except KeyboardInterrupt:
+        interrupted_at_the_end = True
+    if interrupted_at_the_end and code == 0:
         print(f"rtstereo {verb}: interrupted after the last frame: the outputs are complete", file=sys.stderr)
-        return 130
-    return 0
+        code = 130
+    return code
 
 
 def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | None:
