@@ -264,11 +264,11 @@ class StreamRectificationCheck:
         self.findings = findings
 
     def wait(self, timeout_s: float = 10.0) -> None:
-        """Wait for a check under way, so that its warning comes before the summary, and start no other (the stream
-        has ended). One still running after ``timeout_s`` is said, and waited for: a daemon thread still inside
-        OpenCV as the process exits made it abort ("terminate called without an active exception", exit code 134).
+        """Wait for a check under way, so that its warning comes before the summary. One still running after
+        ``timeout_s`` is said, and waited for, also through Ctrl-C (raised again once it is done): a daemon thread
+        still inside OpenCV as the process exits made it abort ("terminate called without an active exception",
+        exit code 134).
         """
-        self.stopped = True
         if self._thread is not None:
             wait_for_event_through_interrupts(
                 self._ended,
