@@ -1728,7 +1728,7 @@ def main_thread_waits_for_the_model():
     while frame is not None:
         code = frame.f_code
         exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
-        if exiting or code.co_name == "wait_for_the_model":
+        if exiting or code.co_name == "wait_for_the_stages":
             return True
         frame = frame.f_back
     return False
@@ -1771,3 +1771,63 @@ def test_kill_while_the_process_waits_for_a_model_still_inside_a_frame_is_ctrl_c
     assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
     assert "the model is still inside a frame" in done.stderr
     assert "rtstereo video: interrupted: 1 of " in done.stderr and " fps end to end" in done.stdout
+
+
+# The capture stage inside OpenCV (preparing frame 1) when the model's error on frame 0 stops the stream, and still
+# in it until the process waits for it; then, with a signal named, killed during that wait. The capture thread was a
+# daemon, which the process did not wait for: it aborted ("terminate called without an active exception", 134).
+_SLOW_PREPARE_AT_AN_ERROR = """
+import os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli
+from rtstereo.sources import base
+
+def main_thread_waits_for_the_stages():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        code = frame.f_code
+        exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
+        if exiting or code.co_name == "wait_for_the_stages":
+            return True
+        frame = frame.f_back
+    return False
+
+original = base.FramePreparer.__call__
+
+def slow(self, pair):
+    if pair.index == 1:
+        image = np.random.default_rng(0).random((300, 300), np.float32)
+        deadline = time.perf_counter() + 30.0  # a daemon thread whose process is gone never sees the main thread
+        while not main_thread_waits_for_the_stages() and time.perf_counter() < deadline:
+            cv2.GaussianBlur(image, (0, 0), 5)
+        if sys.argv[1] != "none":
+            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        until = time.perf_counter() + 0.3
+        while time.perf_counter() < until:
+            cv2.GaussianBlur(image, (0, 0), 5)
+    return original(self, pair)
+
+base.FramePreparer.__call__ = slow
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("stop", ["none", "SIGTERM"])
+def test_a_frame_still_being_prepared_when_the_model_fails_is_waited_for(two_videos, tmp_path, stop):
+    """The model failed on frame 0 (--max-disp beyond the frame's width) while capture prepared frame 1 in OpenCV:
+    the process exited with its thread inside OpenCV and aborted (exit code 134, not the error's 2); killed while
+    it waits for that frame, it exited with 143."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), "--model", "sgbm", "--max-disp", "4096", "--no-rectification-check"]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_PREPARE_AT_AN_ERROR, stop, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    assert "a frame is still being read or prepared: it finishes in the background" in done.stderr
+    assert "rtstereo video: error: " in done.stderr and "must exceed the searched disparities" in done.stderr

@@ -621,10 +621,11 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         max_frames=args.max_frames,
         progress=not args.quiet,
     )
-    interrupted_at_the_end = False
+    interrupted_at_the_end = ran = False
     try:
         with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
             summary = stream.run(raise_interrupt=False)  # Ctrl-C: the summary, then exit code 130 below
+        ran = True
     finally:
         if checked is not None:
             try:
@@ -636,6 +637,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             logging.getLogger(STREAM_LOGGER).warning(unmeasured)
         if stream.summary is not None:
             _report(args, stream.summary)
+        if not ran:  # the stream's error is what the command reports; the stages are waited for as below
+            with contextlib.suppress(KeyboardInterrupt):
+                stream.wait_for_the_stages()
     code = 0
     if summary.stopped_by == "interrupt":
         if summary.frames_written:
@@ -654,7 +658,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             )
         code = 130
     try:
-        stream.wait_for_the_model()  # as the process would at exit, where kill was no Ctrl-C (exit code 143)
+        stream.wait_for_the_stages()  # as the process would at exit, where kill was no Ctrl-C (exit code 143)
     except KeyboardInterrupt:
         interrupted_at_the_end = True
     if interrupted_at_the_end and code == 0:
