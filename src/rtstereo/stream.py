@@ -879,6 +879,8 @@ class Stream:
                 self._ctrl_c = True
                 self._finish("interrupt")
         writer.join(timeout=2.0)
+        if isinstance(self.source, LiveSource):
+            self.source.stop_waiting()
         capture.join(timeout=2.0)
         if capture.is_alive():
             log.info(
