@@ -10,11 +10,14 @@ done, its thread has left the library.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_POLL_S = 0.1  # how often a wait through interrupts looks again
 
 
 def wait_through_interrupts(
@@ -69,3 +72,37 @@ def map_through_interrupts(
         return [future.result() for future in futures]
     finally:
         wait_through_interrupts(futures, pool if own_pool else None)
+
+
+def wait_for_event_through_interrupts(
+    event: threading.Event, said_after_s: float | None = None, say: Callable[[], None] | None = None
+) -> None:
+    """Wait until ``event`` is set (by a thread as it leaves its work), also when Ctrl-C comes meanwhile, then raise
+    its interrupt.
+
+    An event, not ``Thread.join``: a join that Ctrl-C cuts short can mark the thread as ended while it runs on (see
+    the module's docstring).
+
+    Args:
+        event: set by the thread awaited.
+        said_after_s, say: ``say()`` is called once when the event is not set after ``said_after_s`` seconds, or at
+            a Ctrl-C before (what the wait is for, and what it gives up).
+
+    Examples:
+        >>> done = threading.Event()
+        >>> wait_for_event_through_interrupts(done, 0.0, done.set)
+        >>> done.is_set()
+        True
+    """
+    deadline = None if said_after_s is None else time.monotonic() + said_after_s
+    interrupted: KeyboardInterrupt | None = None
+    while not event.is_set():
+        try:
+            if say is not None and (interrupted is not None or (deadline is not None and time.monotonic() >= deadline)):
+                said, say = say, None
+                said()
+            event.wait(_POLL_S)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
+from .pools import wait_for_event_through_interrupts
 from .rectify import without_unseen_pixels
 from .runtime.predictor import Predictor, window_of
 from .sinks.files import FORMAT_ENCODINGS
@@ -477,6 +478,8 @@ class Stream:
         self._stop = threading.Event()
         self._enough = threading.Event()  # inference reached max_frames (live sources count there)
         self._writer_done = threading.Event()
+        self._capture_done = threading.Event()  # the capture thread has ended (out of the source and OpenCV)
+        self._inference_done = threading.Event()  # the inference thread has ended (the model out of its last frame)
         self._ctrl_c = False  # a KeyboardInterrupt reached run(): raised again at its end unless asked not to
         self._lock = threading.Lock()
         self._reason: str | None = None
@@ -623,6 +626,7 @@ class Stream:
                 except Exception as exc:  # noqa: BLE001
                     log.warning("closing the source failed: %s", exc)
             self._put(self._captured, _END, always=True)
+            self._capture_done.set()
 
     def _await_frame_due(self) -> bool:
         """A live source: wait until inference is about to want a frame; ``False`` once stopped.
@@ -682,9 +686,12 @@ class Stream:
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)
         finally:
-            if end is not None:
-                self._exposure_latch = end()
-            self._put(self._results, _END, always=True)
+            try:
+                if end is not None:
+                    self._exposure_latch = end()
+                self._put(self._results, _END, always=True)
+            finally:
+                self._inference_done.set()
 
     def _needs_warmup(self) -> bool:
         wants_preview = self.window is not None or any(s.wants_preview for s in self.sinks)
@@ -899,10 +906,12 @@ class Stream:
             )
         self._t0 = time.perf_counter()
         threads = [
-            threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
-            # Not a daemon either: a process that ends while a daemon thread is inside native code (OpenCV,
-            # ONNX Runtime, PyTorch) can abort ("terminate called without an active exception") instead of
-            # exiting with its own code; a stop does not wait for the model's frame, but the process does.
+            # No daemons: a process that ends while a daemon thread is inside native code (OpenCV, ONNX Runtime,
+            # PyTorch) can abort ("terminate called without an active exception") instead of exiting with its own
+            # code; a stop does not wait for the model's frame, or a frame being read and prepared, but the process
+            # does. (A camera's read that never returns is left to the grabber thread, which capture does not wait
+            # for long.)
+            threading.Thread(target=self._capture, name="rtstereo-capture", daemon=False),
             threading.Thread(target=self._infer, name="rtstereo-inference", daemon=False),
             # Not a daemon: even if the process is leaving, it finishes closing the outputs first.
             threading.Thread(target=self._write, name="rtstereo-write", daemon=False),
@@ -957,7 +966,13 @@ class Stream:
                 self._ctrl_c = True
                 self._finish("interrupt")
         writer.join(timeout=2.0)
+        if isinstance(self.source, LiveSource):
+            self.source.stop_waiting()
         capture.join(timeout=2.0)
+        if capture.is_alive():
+            log.info(
+                "a frame is still being read or prepared: it finishes in the background, and the process exits after it"
+            )
         # A slow model may still be inside one frame; its result is not wanted, so it is not waited for.
         inference.join(timeout=0.5)
         if inference.is_alive():
@@ -974,6 +989,17 @@ class Stream:
         if self.source.live and self._written >= 2 and frames >= 2 and last_s > first_s:
             return (frames - 1) / (last_s - first_s)
         return self._written / wall_s if wall_s > 0 else 0.0
+
+    def wait_for_the_stages(self) -> None:
+        """After :meth:`run`, wait for a model still inside a frame, or a frame still being read or prepared (neither
+        is wanted any more), also through Ctrl-C, which is raised again once they are done.
+
+        The process waits for them at exit anyway; a command waits here first, where kill (SIGTERM) is Ctrl-C: in
+        Python's own wait for the threads it ended the process with exit code 143.
+        """
+        if self._t0:
+            wait_for_event_through_interrupts(self._capture_done)
+            wait_for_event_through_interrupts(self._inference_done)
 
     def _summarise(self) -> StreamSummary:
         wall_s = self._wall_s or (time.perf_counter() - self._t0)

@@ -1208,3 +1208,49 @@ def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
 def test_a_numpy_frame_rate_is_a_frame_rate_for_a_camera_as_for_a_sequence():
     """open_camera(fps=np.float32(30)) was refused: "--camera-fps must be a number > 0", where --fps took it."""
     assert open_camera("uvc:0", fps=np.float32(30)).requested_fps == 30.0
+
+
+def test_a_stream_stopped_while_the_camera_stalls_does_not_keep_its_capture_thread_waiting():
+    """The capture thread, which the process waits for at exit, waited out the stall timeout (here 30 s) after a stop:
+    quitting while the camera delivered nothing held the process that long. A stop now ends that wait (the read that
+    never returns is left to the grabber thread, as before)."""
+    import rtstereo
+    from rtstereo.stream import Stream
+
+    release = threading.Event()
+
+    class Stalling(ScriptedCapture):
+        def read(self):
+            if not self.frames:
+                release.wait(60.0)  # a device read that does not return
+                return False, None
+            return super().read()
+
+    def waiting_for_a_frame(thread: threading.Thread) -> bool:
+        frame = sys._current_frames().get(thread.ident)
+        while frame is not None:
+            if frame.f_code.co_name == "take" and frame.f_code.co_filename.endswith("base.py"):
+                return True
+            frame = frame.f_back
+        return False
+
+    def stop_once_capture_waits():
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            capture = [thread for thread in threading.enumerate() if thread.name == "rtstereo-capture"]
+            if capture and stream.clocks["capture"].frames >= 1 and waiting_for_a_frame(capture[0]):
+                stream.stop("stop")
+                return
+            time.sleep(0.01)
+
+    source = UVCSource(0, capture_factory=lambda device: Stalling(sbs_frames(3)), frame_timeout_s=30.0)
+    stream = Stream(source, rtstereo.load("sgbm", max_disp=32), progress=False)
+    threading.Thread(target=stop_once_capture_waits, daemon=True).start()
+    try:
+        assert stream.run().stopped_by == "stop"
+        capture = [thread for thread in threading.enumerate() if thread.name == "rtstereo-capture"]
+        for thread in capture:
+            thread.join(10.0)  # the grabber is given 2 s
+        assert not any(thread.is_alive() for thread in capture)
+    finally:
+        release.set()

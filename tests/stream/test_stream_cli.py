@@ -1880,3 +1880,182 @@ def test_video_says_once_when_a_map_has_disparities_of_the_frames_width_or_more(
     beyond = int(np.count_nonzero(read_disparity(tmp_path / "d_00000.png") >= 33))
     assert beyond > 0 and err.count("the width of the image: their match would lie outside the right view") == 1, err
     assert f"rtstereo video: warning: frame 0: {beyond} pixels of the map (" in err
+
+
+# The rectification check's thread in OpenCV until the stream's end has said that it waits for it (never, before it
+# did: it waited 10 s, then the process exited with the thread inside OpenCV and aborted, "terminate called without an
+# active exception", exit code 134), then, with a signal named, sends it (Ctrl-C or kill during that wait), and goes on
+# in OpenCV a while: the process must wait for it.
+_SLOW_RECTIFICATION_CHECK = """
+import logging, os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli, rectify
+from rtstereo.cli.rectification import StreamRectificationCheck
+
+said = threading.Event()
+
+class Said(logging.Handler):
+    def emit(self, record):
+        if "waiting for the rectification check" in record.getMessage():
+            said.set()
+
+logging.getLogger("rtstereo.stream").addHandler(Said())
+original_check, original_wait = rectify.check_rectification, StreamRectificationCheck.wait
+number = getattr(signal, sys.argv[1]) if sys.argv[1] != "none" else None
+
+def slow_check(left, right):
+    image = np.random.default_rng(0).random((300, 300), np.float32)
+    while not said.is_set():
+        cv2.GaussianBlur(image, (0, 0), 5)
+    if number is not None:
+        os.kill(os.getpid(), number)
+    until = time.perf_counter() + 0.5
+    while time.perf_counter() < until:
+        cv2.GaussianBlur(image, (0, 0), 5)
+    return original_check(left, right)
+
+rectify.check_rectification = slow_check
+StreamRectificationCheck.wait = lambda self, timeout_s=10.0: original_wait(self, 0.1)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("stop, code", [("none", 0), ("SIGINT", 130), ("SIGTERM", 130)])
+def test_a_rectification_check_still_in_opencv_at_the_end_is_waited_for(two_videos, tmp_path, stop, code):
+    """The check still running when the stream ended was waited for 10 s, then left inside OpenCV as the process
+    exited: it aborted (exit code 134), also when Ctrl-C or kill came during that wait, which skipped the summary."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), *FAST, "--output-prefix", str(tmp_path / "d")]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_RECTIFICATION_CHECK, stop, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr
+    assert "rtstereo video: waiting for the rectification check of a frame to end" in done.stderr
+    assert " frames in " in done.stdout and "stopped: end of input" in done.stdout  # the summary
+    if code == 130:
+        assert "rtstereo video: interrupted after the last frame: the outputs are complete" in done.stderr
+
+
+# A model inside OpenCV when Ctrl-C stops the stream (frame 1), still in it when the process waits for it, and then
+# killed (SIGTERM): Python's own wait at exit gave exit code 143.
+_SLOW_MODEL_THEN_KILL = """
+import os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli
+from rtstereo.cli import video
+
+def main_thread_waits_for_the_model():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        code = frame.f_code
+        exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
+        if exiting or code.co_name == "wait_for_the_stages":
+            return True
+        frame = frame.f_back
+    return False
+
+original = video.predictor_from_args
+
+def slow_predictor(args):
+    predictor = original(args)
+    predict = predictor.predict_pair
+    def slow(pair, *more, **settings):
+        if pair.index == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            image = np.random.default_rng(0).random((300, 300), np.float32)
+            while not main_thread_waits_for_the_model():
+                cv2.GaussianBlur(image, (0, 0), 5)
+            os.kill(os.getpid(), signal.SIGTERM)
+            until = time.perf_counter() + 0.3
+            while time.perf_counter() < until:
+                cv2.GaussianBlur(image, (0, 0), 5)
+        return predict(pair, *more, **settings)
+    predictor.predict_pair = slow
+    return predictor
+
+video.predictor_from_args = slow_predictor
+signal.signal(signal.SIGINT, signal.default_int_handler)
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_kill_while_the_process_waits_for_a_model_still_inside_a_frame_is_ctrl_c(two_videos, tmp_path):
+    """Ctrl-C stopped the stream while the model was inside a frame; the process then waited for it at exit, where
+    kill ended it with exit code 143 instead of the 130 of the Ctrl-C the stream had reported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), *FAST, "--no-rectification-check", "--output-prefix", str(tmp_path / "d")]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_MODEL_THEN_KILL, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 130, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    assert "the model is still inside a frame" in done.stderr
+    assert "rtstereo video: interrupted: 1 of " in done.stderr and " fps end to end" in done.stdout
+
+
+# The capture stage inside OpenCV (preparing frame 1) when the model's error on frame 0 stops the stream, and still
+# in it until the process waits for it; then, with a signal named, killed during that wait. The capture thread was a
+# daemon, which the process did not wait for: it aborted ("terminate called without an active exception", 134).
+_SLOW_PREPARE_AT_AN_ERROR = """
+import os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli
+from rtstereo.sources import base
+
+def main_thread_waits_for_the_stages():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None:
+        code = frame.f_code
+        exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
+        if exiting or code.co_name == "wait_for_the_stages":
+            return True
+        frame = frame.f_back
+    return False
+
+original = base.FramePreparer.__call__
+
+def slow(self, pair):
+    if pair.index == 1:
+        image = np.random.default_rng(0).random((300, 300), np.float32)
+        deadline = time.perf_counter() + 30.0  # a daemon thread whose process is gone never sees the main thread
+        while not main_thread_waits_for_the_stages() and time.perf_counter() < deadline:
+            cv2.GaussianBlur(image, (0, 0), 5)
+        if sys.argv[1] != "none":
+            os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        until = time.perf_counter() + 0.3
+        while time.perf_counter() < until:
+            cv2.GaussianBlur(image, (0, 0), 5)
+    return original(self, pair)
+
+base.FramePreparer.__call__ = slow
+cli.VERBS += ["video"] * ("video" not in cli.VERBS)
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("stop", ["none", "SIGTERM"])
+def test_a_frame_still_being_prepared_when_the_model_fails_is_waited_for(two_videos, tmp_path, stop):
+    """The model failed on frame 0 (--max-disp beyond the frame's width) while capture prepared frame 1 in OpenCV:
+    the process exited with its thread inside OpenCV and aborted (exit code 134, not the error's 2); killed while
+    it waits for that frame, it exited with 143."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    args = ["video", *map(str, two_videos), "--model", "sgbm", "--max-disp", "4096", "--no-rectification-check"]
+    done = subprocess.run(
+        [sys.executable, "-c", _SLOW_PREPARE_AT_AN_ERROR, stop, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    assert "a frame is still being read or prepared: it finishes in the background" in done.stderr
+    assert "rtstereo video: error: " in done.stderr and "must exceed the searched disparities" in done.stderr

@@ -6,6 +6,8 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -1099,3 +1101,103 @@ def test_an_adapted_checkpoint_that_cannot_be_written_says_why_in_words(tmp_path
         AdaptationSink(Adapter(), save, start=False).close()
     assert str(info.value) == f"cannot write the adapted checkpoint {save}: {reason}"
     assert [p.name for p in tmp_path.iterdir()] == (["w.pt"] if problem == "folder" else [])
+
+
+# A step in PyTorch (native code, the interpreter lock released between its calls) until close() has given up on it,
+# then TAIL_S more: the stream's process reached its exit meanwhile, and a daemon thread inside PyTorch as Python
+# finalized aborted it ("terminate called without an active exception", exit code 134).
+_SLOW_STEP = """
+import sys, threading, time
+import torch
+from rtstereo.train import online
+from rtstereo.train.adapt import Adapter
+
+TAIL_S = 2.0
+online.CLOSE_WAIT_S = 0.1
+under_way = threading.Event()
+adapters = []
+original_start, original_terms = online.OnlineAdapter.start, Adapter.user_terms
+
+def start(self):
+    adapters.append(self)
+    original_start(self)
+
+def slow_terms(self, batch):
+    under_way.set()
+    square = torch.rand(300, 300)
+    while not adapters[0]._closed.is_set():
+        torch.mm(square, square)
+    until = time.perf_counter() + TAIL_S
+    while time.perf_counter() < until:
+        torch.mm(square, square)
+    return original_terms(self, batch)
+
+online.OnlineAdapter.start, Adapter.user_terms = start, slow_terms
+"""
+
+_SLOW_STEP_IN_A_STREAM = (
+    _SLOW_STEP
+    + """
+from rtstereo.cli import main
+
+original_predict = online.AdaptingPredictor.predict_pair
+
+def predict_pair(self, pair, *args, **kwargs):
+    result = original_predict(self, pair, *args, **kwargs)
+    if pair.index == 0:
+        assert under_way.wait(60.0)  # the step has begun: the stream may end
+    return result
+
+online.AdaptingPredictor.predict_pair = predict_pair
+sys.exit(main(sys.argv[1:]))
+"""
+)
+
+_SLOW_STEP_NEVER_CLOSED = (
+    _SLOW_STEP
+    + """
+import numpy as np
+from rtstereo.train.online import OnlineConfig, adapting_predictor
+from rtstereo.types import StereoPair
+
+config = OnlineConfig(crop_hw=(64, 96), every=1, low_priority=False, worker="thread")
+_, adapter = adapting_predictor(sys.argv[1], config=config)
+adapter.start()
+image = np.random.default_rng(0).integers(0, 255, (64, 128, 3), dtype=np.uint8)
+adapter.offer(StereoPair(image, image, index=0))
+assert under_way.wait(60.0)
+print("leaving without close()", flush=True)
+"""
+)
+
+
+def _child(script: str, *argv) -> subprocess.CompletedProcess:
+    from pathlib import Path
+
+    paths = [str(Path(rtstereo.__file__).parents[1]), str(Path(__file__).parent)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return subprocess.run(
+        [sys.executable, "-c", script, *map(str, argv)], capture_output=True, text=True, env=env, timeout=180
+    )
+
+
+def test_a_thread_workers_step_that_outlives_the_close_wait_ends_before_the_process_exits(
+    tmp_path, videos, tiny_checkpoint
+):
+    """The stream's end waited 2 s for the step under way, then left it running in PyTorch: the summary was printed,
+    then the process aborted (exit code 134). It now waits for the step, and says so."""
+    saved = tmp_path / "online.pt"
+    argv = ["video", *videos[:2], "--model", tiny_checkpoint, *ADAPT, *THREAD, "--adapt-save", saved]
+    done = _child(_SLOW_STEP_IN_A_STREAM, *argv)
+    assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
+    assert "terminate called" not in done.stderr
+    assert "online adaptation: waiting for the step under way to end" in done.stderr
+    assert "online adaptation: 0 steps on 24 frames" in done.stderr and "24 frames in " in done.stdout
+    assert f"written: {saved}" in done.stdout and saved.is_file()
+
+
+def test_a_thread_worker_never_closed_is_waited_for_at_exit(tiny_checkpoint):
+    """From Python, a process that ended without adapter.close() left the daemon thread inside PyTorch (exit 134)."""
+    done = _child(_SLOW_STEP_NEVER_CLOSED, tiny_checkpoint)
+    assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
+    assert done.stdout == "leaving without close()\n" and "terminate called" not in done.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RtStereoError
+from ..pools import wait_for_event_through_interrupts
 from ..types import StereoPair
 from .common import parse_set_values
 
@@ -196,6 +197,7 @@ class StreamRectificationCheck:
         self._since = 0  # frames prepared since the last check started
         self._since_s: float | None = None  # timestamp_s of the frame last checked
         self._thread: threading.Thread | None = None
+        self._ended = threading.Event()  # the last check's thread has left its work (OpenCV's among it)
 
     @property
     def preparation(self) -> dict:
@@ -227,10 +229,19 @@ class StreamRectificationCheck:
             self.checks += 1
             self._since, self._since_s = 0, pair.timestamp_s
             frame = StereoPair(pair.left.copy(), pair.right.copy(), name=pair.name, index=pair.index)
-            self._thread = threading.Thread(target=self._check, args=(frame,), name="rtstereo-rectification-check")
-            self._thread.daemon = True  # a process leaving mid-check does not wait for it
+            self._ended = ended = threading.Event()
+            self._thread = threading.Thread(
+                target=self._check_to_end, args=(frame, ended), name="rtstereo-rectification-check"
+            )
+            self._thread.daemon = True  # wait() is what the process waits for: Python's own join is cut by Ctrl-C
             self._thread.start()
         return pair
+
+    def _check_to_end(self, pair: StereoPair, ended: threading.Event) -> None:
+        try:
+            self._check(pair)
+        finally:
+            ended.set()
 
     def _check(self, pair: StereoPair) -> None:
         try:
@@ -260,6 +271,14 @@ class StreamRectificationCheck:
         self.findings = findings
 
     def wait(self, timeout_s: float = 10.0) -> None:
-        """Wait for a check under way (at most ``timeout_s``), so that its warning comes before the summary."""
+        """Wait for a check under way, so that its warning comes before the summary. One still running after
+        ``timeout_s`` is said, and waited for, also through Ctrl-C (raised again once it is done): a daemon thread
+        still inside OpenCV as the process exits made it abort ("terminate called without an active exception",
+        exit code 134).
+        """
         if self._thread is not None:
-            self._thread.join(timeout_s)
+            wait_for_event_through_interrupts(
+                self._ended,
+                timeout_s,
+                lambda: self.log.info("waiting for the rectification check of a frame to end"),
+            )

@@ -670,17 +670,26 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         progress=not args.quiet,
         progress_label=verb,
     )
+    interrupted_at_the_end = ran = False
     try:
         with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
             summary = stream.run(raise_interrupt=False)  # Ctrl-C: the summary, then exit code 130 below
+        ran = True
     finally:
         if checked is not None:
-            checked.wait()  # its warning before the summary, also on a stream shorter than the check
+            try:
+                checked.wait()  # its warning before the summary, also on a stream shorter than the check
+            except KeyboardInterrupt:  # once the check is done: the summary is still said
+                interrupted_at_the_end = True
         unmeasured = prepare.align_rows_unmeasured()
         if unmeasured is not None:
             logging.getLogger(STREAM_LOGGER).warning(unmeasured)
         if stream.summary is not None:
             _report(args, stream.summary)
+        if not ran:  # the stream's error is what the command reports; the stages are waited for as below
+            with contextlib.suppress(KeyboardInterrupt):
+                stream.wait_for_the_stages()
+    code = 0
     if summary.stopped_by == "interrupt":
         if summary.frames_written:
             # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
@@ -696,8 +705,15 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
                 f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
                 file=sys.stderr,
             )
-        return 130
-    return 0
+        code = 130
+    try:
+        stream.wait_for_the_stages()  # as the process would at exit, where kill was no Ctrl-C (exit code 143)
+    except KeyboardInterrupt:
+        interrupted_at_the_end = True
+    if interrupted_at_the_end and code == 0:
+        print(f"rtstereo {verb}: interrupted after the last frame: the outputs are complete", file=sys.stderr)
+        code = 130
+    return code
 
 
 def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | None:

@@ -508,6 +508,13 @@ class LiveSource(FrameSource):
             self._opened = False
             self._close()
 
+    def stop_waiting(self) -> None:
+        """End the iteration's wait for the next frame, as at the end of the frames (a stream that has stopped: a
+        stalled camera's wait held its capture thread, which the process waits for, until the timeout)."""
+        slot = self._slot
+        if slot is not None:
+            slot.close()
+
     @abc.abstractmethod
     def _open(self) -> None: ...
 

@@ -28,6 +28,7 @@ their statistics (a batch of one crop would estimate them badly).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
 import numbers
@@ -44,6 +45,7 @@ import torch
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require_number, require_whole
 from ..io.atomic import os_reason
+from ..pools import wait_for_event_through_interrupts
 from ..runtime.predictor import ClosedBackend, Predictor
 from ..runtime.providers import check_thread_count
 from ..sinks.video import OutputFrame, Sink
@@ -67,7 +69,7 @@ SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
 # Non-finite tries before any step stop adaptation: a few are said and skipped.
 NON_FINITE_LIMIT = 10
 SAVE_SUFFIXES = (".pt", ".pth", ".ckpt")  # the checkpoints save() writes, as --adapt-save takes them
-CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
+CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish and be kept
 THREADS_SET_WAIT_S = 5.0  # how long start() waits for the adapter thread to set its own CPU threads
 # How long a freeze waits for the worker to finish deciding whether it starts a step (microseconds, unless a
 # low-priority worker is descheduled there): it says whether one was under way, which it then keeps.
@@ -206,6 +208,7 @@ class OnlineAdapter:
         self._closed = threading.Event()  # close() has stopped waiting: a step still under way is not kept
         self._frozen = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ended = threading.Event()  # the thread has left its loop, and PyTorch with it
         self._started_s: float | None = None
         self.frames_seen = 0  # frames the stream offered (every one, before ``every`` picks)
         self.steps = 0
@@ -290,6 +293,9 @@ class OnlineAdapter:
         stream_threads, own_threads_set = torch.get_num_threads(), threading.Event()
         self._thread = threading.Thread(target=self._run, args=(own_threads_set,), name="rtstereo-adapt", daemon=True)
         self._thread.start()
+        # A daemon thread still inside PyTorch as Python finalizes aborts the process ("terminate called without an
+        # active exception", exit code 134): a process that exits without close() waits for the step too.
+        atexit.register(self._close_at_exit)
         own_threads_set.wait(THREADS_SET_WAIT_S)
         # torch.set_num_threads also sets the count every thread started afterwards takes: the stream's inference
         # thread ran the served network on the adapter's one thread. Set back, once the adapter has made its own.
@@ -297,13 +303,28 @@ class OnlineAdapter:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the thread: a step under way finishes (up to ``timeout_s``) and is kept, as the process worker
-        keeps it; no new one starts, and a step that outlives the wait is dropped (the weights may be saved)."""
+        keeps it; no new one starts. A step that outlives the wait skips what it has not begun of its update, and
+        is waited for (said on the log): a daemon thread left inside PyTorch aborted the process as it exited."""
         self._stop.set()
         self._slot.close()
         if self._thread is not None:
-            self._thread.join(timeout_s)
+
+            def give_up_the_step() -> None:
+                self._closed.set()
+                log.info(
+                    "online adaptation: waiting for the step under way to end (it is not kept unless it has "
+                    "reached its update)"
+                )
+
+            try:
+                wait_for_event_through_interrupts(self._ended, timeout_s, give_up_the_step)
+            finally:
+                atexit.unregister(self._close_at_exit)
         self._closed.set()
         self._note_budget_reached()
+
+    def _close_at_exit(self) -> None:
+        self.close(CLOSE_WAIT_S)
 
     def _note_budget_reached(self) -> None:
         """Record a ``steps`` budget reached as the stream ended: the freeze that says it comes with the next frame,
@@ -319,6 +340,12 @@ class OnlineAdapter:
         torch.set_num_threads(self.config.threads)
         if own_threads_set is not None:
             own_threads_set.set()
+        try:
+            self._loop()
+        finally:
+            self._ended.set()
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 pair = self._slot.take(_WAIT_S)
@@ -334,6 +361,8 @@ class OnlineAdapter:
                 self._stepping_to = self.steps + 1
             try:
                 self.step(pair)
+            except _StepDropped:
+                return
             except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
                 self._stepping_to = 0  # not kept: the freeze that follows says none under way
                 self._stop_on_error(exc)
@@ -395,6 +424,7 @@ class OnlineAdapter:
         range capped as on the whole frame (``frame_width``: its width; default: the crop's)."""
         started = time.perf_counter()
         adapter, config = self.adapter, self.adapter.config
+        self._drop_if_closed()
         batch = {
             key: torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0).to(adapter.device)
             for key, image in (("left", left), ("right", right))
@@ -404,6 +434,7 @@ class OnlineAdapter:
             batch["disparity"] = labels[None].to(adapter.device)
         if adapter.guided:
             batch["hints"] = adapter.hints_of(batch["left"], batch["right"], frame_width)
+        self._drop_if_closed()  # between the parts of a step: close() waits for the one under way
         terms = adapter.user_terms(batch)
         total = sum(
             (config.weight(name) * value for name, value in terms.items()), torch.zeros((), device=adapter.device)
@@ -428,6 +459,11 @@ class OnlineAdapter:
         if self.steps == 1 or self.steps % 10 == 0:
             log.debug("online adaptation step %d: %s", self.steps, record)
         return record
+
+    def _drop_if_closed(self) -> None:
+        """On the adapter's thread, once close() has given up on the step under way: the rest is not done."""
+        if self._closed.is_set() and threading.current_thread() is self._thread:
+            raise _StepDropped
 
     def publish(self) -> None:
         """Make a copy of the trained weights the one :meth:`apply_to` hands out next."""
@@ -505,6 +541,10 @@ class OnlineAdapter:
             adaptation={"online": True, **self.summary()},
         )
         return path
+
+
+class _StepDropped(Exception):
+    """The stream has closed the adapter while a step ran: the rest of the step is not done."""
 
 
 def checkpoint_path(path: str | Path) -> Path:
