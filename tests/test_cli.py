@@ -1488,3 +1488,34 @@ def test_predict_says_when_a_map_has_disparities_of_the_images_width_or_more(cap
     said = re.findall(r"warning: (\w+): .* of the map .* or more, the width of the image: their match would lie", err)
     assert beyond > 0 and said == ["cones"], err
     assert f"cones: {beyond} pixels of the map ({100 * beyond / 561:.1f} %) have a disparity of 33 px or more" in err
+
+
+class _FullDisk:
+    """stdout on a full disk (``> result.json``): each write fails, or (``at_flush``) the flush of what was buffered."""
+
+    def __init__(self, at_flush: bool = False):
+        self.at_flush = at_flush
+
+    def write(self, text):
+        if not self.at_flush:
+            raise OSError(28, "No space left on device")
+        return len(text)
+
+    def flush(self):
+        if self.at_flush:
+            raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("at_flush", [False, True])
+@pytest.mark.parametrize("argv", [["models"], ["models", "sgbm"], ["predict", "L", "R", "--model", "sgbm"]])
+def test_a_result_that_stdout_cannot_take_is_one_line_and_exit_code_1_in_every_verb(
+    monkeypatch, capsys, pair_files, argv, at_flush
+):
+    # only compare said so: the others ended in a traceback (OSError from print), or at exit after a buffered print
+    argv = [{"L": str(pair_files[0]), "R": str(pair_files[1])}.get(word, word) for word in argv]
+    monkeypatch.setattr(sys, "stdout", _FullDisk(at_flush))
+    assert main([*argv, "--max-disp", "16"] if argv[0] == "predict" else argv) == 1
+    sys.stdout.close()  # os.devnull, put in its place so that the flush at exit does not fail again
+    assert capsys.readouterr().err == (
+        f"rtstereo {argv[0]}: error: cannot write the result to stdout: No space left on device\n"
+    )

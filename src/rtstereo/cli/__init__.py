@@ -224,9 +224,16 @@ def _run(argv: list[str] | None) -> int:
         verb_parser.error(f"argument {empty}: an empty value")
     from ..progress import silenced
 
+    sys.stdout = _Stdout(sys.stdout)
     try:
         with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # what is still buffered fails here, in the verb's name, not at exit with a traceback
+            return code
+    except StdoutUnwritable as exc:  # `--json > result.json` on a full disk: the run failed, as a full disk does
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
+        print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     except RtStereoError as exc:
         if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
@@ -239,6 +246,47 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = sys.stdout.stream
+
+
+class StdoutUnwritable(OSError):
+    """stdout refused a write that is not a closed pipe (a full disk under ``> result.json``, a device error)."""
+
+
+class _Stdout:
+    """``sys.stdout`` while a verb runs: a failed write or flush is told apart from the verb's own files' (each verb
+    printed its results with plain ``print``, and a full disk under ``--json > result.json`` ended in a traceback).
+    A closed pipe (``| head``) stays a :class:`BrokenPipeError`, which is not an error of ours."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with self._unwritable():
+            return self.stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        with self._unwritable():
+            self.stream.writelines(lines)
+
+    def flush(self) -> None:
+        with self._unwritable():
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _unwritable() -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutUnwritable(exc.errno, exc.strerror or str(exc)) from exc
 
 
 def _camera_lost(exc: BaseException) -> bool:
