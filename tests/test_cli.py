@@ -995,6 +995,11 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     for scale in ("0", "nan", "inf"):  # inf was "the scale of 8-bit disparity maps must be > 0, got inf"
         code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", scale)
         assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"
+    with pytest.raises(SystemExit) as exit_info:  # it was argparse's "invalid float value: 'abc'"
+        main(["compare", str(tmp_path / "gt8.png"), str(tmp_path / "d.npy"), "--scale", "abc"])
+    assert exit_info.value.code == 2 and capsys.readouterr().err == (
+        "rtstereo compare: error: argument --scale: expected a number > 0, got 'abc' (see `rtstereo compare --help`)\n"
+    )
 
 
 def test_compare_reads_16bit_pgm_and_tiff_maps_as_disparity_as_it_reads_16bit_png(capsys, tmp_path):

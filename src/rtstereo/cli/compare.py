@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--scale",
-        type=float,
+        type=_number_arg,
         help="divisor of 8-bit disparity maps: disparity = value / SCALE (Middlebury 2001/2003 ground truth: "
         "4, 8 or 16); implies --kind disparity; 16-bit PNG, PGM and TIFF maps (value / 256), float TIFF maps, PFM "
         "and npy are read as they are (a note names them)",
@@ -74,3 +74,12 @@ def run(args: argparse.Namespace) -> int:
     lines += [f"  note: {note}" for note in (result.resized, result.note) if note]
     print("\n".join(lines))
     return 0
+
+
+def _number_arg(text: str) -> float:
+    """argparse ``type=`` of ``--scale``: a number, in the project's words (argparse said "invalid float value");
+    its range is checked with the other options'."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got '{text}'") from None
