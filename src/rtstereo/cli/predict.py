@@ -16,14 +16,14 @@ import numpy as np
 
 from ..api import memory_plan_before_load
 from ..batch import BatchJob
-from ..errors import InputError, OutputError, RtStereoError, require_installed
+from ..errors import InputError, OutputError, RtStereoError, require_installed, warn
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, name_length_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, image_lister, names_one_image, resolve_pairs
-from ..text import distance, share
+from ..text import counted, distance, share
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -331,10 +331,42 @@ def _sources(args: argparse.Namespace) -> list[PairSource]:
     if args.pairs is not None:
         if args.left is not None or args.right is not None:
             raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
-        return read_manifest(args.pairs)
+        sources = read_manifest(args.pairs)
+        _warn_of_repeated_pairs(args.pairs, sources)
+        return sources
     if args.left is None or args.right is None:
         raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
+
+
+def _warn_of_repeated_pairs(manifest: str, sources: list[PairSource]) -> None:
+    """One warning naming the manifest's lines that list the files of a pair listed before (by one path or two): each
+    was run again, under a numbered name of its own, without a word. They are still run (the README's batch rules
+    refuse repeated names, not repeated files: two names may be wanted for one pair)."""
+    from ..io.download import is_url
+
+    def key(path: str) -> str:
+        return path if is_url(path) else os.path.realpath(path)
+
+    def line(source: PairSource) -> str:
+        return " ".join(source.listed_at.rsplit(" ", 2)[-2:])  # "line 4" of "pairs.csv line 4"
+
+    first: dict[tuple[str, str], PairSource] = {}
+    repeats = []
+    for source in sources:
+        files = (key(source.left), key(source.right))
+        if files in first:
+            repeats.append(f"{line(source)} repeats {line(first[files])}")
+        else:
+            first[files] = source
+    if repeats:
+        more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
+        one = len(repeats) == 1
+        warn(
+            f"manifest {manifest}: {counted(len(repeats), 'line')} {'lists' if one else 'list'} the left and right "
+            f"files of a pair listed before ({'; '.join(repeats[:5])}{more}): {'it is' if one else 'each is'} run "
+            "again, under its own name"
+        )
 
 
 def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where: str) -> int:
