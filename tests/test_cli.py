@@ -1524,3 +1524,11 @@ def test_a_result_that_stdout_cannot_take_is_one_line_and_exit_code_1_in_every_v
     assert capsys.readouterr().err == (
         f"rtstereo {argv[0]}: error: cannot write the result to stdout: No space left on device\n"
     )
+
+
+def test_a_closed_stdout_is_one_line_and_exit_code_1(monkeypatch, capsys):
+    # `rtstereo models >&-`: Python has no sys.stdout, and print() ended in AttributeError ('NoneType' ... 'write')
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["models"]) == 1
+    sys.stdout.close()  # os.devnull, put in its place
+    assert capsys.readouterr().err == "rtstereo models: error: cannot write the result to stdout: it is closed\n"

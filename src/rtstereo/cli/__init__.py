@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import functools
 import importlib
 import os
@@ -264,16 +265,23 @@ class _Stdout:
         self.stream = stream
 
     def write(self, text: str) -> int:
+        self._refuse_closed()
         with self._unwritable():
             return self.stream.write(text)
 
     def writelines(self, lines: Any) -> None:
+        self._refuse_closed()
         with self._unwritable():
             self.stream.writelines(lines)
 
     def flush(self) -> None:
-        with self._unwritable():
-            self.stream.flush()
+        if self.stream is not None:
+            with self._unwritable():
+                self.stream.flush()
+
+    def _refuse_closed(self) -> None:
+        if self.stream is None:  # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError
+            raise StdoutUnwritable(errno.EBADF, "it is closed")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
