@@ -1532,3 +1532,20 @@ def test_a_closed_stdout_is_one_line_and_exit_code_1(monkeypatch, capsys):
     assert main(["models"]) == 1
     sys.stdout.close()  # os.devnull, put in its place
     assert capsys.readouterr().err == "rtstereo models: error: cannot write the result to stdout: it is closed\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "sgbm", "--threads", "x"], "argument --threads: expected a whole number, got 'x'"),
+        (["video", "a", "b", "--stride", "1.5"], "argument --stride: expected a whole number, got '1.5'"),
+        (["live", "--camera-fps", "abc"], "argument --camera-fps: expected a number, got 'abc'"),
+        (["synth", "abc"], "argument N: expected a whole number, got 'abc'"),
+    ],
+)
+def test_a_number_option_given_no_number_is_told_in_the_projects_words(capsys, argv, message):
+    # argparse's "invalid int value: 'x'" / "invalid float value" named Python types, where --max-disp said this
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"rtstereo {argv[0]}: error: {message} (see `rtstereo {argv[0]} --help`)\n"

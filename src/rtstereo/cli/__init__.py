@@ -81,12 +81,20 @@ EVAL_DATA_HINT = (
 )
 
 
+_NUMBER = {"int": "a whole number", "float": "a number"}  # what argparse's type=int and type=float take
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
     verb_parsers: dict[str, _Parser]  # the top-level parser's: each verb's own
 
     def error(self, message: str):  # noqa: D102 - argparse hook
+        # type=int and type=float options in the words of the others' (--max-disp: "expected a whole number, got 'x'"),
+        # not argparse's "invalid int value: 'x'", which names a Python type
+        message = re.sub(
+            r"invalid (int|float) value: ('.*')$", lambda m: f"expected {_NUMBER[m[1]]}, got {m[2]}", message
+        )
         # One line, like every other error of ours; the usage is one --help away.
         self.exit(
             EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
