@@ -528,6 +528,7 @@ def test_models_takes_the_model_as_an_option_too_as_every_other_verb_does(capsys
         and out == ""
         and err == "rtstereo models: error: MODEL bm and --model sgbm disagree: give one of them\n"
     )
+    assert run_cli(capsys, "models", "SGBM", "--model", "sgbm") == (0, said, "")  # one model, in other letters
 
 
 @pytest.mark.parametrize("verb", ["export", "bench"])
