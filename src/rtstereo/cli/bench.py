@@ -163,6 +163,8 @@ def weights_by_model(
         {'anynet': 'a.tar'}
         >>> weights_by_model(["a.tar", "gwcnet-gc=g.ckpt"], ["anynet", "sgbm"], baseline="gwcnet-gc")
         {'anynet': 'a.tar', 'gwcnet-gc': 'g.ckpt'}
+        >>> weights_by_model(["AnyNet=a.tar"], ["anynet", "gwcnet-gc"])
+        {'anynet': 'a.tar'}
     """
     from ..bench import model_spec
     from ..models import is_onnx_file, list_models
@@ -176,6 +178,7 @@ def weights_by_model(
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
+        name = name.lower() if sep and name.lower() in list_models() else name  # ANYNET=a.tar: names ignore case
         if sep and name in models and name not in networks:  # its weights would be ignored unsaid
             raise InputError(
                 f"--weights '{item}': {name} takes no weights file (networks do: {', '.join(networks) or 'none here'})"
