@@ -141,12 +141,27 @@ def test_a_model_name_or_pattern_that_is_no_string_is_an_input_error():
         rtstereo.get_spec(5)
 
 
+def test_a_model_name_in_other_letters_is_the_model(tmp_path):
+    """``--model SGBM`` was refused ("did you mean: sgbm?") while --pattern and --format ignore case."""
+    from rtstereo.cli import main
+    from rtstereo.models import DEFAULT_ALIAS, resolve_alias
+
+    assert (resolve_alias("SGBM"), resolve_alias("Default"), resolve_alias("x/Model.ONNX")) == (
+        "sgbm",
+        DEFAULT_ALIAS,
+        "x/Model.ONNX",
+    )
+    assert rtstereo.get_spec("RTNet-V5").name == "rtnet-v5"
+    assert rtstereo.load("SGBM", max_disp=16).name == "sgbm"
+    assert main(["models", "BM"]) == 0
+
+
 def test_unknown_model_names_close_matches():
     with pytest.raises(rtstereo.ModelNotFoundError, match="Did you mean: sgbm"):
         rtstereo.load("sgmb")
-    with pytest.raises(rtstereo.ModelNotFoundError, match=r"'SGBM'\. Did you mean: sgbm\?"):  # names are lower case
-        rtstereo.load("SGBM")
-    for typo in ("Default", "defualt"):  # the alias was neither offered nor listed
+    with pytest.raises(rtstereo.ModelNotFoundError, match=r"'GWCNET'\. Did you mean: gwcnet-g, gwcnet-gc, rtnet\?"):
+        rtstereo.load("GWCNET")  # the close matches of a name in capitals (there were none)
+    for typo in ("defualt", "DEFUALT"):  # the alias was neither offered nor listed
         with pytest.raises(rtstereo.ModelNotFoundError, match=r"Did you mean: default\?.*sgbm, and default \(or"):
             rtstereo.load(typo)
 

@@ -106,7 +106,8 @@ def test_bad_sweep_options_are_refused(kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"warmup": 0}, "warmup and runs must be >= 1"),
+        ({"warmup": 0}, "warmup must be >= 1, got 0"),
+        ({"runs": 0}, "runs must be >= 1, got 0"),
         ({"threads": 0}, "threads must be >= 1"),
         ({"threads": "2"}, "threads: expected a whole number of threads >= 1, got str '2'"),
         ({"threads": 1.5}, "threads: expected a whole number of threads >= 1, got float 1.5"),
@@ -819,7 +820,7 @@ def test_warmup_and_runs_help_states_the_minimum_the_command_enforces(cli, capsy
     assert "--warmup N untimed calls first, >= 1: the first (first_ms in the JSON) builds the model" in text
     assert "--runs N timed calls, >= 1 (default: 10)" in text
     code, _, err = cli("bench", "sgbm", "--sizes", "32x64", "--warmup", "0")
-    assert code == 2 and "warmup and runs must be >= 1" in err
+    assert code == 2 and "--warmup must be >= 1, got 0" in err
 
 
 def test_a_network_without_torch_is_refused_before_the_sweep_naming_the_extra_in_full(cli, monkeypatch):
@@ -1746,3 +1747,21 @@ def test_an_anynet_rows_disparity_range_is_its_architectures(model, stage, shown
     describe = {} if stage is None else {"stage": stage}
     row = BenchRow(BenchCase(model, "onnxruntime", (64, 96), "-"), describe=describe)
     assert bench._levels(row) == shown
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--runs", "0"], "--runs must be >= 1, got 0"),  # it was "warmup and runs must be >= 1, got warmup=2, runs=0"
+        (["--warmup", "0"], "--warmup must be >= 1, got 0"),
+        (["--runs", "1.5"], "argument --runs: expected a whole number, got '1.5' (see `rtstereo bench --help`)"),
+        (["--warmup", "x"], "argument --warmup: expected a whole number, got 'x' (see `rtstereo bench --help`)"),
+    ],
+)
+def test_a_count_of_calls_out_of_range_names_its_option(cli, capsys, argv, message):
+    try:
+        code, out, err = cli("bench", "sgbm", "--sizes", "32x48", *argv)
+    except SystemExit as exc:  # argparse's own refusal
+        captured = capsys.readouterr()
+        code, out, err = exc.code, captured.out, captured.err
+    assert (code, out) == (2, "") and err == f"rtstereo bench: error: {message}\n"

@@ -269,8 +269,8 @@ def test_a_fixed_size_reference_is_named_at_its_own_size_not_each_pairs(pairs, m
         (["--data", "{l}", "{r}", "--reference", "anynet"], "--reference anynet: model 'anynet' needs its weights"),
         (["--data", "{l}", "{r}", "--reference", "missing.onnx"], "model file not found: missing.onnx"),
         # "unknown model 'SGBM'" alone read as one of the models benched
-        (["--data", "{l}", "{r}", "--reference", "SGBM"], "error: --reference SGBM: unknown model 'SGBM'"),
-        (["--baseline", "SGBM"], "error: --baseline SGBM: unknown model 'SGBM'"),
+        (["--data", "{l}", "{r}", "--reference", "SGBX"], "error: --reference SGBX: unknown model 'SGBX'"),
+        (["--baseline", "SGBX"], "error: --baseline SGBX: unknown model 'SGBX'"),
     ],
 )
 def test_bad_reference_arguments_are_one_line_usage_errors(cli, pairs, extra, message):

@@ -559,6 +559,7 @@ def test_models_takes_the_model_as_an_option_too_as_every_other_verb_does(capsys
         and out == ""
         and err == "rtstereo models: error: MODEL bm and --model sgbm disagree: give one of them\n"
     )
+    assert run_cli(capsys, "models", "SGBM", "--model", "sgbm") == (0, said, "")  # one model, in other letters
 
 
 @pytest.mark.parametrize("verb", ["export", "bench"])
@@ -1035,6 +1036,11 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     for scale in ("0", "nan", "inf"):  # inf was "the scale of 8-bit disparity maps must be > 0, got inf"
         code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", scale)
         assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"
+    with pytest.raises(SystemExit) as exit_info:  # it was argparse's "invalid float value: 'abc'"
+        main(["compare", str(tmp_path / "gt8.png"), str(tmp_path / "d.npy"), "--scale", "abc"])
+    assert exit_info.value.code == 2 and capsys.readouterr().err == (
+        "rtstereo compare: error: argument --scale: expected a number > 0, got 'abc' (see `rtstereo compare --help`)\n"
+    )
 
 
 def test_compare_reads_16bit_pgm_and_tiff_maps_as_disparity_as_it_reads_16bit_png(capsys, tmp_path):
@@ -1528,3 +1534,59 @@ def test_predict_says_when_a_map_has_disparities_of_the_images_width_or_more(cap
     said = re.findall(r"warning: (\w+): .* of the map .* or more, the width of the image: their match would lie", err)
     assert beyond > 0 and said == ["cones"], err
     assert f"cones: {beyond} pixels of the map ({100 * beyond / 561:.1f} %) have a disparity of 33 px or more" in err
+
+
+class _FullDisk:
+    """stdout on a full disk (``> result.json``): each write fails, or (``at_flush``) the flush of what was buffered."""
+
+    def __init__(self, at_flush: bool = False):
+        self.at_flush = at_flush
+
+    def write(self, text):
+        if not self.at_flush:
+            raise OSError(28, "No space left on device")
+        return len(text)
+
+    def flush(self):
+        if self.at_flush:
+            raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("at_flush", [False, True])
+@pytest.mark.parametrize("argv", [["models"], ["models", "sgbm"], ["predict", "L", "R", "--model", "sgbm"]])
+def test_a_result_that_stdout_cannot_take_is_one_line_and_exit_code_1_in_every_verb(
+    monkeypatch, capsys, pair_files, argv, at_flush
+):
+    # only compare said so: the others ended in a traceback (OSError from print), or at exit after a buffered print
+    argv = [{"L": str(pair_files[0]), "R": str(pair_files[1])}.get(word, word) for word in argv]
+    monkeypatch.setattr(sys, "stdout", _FullDisk(at_flush))
+    assert main([*argv, "--max-disp", "16"] if argv[0] == "predict" else argv) == 1
+    sys.stdout.close()  # os.devnull, put in its place so that the flush at exit does not fail again
+    assert capsys.readouterr().err == (
+        f"rtstereo {argv[0]}: error: cannot write the result to stdout: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_exit_code_1(monkeypatch, capsys):
+    # `rtstereo models >&-`: Python has no sys.stdout, and print() ended in AttributeError ('NoneType' ... 'write')
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["models"]) == 1
+    sys.stdout.close()  # os.devnull, put in its place
+    assert capsys.readouterr().err == "rtstereo models: error: cannot write the result to stdout: it is closed\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "sgbm", "--threads", "x"], "argument --threads: expected a whole number, got 'x'"),
+        (["video", "a", "b", "--stride", "1.5"], "argument --stride: expected a whole number, got '1.5'"),
+        (["live", "--camera-fps", "abc"], "argument --camera-fps: expected a number, got 'abc'"),
+        (["synth", "abc"], "argument N: expected a whole number, got 'abc'"),
+    ],
+)
+def test_a_number_option_given_no_number_is_told_in_the_projects_words(capsys, argv, message):
+    # argparse's "invalid int value: 'x'" / "invalid float value" named Python types, where --max-disp said this
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"rtstereo {argv[0]}: error: {message} (see `rtstereo {argv[0]} --help`)\n"

@@ -937,8 +937,9 @@ def run_bench(
         require_whole(warmup, "warmup", "a whole number >= 1"),
         require_whole(runs, "runs", "a whole number >= 1"),
     )
-    if warmup < 1 or runs < 1:
-        raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
+    for name, count in (("warmup", warmup), ("runs", runs)):
+        if count < 1:
+            raise InputError(f"{name} must be >= 1, got {count}")
     if threads is not None:
         check_thread_count(threads)
     check_device(device, sweeps or {}, [*models, *([baseline] if baseline is not None else [])])

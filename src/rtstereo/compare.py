@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message, require_numbers
 from .io.disparity import is_colour, read_disparity, read_float_tiff
-from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
+from .io.download import fetch, file_url_path, forget, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
@@ -354,11 +354,26 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     try:
         compared = _compare_local_files(local_a, local_b, kind, scale)
     except InputError as exc:
+        for local in downloads:
+            if _unreadable(Path(local), scale):  # a web page in its place: the next run downloads it again
+                forget(Path(local))
         exc.args = (_urls_named(str(exc.args[0]), downloads), *exc.args[1:])
         raise
     return replace(
         compared, resized=_urls_named(compared.resized, downloads), note=_urls_named(compared.note, downloads)
     )
+
+
+def _unreadable(path: Path, scale: float | None) -> bool:
+    """Whether ``path`` is no image or map at all (what a URL gave in place of one: an HTML page), told apart from a
+    good file that does not go with the other (another size): the first is not kept in the cache, the second is."""
+    if _header_size_hw(path) is not None:
+        return False
+    try:
+        _read_map(path, scale) if looks_like_disparity(path) else read_image_levels(path)
+    except InputError:
+        return True
+    return False
 
 
 def _urls_named(text: str | None, downloads: dict[str, str]) -> str | None:

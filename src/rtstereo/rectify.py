@@ -40,6 +40,7 @@ from .io.calibration import (
     write_opencv,
 )
 from .io.download import fetch, is_url, refuse_other_url
+from .io.images import opened_with_pil
 from .models.sgbm import EXPOSURE_RATIO_LIMIT
 from .text import counted
 from .types import Calibration, DisparityResult, as_rgb_uint8
@@ -1617,6 +1618,37 @@ def _in_left_order(points_left: np.ndarray, points_right: np.ndarray, board: Boa
 # ---------------------------------------------------------------------------------------------------
 
 MAPS_FORMAT = "rtstereo.rectification-maps"
+_RECTIFY_TAKES = (
+    "--rectify takes the maps.npz written by `rtstereo calibrate`, or an OpenCV YAML/XML/JSON file with K1, D1, K2, D2 "
+    "and R1, R2, P1, P2 or R, T"
+)
+
+
+def _binary_kind(path: Path) -> str | None:
+    """What ``path`` is when it is no text, so no OpenCV YAML/XML/JSON file (``a PNG image``, ``a binary file``), or
+    ``None`` for a text file."""
+    import codecs
+
+    from PIL import UnidentifiedImageError
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:  # unreadable: the reader of OpenCV files says why
+        return None
+    try:
+        if b"\0" not in head:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character cut at 4096 bytes is text
+            return None
+    except UnicodeDecodeError:
+        pass
+    try:
+        with opened_with_pil(path) as image:
+            return f"a {image.format} image"
+    except (UnidentifiedImageError, OSError, InputError):
+        return "a binary file (not text)"
+
+
 _FOR_CALIB = (
     "it describes images rectified already, so give it to --calib (rtstereo.io.calibration.read_calibration); "
     "--rectify takes the maps.npz of `rtstereo calibrate` or an OpenCV file with K1, D1, K2, D2 and R, T"
@@ -1787,10 +1819,18 @@ class Rectifier:
         check_length_unit(length_unit)
         if path.suffix.lower() == ".npz":
             return cls._from_npz(path)
+        other = _binary_kind(path)
+        if other is not None:  # a PNG was "OpenCV cannot parse it as YAML/XML/JSON (OpenCV(5.1.0) /io/opencv/...)"
+            raise InputError(f"{path} is {other}, not a rectification file: {_RECTIFY_TAKES}")
         rectified = rectified_format(path)
         if rectified is not None:
             raise InputError(f"{path} is a rectified calibration ({rectified}): {_FOR_CALIB}")
-        matrices, size_wh, texts = read_opencv(path)
+        try:
+            matrices, size_wh, texts = read_opencv(path)
+        except InputError as exc:
+            if "OpenCV cannot parse it" not in str(exc):
+                raise
+            raise InputError(f"{exc}; {_RECTIFY_TAKES}") from None
         for name, older in (("K1", "M1"), ("K2", "M2")):  # older OpenCV samples name camera matrices M1/M2
             if older in matrices and name not in matrices:
                 matrices[name] = matrices[older]

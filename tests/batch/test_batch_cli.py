@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,26 @@ def test_manifest_run(capsys, tmp_path, three_pairs):
     assert code == 1 and f"failed: seq/b ({manifest} line 4: {in_dir / 'L/01.png'}, {in_dir / 'R/01.png'}): " in err
     assert f"1 pair failed: seq/b ({manifest} line 4)" in err
     assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.pfm")) == ["c.pfm", "seq/a.pfm"]
+
+
+def test_a_manifest_that_lists_a_pair_twice_is_warned_about_once_naming_its_lines(capsys, tmp_path):
+    """The same files on two lines ran twice, under numbered names, without a word."""
+    write_pairs(tmp_path / "in", 2)
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text("left,right\nL/00.png,R/00.png\nL/01.png,R/01.png\n./L/00.png,R//00.png\nL/00.png,R/00.png\n")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        code, out, err = run_cli(capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", "-q", *SGBM_ARGS)
+    assert code == 0 and len(list((tmp_path / "o").glob("*.pfm"))) == 4
+    assert [str(w.message) for w in said] == [
+        f"manifest {manifest}: line 4 (as line 2), line 5 (as line 2) list pairs again under another name: each name "
+        "gets its own files of the same pair"
+    ]
+    manifest.write_text("left,right\nL/00.png,R/00.png\nL/01.png,R/01.png\nL/00.png,R/01.png\n")  # not a repeat
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        code, out, err = run_cli(capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o2", "-q", *SGBM_ARGS)
+    assert (code, err, said) == (0, "", [])
 
 
 def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):

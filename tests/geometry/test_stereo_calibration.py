@@ -925,3 +925,23 @@ def test_a_maps_file_that_is_no_npz_archive_is_one_input_error(tmp_path):
             InputError, match=rf"cannot read rectification maps .*{path.name}: not a NumPy .npz archive"
         ):
             Rectifier.from_file(path)
+
+
+def test_a_rectify_file_that_is_no_opencv_text_says_what_it_is_and_what_rectify_takes(tmp_path):
+    # a PNG was "OpenCV cannot parse it as YAML/XML/JSON (OpenCV(5.1.0) /io/opencv/.../persistence_yml.cpp:857: ...)"
+    takes = "--rectify takes the maps.npz written by `rtstereo calibrate`, or an OpenCV YAML/XML/JSON file with K1"
+    png = tmp_path / "left.png"
+    cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
+    binary = tmp_path / "maps.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    for path, what in ((png, "a PNG image"), (binary, "a binary file (not text)")):
+        with pytest.raises(InputError) as info:
+            Rectifier.from_file(path)
+        assert str(info.value).startswith(f"{path} is {what}, not a rectification file: {takes}"), info.value
+    text = tmp_path / "notes.txt"
+    text.write_text("hi\n")
+    with pytest.raises(InputError) as info:
+        Rectifier.from_file(text)
+    message = str(info.value)
+    assert message.startswith(f"{text}: OpenCV cannot parse it as YAML/XML/JSON (line 1: ") and takes in message
+    assert "persistence" not in message and "OpenCV(" not in message, message

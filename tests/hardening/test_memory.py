@@ -248,6 +248,16 @@ def test_a_budget_under_a_kilobyte_is_said_in_bytes():
     assert memory.format_bytes_apart(2000, 1000) == ("2 KB", "1000 B")
 
 
+def test_a_budget_is_said_as_given_not_rounded_to_a_whole_number():
+    """RTSTEREO_MEMORY_BUDGET=1.5K was said as "the 2 KB budget", 1.25G as "1.2 GB"."""
+    with pytest.raises(MemoryBudgetError, match=r"needs about 189 KB, more than the 1\.5 KB budget \(a test\)"):
+        plan_network_size("sgbm", "classical", 16, (48, 72), budget=Budget(memory.parse_bytes("1.5K"), "a test"))
+    assert memory.format_bytes_apart(3 * 2**30, memory.parse_bytes("1.25G")) == ("3.0 GB", "1.25 GB")
+    assert memory.format_bytes_apart(3 * 2**30, memory.parse_bytes("2.5M")) == ("3.0 GB", "2.5 MB")
+    assert memory.format_bytes_apart(3 * 2**30, 512 * 2**20) == ("3.0 GB", "512 MB")  # whole numbers stay whole
+    assert memory.format_bytes_apart(3 * 2**30, 16.123 * 2**30) == ("3.0 GB", "16.1 GB")  # 0.5 % is enough
+
+
 def test_an_estimate_just_over_the_budget_is_not_said_to_equal_it():
     """The hybrid on a 64x128 pair (5.1 MB) against a 5 MB budget: "needs about 5 MB, more than the 5 MB budget"."""
     with pytest.raises(MemoryBudgetError, match=r"needs about 5\.1 MB, more than the 5\.0 MB budget \(test\)"):

@@ -581,3 +581,35 @@ def test_quiet_turns_off_the_bar_of_a_download_too(monkeypatch, tmp_path, capsys
     argv = ["predict", *pages, "--model", "bm", "--max-disp", "16", "--no-rectification-check", "-o", f"{tmp_path}/o/"]
     assert main([*argv, *(["-q"] if quiet else [])]) == 0
     assert ("downloading l.png" in capsys.readouterr().err) != quiet
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.pfm", "a.npy"])
+def test_a_compare_url_that_gives_no_image_or_map_names_the_url_and_is_not_cached(served, tmp_path, capsys, name):
+    """A web page in place of an image or a map was named by its cache file and kept: once the server was fixed, a
+    rerun compared the same page again; predict, export, adapt and --calib forget such a download."""
+    from rtstereo.cli import main
+    from rtstereo.io import write_disparity
+
+    url, good = f"https://x.org/{name}", tmp_path / f"b{name[1:]}"
+    (tmp_path / "b.png").write_bytes(_png(7))
+    write_disparity(tmp_path / "b.pfm", np.full((4, 6), 7.0, np.float32))
+    np.save(tmp_path / "b.npy", np.full((4, 6), 7.0, np.float32))
+    served[url] = b"<html>sign in first</html>"
+    assert main(["compare", url, str(good)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo compare: error: ") and url in err and str(tmp_path / "cache") not in err, err
+    assert _cached(tmp_path) == []
+    served[url] = good.read_bytes()  # the server fixed: the next run downloads it again
+    assert main(["compare", url, str(good), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == 0.0
+
+
+def test_two_good_compare_downloads_of_other_sizes_are_kept(served, tmp_path, capsys):
+    """Each file is good on its own: the size mismatch is the pair's, so neither download is thrown away."""
+    from rtstereo.cli import main
+
+    served["https://x.org/a.png"] = _png(7)
+    served["https://x.org/wide.png"] = cv2.imencode(".png", np.zeros((4, 12, 3), np.uint8))[1].tobytes()
+    assert main(["compare", "https://x.org/a.png", "https://x.org/wide.png"]) == 2
+    assert "another aspect ratio" in capsys.readouterr().err
+    assert len(_cached(tmp_path)) == 2

@@ -310,10 +310,42 @@ def test_live_camera_fourcc_reaches_the_uvc_source(monkeypatch):
         raise InputError("stop here")
 
     monkeypatch.setattr(live, "open_camera", record)
-    for given, expected in ((["--camera-fourcc", "none"], None), (["--camera-fourcc", "YUYV"], "YUYV"), ([], "absent")):
+    for given, expected in (
+        (["--camera-fourcc", "none"], None),
+        (["--camera-fourcc", "NONE"], None),  # it was asked of the camera as a pixel format named NONE
+        (["--camera-fourcc", "YUYV"], "YUYV"),
+        ([], "absent"),
+    ):
         made.clear()
         assert main(["live", "--camera", "uvc:0", *given, "-q"]) == 2
         assert made.get("fourcc", "absent") == expected, (given, made)
+
+
+def test_a_camera_fourcc_for_a_recording_is_warned_to_be_ignored(tmp_path):
+    """uvc:FILE plays a recording in its own format: --camera-fourcc was dropped without a word."""
+    import argparse
+    import warnings
+
+    from rtstereo.cli.live import open_live_camera
+
+    recording = tmp_path / "rec.mp4"
+    recording.write_bytes(b"")  # not opened here
+    options = {"swap": False, "camera_size": None, "camera_fps": None, "oak_color": False}
+    for camera, fourcc, said in (
+        (f"uvc:{recording}", "YUYV", True),
+        (f"uvc:{recording}", "MJPG", True),  # the default asked for by name: ignored all the same
+        ("uvc:0", "YUYV", False),
+        (f"uvc:{recording}", None, False),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            open_live_camera(argparse.Namespace(camera=camera, camera_fourcc=fourcc, **options))
+        messages = [str(w.message) for w in caught]
+        expected = (
+            f"--camera-fourcc {fourcc} is asked of camera devices, and camera uvc:{recording} is a recording or "
+            "stream, decoded in its own format: --camera-fourcc is ignored"
+        )
+        assert messages == ([expected] if said else []), (camera, fourcc, messages)
 
 
 class FailingCapture(ScriptedCapture):

@@ -1839,3 +1839,10 @@ def test_a_run_removes_the_half_written_checkpoint_a_killed_run_left(tmp_path, t
     config = resolve_config(flag_values={"resume": str(run / "last.pt"), "steps": 3})
     train(config, echo=quiet)
     assert not left.exists()
+
+
+def test_a_model_named_in_other_letters_is_recorded_by_its_own_name(tmp_path):
+    """--model RTNET trains rtnet (names ignore case): its config.json and checkpoints record 'rtnet', not 'RTNET'."""
+    train(tiny_config(tmp_path, model="RTNET", steps=1), echo=quiet)
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "rtnet"
+    assert read_torch_file(tmp_path / "last.pt")["model"] == "rtnet"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import functools
 import importlib
 import os
@@ -86,12 +87,20 @@ PREDICT_RESUME_HINT = (
 )
 
 
+_NUMBER = {"int": "a whole number", "float": "a number"}  # what argparse's type=int and type=float take
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
     verb_parsers: dict[str, _Parser]  # the top-level parser's: each verb's own
 
     def error(self, message: str):  # noqa: D102 - argparse hook
+        # type=int and type=float options in the words of the others' (--max-disp: "expected a whole number, got 'x'"),
+        # not argparse's "invalid int value: 'x'", which names a Python type
+        message = re.sub(
+            r"invalid (int|float) value: ('.*')$", lambda m: f"expected {_NUMBER[m[1]]}, got {m[2]}", message
+        )
         # One line, like every other error of ours; the usage is one --help away.
         self.exit(
             EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
@@ -232,9 +241,16 @@ def _run(argv: list[str] | None) -> int:
         verb_parser.error(f"argument {empty}: an empty value")
     from ..progress import silenced
 
+    sys.stdout = _Stdout(sys.stdout)
     try:
         with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # what is still buffered fails here, in the verb's name, not at exit with a traceback
+            return code
+    except StdoutUnwritable as exc:  # `--json > result.json` on a full disk: the run failed, as a full disk does
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
+        print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     except RtStereoError as exc:
         if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
@@ -247,6 +263,54 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = sys.stdout.stream
+
+
+class StdoutUnwritable(OSError):
+    """stdout refused a write that is not a closed pipe (a full disk under ``> result.json``, a device error)."""
+
+
+class _Stdout:
+    """``sys.stdout`` while a verb runs: a failed write or flush is told apart from the verb's own files' (each verb
+    printed its results with plain ``print``, and a full disk under ``--json > result.json`` ended in a traceback).
+    A closed pipe (``| head``) stays a :class:`BrokenPipeError`, which is not an error of ours."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self._refuse_closed()
+        with self._unwritable():
+            return self.stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        self._refuse_closed()
+        with self._unwritable():
+            self.stream.writelines(lines)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            with self._unwritable():
+                self.stream.flush()
+
+    def _refuse_closed(self) -> None:
+        if self.stream is None:  # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError
+            raise StdoutUnwritable(errno.EBADF, "it is closed")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _unwritable() -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutUnwritable(exc.errno, exc.strerror or str(exc)) from exc
 
 
 def _camera_lost(exc: BaseException) -> bool:

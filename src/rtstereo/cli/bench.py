@@ -107,13 +107,15 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=whole_number_arg, metavar="N", help=THREADS_HELP)
     parser.add_argument(
         "--warmup",
-        type=int,
+        type=whole_number_arg,
         default=2,
         metavar="N",
         help="untimed calls first, >= 1: the first (first_ms in the JSON) builds the model (an on-the-fly export, "
         "a TensorRT engine) (default: %(default)s)",
     )
-    parser.add_argument("--runs", type=int, default=10, metavar="N", help="timed calls, >= 1 (default: %(default)s)")
+    parser.add_argument(
+        "--runs", type=whole_number_arg, default=10, metavar="N", help="timed calls, >= 1 (default: %(default)s)"
+    )
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="no progress lines (the table, notes and warnings are still shown)"
     )
@@ -162,6 +164,8 @@ def weights_by_model(
         {'anynet': 'a.tar'}
         >>> weights_by_model(["a.tar", "gwcnet-gc=g.ckpt"], ["anynet", "sgbm"], baseline="gwcnet-gc")
         {'anynet': 'a.tar', 'gwcnet-gc': 'g.ckpt'}
+        >>> weights_by_model(["AnyNet=a.tar"], ["anynet", "gwcnet-gc"])
+        {'anynet': 'a.tar'}
     """
     from ..bench import model_spec
     from ..models import is_onnx_file, list_models
@@ -175,6 +179,7 @@ def weights_by_model(
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
+        name = name.lower() if sep and name.lower() in list_models() else name  # ANYNET=a.tar: names ignore case
         if sep and name in models and name not in networks:  # its weights would be ignored unsaid
             raise InputError(
                 f"--weights '{item}': {name} takes no weights file (networks do: {', '.join(networks) or 'none here'})"
@@ -416,6 +421,9 @@ def run(args: argparse.Namespace) -> int:
     take_model_option(args)
     _model_after_data(args)
     cpu_spinning()  # a bad $RTSTEREO_ORT_SPIN skipped every ONNX row, one by one, and ended in exit code 1
+    for option, count in (("--warmup", args.warmup), ("--runs", args.runs)):
+        if count < 1:  # named as the option: it was "warmup and runs must be >= 1, got warmup=2, runs=0"
+            raise InputError(f"{option} must be >= 1, got {count}")
     if args.threads is not None:  # named as the option, as predict names it
         check_thread_count(args.threads, "--threads")
     else:  # as predict's: ONNX Runtime alone read $RTSTEREO_THREADS, beside OpenCV and PyTorch on every core

@@ -232,7 +232,9 @@ def take_model_option(args: argparse.Namespace) -> None:
     option = getattr(args, "model_option", None)
     if option is None:
         return
-    if args.model is not None and args.model != option:
+    from ..models import resolve_alias
+
+    if args.model is not None and resolve_alias(args.model) != resolve_alias(option):  # SGBM and sgbm are one
         raise InputError(f"MODEL {args.model} and --model {option} disagree: give one of them")
     args.model = option
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
 from ..compare import compare_files
-from ..errors import InputError, OutputError
+from ..errors import InputError
 from ..metrics import finite_or_none
 
 
@@ -36,7 +34,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--scale",
-        type=float,
+        type=_number_arg,
         help="divisor of 8-bit disparity maps: disparity = value / SCALE (Middlebury 2001/2003 ground truth: "
         "4, 8 or 16); implies --kind disparity; 16-bit PNG, PGM and TIFF maps (value / 256), float TIFF maps, PFM "
         "and npy are read as they are (a note names them)",
@@ -69,25 +67,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = {"kind": result.kind, "score": result.score, "metrics": result.metrics}
         document |= {"resized": result.resized, "note": result.note}
-        _say(json.dumps(finite_or_none(document), indent=2))  # PSNR of identical images: null, not Infinity
+        print(json.dumps(finite_or_none(document), indent=2))  # PSNR of identical images: null, not Infinity
         return 0
     lines = [f"{result.kind} difference score: {result.score:.4f}  (0 = identical, 0.5 = unrelated)"]
     lines += [f"  {key}: {value:.3f} {metric_unit(key)}".rstrip() for key, value in result.metrics.items()]
     lines += [f"  note: {note}" for note in (result.resized, result.note) if note]
-    _say("\n".join(lines))
+    print("\n".join(lines))
     return 0
 
 
-def _say(text: str) -> None:
-    """Print the result, flushed: ``> result.json`` on a full disk ended in a traceback (exit code 1).
-
-    Raises:
-        OutputError: stdout cannot be written (the command line exits with 1 for a full disk, as other verbs do).
-    """
+def _number_arg(text: str) -> float:
+    """argparse ``type=`` of ``--scale``: a number, in the project's words (argparse said "invalid float value");
+    its range is checked with the other options'."""
     try:
-        print(text, flush=True)
-    except BrokenPipeError:  # the reader went away (| head): the command line's own handling
-        raise
-    except OSError as exc:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
-        raise OutputError(f"cannot write the result to stdout: {exc.strerror or exc}") from None
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got '{text}'") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ..errors import InputError
+from ..errors import InputError, warn
 from ..sources.base import LiveSource
 from ..sources.cameras import UVC_FOURCC, UVCSource, open_camera
 from .common import add_fit_arg, add_model_args, parse_size_hw
@@ -64,7 +64,8 @@ def register(subparsers) -> None:
         "--camera-fourcc",
         metavar="FOURCC",
         help=f"uvc devices: the pixel format asked of the camera (default: {UVC_FOURCC}, which USB 2 webcams need to "
-        "deliver large frames at full rate; YUYV: uncompressed, often 5-10 fps at 720p; none: the camera's own)",
+        "deliver large frames at full rate; YUYV: uncompressed, often 5-10 fps at 720p; none, in any case: the "
+        "camera's own; a recording, uvc:FILE, keeps its own, with a warning)",
     )
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
     camera.add_argument(
@@ -91,18 +92,23 @@ def run(args: argparse.Namespace) -> int:
 
 def open_live_camera(args: argparse.Namespace) -> LiveSource:
     """The camera ``--camera`` names, in colour when ``--oak-color`` asks for it (OAK only)."""
-    return open_camera(
+    fourcc = args.camera_fourcc
+    source = open_camera(
         args.camera,
         swap=args.swap,
         frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
         fps=args.camera_fps,
         color=args.oak_color,
-        **(
-            {}
-            if args.camera_fourcc is None
-            else {"fourcc": None if args.camera_fourcc == "none" else args.camera_fourcc}
-        ),
+        # NONE as none: only the lower case asked for none, NONE was asked of the camera as a pixel format
+        **({} if fourcc is None else {"fourcc": None if fourcc.lower() == "none" else fourcc}),
     )
+    if fourcc is not None and isinstance(source, UVCSource) and not source.is_device:
+        # a recording (or a stream) is decoded in its own format: the option was dropped without a word
+        warn(
+            f"--camera-fourcc {fourcc} is asked of camera devices, and {source.description} is a recording or stream, "
+            "decoded in its own format: --camera-fourcc is ignored"
+        )
+    return source
 
 
 def refuse_a_second_calibration(args: argparse.Namespace, source: LiveSource) -> None:

@@ -333,7 +333,7 @@ def _sources(args: argparse.Namespace) -> list[PairSource]:
     if args.pairs is not None:
         if args.left is not None or args.right is not None:
             raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
-        return read_manifest(args.pairs)
+        return read_manifest(args.pairs)  # it warns of a pair's files listed again
     if args.left is None or args.right is None:
         raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)

@@ -389,7 +389,9 @@ class OpenCVFile(NamedTuple):
 # How OpenCV 4 tells a FileStorage text's format; OpenCV 5 takes a text without any of them for YAML.
 _STORAGE_SIGNATURES = ("%YAML", "<?xml", "{")
 _YAML_DIRECTIVE = "%YAML:1.0\n"
-_PARSE_LINE = re.compile(r"'\((\d+)\):")  # the line number in OpenCV's parse errors: "in function '(4): ..."
+# OpenCV's parse errors: "OpenCV(4.10.0) /path/persistence_yml.cpp:871: error: (-212:Parsing error) parse in function
+# '(4): Invalid or unsupported syntax'": the line number and the reason, without OpenCV's source file and its codes
+_PARSE_LINE = re.compile(r"in function '.*?\((\d+)\): (.*?)'?$")  # XML's names the file: '/a/b.xml(4): ...'
 
 
 def _open_storage(path: Path):
@@ -411,7 +413,8 @@ def _open_storage(path: Path):
         # OpenCV's reason is its last line; an error without text (it gave IndexError) is named by its type
         lines = str(cause).strip().splitlines()
         reason = lines[-1].strip() if lines else type(cause).__name__
-        reason = _PARSE_LINE.sub(lambda m: f"'({int(m[1]) - lines_added}):", reason)
+        parsed = _PARSE_LINE.search(reason)
+        reason = f"line {int(parsed[1]) - lines_added}: {parsed[2]}" if parsed else reason
         return InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})")
 
     try:

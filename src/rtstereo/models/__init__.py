@@ -67,8 +67,18 @@ def is_onnx_file(model: str) -> bool:
 
 
 def resolve_alias(name: str) -> str:
-    """Map ``default`` (and ``None``) to the model it currently stands for."""
-    return DEFAULT_ALIAS if name in (None, "", "default") else name
+    """Map ``default`` (and ``None``) to the model it currently stands for, and a model's name in other letters to
+    its own (``SGBM``: ``sgbm``), as ``--pattern`` and ``--format`` ignore case.
+
+    Examples:
+        >>> resolve_alias("SGBM"), resolve_alias("RTNet-V5"), resolve_alias("Default") == DEFAULT_ALIAS
+        ('sgbm', 'rtnet-v5', True)
+    """
+    if name in (None, "") or (isinstance(name, str) and name.lower() == "default"):
+        return DEFAULT_ALIAS
+    if isinstance(name, str) and name.lower() != name and name.lower() in list_models():  # names are lower case
+        return name.lower()
+    return name
 
 
 _SGBM_HELP = {

@@ -153,6 +153,8 @@ def archive_reason(path: Path) -> str | None:
     other = other_file_kind(head)
     if other is not None:  # an image given as a model file was "not a PyTorch file (a plain pickle, or damaged)"
         return f"{other}, not a PyTorch file"
+    if is_onnx_content(head) and path.suffix.lower() == ".onnx":  # named for what it is: no new name to give it
+        return "an ONNX model, made for inference, not a PyTorch file"
     if is_onnx_content(head):  # an export under another name (model.bin, a download's name) was "a plain pickle"
         return (
             "an exported ONNX model, which carries its weights, not a PyTorch file: give it a name ending in .onnx and "

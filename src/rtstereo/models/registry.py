@@ -237,14 +237,14 @@ def get_spec(name: str) -> ModelSpec:
     the close matches."""
     if not isinstance(name, str):  # a bare TypeError from difflib before
         raise InputError(f"model name: expected a str (rtstereo.list_models()), got {type(name).__name__} {name!r:.80}")
-    if name == ALIAS:  # it said "unknown model 'default'. Did you mean: default?"
+    if name.lower() == ALIAS:  # it said "unknown model 'default'. Did you mean: default?"
         name = DEFAULT_ALIAS
-    try:
-        return _REGISTRY[name]
+    try:  # a name in other letters is the model's own (SGBM: sgbm), as --pattern and --format ignore case
+        return _REGISTRY[name if name in _REGISTRY else name.lower()]
     except KeyError:
         names = [*_REGISTRY, ALIAS]
         same = [known for known in names if known.lower() == str(name).lower()]  # "SGBM": names are lower case
-        close = same or difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        close = same or difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ModelNotFoundError(
             f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}, and {ALIAS} "

@@ -99,6 +99,25 @@ def format_bytes(count: float) -> str:
     return f"{count / (1 << 20):.0f} MB"
 
 
+_UNIT_BYTES = {"GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10, "B": 1}
+
+
+def format_budget(count: float) -> str:
+    """A budget as :func:`format_bytes` says it, with the decimals it needs to be read as given (to 0.5 %, 3 decimals
+    at most): ``RTSTEREO_MEMORY_BUDGET=1.5K`` was said as "2 KB", ``1.25G`` as "1.2 GB".
+
+    Examples:
+        >>> format_budget(1.5 * 2**10), format_budget(1.25 * 2**30), format_budget(512 * 2**20), format_budget(2**31)
+        ('1.5 KB', '1.25 GB', '512 MB', '2.0 GB')
+    """
+    unit = format_bytes(count).split()[1]
+    size = _UNIT_BYTES[unit]
+    decimals = 1 if unit == "GB" else 0  # format_bytes's own
+    while decimals < 3 and abs(round(count / size, decimals) * size - count) > count / 200:
+        decimals += 1
+    return f"{count / size:.{decimals}f} {unit}"
+
+
 def format_bytes_apart(needed: float, allowed: float) -> tuple[str, str]:
     """Two sizes of one message (``needs about X, more than the Y budget``), with as many decimals as tell them
     apart: 5.1 MB against a 5 MB budget read "needs about 5 MB, more than the 5 MB budget".
@@ -107,7 +126,7 @@ def format_bytes_apart(needed: float, allowed: float) -> tuple[str, str]:
         >>> format_bytes_apart(5.37e6, 5 * 2**20), format_bytes_apart(1.5 * 2**30, 100 * 2**20)
         (('5.1 MB', '5.0 MB'), ('1.5 GB', '100 MB'))
     """
-    shown = format_bytes(needed), format_bytes(allowed)
+    shown = format_bytes(needed), format_budget(allowed)
     unit = shown[0].split()[1]
     decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10), "B": (1, 1)}[unit]
     while shown[0] == shown[1] and decimals <= 3:

@@ -125,7 +125,7 @@ def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts:
     first: dict[tuple[str, str], str] = {}
     twice: list[str] = []
     for (where, _), left, right in zip(rows, lefts, rights):
-        key = (os.path.normpath(os.path.abspath(left)), os.path.normpath(os.path.abspath(right)))
+        key = (os.path.realpath(left), os.path.realpath(right))  # ./L/a.png, L//a.png and links alike
         if is_url(left) or is_url(right):
             key = (left, right)
         earlier = first.setdefault(key, where)

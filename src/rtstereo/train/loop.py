@@ -714,7 +714,7 @@ class _Run:
         # Paths made absolute: config.json and the checkpoints then hold what a rerun (-c config.json) or a resume
         # needs from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
         paths = {key: os.path.abspath(getattr(config, key)) for key in PATH_KEYS if getattr(config, key)}
-        self.config = config = config.replace(model=name, settings=settings, **paths)
+        self.config = config = config.replace(model=self.spec.name, settings=settings, **paths)  # RTNET: rtnet
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
         _check_batch_memory(config, self.device)
