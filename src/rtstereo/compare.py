@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, missing_file_message, require_numbers
+from .errors import InputError, missing_file_message, require_number, require_numbers, require_path
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
@@ -330,6 +330,10 @@ def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
     return read_disparity(path, scale=scale)
 
 
+# How compare_files reads its files (compare --kind).
+KINDS = ("auto", "image", "disparity")
+
+
 def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", scale: float | None = None) -> Comparison:
     """Compare two files.
 
@@ -342,9 +346,16 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             disparity maps.
 
     Raises:
-        InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
-            cannot be compared.
+        InputError: a path that is no ``str`` or ``Path``, another ``kind``, a ``scale`` that is no number; a file
+            is missing or unreadable, the kinds differ, a scale is given for images, or the maps cannot be compared.
     """
+    # pathlib's bare TypeError (a path of 5), numpy's (a scale of "4"), or a kind of None refused once both were read
+    for path, name in ((path_a, "path_a"), (path_b, "path_b")):
+        require_path(path, name, "a file (str or Path) or its URL")
+    if kind not in KINDS:
+        raise InputError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r:.80}")
+    if scale is not None:
+        require_number(scale, "scale", "the divisor of an 8-bit map's values (Middlebury: 1 to 16)")
     local_a, local_b = _local(path_a), _local(path_b)
     # A download is named by its URL in what compare says, as predict names it, not by its file in the cache.
     downloads = {
@@ -433,7 +444,7 @@ def _local(path: str | Path) -> str | Path:
     # not predict's call, which refuse_data_uri names by default
     refuse_data_uri(str(path), "file", "rtstereo.compare.compare_images(a, b) or compare_disparities(a, b)")
     refuse_other_url(str(path), "file")
-    return fetch(str(path)) if is_url(str(path)) else path
+    return fetch(str(path)) if is_url(str(path)) else require_path(path, "file")  # "~/a.pfm" was "file not found"
 
 
 def _header_size_hw(path: Path) -> tuple[int, int] | None:
