@@ -167,6 +167,8 @@ def memory_plan_before_load(
     from .models.sgbm import num_disparities
     from .runtime.memory import plan_network_size
 
+    if not isinstance(model, (str, os.PathLike)) or not isinstance(settings, (Mapping, type(None))):
+        return None  # load refuses them, and says why (os.fspath's TypeError, settings.items()'s AttributeError)
     name = resolve_alias(str(os.fspath(model)))
     if name not in list_models():
         return None
