@@ -65,7 +65,8 @@ def load(
         A :class:`~rtstereo.runtime.predictor.Predictor`, or for the hybrid (``default``) a
         :class:`~rtstereo.runtime.hybrid.HybridPredictor`, which is no subclass of it (``isinstance(m,
         rtstereo.Predictor)`` is ``False`` for ``default``) but has the same ``predict``, ``predict_pair``,
-        ``name``, ``settings``, ``spec``, ``close`` and post-processing switches; call ``.predict(left, right)``.
+        ``name``, ``settings``, ``spec``, ``fit``, ``close`` and post-processing switches; call
+        ``.predict(left, right)``.
 
     Raises:
         ModelNotFoundError: an unknown model name.
@@ -728,11 +729,11 @@ def predict(
         model: as :func:`load` takes it (default: ``"default"``, the hybrid).
         calibration: optional; carried into the result for depth and point clouds.
         **kwargs: :func:`load`'s other arguments (``weights``, ``backend``, ``device``, ``precision``,
-            ``settings``) and settings as keywords (``max_disp=64``).
+            ``settings``, ``fit``) and settings as keywords (``max_disp=64``).
 
     Returns:
         :class:`~rtstereo.types.DisparityResult` with ``disparity_px`` float32 ``(H, W)`` in pixels of
-        the left image, ``nan`` where invalid.
+        the left image (with ``fit="crop"``, of the window ``preparation["crop"]`` names), ``nan`` where invalid.
 
     Examples:
         >>> import rtstereo
