@@ -554,3 +554,15 @@ def test_compare_files_reads_a_path_under_the_home_folder_written_with_a_tilde(t
     write_disparity(tmp_path / "a.pfm", np.full((8, 12), 4.0, np.float32))
     write_disparity(tmp_path / "b.pfm", np.full((8, 12), 5.0, np.float32))
     assert compare_files("~/a.pfm", "~/b.pfm").metrics["epe"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("names", [None, ("a",), "ab", ("a", 2)])
+def test_compare_refuses_names_that_are_not_two_strings(names):
+    """None was a bare TypeError, one name a ValueError (unpacking), and "ab" named the maps "a" and "b"."""
+    said = f"names: expected two strings, what the messages call a and b, got {names!r}"
+    with pytest.raises(InputError) as info:
+        compare_disparities(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), names=names)
+    assert str(info.value) == said
+    with pytest.raises(InputError) as info:
+        compare_images(_photo(), _photo(), names=names)
+    assert str(info.value) == said

@@ -14,6 +14,7 @@ import contextlib
 import glob
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -120,8 +121,9 @@ def compare_images(
 
     Raises:
         InputError: an array that is not an image (another layout or type, empty, float levels outside 0..1 or not
-            finite), or ``b`` has another aspect ratio (resizing would stretch it).
+            finite), ``b`` has another aspect ratio (resizing would stretch it), or ``names`` is not two strings.
     """
+    names = _two_names(names)
     a, b = (require_numbers(x, name, "an image array (H, W), (H, W, 3) or (H, W, 4)") for x, name in zip((a, b), names))
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
@@ -144,6 +146,18 @@ def compare_images(
     score = (1.0 - ssim(ga, gb)) / 2.0
     metrics = {"mean_abs_diff": float(np.abs(ga - gb).mean() * 255), "psnr_db": _psnr(ga, gb)}
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
+
+
+def _two_names(names: Any) -> tuple[str, str]:
+    """``names`` of :func:`compare_images` and :func:`compare_disparities`: two strings (None was a bare TypeError,
+    one name a ValueError from unpacking, and a string of two letters was taken for two names).
+
+    Raises:
+        InputError: anything else.
+    """
+    if isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names):
+        return names[0], names[1]
+    raise InputError(f"names: expected two strings, what the messages call a and b, got {names!r:.80}")
 
 
 def _levels(image: np.ndarray, name: str) -> np.ndarray:
@@ -182,8 +196,9 @@ def compare_disparities(
 
     Raises:
         InputError: ``a`` or ``b`` is not 2-D, ``a`` has no valid pixel (finite and above 0, as the metrics count
-            them), or ``b`` has another aspect ratio.
+            them), ``b`` has another aspect ratio, or ``names`` is not two strings.
     """
+    names = _two_names(names)
     a, b = (require_numbers(x, name, "a float (H, W) array of pixels") for x, name in zip((a, b), names))
     for disparity, name in zip((a, b), names):
         if disparity.ndim != 2:
