@@ -519,3 +519,50 @@ def test_a_data_uri_is_told_the_python_call_of_compare_not_of_predict(capsys):
         "give its path (from Python, decode it and pass the array to rtstereo.compare.compare_images(a, b) or "
         "compare_disparities(a, b))\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"path_a": 5}, "path_a: expected a file (str or Path) or its URL, got int"),
+        ({"path_b": None}, "path_b: expected a file (str or Path) or its URL, got NoneType"),
+        ({"scale": "4"}, "scale: expected the divisor of an 8-bit map's values (Middlebury: 1 to 16), got str '4'"),
+        ({"scale": [4]}, "scale: expected the divisor of an 8-bit map's values (Middlebury: 1 to 16), got list [4]"),
+        ({"kind": None}, "kind: expected one of auto, image, disparity, got None"),
+        ({"kind": "AUTO"}, "kind: expected one of auto, image, disparity, got 'AUTO'"),
+    ],
+)
+def test_compare_files_refuses_arguments_of_another_type_in_one_line(tmp_path, arguments, said):
+    """pathlib's and numpy's bare TypeErrors; a kind of None was refused only once both files were read."""
+    from rtstereo.compare import compare_files
+    from rtstereo.io import write_disparity
+
+    for name in ("a.pfm", "b.pfm"):
+        write_disparity(tmp_path / name, np.full((8, 12), 4.0, np.float32))
+    given = {"path_a": tmp_path / "a.pfm", "path_b": tmp_path / "b.pfm", **arguments}
+    with pytest.raises(InputError) as info:
+        compare_files(**given)
+    assert str(info.value) == said
+
+
+def test_compare_files_reads_a_path_under_the_home_folder_written_with_a_tilde(tmp_path, monkeypatch):
+    """'~/a.pfm' was 'file not found: ~/a.pfm', where read_disparity and the other readers take it."""
+    from rtstereo.compare import compare_files
+    from rtstereo.io import write_disparity
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_disparity(tmp_path / "a.pfm", np.full((8, 12), 4.0, np.float32))
+    write_disparity(tmp_path / "b.pfm", np.full((8, 12), 5.0, np.float32))
+    assert compare_files("~/a.pfm", "~/b.pfm").metrics["epe"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("names", [None, ("a",), "ab", ("a", 2)])
+def test_compare_refuses_names_that_are_not_two_strings(names):
+    """None was a bare TypeError, one name a ValueError (unpacking), and "ab" named the maps "a" and "b"."""
+    said = f"names: expected two strings, what the messages call a and b, got {names!r}"
+    with pytest.raises(InputError) as info:
+        compare_disparities(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), names=names)
+    assert str(info.value) == said
+    with pytest.raises(InputError) as info:
+        compare_images(_photo(), _photo(), names=names)
+    assert str(info.value) == said

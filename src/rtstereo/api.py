@@ -65,7 +65,8 @@ def load(
         A :class:`~rtstereo.runtime.predictor.Predictor`, or for the hybrid (``default``) a
         :class:`~rtstereo.runtime.hybrid.HybridPredictor`, which is no subclass of it (``isinstance(m,
         rtstereo.Predictor)`` is ``False`` for ``default``) but has the same ``predict``, ``predict_pair``,
-        ``name``, ``settings``, ``spec``, ``close`` and post-processing switches; call ``.predict(left, right)``.
+        ``name``, ``settings``, ``spec``, ``fit``, ``close`` and post-processing switches; call
+        ``.predict(left, right)``.
 
     Raises:
         ModelNotFoundError: an unknown model name.
@@ -167,6 +168,8 @@ def memory_plan_before_load(
     from .models.sgbm import num_disparities
     from .runtime.memory import plan_network_size
 
+    if not isinstance(model, (str, os.PathLike)) or not isinstance(settings, (Mapping, type(None))):
+        return None  # load refuses them, and says why (os.fspath's TypeError, settings.items()'s AttributeError)
     name = resolve_alias(str(os.fspath(model)))
     if name not in list_models():
         return None
@@ -726,11 +729,11 @@ def predict(
         model: as :func:`load` takes it (default: ``"default"``, the hybrid).
         calibration: optional; carried into the result for depth and point clouds.
         **kwargs: :func:`load`'s other arguments (``weights``, ``backend``, ``device``, ``precision``,
-            ``settings``) and settings as keywords (``max_disp=64``).
+            ``settings``, ``fit``) and settings as keywords (``max_disp=64``).
 
     Returns:
         :class:`~rtstereo.types.DisparityResult` with ``disparity_px`` float32 ``(H, W)`` in pixels of
-        the left image, ``nan`` where invalid.
+        the left image (with ``fit="crop"``, of the window ``preparation["crop"]`` names), ``nan`` where invalid.
 
     Examples:
         >>> import rtstereo

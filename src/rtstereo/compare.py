@@ -14,11 +14,12 @@ import contextlib
 import glob
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from .errors import InputError, missing_file_message, require_numbers
+from .errors import InputError, missing_file_message, require_number, require_numbers, require_path
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.download import fetch, file_url_path, forget, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
@@ -120,8 +121,9 @@ def compare_images(
 
     Raises:
         InputError: an array that is not an image (another layout or type, empty, float levels outside 0..1 or not
-            finite), or ``b`` has another aspect ratio (resizing would stretch it).
+            finite), ``b`` has another aspect ratio (resizing would stretch it), or ``names`` is not two strings.
     """
+    names = _two_names(names)
     a, b = (require_numbers(x, name, "an image array (H, W), (H, W, 3) or (H, W, 4)") for x, name in zip((a, b), names))
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
@@ -144,6 +146,18 @@ def compare_images(
     score = (1.0 - ssim(ga, gb)) / 2.0
     metrics = {"mean_abs_diff": float(np.abs(ga - gb).mean() * 255), "psnr_db": _psnr(ga, gb)}
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
+
+
+def _two_names(names: Any) -> tuple[str, str]:
+    """``names`` of :func:`compare_images` and :func:`compare_disparities`: two strings (None was a bare TypeError,
+    one name a ValueError from unpacking, and a string of two letters was taken for two names).
+
+    Raises:
+        InputError: anything else.
+    """
+    if isinstance(names, (tuple, list)) and len(names) == 2 and all(isinstance(n, str) for n in names):
+        return names[0], names[1]
+    raise InputError(f"names: expected two strings, what the messages call a and b, got {names!r:.80}")
 
 
 def _levels(image: np.ndarray, name: str) -> np.ndarray:
@@ -182,8 +196,9 @@ def compare_disparities(
 
     Raises:
         InputError: ``a`` or ``b`` is not 2-D, ``a`` has no valid pixel (finite and above 0, as the metrics count
-            them), or ``b`` has another aspect ratio.
+            them), ``b`` has another aspect ratio, or ``names`` is not two strings.
     """
+    names = _two_names(names)
     a, b = (require_numbers(x, name, "a float (H, W) array of pixels") for x, name in zip((a, b), names))
     for disparity, name in zip((a, b), names):
         if disparity.ndim != 2:
@@ -330,6 +345,10 @@ def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
     return read_disparity(path, scale=scale)
 
 
+# How compare_files reads its files (compare --kind).
+KINDS = ("auto", "image", "disparity")
+
+
 def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", scale: float | None = None) -> Comparison:
     """Compare two files.
 
@@ -342,9 +361,16 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             disparity maps.
 
     Raises:
-        InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
-            cannot be compared.
+        InputError: a path that is no ``str`` or ``Path``, another ``kind``, a ``scale`` that is no number; a file
+            is missing or unreadable, the kinds differ, a scale is given for images, or the maps cannot be compared.
     """
+    # pathlib's bare TypeError (a path of 5), numpy's (a scale of "4"), or a kind of None refused once both were read
+    for path, name in ((path_a, "path_a"), (path_b, "path_b")):
+        require_path(path, name, "a file (str or Path) or its URL")
+    if kind not in KINDS:
+        raise InputError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r:.80}")
+    if scale is not None:
+        require_number(scale, "scale", "the divisor of an 8-bit map's values (Middlebury: 1 to 16)")
     local_a, local_b = _local(path_a), _local(path_b)
     # A download is named by its URL in what compare says, as predict names it, not by its file in the cache.
     downloads = {
@@ -448,7 +474,7 @@ def _local(path: str | Path) -> str | Path:
     # not predict's call, which refuse_data_uri names by default
     refuse_data_uri(str(path), "file", "rtstereo.compare.compare_images(a, b) or compare_disparities(a, b)")
     refuse_other_url(str(path), "file")
-    return fetch(str(path)) if is_url(str(path)) else path
+    return fetch(str(path)) if is_url(str(path)) else require_path(path, "file")  # "~/a.pfm" was "file not found"
 
 
 def _header_size_hw(path: Path) -> tuple[int, int] | None:

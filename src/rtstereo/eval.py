@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .datasets import Sample
-from .errors import InputError, OutputError, warn
+from .errors import InputError, OutputError, require_number, warn
 from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models import architecture_range_px
@@ -253,6 +253,28 @@ class EvalInterrupted(KeyboardInterrupt):
         self.report = report
 
 
+def check_max_gt_disp(value: Any) -> float | None:
+    """``max_gt_disp_px`` as :func:`evaluate` takes it: ``None`` (every pixel counts) or a finite number of pixels
+    above 0, as ``--max-gt-disp`` takes it. A string failed every scene with numpy's ``UFuncTypeError``, ``True``
+    cut at 1 px, and 0, a negative number or ``nan`` failed each scene in turn ("every valid pixel ... is 0 px or
+    more") where the command line refuses them once.
+
+    Examples:
+        >>> check_max_gt_disp(192), check_max_gt_disp(None)
+        (192.0, None)
+
+    Raises:
+        InputError: another type (a bool too), or a number that is not finite or not above 0.
+    """
+    if value is None:
+        return None
+    expected = "a number of pixels above 0 (None: every pixel counts)"
+    cut = require_number(value, "max_gt_disp_px", expected)
+    if not (math.isfinite(cut) and cut > 0):  # 0 or below leaves no pixel; inf leaves none out
+        raise InputError(f"max_gt_disp_px: expected {expected}, got {cut:g}")
+    return cut
+
+
 def evaluate(
     predictor_for: Callable[[Sample], Predictor | HybridPredictor],
     samples: Iterable[Sample],
@@ -281,7 +303,9 @@ def evaluate(
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
+        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run).
     """
+    max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)
     items = list(samples)
     report = EvalReport(model=model, listed=len(items), max_gt_disp_px=max_gt_disp_px)
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] = {}
@@ -448,8 +472,10 @@ def score_sample(
             scene only. ``None``: no warm-up.
         max_gt_disp_px: ground truth of this many pixels or more is left out of every metric, as SceneFlow's usual
             figures (PSMNet's, GwcNet's, RAFT-Stereo's) leave out 192 px and more; ``None``: every pixel counts. A
-            scene with no pixel of ground truth below it raises :class:`~rtstereo.errors.InputError`.
+            scene with no pixel of ground truth below it raises :class:`~rtstereo.errors.InputError`, as does a value
+            :func:`check_max_gt_disp` refuses.
     """
+    max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)
     if not name_warnings:
         return _score_sample(predictor_for, sample, warmed, max_gt_disp_px)
     loading: list[warnings.WarningMessage] = []

@@ -268,7 +268,8 @@ class Calibration:
                 the crop resized was no longer scaled to.)
 
         Raises:
-            InputError: a corner that is no number, or a crop that starts beyond the images the calibration records.
+            InputError: a corner that is no number or is below 0, or a crop that starts beyond the images the
+                calibration records.
 
         Examples:
             >>> cal = Calibration(700, 700, 319.5, 329.5, 239.5, 0.1, width_px=640, height_px=480)
@@ -278,6 +279,8 @@ class Calibration:
         """
         x0_px = require_number(x0_px, "x0_px", "the crop's left column, pixels")
         y0_px = require_number(y0_px, "y0_px", "the crop's top row, pixels")
+        if x0_px < 0 or y0_px < 0:  # it moved the principal point the other way, and recorded a size over the images'
+            raise InputError(f"a crop at ({x0_px:g}, {y0_px:g}) starts before the images' top-left corner (0, 0)")
         if self.width_px and self.height_px:
             if not (x0_px < self.width_px and y0_px < self.height_px):
                 raise InputError(

@@ -206,6 +206,16 @@ def test_a_crop_keeps_the_rest_of_the_recorded_size_so_that_the_crop_resized_is_
         cal.cropped(640, 0)
 
 
+def test_a_crop_that_starts_before_the_images_is_refused():
+    """A corner at -10 moved the principal point the other way and recorded a width of 650, over the images'."""
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    with pytest.raises(InputError, match=r"^a crop at \(-10, 0\) starts before the images' top-left corner \(0, 0\)$"):
+        cal.cropped(-10, 0)
+    with pytest.raises(InputError, match=r"^a crop at \(0, -0.5\) starts before the images' top-left corner"):
+        _cal().cropped(0, -0.5)
+    assert cal.cropped(0, 0).cx0_px == 319.5
+
+
 def test_depth_round_trips_through_disparity():
     cal = _cal(cx1_px=331.0)
     disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)

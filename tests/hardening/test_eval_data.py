@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from rtstereo.cli import main
 from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError, OutputError
-from rtstereo.eval import EvalReport, clamp_search_ranges, score_sample, search_range_px
+from rtstereo.eval import EvalReport, clamp_search_ranges, evaluate, score_sample, search_range_px
 
 from .corpus import _eth3d_scene, _write_pair
 
@@ -703,6 +705,33 @@ def test_a_scene_whose_ground_truth_is_all_over_the_cut_fails_by_name(tmp_path):
         f"scene s: every valid pixel of ground truth {sample.gt_path} is 0.5 px or more, left out as the cut of 0.5 px "
         "asks: nothing to score against"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("192", "str '192'"), (True, "bool True"), (0, "0"), (-1, "-1"), (math.nan, "nan"), (math.inf, "inf")],
+)
+def test_evaluate_refuses_a_cut_the_command_line_refuses_once_before_any_scene(tmp_path, value, said):
+    """A string failed with numpy's UFuncTypeError, True cut at 1 px, and 0, -1 or nan failed every scene in turn."""
+    sample = _scene_4x4(tmp_path / "s")
+
+    def never(sample):
+        raise AssertionError("no scene is run")
+
+    expected = f"max_gt_disp_px: expected a number of pixels above 0 (None: every pixel counts), got {said}"
+    with pytest.raises(InputError) as info:
+        evaluate(never, [sample], "m", on_error=lambda s, e: True, max_gt_disp_px=value)
+    assert str(info.value) == expected
+    with pytest.raises(InputError) as info:
+        score_sample(never, sample, max_gt_disp_px=value)
+    assert str(info.value) == expected
+
+
+def test_evaluate_takes_a_numpy_cut_and_records_it_as_a_number_of_the_json(tmp_path):
+    report = evaluate(lambda s: _Fixed(_PRED_4X4), [_scene_4x4(tmp_path / "s")], "m", max_gt_disp_px=np.float32(192))
+    assert report.scenes[0].metrics["pixels"] == 11
+    json_path, _ = report.save(tmp_path / "res", "m")
+    assert json.loads(Path(json_path).read_text())["max_gt_disp_px"] == 192
 
 
 def test_eval_cli_max_gt_disp_leaves_out_ground_truth_over_it_and_says_so_in_the_name_table_and_json(capsys, tmp_path):

@@ -407,6 +407,8 @@ def test_the_plan_known_before_loading_is_the_loaded_models(model, settings, wei
         ("rtnet-v5", {"max_disp": 64}, None),  # load refuses it, and says why
         ("sgbm", {"max_disp": "many"}, None),
         ("no-such-model", {}, None),
+        (5, {}, None),  # of types load refuses: os.fspath's TypeError, settings.items()'s AttributeError
+        ("sgbm", "max_disp=64", None),
     ],
 )
 def test_no_plan_before_loading_where_only_the_loaded_model_knows_it(model, settings, backend):

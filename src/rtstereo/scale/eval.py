@@ -15,7 +15,7 @@ from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
-from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
+from ..eval import EvalInterrupted, EvalReport, SceneResult, check_max_gt_disp, score_sample
 from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
@@ -118,9 +118,11 @@ def run_ray_eval(
     Raises:
         EngineError: Ray cannot be reached, or the pipeline broke down.
         EvalInterrupted: Ctrl-C or SIGTERM; its ``report`` holds the scenes whose results had come back.
+        InputError: a ``max_gt_disp_px`` that :func:`~rtstereo.eval.check_max_gt_disp` refuses.
     """
     from ..progress import progress_bar
 
+    max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)  # before Ray starts and the model loads
     use_gpu = needs_gpu(options, options.load())
     samples = list(samples)
     report = EvalReport(model=model, listed=len(samples), max_gt_disp_px=max_gt_disp_px)
