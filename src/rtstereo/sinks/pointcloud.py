@@ -67,6 +67,7 @@ ENCODINGS = {
     "depth_npy": {"holds": "depth", "unit": "m", "dtype": "float32", "divide_by": 1, "invalid": "nan"},
     "depth_mm": {"holds": "depth", "unit": "m", "dtype": "uint16", "divide_by": 1000, "invalid": 0},
 }
+_BLOCK_POINTS = 1 << 20  # points written at a time: the extra memory of writing a cloud of any size
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
 
 
@@ -126,7 +127,7 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
-    (under a temporary name, then renamed).
+    (under a temporary name, then renamed) and in blocks (a few million points take a few tens of MB beyond the cloud).
 
     Raises:
         InputError: a path or cloud of the wrong type.
@@ -138,12 +139,6 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    vertices = np.empty(len(cloud), dtype=fields)
-    for axis, name in enumerate("xyz"):
-        vertices[name] = cloud.points_m[:, axis]
-    if cloud.colors is not None:
-        for channel, name in enumerate(("red", "green", "blue")):
-            vertices[name] = cloud.colors[:, channel]
     kinds = {"<f4": "float", "u1": "uchar"}
     header = [
         "ply",
@@ -159,7 +154,15 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
         f.write(("\n".join(header) + "\n").encode("ascii"))
-        f.write(vertices.tobytes())
+        for start in range(0, len(cloud), _BLOCK_POINTS):  # blocks: a whole copy doubled a cloud's memory
+            points = cloud.points_m[start : start + _BLOCK_POINTS]
+            vertices = np.empty(len(points), dtype=fields)
+            for axis, name in enumerate("xyz"):
+                vertices[name] = points[:, axis]
+            if cloud.colors is not None:
+                for channel, name in enumerate(("red", "green", "blue")):
+                    vertices[name] = cloud.colors[start : start + _BLOCK_POINTS, channel]
+            f.write(vertices.data)
     return path
 
 
@@ -315,7 +318,6 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     return path
 
 
-_BLOCK_POINTS = 1 << 20
 _GLTF_EMPTY = {"asset": {"version": "2.0", "generator": "rtstereo"}, "scenes": [{}], "scene": 0}
 _ARRAY_BUFFER, _FLOAT, _POINTS = 34962, 5126, 0
 
