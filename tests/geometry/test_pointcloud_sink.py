@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rtstereo.errors import InputError, MissingDependencyError, OutputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.geometry import PointCloud, depth_from_disparity, result_point_cloud
 from rtstereo.io.images import read_grey
 from rtstereo.io.pfm import read_pfm
@@ -205,7 +205,6 @@ def read_glb_strictly(path) -> tuple[dict, dict]:
 def test_the_glb_is_valid_gltf_with_linear_colours_in_gltf_axes(result, tmp_path):
     """COLOR_0 is linear in glTF: the sRGB bytes stored as they were showed washed out (mid-grey 128 as 0.502
     instead of 0.2159); the file is checked chunk by chunk against the spec."""
-    pytest.importorskip("trimesh")
     cloud = PointCloud(
         points_m=np.array([[0, 0, 1], [1, 2, 3], [-1, 0.5, 2]], np.float32),
         colors=np.array([[128, 128, 128], [255, 0, 10], [0, 1, 255]], np.uint8),
@@ -226,7 +225,6 @@ def test_the_glb_is_valid_gltf_with_linear_colours_in_gltf_axes(result, tmp_path
 
 
 def test_the_glb_of_a_pair_is_valid_gltf(result, tmp_path):
-    pytest.importorskip("trimesh")
     (path,) = save_result(result, tmp_path, "pair", ("glb",))
     expected = result_point_cloud(result)
     _, arrays = read_glb_strictly(path)
@@ -272,11 +270,11 @@ def test_empty_cloud_warning_says_why():
 # --- exceptions -----------------------------------------------------------------------------------
 
 
-def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
+def test_glb_is_written_without_trimesh(tmp_path, monkeypatch):
+    """It needed the 3d extra (trimesh), which the GLB writer no longer uses."""
     monkeypatch.setitem(sys.modules, "trimesh", None)  # makes `import trimesh` fail
     cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
-    with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[3d\]'"):
-        write_glb(tmp_path / "c.glb", cloud)
+    assert read_glb_strictly(write_glb(tmp_path / "c.glb", cloud))[1]["POSITION"].tolist() == [[0, 0, 0]]
 
 
 @pytest.mark.parametrize(
@@ -471,8 +469,6 @@ def test_an_interrupted_point_cloud_write_leaves_no_truncated_file(tmp_path, mon
     # written in place, a Ctrl-C halfway left a truncated cloud under the real name
     from pathlib import Path
 
-    if suffix == ".glb":
-        pytest.importorskip("trimesh")
     cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
     open_file, write_bytes = Path.open, Path.write_bytes
 
@@ -516,8 +512,6 @@ def test_a_huge_cloud_is_written_in_bounded_extra_memory(tmp_path, suffix):
     memory); the GLB went through trimesh (11x, and 12 s for 5 million points)."""
     import tracemalloc
 
-    if suffix == ".glb":
-        pytest.importorskip("trimesh")
     count = 4_000_000  # 60 MB of points and colours
     points = np.tile(np.array([[0.5, -1.0, 2.0]], np.float32), (count, 1))
     colors = np.tile(np.array([[10, 128, 250]], np.uint8), (count, 1))

@@ -8,9 +8,8 @@ Formats (``--format``, registered with :func:`~rtstereo.sinks.files.register_for
   written as 0, with a warning that counts such pixels, so use ``depth`` for far scenes);
 - ``ply``: ``<name>.ply``, binary little-endian ``x y z`` float32 + ``red green blue`` uint8, in the
   left camera's frame (OpenCV: x right, y down, z forward, metres);
-- ``glb``: ``<name>.glb``, a glTF 2.0 point cloud (needs ``trimesh``: ``pip install 'rtstereo[3d]'``), in
-  glTF's axes (y up, z backward): ``(x, -y, -z)`` of the camera frame, so viewers show it upright; its colours are
-  in linear light (float32), as glTF defines ``COLOR_0``.
+- ``glb``: ``<name>.glb``, a glTF 2.0 point cloud, in glTF's axes (y up, z backward): ``(x, -y, -z)`` of the
+  camera frame, so viewers show it upright; its colours are in linear light (float32), as glTF defines ``COLOR_0``.
 
 Point clouds drop points beyond ``max_depth_m`` and flying pixels at depth edges
 (:func:`~rtstereo.geometry.flying_pixel_mask`); disparities already set to ``nan`` (for example by
@@ -32,7 +31,6 @@ from ..errors import (
     InputError,
     OutputError,
     RtStereoWarning,
-    require,
     require_number,
     require_numbers,
     require_path,
@@ -282,11 +280,9 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
         InputError: a path or cloud of the wrong type.
         OutputError: a name that does not end in ``.glb``, a cloud too large for one GLB (4 GiB), or a file that
             cannot be written.
-        MissingDependencyError: trimesh is not installed.
     """
     path = _checked_arguments(path, cloud, ".glb")
     _require_suffix(path, ".glb", "write_ply")
-    require("trimesh", "3d", "writing GLB point clouds")
     count = len(cloud)
     if count == 0:
         chunks = [_glb_json_chunk(_GLTF_EMPTY)]
