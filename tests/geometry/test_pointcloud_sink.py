@@ -530,3 +530,12 @@ def test_a_huge_cloud_is_written_in_bounded_extra_memory(tmp_path, suffix):
     else:
         _, arrays = read_glb_strictly(path)
         assert arrays["POSITION"][-1].tolist() == [0.5, 1.0, -2.0] and len(arrays["COLOR_0"]) == count
+
+
+def test_a_cloud_too_large_for_one_glb_is_refused_before_writing(tmp_path, monkeypatch):
+    """A GLB's length is a uint32: past 4 GiB (about 214 million coloured points) it would wrap into a broken file."""
+    cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
+    monkeypatch.setattr(pointcloud, "_GLB_MAX_BYTES", 100)  # stands for 4 GiB: a real one would take minutes
+    with pytest.raises(OutputError, match=r"c.glb: 3 points need 0.0 GiB, more than the 4 GiB a GLB holds; write a"):
+        write_glb(tmp_path / "c.glb", cloud)
+    assert list(tmp_path.iterdir()) == []

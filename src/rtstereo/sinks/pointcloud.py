@@ -291,7 +291,7 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
         document, body_length = _glb_document(cloud)
         chunks = [_glb_json_chunk(document), struct.pack("<I4s", body_length, b"BIN\0")]
     total = 12 + sum(len(chunk) for chunk in chunks) + body_length
-    if total > 0xFFFFFFFF:  # the header's length is a uint32
+    if total > _GLB_MAX_BYTES:
         raise OutputError(
             f"cannot write {path}: {count} points need {total / 2**30:.1f} GiB, more than the 4 GiB a GLB holds; "
             "write a .ply, or keep fewer points (--max-depth)"
@@ -314,6 +314,7 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     return path
 
 
+_GLB_MAX_BYTES = 2**32 - 1  # the GLB header's length is a uint32
 _GLTF_EMPTY = {"asset": {"version": "2.0", "generator": "rtstereo"}, "scenes": [{}], "scene": 0}
 _ARRAY_BUFFER, _FLOAT, _POINTS = 34962, 5126, 0
 
