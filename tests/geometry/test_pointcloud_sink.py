@@ -352,7 +352,7 @@ def test_read_ply_takes_what_other_writers_write(tmp_path, colour_type, stored, 
     header = [
         "ply",
         "format binary_little_endian 1.0",
-        "comment written elsewhere",
+        "comment written elsewhere; the vertices follow end_header",  # the header ended there
         "element vertex 2",
         *(f"property float {axis}" for axis in "xyz"),
         *(f"property {colour_type} {channel}" for channel in ("red", "green", "blue")),

@@ -208,8 +208,9 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         data = path.read_bytes()
     except OSError as exc:  # the reason alone: "[Errno 21] Is a directory: 'PATH'" named the path twice
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    # Writers on Windows end the header's lines with CRLF: the body starts after end_header's own line end
-    found = re.search(rb"end_header\r?\n", data)
+    # Writers on Windows end the header's lines with CRLF: the body starts after end_header's own line end. On a line
+    # of its own: a comment (free text) that ended in the word cut the header there
+    found = re.search(rb"(?m)^end_header\r?\n", data)
     if not data.startswith(b"ply") or found is None:
         raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
     end = found.start()
