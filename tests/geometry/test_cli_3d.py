@@ -105,25 +105,15 @@ def test_predict_max_depth_applies_to_its_run_only(capsys, tmp_path, pair_files,
     assert len(read_ply(tmp_path / "all" / "l.ply")[0]) > 0
 
 
-def test_glb_without_trimesh_is_a_usage_error_before_any_pair_runs(
-    capsys, tmp_path, pair_files, calib_file, monkeypatch
-):
-    """A batch ran the model on every pair and failed each when writing it (exit 1, nothing written)."""
+def test_glb_is_written_without_trimesh(capsys, tmp_path, pair_files, calib_file, monkeypatch):
+    """--format glb was refused without the 3d extra (trimesh), which the GLB writer no longer uses."""
     import sys
 
     monkeypatch.setitem(sys.modules, "trimesh", None)  # makes `import trimesh` fail
-    for side, image in (("L", pair_files[0]), ("R", pair_files[1])):
-        (tmp_path / side).mkdir()
-        for name in ("a.png", "b.png"):
-            (tmp_path / side / name).write_bytes(image.read_bytes())
-    argv = ["predict", tmp_path / "L", tmp_path / "R", *SGBM, "--calib", calib_file, "--format", "glb,pfm"]
-    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "out")
-    assert code == 2 and stdout == ""
-    assert err.count("\n") == 1 and err.startswith(
-        "rtstereo predict: error: writing GLB point clouds needs the Python package 'trimesh', which is not installed"
-    )
-    assert err.endswith("Install it with: pip install 'rtstereo[3d]'\n")
-    assert not (tmp_path / "out").exists()
+    argv = ["predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "glb"]
+    code, _, err = run_cli(capsys, *argv, "-o", tmp_path / "out")
+    assert code == 0, err
+    assert (tmp_path / "out" / "l.glb").read_bytes()[:4] == b"glTF"
 
 
 def test_predict_lr_check_invalidates_the_unmatched_border(capsys, tmp_path, pair_files):

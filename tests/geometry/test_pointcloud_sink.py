@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rtstereo.errors import InputError, MissingDependencyError, OutputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.geometry import PointCloud, depth_from_disparity, result_point_cloud
 from rtstereo.io.images import read_grey
 from rtstereo.io.pfm import read_pfm
@@ -129,9 +129,107 @@ def test_glb_through_trimesh(result, tmp_path):
     (geometry,) = scene.geometry.values()
     points, colors = read_ply(save_result(result, tmp_path, "pair", ("ply",))[0])
     assert len(geometry.vertices) == len(points)
-    # glTF axes: y up, z backward; the colours RGB as in the PLY
+    # glTF axes: y up, z backward; the colours the PLY's sRGB in linear light (trimesh reads them back as 0..255)
     np.testing.assert_allclose(geometry.vertices, points * np.array([1.0, -1.0, -1.0]), rtol=1e-6)
-    np.testing.assert_array_equal(geometry.colors[:, :3], colors)
+    np.testing.assert_allclose(geometry.colors[:, :3], np.round(pointcloud.srgb_to_linear()[colors] * 255), atol=1)
+
+
+_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
+_COMPONENT_DTYPES = {5120: "i1", 5121: "u1", 5122: "<i2", 5123: "<u2", 5125: "<u4", 5126: "<f4"}
+
+
+def read_glb_strictly(path) -> tuple[dict, dict]:
+    """Parse a GLB as glTF 2.0 demands, failing on the first departure; ``(document, {attribute: array})``."""
+    import json
+    import struct
+
+    data = path.read_bytes()
+    magic, version, length = struct.unpack_from("<4sII", data)
+    assert (magic, version, length) == (b"glTF", 2, len(data)), "header: magic glTF, version 2, the file's length"
+    chunks, offset = [], 12
+    while offset < len(data):
+        assert offset % 4 == 0 and offset + 8 <= len(data), f"chunk at {offset}: 4-byte aligned, with its 8-byte head"
+        chunk_length, chunk_type = struct.unpack_from("<I4s", data, offset)
+        assert chunk_length % 4 == 0 and offset + 8 + chunk_length <= len(data), f"{chunk_type}: length {chunk_length}"
+        chunks.append((chunk_type, data[offset + 8 : offset + 8 + chunk_length]))
+        offset += 8 + chunk_length
+    assert offset == len(data) and chunks[0][0] == b"JSON" and [t for t, _ in chunks[1:]] in ([], [b"BIN\0"])
+    text = chunks[0][1]
+    assert text == text.rstrip(b" ") + b" " * (len(text) - len(text.rstrip(b" "))), "the JSON is padded with spaces"
+    document = json.loads(text)
+    assert document["asset"]["version"] == "2.0"
+    assert set(document.get("extensionsUsed", [])) <= {"KHR_materials_unlit"} and "extensionsRequired" not in document
+    scene = document["scenes"][document["scene"]]
+    if len(chunks) == 1:
+        assert "buffers" not in document and "accessors" not in document and not scene.get("nodes")
+        return document, {}
+    body = chunks[1][1]
+    (buffer,) = document["buffers"]
+    assert "uri" not in buffer and buffer["byteLength"] <= len(body) < buffer["byteLength"] + 4
+    assert body[buffer["byteLength"] :] == b"\0" * (len(body) - buffer["byteLength"]), "BIN is padded with zeros"
+    (node,) = [document["nodes"][i] for i in scene["nodes"]]
+    (primitive,) = document["meshes"][node["mesh"]]["primitives"]
+    assert primitive["mode"] == 0  # POINTS
+    assert "material" not in primitive or 0 <= primitive["material"] < len(document["materials"])
+    arrays, count = {}, None
+    for name, index in primitive["attributes"].items():
+        accessor = document["accessors"][index]
+        view = document["bufferViews"][accessor["bufferView"]]
+        dtype = np.dtype(_COMPONENT_DTYPES[accessor["componentType"]])
+        components = _COMPONENTS[accessor["type"]]
+        start = view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+        assert start % dtype.itemsize == 0 and start % 4 == 0, f"{name}: offset {start} aligned"
+        assert "byteStride" not in view or view["byteStride"] == dtype.itemsize * components
+        assert view["byteLength"] == accessor["count"] * dtype.itemsize * components, f"{name}: byteLength"
+        assert view.get("byteOffset", 0) + view["byteLength"] <= buffer["byteLength"]
+        assert count in (None, accessor["count"]) and accessor["count"] >= 1, "attributes of one count"
+        count = accessor["count"]
+        values = np.frombuffer(body, dtype, count * components, start).reshape(count, components)
+        if name == "POSITION":  # min and max are required, and must be those of the data
+            assert (accessor["type"], accessor["componentType"]) == ("VEC3", 5126)
+            assert np.isfinite(values).all()
+            np.testing.assert_array_equal(accessor["min"], values.min(axis=0))
+            np.testing.assert_array_equal(accessor["max"], values.max(axis=0))
+        elif name == "COLOR_0":
+            assert accessor["type"] in ("VEC3", "VEC4")
+            assert accessor["componentType"] == 5126 or (
+                accessor["componentType"] in (5121, 5123) and accessor.get("normalized") is True
+            )
+            if accessor["componentType"] != 5126:
+                values = values / np.iinfo(dtype).max
+            assert 0 <= values.min() and values.max() <= 1
+        arrays[name] = values
+    return document, arrays
+
+
+def test_the_glb_is_valid_gltf_with_linear_colours_in_gltf_axes(result, tmp_path):
+    """COLOR_0 is linear in glTF: the sRGB bytes stored as they were showed washed out (mid-grey 128 as 0.502
+    instead of 0.2159); the file is checked chunk by chunk against the spec."""
+    cloud = PointCloud(
+        points_m=np.array([[0, 0, 1], [1, 2, 3], [-1, 0.5, 2]], np.float32),
+        colors=np.array([[128, 128, 128], [255, 0, 10], [0, 1, 255]], np.uint8),
+        pixel_index=np.arange(3),
+        size_hw=(1, 3),
+    )
+    document, arrays = read_glb_strictly(write_glb(tmp_path / "c.glb", cloud))
+    np.testing.assert_array_equal(arrays["POSITION"], [[0, 0, -1], [1, -2, -3], [-1, -0.5, -2]])  # y up, z back
+    assert not np.signbit(arrays["POSITION"][0, :2]).any()  # +0, not -0, as min/max say
+    # by hand: ((128 / 255 + 0.055) / 1.055) ** 2.4 = 0.21586; 10 / 255 / 12.92 = 0.003035 (the linear segment)
+    np.testing.assert_allclose(arrays["COLOR_0"][0, :3], 0.21586, atol=5e-5)
+    np.testing.assert_allclose(arrays["COLOR_0"][1:, :3], [[1, 0, 0.003035], [0, 0.000304, 1]], atol=5e-6)
+    assert document["materials"][0]["extensions"] == {"KHR_materials_unlit": {}}
+    # without colours, and one point
+    one = PointCloud(np.array([[0.5, -0.25, 2]], np.float32), None, np.arange(1), (1, 1))
+    _, arrays = read_glb_strictly(write_glb(tmp_path / "one.glb", one))
+    assert list(arrays) == ["POSITION"] and arrays["POSITION"].tolist() == [[0.5, 0.25, -2]]
+
+
+def test_the_glb_of_a_pair_is_valid_gltf(result, tmp_path):
+    (path,) = save_result(result, tmp_path, "pair", ("glb",))
+    expected = result_point_cloud(result)
+    _, arrays = read_glb_strictly(path)
+    np.testing.assert_array_equal(arrays["POSITION"], expected.points_m * np.array([1, -1, -1], np.float32))
+    np.testing.assert_array_equal(arrays["COLOR_0"], pointcloud.srgb_to_linear()[expected.colors])
 
 
 def test_the_ply_reads_back_in_another_reader(result, tmp_path):
@@ -156,6 +254,7 @@ def test_an_empty_cloud_is_written_as_a_valid_glb_and_ply_with_a_warning(result,
     chunk_length, chunk_type = struct.unpack("<I4s", data[12:20])
     assert (magic, version, length, chunk_type) == (b"glTF", 2, len(data), b"JSON") and length % 4 == 0
     assert json.loads(data[20 : 20 + chunk_length])["asset"]["version"] == "2.0"
+    assert read_glb_strictly(glb)[1] == {}
     trimesh = pytest.importorskip("trimesh")
     assert len(trimesh.load(glb, file_type="glb").geometry) == 0
 
@@ -171,11 +270,11 @@ def test_empty_cloud_warning_says_why():
 # --- exceptions -----------------------------------------------------------------------------------
 
 
-def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
+def test_glb_is_written_without_trimesh(tmp_path, monkeypatch):
+    """It needed the 3d extra (trimesh), which the GLB writer no longer uses."""
     monkeypatch.setitem(sys.modules, "trimesh", None)  # makes `import trimesh` fail
     cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
-    with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[3d\]'"):
-        write_glb(tmp_path / "c.glb", cloud)
+    assert read_glb_strictly(write_glb(tmp_path / "c.glb", cloud))[1]["POSITION"].tolist() == [[0, 0, 0]]
 
 
 @pytest.mark.parametrize(
@@ -253,7 +352,7 @@ def test_read_ply_takes_what_other_writers_write(tmp_path, colour_type, stored, 
     header = [
         "ply",
         "format binary_little_endian 1.0",
-        "comment written elsewhere",
+        "comment written elsewhere; the vertices follow end_header",  # the header ended there
         "element vertex 2",
         *(f"property float {axis}" for axis in "xyz"),
         *(f"property {colour_type} {channel}" for channel in ("red", "green", "blue")),
@@ -370,8 +469,6 @@ def test_an_interrupted_point_cloud_write_leaves_no_truncated_file(tmp_path, mon
     # written in place, a Ctrl-C halfway left a truncated cloud under the real name
     from pathlib import Path
 
-    if suffix == ".glb":
-        pytest.importorskip("trimesh")
     cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
     open_file, write_bytes = Path.open, Path.write_bytes
 
@@ -407,3 +504,38 @@ def test_a_cloud_that_cannot_be_read_says_why_once(tmp_path):
         with pytest.raises(InputError) as info:
             read_ply(tmp_path / name)
         assert str(info.value) == f"cannot read {tmp_path / name}: {reason}"
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".glb"])
+def test_a_huge_cloud_is_written_in_bounded_extra_memory(tmp_path, suffix):
+    """The PLY writer built a structured copy of the whole cloud and then a bytes copy of that (2x the cloud's
+    memory); the GLB went through trimesh (11x, and 12 s for 5 million points)."""
+    import tracemalloc
+
+    count = 4_000_000  # 60 MB of points and colours
+    points = np.tile(np.array([[0.5, -1.0, 2.0]], np.float32), (count, 1))
+    colors = np.tile(np.array([[10, 128, 250]], np.uint8), (count, 1))
+    cloud = PointCloud(points_m=points, colors=colors, pixel_index=np.arange(count), size_hw=(1, count))
+    tracemalloc.start()
+    try:
+        path = save_point_cloud(tmp_path / f"c{suffix}", cloud)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 50e6, f"{peak_bytes / 1e6:.0f} MB beyond the 60 MB cloud"
+    assert path.stat().st_size >= count * 15
+    if suffix == ".ply":
+        read_points, read_colors = read_ply(path)
+        assert read_points[-1].tolist() == [0.5, -1.0, 2.0] and read_colors[-1].tolist() == [10, 128, 250]
+    else:
+        _, arrays = read_glb_strictly(path)
+        assert arrays["POSITION"][-1].tolist() == [0.5, 1.0, -2.0] and len(arrays["COLOR_0"]) == count
+
+
+def test_a_cloud_too_large_for_one_glb_is_refused_before_writing(tmp_path, monkeypatch):
+    """A GLB's length is a uint32: past 4 GiB (about 214 million coloured points) it would wrap into a broken file."""
+    cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
+    monkeypatch.setattr(pointcloud, "_GLB_MAX_BYTES", 100)  # stands for 4 GiB: a real one would take minutes
+    with pytest.raises(OutputError, match=r"c.glb: 3 points need 0.0 GiB, more than the 4 GiB a GLB holds; write a"):
+        write_glb(tmp_path / "c.glb", cloud)
+    assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..confidence import check_max_diff_px, lr_check
-from ..errors import InputError, RtStereoError, require_bool, require_installed, require_path, warn
+from ..errors import InputError, RtStereoError, require_bool, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..io.images import header_size_hw
@@ -194,7 +194,6 @@ class BatchJob:
                 several pairs for one output file (each would replace the one before); no format, or one that
                 is not known, for a folder (each pair was skipped, or failed with a bare ``KeyError``); depth or
                 point cloud formats without a calibration or a rectifier (each pair failed for it).
-            MissingDependencyError: ``glb`` without trimesh.
         """
         if self.output is None:
             return
@@ -213,8 +212,6 @@ class BatchJob:
                 "(rtstereo.io.calibration.read_calibration(PATH)) or rectifier= "
                 "(rtstereo.rectify.Rectifier.from_file(PATH))"
             )
-        if "glb" in self.formats and not self.to_file:  # found missing when each pair was written
-            require_installed("trimesh", "3d", "writing GLB point clouds")
         inputs, realpath = {}, _realpaths()
         for source in sources:
             for image in (source.left, source.right):

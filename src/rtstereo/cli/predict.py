@@ -16,7 +16,7 @@ import numpy as np
 
 from ..api import memory_plan_before_load
 from ..batch import BatchJob
-from ..errors import InputError, OutputError, RtStereoError, require_installed
+from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, name_length_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
@@ -220,8 +220,6 @@ def run(args: argparse.Namespace) -> int:
             f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
             "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    if "glb" in formats and not to_file:  # found missing when each pair was written: a batch failed every pair
-        require_installed("trimesh", "3d", "writing GLB point clouds")
     max_jump = DEFAULT_MAX_JUMP_REL if args.max_jump is None else args.max_jump
     if not max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {max_jump}")

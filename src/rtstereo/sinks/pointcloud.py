@@ -8,8 +8,8 @@ Formats (``--format``, registered with :func:`~rtstereo.sinks.files.register_for
   written as 0, with a warning that counts such pixels, so use ``depth`` for far scenes);
 - ``ply``: ``<name>.ply``, binary little-endian ``x y z`` float32 + ``red green blue`` uint8, in the
   left camera's frame (OpenCV: x right, y down, z forward, metres);
-- ``glb``: ``<name>.glb``, a glTF point cloud (needs ``trimesh``: ``pip install 'rtstereo[3d]'``), in
-  glTF's axes (y up, z backward): ``(x, -y, -z)`` of the camera frame, so viewers show it upright.
+- ``glb``: ``<name>.glb``, a glTF 2.0 point cloud, in glTF's axes (y up, z backward): ``(x, -y, -z)`` of the
+  camera frame, so viewers show it upright; its colours are in linear light (float32), as glTF defines ``COLOR_0``.
 
 Point clouds drop points beyond ``max_depth_m`` and flying pixels at depth edges
 (:func:`~rtstereo.geometry.flying_pixel_mask`); disparities already set to ``nan`` (for example by
@@ -31,7 +31,6 @@ from ..errors import (
     InputError,
     OutputError,
     RtStereoWarning,
-    require,
     require_number,
     require_numbers,
     require_path,
@@ -66,6 +65,7 @@ ENCODINGS = {
     "depth_npy": {"holds": "depth", "unit": "m", "dtype": "float32", "divide_by": 1, "invalid": "nan"},
     "depth_mm": {"holds": "depth", "unit": "m", "dtype": "uint16", "divide_by": 1000, "invalid": 0},
 }
+_BLOCK_POINTS = 1 << 20  # points written at a time: the extra memory of writing a cloud of any size
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
 
 
@@ -125,7 +125,7 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
-    (under a temporary name, then renamed).
+    (under a temporary name, then renamed) and in blocks (a few million points take a few tens of MB beyond the cloud).
 
     Raises:
         InputError: a path or cloud of the wrong type.
@@ -137,12 +137,6 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    vertices = np.empty(len(cloud), dtype=fields)
-    for axis, name in enumerate("xyz"):
-        vertices[name] = cloud.points_m[:, axis]
-    if cloud.colors is not None:
-        for channel, name in enumerate(("red", "green", "blue")):
-            vertices[name] = cloud.colors[:, channel]
     kinds = {"<f4": "float", "u1": "uchar"}
     header = [
         "ply",
@@ -158,7 +152,15 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
         f.write(("\n".join(header) + "\n").encode("ascii"))
-        f.write(vertices.tobytes())
+        for start in range(0, len(cloud), _BLOCK_POINTS):  # blocks: a whole copy doubled a cloud's memory
+            points = cloud.points_m[start : start + _BLOCK_POINTS]
+            vertices = np.empty(len(points), dtype=fields)
+            for axis, name in enumerate("xyz"):
+                vertices[name] = points[:, axis]
+            if cloud.colors is not None:
+                for channel, name in enumerate(("red", "green", "blue")):
+                    vertices[name] = cloud.colors[start : start + _BLOCK_POINTS, channel]
+            f.write(vertices.data)
     return path
 
 
@@ -206,8 +208,9 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         data = path.read_bytes()
     except OSError as exc:  # the reason alone: "[Errno 21] Is a directory: 'PATH'" named the path twice
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    # Writers on Windows end the header's lines with CRLF: the body starts after end_header's own line end
-    found = re.search(rb"end_header\r?\n", data)
+    # Writers on Windows end the header's lines with CRLF: the body starts after end_header's own line end. On a line
+    # of its own: a comment (free text) that ended in the word cut the header there
+    found = re.search(rb"(?m)^end_header\r?\n", data)
     if not data.startswith(b"ply") or found is None:
         raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
     end = found.start()
@@ -264,31 +267,129 @@ def _colours_uint8(colours: np.ndarray) -> np.ndarray:
 
 
 def write_glb(path: str | Path, cloud: PointCloud) -> Path:
-    """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra); an empty
-    cloud is written as a valid glTF with an empty scene (trimesh cannot export one).
+    """Write a point cloud as a binary glTF 2.0 (``.glb``) of ``POINTS``, atomically and in blocks (a few million
+    points take a few tens of MB beyond the cloud itself); an empty cloud is written as a valid glTF with an empty
+    scene (glTF has no accessor of 0 elements).
+
+    Positions are float32 ``VEC3`` in glTF's axes, ``(x, -y, -z)`` of the camera frame (y up, the camera looking down
+    -z), metres. Colours (``COLOR_0``) are the image's sRGB decoded to linear light, as glTF defines vertex colours,
+    stored as float32 ``VEC3`` 0..1: sRGB bytes stored as they are showed washed out, and 8 linear bits would band
+    the darks (16-bit integers, also allowed, are misread by some readers, trimesh among them). The material is
+    unlit (``KHR_materials_unlit``, not required), so viewers show the colours as seen, not shaded.
 
     Raises:
         InputError: a path or cloud of the wrong type.
-        OutputError: a name that does not end in ``.glb``, or a file that cannot be written.
-        MissingDependencyError: trimesh is not installed.
+        OutputError: a name that does not end in ``.glb``, a cloud too large for one GLB (4 GiB), or a file that
+            cannot be written.
     """
     path = _checked_arguments(path, cloud, ".glb")
     _require_suffix(path, ".glb", "write_ply")
-    trimesh = require("trimesh", "3d", "writing GLB point clouds")
-    if len(cloud) == 0:
-        data = _empty_glb()
+    count = len(cloud)
+    if count == 0:
+        chunks = [_glb_json_chunk(_GLTF_EMPTY)]
+        body_length = 0
     else:
-        # glTF is y up and looks down -z; the camera frame is y down, z forward: flip both.
-        vertices = cloud.points_m * np.array([1.0, -1.0, -1.0], dtype=np.float32)
-        colors = cloud.colors if cloud.colors is not None else None
-        data = trimesh.PointCloud(vertices, colors=colors).export(file_type="glb")
+        document, body_length = _glb_document(cloud)
+        chunks = [_glb_json_chunk(document), struct.pack("<I4s", body_length, b"BIN\0")]
+    total = 12 + sum(len(chunk) for chunk in chunks) + body_length
+    if total > _GLB_MAX_BYTES:
+        raise OutputError(
+            f"cannot write {path}: {count} points need {total / 2**30:.1f} GiB, more than the 4 GiB a GLB holds; "
+            "write a .ply, or keep fewer points (--max-depth)"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
-    with atomic_path(path) as partial:  # no truncated file under the real name
-        partial.write_bytes(data)
+    with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated file under the real name
+        f.write(struct.pack("<4sII", b"glTF", 2, total))
+        for chunk in chunks:
+            f.write(chunk)
+        if count:
+            for start in range(0, count, _BLOCK_POINTS):  # blocks: no full-size copy of the cloud
+                f.write(_gltf_axes(cloud.points_m[start : start + _BLOCK_POINTS]))
+            if cloud.colors is not None:
+                linear = srgb_to_linear()
+                for start in range(0, count, _BLOCK_POINTS):
+                    f.write(linear[cloud.colors[start : start + _BLOCK_POINTS]].data)
     return path
+
+
+_GLB_MAX_BYTES = 2**32 - 1  # the GLB header's length is a uint32
+_GLTF_EMPTY = {"asset": {"version": "2.0", "generator": "rtstereo"}, "scenes": [{}], "scene": 0}
+_ARRAY_BUFFER, _FLOAT, _POINTS = 34962, 5126, 0
+
+
+def _gltf_axes(points_m: np.ndarray) -> np.ndarray:
+    """Camera-frame points (x right, y down, z forward) in glTF's axes (y up, looking down -z), float32 ``(N, 3)``."""
+    flipped = np.ascontiguousarray(points_m, dtype=np.float32) * np.array([1.0, -1.0, -1.0], dtype=np.float32)
+    flipped += 0.0  # -0.0 (a flipped 0) to 0.0, as min and max say
+    return flipped
+
+
+def srgb_to_linear() -> np.ndarray:
+    """float32 ``(256,)``: each sRGB byte decoded to linear light, 0..1 (the sRGB transfer function, IEC 61966-2-1);
+    index it with uint8 colours.
+
+    Examples:
+        >>> round(float(srgb_to_linear()[128]), 5), float(srgb_to_linear()[255])
+        (0.21586, 1.0)
+    """
+    srgb = np.arange(256, dtype=np.float64) / 255.0
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def _glb_document(cloud: PointCloud) -> tuple[dict, int]:
+    """The glTF JSON of a non-empty cloud, and the byte length of its binary buffer (positions, then colours)."""
+    count = len(cloud)
+    low = np.full(3, np.inf, np.float32)
+    high = np.full(3, -np.inf, np.float32)
+    for start in range(0, count, _BLOCK_POINTS):  # POSITION's min and max are required, of the values as stored
+        block = _gltf_axes(cloud.points_m[start : start + _BLOCK_POINTS])
+        low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
+    views = [{"buffer": 0, "byteOffset": 0, "byteLength": 12 * count, "target": _ARRAY_BUFFER}]
+    accessors = [
+        {
+            "bufferView": 0,
+            "componentType": _FLOAT,
+            "count": count,
+            "type": "VEC3",
+            "min": [float(v) for v in low],
+            "max": [float(v) for v in high],
+        }
+    ]
+    attributes = {"POSITION": 0}
+    if cloud.colors is not None:
+        views.append({"buffer": 0, "byteOffset": 12 * count, "byteLength": 12 * count, "target": _ARRAY_BUFFER})
+        accessors.append({"bufferView": 1, "componentType": _FLOAT, "count": count, "type": "VEC3"})
+        attributes["COLOR_0"] = 1
+    length = sum(view["byteLength"] for view in views)
+    document = {
+        "asset": {"version": "2.0", "generator": "rtstereo"},
+        "extensionsUsed": ["KHR_materials_unlit"],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"name": "point_cloud", "mesh": 0}],
+        "meshes": [{"name": "point_cloud", "primitives": [{"attributes": attributes, "mode": _POINTS, "material": 0}]}],
+        "materials": [
+            {
+                "name": "point_colours",
+                "pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0, "roughnessFactor": 1},
+                "extensions": {"KHR_materials_unlit": {}},
+            }
+        ],
+        "buffers": [{"byteLength": length}],
+        "bufferViews": views,
+        "accessors": accessors,
+    }
+    return document, length
+
+
+def _glb_json_chunk(document: dict) -> bytes:
+    """The JSON chunk of a GLB: its 8-byte head, then the JSON padded with spaces to 4 bytes, as the format requires."""
+    body = json.dumps(document, separators=(",", ":")).encode("ascii")
+    body += b" " * (-len(body) % 4)
+    return struct.pack("<I4s", len(body), b"JSON") + body
 
 
 def _require_suffix(path: Path, suffix: str, other: str) -> None:
@@ -298,15 +399,6 @@ def _require_suffix(path: Path, suffix: str, other: str) -> None:
             f"point cloud file {path} must end in {suffix}, the format written: use {other} for the other one, or "
             "save_point_cloud, which writes .ply or .glb by suffix"
         )
-
-
-def _empty_glb() -> bytes:
-    """A binary glTF 2.0 holding one empty scene: a 12-byte header, then the JSON chunk (padded to 4 bytes)."""
-    document = {"asset": {"version": "2.0", "generator": "rtstereo"}, "scenes": [{}], "scene": 0}
-    body = json.dumps(document, separators=(",", ":")).encode("ascii")
-    body += b" " * (-len(body) % 4)
-    header = struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(body))
-    return header + struct.pack("<I4s", len(body), b"JSON") + body
 
 
 def empty_cloud_reason(result: DisparityResult, options: PointCloudOptions) -> str:
