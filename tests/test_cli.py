@@ -46,6 +46,23 @@ def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):
     np.testing.assert_allclose(png, pfm, atol=1 / 512, equal_nan=True)
 
 
+def test_a_single_output_file_keeps_the_record_of_its_calibration_beside_it(capsys, tmp_path, pair_files):
+    """-o x.pfm --calib calib.txt kept no record of the calibration (a folder's pairs record theirs)."""
+    lp, rp = pair_files
+    calib = tmp_path / "calib.txt"
+    calib.write_text("cam0=[100 0 47.5; 0 100 23.5; 0 0 1]\ncam1=[100 0 47.5; 0 100 23.5; 0 0 1]\nbaseline=120\n")
+    args = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-q", "-o", tmp_path / "out" / "x.pfm")
+    code, _, err = run_cli(capsys, *args, "--calib", calib)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".x.pfm.made-with.json", "x.pfm"]
+    record = json.loads((tmp_path / "out" / ".x.pfm.made-with.json").read_text())
+    assert record["calibration"]["baseline_m"] == pytest.approx(0.12) and record["calibration"]["fx_px"] == 100
+    assert record["model"] == "sgbm" and record["settings"]["max_disp"] == 16
+    code, _, err = run_cli(capsys, *args)  # again without --calib: the record says so, the old one is not kept
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / ".x.pfm.made-with.json").read_text())["calibration"] is None
+
+
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
     before = cv2.getNumThreads()

@@ -413,12 +413,12 @@ class BatchJob:
         return dataclasses.replace(result, preparation={**result.preparation, **preparation})
 
     def write(self, result: DisparityResult, name: str, made_with: dict[str, Any] | None = None) -> list[Path]:
-        """Write the result's files (each atomically), with the record of ``made_with`` (:meth:`made_with`) in a
-        folder; nothing when there is no output."""
+        """Write the result's files (each atomically), with the record of ``made_with`` (:meth:`made_with`) beside
+        them, in a folder or beside one output file; nothing when there is no output."""
         if self.output is None:
             return []
         if self.to_file:
-            return [save_single_file(result, self.output)]
+            return [save_single_file(result, self.output, made_with)]
         return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with)
 
 

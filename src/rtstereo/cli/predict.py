@@ -363,7 +363,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         result = job.recorded(job.predict(predictor, pair), preparation)
         # recorded as a batch records them: without it, a batch rerun skipped this pair on its files alone, and kept
         # those of this run's options as its own
-        job.write(result, source.name, job.made_with(predictor) if job.writes_folder else None)
+        job.write(result, source.name, job.made_with(predictor))
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")

@@ -551,12 +551,26 @@ def require_result(result: Any) -> DisparityResult:
     return result
 
 
-def save_single_file(result: DisparityResult, path: str | Path) -> Path:
-    """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy)."""
+def save_single_file(result: DisparityResult, path: str | Path, made_with: Mapping[str, Any] | None = None) -> Path:
+    """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy).
+
+    ``made_with`` (the options the map depends on: model, settings, calibration, ...) is recorded beside it in the
+    hidden ``.FILE.made-with.json`` (:func:`made_with_file` of the file's name), as a folder's pairs record theirs:
+    ``-o disp.pfm --calib calib.txt`` kept no word of the calibration. Without it, an earlier record there is removed.
+    """
     require_result(result)
     path = require_path(path, "output file", "a .png, .pfm or .npy file name (str or Path)")
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
     with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit
         write_disparity(partial, result.disparity_px)
+    record = made_with_file(path.parent, path.name)
+    try:
+        if made_with is None:
+            record.unlink(missing_ok=True)  # it would speak of another map
+        else:
+            with atomic_path(record) as partial:
+                partial.write_text(json.dumps(dict(made_with), indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {record}: {os_reason(exc, record)}") from None
     return path
