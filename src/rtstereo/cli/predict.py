@@ -251,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
+        colour_max_disp_px=args.max_disp,  # the preview's range, as video's (given_range_top_px)
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:

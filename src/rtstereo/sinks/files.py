@@ -399,8 +399,13 @@ def save_result(
     formats: Iterable[str] = DEFAULT_FORMATS,
     writers: Mapping[str, Writer] | None = None,
     made_with: Mapping[str, Any] | None = None,
+    colour_top_px: float | None = None,
 ) -> list[Path]:
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
+
+    ``colour_top_px`` is the disparity at the top of the ``color`` preview's colours (the range the user gave,
+    :func:`~rtstereo.io.disparity.given_range_top_px`; values above it take the top colour, in the preview only);
+    ``None`` takes the map's own 99th percentile.
 
     ``made_with``, the options the files depend on, is recorded beside them in a hidden file
     (:func:`made_with_file`), published with them, so that a rerun can tell outputs made with other options from its
@@ -443,7 +448,9 @@ def save_result(
     left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
     # The preview's range, which the sidecar gives: the map's percentile once, not once for each (5 ms at 640x480,
     # 20 ms at 1080p, per pair)
-    top_px = _preview_top_or_none(result.disparity_px) if "color" in formats else None
+    top_px = colour_top_px
+    if top_px is None:
+        top_px = _preview_top_or_none(result.disparity_px) if "color" in formats else None
     with staging_folder(folder) as staging:
         staged: dict[str, Path | None] = {}
         # The sidecar last: it describes the map files written beside it, and a PNG left out is none of them (it
