@@ -83,8 +83,9 @@ def test_the_colour_preview_of_max_disp_tops_at_the_range_given_as_a_videos_does
     assert json.loads((tmp_path / "c" / "p.json").read_text())["color_preview"]["range_px"] == [0.0, 20.0]
     BatchJob(output=tmp_path / "d", formats=("color", "json")).write(result, "p")  # none given: its own percentile
     assert json.loads((tmp_path / "d" / "p.json").read_text())["color_preview"]["range_px"][1] == 40.0
-    with pytest.raises(InputError, match="colour_max_disp_px must be > 0 pixels"):
-        BatchJob(colour_max_disp_px=0)
+    for wrong in (0, "20", float("nan"), True):
+        with pytest.raises(InputError, match="colour_max_disp_px must be > 0 pixels"):
+            BatchJob(colour_max_disp_px=wrong)
 
 
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import math
+import numbers
 import os
 import socket
 import time
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..confidence import check_max_diff_px, lr_check
-from ..errors import InputError, RtStereoError, require_bool, require_installed, require_number, require_path, warn
+from ..errors import InputError, RtStereoError, require_bool, require_installed, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.disparity import given_range_top_px
 from ..io.download import is_url
@@ -172,10 +173,11 @@ class BatchJob:
             require_bool(getattr(self, name), name)
         if self.lr_check_px is not None:
             check_max_diff_px(self.lr_check_px, "lr_check_px")
-        if self.colour_max_disp_px is not None:
-            top = require_number(self.colour_max_disp_px, "colour_max_disp_px", "a disparity in pixels, or None")
-            if not (math.isfinite(top) and top > 0):
-                raise InputError(f"colour_max_disp_px must be > 0 pixels (a finite number), got {top}")
+        top = self.colour_max_disp_px  # compared, not made a float: an int of 1000 digits is the model's to refuse
+        if top is not None and not (
+            isinstance(top, numbers.Real) and not isinstance(top, bool) and top > 0 and top != math.inf
+        ):
+            raise InputError(f"colour_max_disp_px must be > 0 pixels (a finite number) or None, got {top!r:.80}")
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {type(self.calibration).__name__}"

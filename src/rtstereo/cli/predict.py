@@ -251,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
-        colour_max_disp_px=args.max_disp,  # the preview's range, as video's (given_range_top_px)
+        # the preview's range, as video's (given_range_top_px); a --max-disp below 1 is refused as the model loads
+        colour_max_disp_px=args.max_disp if args.max_disp is not None and args.max_disp >= 1 else None,
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
