@@ -46,6 +46,48 @@ def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):
     np.testing.assert_allclose(png, pfm, atol=1 / 512, equal_nan=True)
 
 
+def test_a_single_output_file_keeps_the_record_of_its_calibration_beside_it(capsys, tmp_path, pair_files):
+    """-o x.pfm --calib calib.txt kept no record of the calibration (a folder's pairs record theirs)."""
+    lp, rp = pair_files
+    calib = tmp_path / "calib.txt"
+    calib.write_text("cam0=[100 0 47.5; 0 100 23.5; 0 0 1]\ncam1=[100 0 47.5; 0 100 23.5; 0 0 1]\nbaseline=120\n")
+    args = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-q", "-o", tmp_path / "out" / "x.pfm")
+    code, _, err = run_cli(capsys, *args, "--calib", calib)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".x.pfm.made-with.json", "x.pfm"]
+    record = json.loads((tmp_path / "out" / ".x.pfm.made-with.json").read_text())
+    assert record["calibration"]["baseline_m"] == pytest.approx(0.12) and record["calibration"]["fx_px"] == 100
+    assert record["model"] == "sgbm" and record["settings"]["max_disp"] == 16
+    code, _, err = run_cli(capsys, *args)  # again without --calib: the record says so, the old one is not kept
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / ".x.pfm.made-with.json").read_text())["calibration"] is None
+
+
+def test_the_colour_preview_of_max_disp_tops_at_the_range_given_as_a_videos_does(capsys, tmp_path, pair_files):
+    """predict's _color.png topped at each map's 99th percentile whatever --max-disp said, video's at --max-disp (the
+    range SGBM searches, 32 for 20): one rule now; the maps themselves are not clipped."""
+    from rtstereo.batch import BatchJob
+    from rtstereo.types import DisparityResult
+
+    lp, rp = pair_files
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", "--max-disp", 20, "-q", "-o", tmp_path / "a")
+    assert code == 0, err
+    assert json.loads((tmp_path / "a" / "l.json").read_text())["color_preview"]["range_px"] == [0.0, 32.0]
+    # a network's map beyond the range given (the hybrid reaches 192 px): the preview clips, the PFM keeps 40 px
+    disparity = np.tile(np.linspace(1, 40, 64, dtype=np.float32), (8, 1))
+    result = DisparityResult(disparity_px=disparity, model="x")
+    BatchJob(output=tmp_path / "c", formats=("pfm", "color", "json"), colour_max_disp_px=20).write(result, "p")
+    colour = cv2.imread(str(tmp_path / "c" / "p_color.png"))
+    assert (colour[:, -1] == colour[:, 40]).all() and not (colour[:, 20] == colour[:, 40]).all()  # 40, 26, 13 px
+    assert read_disparity(tmp_path / "c" / "p.pfm").max() == pytest.approx(40.0)
+    assert json.loads((tmp_path / "c" / "p.json").read_text())["color_preview"]["range_px"] == [0.0, 20.0]
+    BatchJob(output=tmp_path / "d", formats=("color", "json")).write(result, "p")  # none given: its own percentile
+    assert json.loads((tmp_path / "d" / "p.json").read_text())["color_preview"]["range_px"][1] == 40.0
+    for wrong in (0, "20", float("nan"), True):
+        with pytest.raises(InputError, match="colour_max_disp_px must be > 0 pixels"):
+            BatchJob(colour_max_disp_px=wrong)
+
+
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
     before = cv2.getNumThreads()

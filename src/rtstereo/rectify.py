@@ -1702,6 +1702,30 @@ def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
         raise InputError(f"{path}: T is 0, 0, 0: the two cameras are at one place, with no baseline between them")
 
 
+# The maps ``cv2.initUndistortRectifyMap`` makes (CV_16SC2: an int16 pair and a uint16 per pixel) for both cameras.
+_MAPS_BYTES_PER_PX = 2 * (4 + 2)
+
+
+def _check_maps_fit(source: str, size_wh: tuple[int, int]) -> None:
+    """Refuse an image size whose maps the memory budget cannot hold (:mod:`~rtstereo.runtime.memory`): a rig file
+    saying 100000x100000 ended in OpenCV's out-of-memory traceback while the maps were built.
+
+    Raises:
+        MemoryBudgetError: the size, the maps' bytes and the budget.
+    """
+    from .runtime.memory import BUDGET_ENV, MemoryBudgetError, format_bytes_apart, memory_budget
+
+    needed, budget = _MAPS_BYTES_PER_PX * size_wh[0] * size_wh[1], memory_budget()
+    if needed <= budget.bytes:
+        return
+    shown_needed, shown_allowed = format_bytes_apart(needed, budget.bytes)
+    raise MemoryBudgetError(
+        f"{source}: rectification maps for {size_wh[0]}x{size_wh[1]} (WxH) images need about {shown_needed}, more "
+        f"than the {shown_allowed} budget ({budget.source}): check the image size (image_width, image_height), or "
+        f"free memory ({BUDGET_ENV} sets the budget)"
+    )
+
+
 def _is_rotation(matrix: np.ndarray) -> bool:
     """Whether a 3x3 matrix is a rotation, to :data:`_ROTATION_TOLERANCE` (files round their values)."""
     orthonormal = np.allclose(matrix @ matrix.T, np.eye(3), rtol=0.0, atol=_ROTATION_TOLERANCE)
@@ -1774,10 +1798,26 @@ class Rectifier:
 
     @classmethod
     def from_matrices(
-        cls, k1, d1, k2, d2, r1, r2, p1, p2, size_wh: tuple[int, int], calibration: Calibration | None = None
+        cls,
+        k1,
+        d1,
+        k2,
+        d2,
+        r1,
+        r2,
+        p1,
+        p2,
+        size_wh: tuple[int, int],
+        calibration: Calibration | None = None,
+        source: str = "rectification",
     ) -> Rectifier:
-        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices."""
+        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices.
+
+        Raises:
+            MemoryBudgetError: maps of ``size_wh`` (named by ``source``) that the memory budget cannot hold.
+        """
         size_wh = (int(size_wh[0]), int(size_wh[1]))
+        _check_maps_fit(source, size_wh)
         if calibration is None:
             calibration = calibration_from_projections(p1, p2, *size_wh, source="rectification")
         maps = [
@@ -1866,12 +1906,20 @@ class Rectifier:
                 alpha=0,
             )
             matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
+            horizontal = abs(p2[0, 3] - p1[0, 3]) >= abs(p2[1, 3] - p1[1, 3])  # else: refused as vertical below
+            if horizontal and not p1[0, 3] > p2[0, 3]:  # P[0,3] is no value of the file: say it in T's terms
+                raise InputError(
+                    f"{path}: T = {_numbers(matrices['T'])} puts the right camera to the left of the left one (a "
+                    f"baseline of {(p1[0, 3] - p2[0, 3]) / p1[0, 0]:.6g} in T's unit): left and right are swapped, or "
+                    "T's sign is (OpenCV's T takes left-camera points to the right camera's, so a right camera B to "
+                    "the right has T = -B, 0, 0)"
+                )
         m = matrices
         calibration = calibration_from_projections(
             m["P1"], m["P2"], *size_wh, source=str(path), metres_per_unit=metres_per_unit
         )
         return cls.from_matrices(
-            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh, calibration
+            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh, calibration, str(path)
         )
 
     @classmethod

@@ -301,10 +301,13 @@ class NewestFrameQueue(queue.Queue):
         self.end = end
         self.dropped = 0
         self.taken_at = 0.0  # perf_counter() when the consumer last took an item
+        self.taken = 0  # items the consumer took (``end`` not counted)
 
     def _get(self) -> Any:
         self.taken_at = time.perf_counter()
-        return super()._get()
+        item = super()._get()
+        self.taken += item is not self.end
+        return item
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self.mutex:
@@ -593,6 +596,10 @@ class Stream:
                     self._finish("max-frames")
                     break
                 if self.source.live and not self._await_frame_due():
+                    break
+                # Due once the hand-over is empty: the frames inference took may be all max_frames wants, and a frame
+                # read now was one more captured than processed (live --max-frames 5 reported 6 read)
+                if self.source.live and self.max_frames is not None and self._captured.taken >= self.max_frames:
                     break
                 started = time.perf_counter()
                 pair = next(frames, None)

@@ -66,7 +66,8 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path, sgbm, three_pairs):
     job = BatchJob(output=tmp_path / "out", formats=("png16",))
     summary = run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)), fail_fast=True)
     assert [o.status for o in summary.outcomes] == ["done", "failed"] and summary.not_reached == 1
-    assert "1 not reached (--fail-fast)" in summary.report()
+    assert "1 not reached (fail_fast)" in summary.report()  # the argument a Python caller gave
+    assert "1 not reached (--fail-fast)" in summary.report(command_line=True)
 
 
 def test_resume_skips_complete_pairs_only(tmp_path, sgbm, three_pairs):
@@ -76,7 +77,8 @@ def test_resume_skips_complete_pairs_only(tmp_path, sgbm, three_pairs):
     (tmp_path / "out" / "02.json").unlink()  # as if the run had stopped between the two files
     again = run_local(job, sgbm, sources)
     assert [o.status for o in again.outcomes] == ["skipped", "failed", "done"]
-    assert "(complete outputs exist; --overwrite redoes them)" in again.report()
+    assert "(complete outputs exist; overwrite=True redoes them)" in again.report()  # it said --overwrite
+    assert "(complete outputs exist; --overwrite redoes them)" in again.report(command_line=True)
     redo = run_local(BatchJob(output=tmp_path / "out", formats=("png16", "json"), overwrite=True), sgbm, sources)
     assert [o.status for o in redo.outcomes] == ["done", "failed", "done"]
 

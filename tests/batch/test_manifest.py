@@ -153,6 +153,10 @@ def test_a_parquet_name_column_of_numbers_names_pair_zero_too(tmp_path):
         ("pairs.csv", "left,right,name\na,b,x\nc,d,x\ne,f,y\ng,h,y\n", "pair names repeat: x (line 2, line 3); y"),
         ("pairs.csv", "left,right,LEFT\na.png,b.png,c.png\n", "has left more than once"),
         ("pairs.csv", b"left,right\n\xff\xfe,b\n", "cannot read manifest"),
+        ("pairs.csv", b"left,right\na.png,b.png\n# caf\xe9\nc\xe9.png,d.png\n", "line 3 is not UTF-8 text"),
+        ("pairs.csv", "left;right\na.png;b.png\n", "looks semicolon-separated (its header is 'left;right')"),
+        ("pairs.csv", "Left ; Right;name\na.png;b.png;x\n", "looks semicolon-separated"),
+        ("pairs.csv", "left\tright\na.png\tb.png\n", "looks tab-separated"),
         ("pairs.parquet", b"not parquet", "cannot read manifest"),
     ],
 )

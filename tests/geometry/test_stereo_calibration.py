@@ -817,6 +817,30 @@ def _pose_file(tmp_path, name, translation_scale=1.0, **scalars):
     return write_opencv(tmp_path / name, matrices, 160, 120, **scalars)
 
 
+def test_a_swapped_raw_rig_is_refused_in_the_terms_of_its_file(tmp_path):
+    """A rig of R, T with T's sign turned: the error quoted P[0,3] = 0, 24, values that are not in the file."""
+    with pytest.raises(InputError, match=r"T = 0.12, 0, 0 puts the right camera to the left .*swapped") as swapped:
+        Rectifier.from_file(_pose_file(tmp_path, "swapped.yaml", -1.0))
+    assert "P[0,3]" not in str(swapped.value)
+
+
+def test_a_rig_with_an_absurd_image_size_is_refused_before_its_maps_are_built(tmp_path, monkeypatch):
+    """100000x100000 ended in OpenCV's out-of-memory traceback; 12 B per pixel of maps against the budget."""
+    from rtstereo.io.calibration import write_opencv
+    from rtstereo.runtime.memory import MemoryBudgetError
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")
+    k = np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 1]])
+    matrices = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": np.array([-0.12, 0, 0])}
+    huge = write_opencv(tmp_path / "huge.yaml", matrices, 1000, 100)  # 1.2 MB of maps
+    with pytest.raises(
+        MemoryBudgetError,
+        match=r"huge.yaml: rectification maps for 1000x100 \(WxH\) images need about 1.1 MB, more than the 1.0 MB",
+    ):
+        Rectifier.from_file(huge)
+    assert Rectifier.from_file(write_opencv(tmp_path / "fits.yaml", matrices, 160, 120)).size_hw == (120, 160)
+
+
 def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_path):
     metres = _pose_file(tmp_path, "m.yaml")
     tagged = _pose_file(tmp_path, "mm_tagged.yaml", 1000.0, length_unit="mm")

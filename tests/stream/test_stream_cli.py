@@ -65,6 +65,16 @@ def test_the_colour_range_of_max_disp_is_the_range_sgbm_searches(run_cli, two_vi
     assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
 
 
+def test_the_colour_range_of_max_disp_with_the_default_hybrid_is_max_disp_not_its_networks_192_px():
+    """--max-disp 20 with the default model coloured 0..192 px (the hybrid's network range): the map looked uniform."""
+    import rtstereo
+    from rtstereo.cli.video import _colour_top_px
+
+    assert _colour_top_px(20, rtstereo.load("default", max_disp=20)) == 20.0
+    assert _colour_top_px(20, rtstereo.load("sgbm", max_disp=20)) == 32.0  # the range OpenCV searches
+    assert _colour_top_px(None, rtstereo.load("default")) is None  # measured from the first frames
+
+
 def test_mov_and_m4v_outputs_keep_their_own_default_summaries(run_cli, two_videos, tmp_path):
     for name in ("run.mov", "run.m4v", "run.mp4"):  # run.mov and run.m4v both wrote run.json
         code, _, err = run_cli("video", *two_videos, "-o", tmp_path / name, "--max-frames", 1, *FAST)

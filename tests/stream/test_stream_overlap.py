@@ -176,6 +176,15 @@ def test_a_live_source_is_never_queued_behind_a_slow_model():
     assert no_stage_threads_left()
 
 
+@pytest.mark.parametrize("max_frames", [1, 3])
+def test_a_live_source_reads_no_frame_past_max_frames(max_frames):
+    """live --max-frames N reported N + 1 frames read: capture took one more while inference did the last."""
+    summary = Stream(Camera(period_s=2 * MS), FakePredictor(delay_s=30 * MS), max_frames=max_frames).run()
+    assert summary.frames_processed == summary.frames_written == max_frames and summary.stopped_by == "max-frames"
+    assert summary.frames_read == max_frames + summary.frames_dropped, summary
+    assert no_stage_threads_left()
+
+
 def test_a_live_frame_is_converted_only_when_the_model_will_take_it():
     """30 frames a second in front of a 5 fps model: 1 of 6 converted, not all of them (they were:
     the capture stage took every frame the camera delivered, and the hand-over dropped 5 of 6)."""

@@ -370,6 +370,21 @@ def test_videos_of_different_frame_rates_warn(tmp_path, scene, caplog):
     assert "different frame rates (left 10.000 fps, right 25.000 fps)" in caplog.text
 
 
+def test_a_raw_mjpeg_streams_guessed_rate_is_left_out_of_the_comparison(tmp_path, scene, caplog):
+    """A raw MJPEG stream (no container) reads as FFmpeg's 25 fps guess: beside a real 10 fps video it warned of
+    "different frame rates"; the stream's rate is the video's."""
+    from rtstereo.sources.video import raw_stream
+
+    left = write_video(tmp_path / "l.avi", scene.lefts, fps=10)
+    right = tmp_path / "r.mjpeg"
+    right.write_bytes(b"".join(cv2.imencode(".jpg", frame[:, :, ::-1])[1].tobytes() for frame in scene.rights))
+    assert (raw_stream(right), raw_stream(left)) == ("MJPEG", None)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = TwoVideoSource(left, right)
+        assert len(list(source)) == len(scene.rights)
+    assert "different frame rates" not in caplog.text and source.fps == pytest.approx(10.0)
+
+
 def test_missing_and_unreadable_videos(tmp_path, two_videos):
     with pytest.raises(InputError, match="right video not found"):
         TwoVideoSource(two_videos[0], tmp_path / "nope.mp4")

@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
+import numbers
 import os
 import socket
 import time
@@ -27,6 +29,7 @@ import numpy as np
 from ..confidence import check_max_diff_px, lr_check
 from ..errors import InputError, RtStereoError, require_bool, require_path, warn
 from ..geometry import pair_with_calibration_for_size
+from ..io.disparity import given_range_top_px
 from ..io.download import is_url
 from ..io.images import header_size_hw
 from ..rectify import align_rows, row_alignment_record, without_unseen_pixels
@@ -114,6 +117,9 @@ class BatchJob:
         overwrite: redo pairs whose complete outputs exist (otherwise they are skipped).
         align_rows: resample each pair's right view so that its rows meet the left one's, from the
             misalignment matched features show (:func:`~rtstereo.rectify.align_rows`), after rectification.
+        colour_max_disp_px: the range the user gave (``--max-disp``): the ``color`` preview's colours top at it, or
+            at the range OpenCV's matchers search when larger (:func:`~rtstereo.io.disparity.given_range_top_px`),
+            as a video's do; ``None``: at each map's own 99th percentile.
     """
 
     output: Path | None = None
@@ -125,6 +131,7 @@ class BatchJob:
     cloud: PointCloudOptions = PointCloudOptions()
     overwrite: bool = False
     align_rows: bool = False
+    colour_max_disp_px: float | None = None
     # The calibration attached to pairs of each (H, W), made once: its warnings (scaled, a principal point
     # outside the images) are said once per size, not for every pair of a batch.
     _sized: dict[tuple[int, int], Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -143,6 +150,7 @@ class BatchJob:
             cloud: PointCloudOptions = PointCloudOptions(),
             overwrite: bool = False,
             align_rows: bool = False,
+            colour_max_disp_px: float | None = None,
         ) -> None: ...
 
     def __post_init__(self) -> None:
@@ -165,6 +173,11 @@ class BatchJob:
             require_bool(getattr(self, name), name)
         if self.lr_check_px is not None:
             check_max_diff_px(self.lr_check_px, "lr_check_px")
+        top = self.colour_max_disp_px  # compared, not made a float: an int of 1000 digits is the model's to refuse
+        if top is not None and not (
+            isinstance(top, numbers.Real) and not isinstance(top, bool) and top > 0 and top != math.inf
+        ):
+            raise InputError(f"colour_max_disp_px must be > 0 pixels (a finite number) or None, got {top!r:.80}")
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {type(self.calibration).__name__}"
@@ -410,13 +423,14 @@ class BatchJob:
         return dataclasses.replace(result, preparation={**result.preparation, **preparation})
 
     def write(self, result: DisparityResult, name: str, made_with: dict[str, Any] | None = None) -> list[Path]:
-        """Write the result's files (each atomically), with the record of ``made_with`` (:meth:`made_with`) in a
-        folder; nothing when there is no output."""
+        """Write the result's files (each atomically), with the record of ``made_with`` (:meth:`made_with`) beside
+        them, in a folder or beside one output file; nothing when there is no output."""
         if self.output is None:
             return []
         if self.to_file:
-            return [save_single_file(result, self.output)]
-        return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with)
+            return [save_single_file(result, self.output, made_with)]
+        top_px = given_range_top_px(self.colour_max_disp_px, result.settings.get("searched_disp"))
+        return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with, top_px)
 
 
 def _local_file_absolute(value: Any) -> Any:

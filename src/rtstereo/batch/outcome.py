@@ -179,15 +179,22 @@ class BatchSummary:
             return 130
         return 1 if self.failures or self.not_reached else 0
 
-    def report(self) -> str:
-        """One line: ``12 pairs: 10 done, 1 skipped, 1 failed; 4.2 pairs/s (local, 1 worker)``."""
+    def report(self, command_line: bool = False) -> str:
+        """One line: ``12 pairs: 10 done, 1 skipped, 1 failed; 4.2 pairs/s (local, 1 worker)``.
+
+        Args:
+            command_line: name the options as ``rtstereo predict`` takes them (``--overwrite``), not as
+                :class:`~rtstereo.batch.job.BatchJob` and ``run_local`` do (``overwrite=True``), which a Python
+                caller gave.
+        """
         counts = self.counts
+        overwrite, fail_fast = ("--overwrite", "--fail-fast") if command_line else ("overwrite=True", "fail_fast")
         line = f"{counted(self.listed, 'pair')}: {counts[DONE]} done, {counts[SKIPPED]} skipped"
         if counts[SKIPPED]:
-            line += " (complete outputs exist; --overwrite redoes them)"
+            line += f" (complete outputs exist; {overwrite} redoes them)"
         line += f", {counts[FAILED]} failed"
         if self.not_reached:
-            why = "interrupted" if self.interrupted else "disk full" if self.stopped_by_full_disk else "--fail-fast"
+            why = "interrupted" if self.interrupted else "disk full" if self.stopped_by_full_disk else fail_fast
             line += f", {self.not_reached} not reached ({why})"
         done = [o for o in self.outcomes if o.status == DONE]
         if done:

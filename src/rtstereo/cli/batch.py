@@ -234,7 +234,7 @@ def run_batch(
             flush=True,
         )
     elif not args.quiet:
-        print(f"{summary.report()}; {where}", flush=True)
+        print(f"{summary.report(command_line=True)}; {where}", flush=True)
     full = summary.stopped_by_full_disk
     if full is not None:  # the pairs after it would each have failed with the same line
         print(

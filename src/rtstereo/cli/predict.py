@@ -249,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
+        # the preview's range, as video's (given_range_top_px); a --max-disp below 1 is refused as the model loads
+        colour_max_disp_px=args.max_disp if args.max_disp is not None and args.max_disp >= 1 else None,
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
@@ -361,7 +363,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         result = job.recorded(job.predict(predictor, pair), preparation)
         # recorded as a batch records them: without it, a batch rerun skipped this pair on its files alone, and kept
         # those of this run's options as its own
-        job.write(result, source.name, job.made_with(predictor) if job.writes_folder else None)
+        job.write(result, source.name, job.made_with(predictor))
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")

@@ -583,12 +583,15 @@ def _refuse_a_size_no_memory_holds(
 
 
 def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
-    """The top of the colour range for ``--max-disp``: the range the method searches, which OpenCV's matchers round up
-    to a multiple of 16 (``--max-disp 20`` searches 32: 20-31 px all showed the top colour); ``None`` measures it."""
-    if max_disp_px is None:
-        return None
-    searched_px = getattr(predictor, "max_disp_px", None)
-    return max(float(max_disp_px), searched_px) if isinstance(searched_px, (int, float)) else max_disp_px
+    """The top of the colour range for ``--max-disp`` (:func:`~rtstereo.io.disparity.given_range_top_px`, as
+    ``predict``'s ``_color.png``): the range OpenCV's matchers search, a multiple of 16 (``--max-disp 20`` searches 32:
+    20-31 px all showed the top colour), else ``--max-disp`` (the default hybrid's ``max_disp_px`` is its network's
+    192 px, which coloured a 20 px scene in one colour); ``None`` measures it."""
+    from ..io.disparity import given_range_top_px
+
+    backend = getattr(predictor, "backend", None)
+    described = backend.describe() if hasattr(backend, "describe") else {}
+    return given_range_top_px(max_disp_px, described.get("searched_disp") if isinstance(described, dict) else None)
 
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:

@@ -298,6 +298,22 @@ def preview_top_px(disparity_px: np.ndarray) -> float:
     return float(np.percentile(d[valid], 99)) if valid.any() else 1.0
 
 
+def given_range_top_px(max_disp_px: float | None, searched_disp_px: float | None = None) -> float | None:
+    """The top of a preview's colours when the user gave the range (``--max-disp``): that range, or the range the
+    method searches when it is larger (OpenCV's matchers round it up to a multiple of 16: ``--max-disp 20`` searches
+    32); ``None`` when no range was given (the map's own is measured: :func:`preview_top_px`). A network whose output
+    reaches past it (the hybrid's, up to 192 px) is drawn against it all the same, values above in the top colour:
+    against 192 px a 20 px range showed in one colour.
+
+    Examples:
+        >>> given_range_top_px(20, 32), given_range_top_px(20), given_range_top_px(None, 32)
+        (32.0, 20.0, None)
+    """
+    if max_disp_px is None:
+        return None
+    return float(max(max_disp_px, searched_disp_px or 0))
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     """``np.save`` through a file object: given a name, it adds ``.npy`` to one that does not end in it
     exactly (``disp.NPY`` became ``disp.NPY.npy``, and so did the temporary name of an atomic write)."""

@@ -399,8 +399,13 @@ def save_result(
     formats: Iterable[str] = DEFAULT_FORMATS,
     writers: Mapping[str, Writer] | None = None,
     made_with: Mapping[str, Any] | None = None,
+    colour_top_px: float | None = None,
 ) -> list[Path]:
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
+
+    ``colour_top_px`` is the disparity at the top of the ``color`` preview's colours (the range the user gave,
+    :func:`~rtstereo.io.disparity.given_range_top_px`; values above it take the top colour, in the preview only);
+    ``None`` takes the map's own 99th percentile.
 
     ``made_with``, the options the files depend on, is recorded beside them in a hidden file
     (:func:`made_with_file`), published with them, so that a rerun can tell outputs made with other options from its
@@ -443,7 +448,9 @@ def save_result(
     left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
     # The preview's range, which the sidecar gives: the map's percentile once, not once for each (5 ms at 640x480,
     # 20 ms at 1080p, per pair)
-    top_px = _preview_top_or_none(result.disparity_px) if "color" in formats else None
+    top_px = colour_top_px
+    if top_px is None:
+        top_px = _preview_top_or_none(result.disparity_px) if "color" in formats else None
     with staging_folder(folder) as staging:
         staged: dict[str, Path | None] = {}
         # The sidecar last: it describes the map files written beside it, and a PNG left out is none of them (it
@@ -551,12 +558,26 @@ def require_result(result: Any) -> DisparityResult:
     return result
 
 
-def save_single_file(result: DisparityResult, path: str | Path) -> Path:
-    """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy)."""
+def save_single_file(result: DisparityResult, path: str | Path, made_with: Mapping[str, Any] | None = None) -> Path:
+    """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy).
+
+    ``made_with`` (the options the map depends on: model, settings, calibration, ...) is recorded beside it in the
+    hidden ``.FILE.made-with.json`` (:func:`made_with_file` of the file's name), as a folder's pairs record theirs:
+    ``-o disp.pfm --calib calib.txt`` kept no word of the calibration. Without it, an earlier record there is removed.
+    """
     require_result(result)
     path = require_path(path, "output file", "a .png, .pfm or .npy file name (str or Path)")
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
     with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit
         write_disparity(partial, result.disparity_px)
+    record = made_with_file(path.parent, path.name)
+    try:
+        if made_with is None:
+            record.unlink(missing_ok=True)  # it would speak of another map
+        else:
+            with atomic_path(record) as partial:
+                partial.write_text(json.dumps(dict(made_with), indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {record}: {os_reason(exc, record)}") from None
     return path

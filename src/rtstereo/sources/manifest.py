@@ -183,6 +183,7 @@ def _read_csv(path: Path) -> list[tuple[str, dict]]:
                     continue
                 if header is None:
                     header = [h.strip().lower() for h in cells]
+                    _check_separator(path, header)
                     _check_columns(path, header)
                     continue
                 rows.append((where, dict(zip(header, cells))))
@@ -190,7 +191,12 @@ def _read_csv(path: Path) -> list[tuple[str, dict]]:
                 # trailing comma, as spreadsheets write) say nothing.
                 if any(c.strip() for c in cells[len(header) :]):
                     extra.append(where)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:  # its byte position is in a block the decoder read, not in the file: the line
+        raise InputError(
+            f"cannot read manifest {path}: {_first_line_not_utf8(path)} is not UTF-8 text ({exc.reason}, byte "
+            f"0x{exc.object[exc.start]:02x}): save the manifest as UTF-8"
+        ) from None
+    except (OSError, csv.Error) as exc:
         raise InputError(f"cannot read manifest {path}: {exc}") from None
     if header is None:
         _check_columns(path, [])
@@ -200,6 +206,28 @@ def _read_csv(path: Path) -> list[tuple[str, dict]]:
             "header's columns; the extra cells are ignored (a comma in a file name must be quoted)"
         )
     return rows
+
+
+def _first_line_not_utf8(path: Path) -> str:
+    """``line N``, the first line of ``path`` that UTF-8 cannot decode (as an editor counts them)."""
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"line {number}"
+    return "a line"  # not reached: some line failed
+
+
+def _check_separator(path: Path, header: list[str]) -> None:
+    """Refuse a header of one cell that is ``left;right`` or ``left<TAB>right`` (a spreadsheet's export in a locale
+    whose decimal mark is the comma): it said "no left or right column (found: left;right)". Cells themselves may
+    hold ``;`` (file names do), so the separator is not guessed."""
+    for separator, called in ((";", "semicolon"), ("\t", "tab")):
+        if len(header) == 1 and {"left", "right"} <= {h.strip() for h in header[0].split(separator)}:
+            raise InputError(
+                f"manifest {path} looks {called}-separated (its header is {header[0]!r}): manifests are "
+                "comma-separated (left,right[,name]); save it as CSV with commas"
+            )
 
 
 def _without_comments(lines: Iterable[str]) -> Iterator[str]:

@@ -99,6 +99,8 @@ class VideoReader:
         self.rotation_deg = int(self.capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps: float | None = fps if 0 < fps <= MAX_HEADER_FPS else None
+        # A raw stream has no container to hold a rate: FFmpeg says its default, 25 fps, which is no measure of it.
+        self.fps_guessed = raw_stream(self.path) is not None
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
@@ -244,6 +246,31 @@ def _image_suffixes() -> tuple[str, ...]:
     from ..datasets.readers import IMAGE_SUFFIXES  # here: the readers are not needed to play a video
 
     return IMAGE_SUFFIXES
+
+
+def raw_stream(path: str | Path) -> str | None:
+    """``"MJPEG"`` or ``"H.264/H.265"`` for a raw stream of that codec, with no container around it (whose frame rate
+    FFmpeg guesses as 25 fps), else ``None``: told by its first bytes, a JPEG's start of image or an Annex B start
+    code before a NAL unit's header (its first bit 0; MPEG-1/2 and MPEG-PS start codes, whose headers hold the rate,
+    go on with a byte of 0xB0 or more).
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.h264").write_bytes(bytes([0, 0, 0, 1, 0x67, 0x42]))
+        >>> _ = (folder / "b.mpg").write_bytes(bytes([0, 0, 1, 0xBA, 0x44, 0]))
+        >>> raw_stream(folder / "a.h264"), raw_stream(folder / "b.mpg")
+        ('H.264/H.265', None)
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(5)
+    except OSError:
+        return None
+    if head[:3] == b"\xff\xd8\xff":
+        return "MJPEG"
+    after = head[4:5] if head[:4] == b"\x00\x00\x00\x01" else head[3:4] if head[:3] == b"\x00\x00\x01" else b""
+    return "H.264/H.265" if after and after[0] < 0x80 else None
 
 
 def is_still_image(path: str | Path, frame_count: float | None) -> bool:
@@ -446,14 +473,16 @@ class TwoVideoSource(FrameSource):
                 "disparity is meaningless: give both videos the same rotation",
                 turned,
             )
-        if left.fps and right.fps and abs(left.fps - right.fps) > FPS_TOLERANCE * max(left.fps, right.fps):
+        # a raw stream's rate is FFmpeg's 25 fps guess: compared with a video's own, it warned of rates that differ
+        measured = left.fps and right.fps and not (left.fps_guessed or right.fps_guessed)
+        if measured and abs(left.fps - right.fps) > FPS_TOLERANCE * max(left.fps, right.fps):
             log.warning(
                 "the two videos have different frame rates (left %.3f fps, right %.3f fps): frames are "
                 "paired by number, so the views drift apart in time if they were not recorded frame by frame",
                 left.fps,
                 right.fps,
             )
-        self.fps = left.fps or right.fps
+        self.fps = next((r.fps for r in (left, right) if r.fps and not r.fps_guessed), left.fps or right.fps)
         self.view_size_hw = (left.height, left.width)  # as the header says: the memory check before the first frame
         counts = (left.frame_count, right.frame_count)
         self._frame_count = None if None in counts else min(counts)
