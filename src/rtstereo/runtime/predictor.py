@@ -83,14 +83,24 @@ KEEP_ASPECT_ADVICE = "an export at the pair's aspect ratio, or --dynamic, keeps 
 FITS = ("resize", "crop")
 
 
+def check_fit_name(fit: Any) -> str:
+    """``fit``, one of :data:`FITS`, whatever the model (:func:`check_fit` checks it against one).
+
+    Raises:
+        InputError: another value.
+    """
+    if not isinstance(fit, str) or fit not in FITS:
+        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r:.80}")
+    return fit
+
+
 def check_fit(fit: Any, fixed_size_hw: tuple[int, int] | None, name: str) -> str:
     """``fit`` (one of :data:`FITS`) for a model of ``fixed_size_hw`` (``None``: it takes any size).
 
     Raises:
         InputError: another value, or ``"crop"`` for a model that takes pairs of any size.
     """
-    if not isinstance(fit, str) or fit not in FITS:
-        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r:.80}")
+    fit = check_fit_name(fit)
     if fit == "crop" and fixed_size_hw is None:
         raise InputError(
             f"--fit crop (fit='crop') is for a network fixed at one size (an ONNX file exported at one HxW); "
