@@ -186,6 +186,20 @@ def test_pairs_come_from_a_manifest_too(pairs, tmp_path):
     assert [p.name for p in found] == ["one"] and notes == []
 
 
+def test_a_manifests_pair_listed_again_is_scored_once_and_said_so(pairs, tmp_path):
+    """read_manifest's warning said of bench "each name gets its own files of the same pair": it is scored once."""
+    import warnings
+
+    (tmp_path / "pairs.csv").write_text(
+        "left,right,name\nlefts/p0.png,rights/p0.png,a\nlefts/p1.png,rights/p1.png,b\nlefts/p0.png,rights/p0.png,c\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found, notes = pairs_of([str(tmp_path / "pairs.csv")])
+    assert [p.name for p in found] == ["a", "b"]
+    assert notes == ["1 pair of --data listed again (first: c (as a)), scored once: each pair weighs once in the means"]
+
+
 def test_a_pair_given_twice_counts_once_and_pairs_of_two_data_with_one_name_are_told_apart(pairs, tmp_path):
     """Two sequences of one layout both have a p0; the reference failing on both was counted as failing on one
     (its failures were kept by name), and one pair under two --data weighed twice in the mean."""
@@ -194,8 +208,12 @@ def test_a_pair_given_twice_counts_once_and_pairs_of_two_data_with_one_name_are_
         (other / side).mkdir(parents=True)
         (other / side / "p0.png").write_text("not an image")
         (tmp_path / side / "p2.png").write_text("not an image")
-    found, _ = pairs_of([pairs, pairs, (str(other / "lefts"), str(other / "rights"))])
+    found, notes = pairs_of([pairs, pairs, (str(other / "lefts"), str(other / "rights"))])
     assert [p.name for p in found] == ["p0", "p1", "p2", "p0 (2)"]
+    # left out without a word before
+    assert notes == [
+        "3 pairs of --data listed again (first: p0 (as p0)), scored once: each pair weighs once in the means"
+    ]
     report = run_bench(["bm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[pairs, (other / "lefts", other / "rights")],
                        reference="sgbm:max_disp=16", **FAST)  # fmt: skip
     assert report.reference["failed"].keys() == {"p2", "p0 (2)"} and report.reference["pairs"] == ["p0", "p1"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,7 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
         InputError: an item of another form, or one that names no pair.
     """
     from .datasets import find_samples
-    from .sources.manifest import read_manifest
+    from .sources.manifest import RepeatedPairWarning, read_manifest
     from .sources.pairs import resolve_pairs
 
     pairs: list[PairSource] = []
@@ -200,7 +201,9 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
                     f"got {len(values)}: a glob the shell expanded? quote it, '{Path(values[0]).parent}/*.png')"
                 )
         if Path(item).suffix.lower() in MANIFEST_SUFFIXES and not Path(item).is_dir():
-            pairs += read_manifest(item)
+            with warnings.catch_warnings():  # its pairs listed again are scored once: said below, not "own files"
+                warnings.simplefilter("ignore", RepeatedPairWarning)
+                pairs += read_manifest(item)
             continue
         try:
             samples = find_samples(item)
@@ -224,38 +227,47 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
         )
     if not pairs:
         raise InputError(f"--data: no pair to score against the reference{' (' + notes[0] + ')' if notes else ''}")
-    return _distinct_pairs(pairs), notes
+    distinct, again = _distinct_pairs(pairs)
+    if again:  # left out without a word: the pairs scored were fewer than those listed
+        notes.append(
+            f"{counted(len(again), 'pair')} of --data listed again (first: {again[0]}), scored once: each pair weighs "
+            "once in the means"
+        )
+    return distinct, notes
 
 
-def _distinct_pairs(pairs: list[PairSource]) -> list[PairSource]:
+def _distinct_pairs(pairs: list[PairSource]) -> tuple[list[PairSource], list[str]]:
     """Each pair once (one given under two ``--data``, or twice in a manifest, would weigh twice in the mean),
     and names that tell them apart: two ``--data`` of one layout both have a ``000000``, and a pair is named
-    in the notes and in the JSON's ``failed`` by its name.
+    in the notes and in the JSON's ``failed`` by its name; and the pairs left out, each as ``NAME (as NAME)``.
 
     Examples:
         >>> given = [PairSource("a/0.png", "b/0.png", "0"), PairSource("c/0.png", "d/0.png", "0")]
-        >>> [p.name for p in _distinct_pairs([*given, given[0]])]
-        ['0', '0 (2)']
+        >>> kept, again = _distinct_pairs([*given, dataclasses.replace(given[0], name="zero")])
+        >>> [p.name for p in kept], again
+        (['0', '0 (2)'], ['zero (as 0)'])
     """
     import os
 
     from .io.download import is_url
 
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, ...], str] = {}
     names: set[str] = set()
     out = []
+    again = []
     for pair in pairs:
         key = tuple(side if is_url(side) else os.path.realpath(side) for side in (pair.left, pair.right))
         if key in seen:
+            again.append(f"{pair.name} (as {seen[key]})")
             continue
-        seen.add(key)
         name, count = pair.name, 1
         while name in names:
             count += 1
             name = f"{pair.name} ({count})"
         names.add(name)
+        seen[key] = name
         out.append(dataclasses.replace(pair, name=name))
-    return out
+    return out, again
 
 
 def check_not_two_datasets(values: Sequence[str]) -> None:

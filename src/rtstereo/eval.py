@@ -303,7 +303,9 @@ def evaluate(
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
-        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run).
+        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run), or a
+            predictor of ``fit="crop"`` (its maps are windows of the scenes; before any scene is run, even with
+            ``on_error``).
     """
     max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)
     items = list(samples)
@@ -314,7 +316,7 @@ def evaluate(
             try:
                 scene = score_sample(predictor_for, sample, warmed, name_warnings, max_gt_disp_px)
             except Exception as exc:
-                if on_error is None:
+                if on_error is None or isinstance(exc, _WholePairsOnly):  # the predictor's, not the scene's
                     raise
                 from .batch.job import failure_reason
 
@@ -550,6 +552,11 @@ def _score_sample(
                 f"more, left out as the cut of {max_gt_disp_px:g} px asks: nothing to score against"
             )
     predictor = predictor_for(sample)
+    if getattr(predictor, "fit", None) == "crop":
+        raise _WholePairsOnly(
+            "eval scores whole pairs against their ground truth, and a predictor of fit='crop' (--fit crop) predicts "
+            "only its centred window of them: evaluate it as loaded by default, fit='resize'"
+        )
     searched = getattr(predictor, "max_disp_px", None)
     noted = searched == sample.max_disp_hint_px and _unmatched_columns(int(searched), left.shape[1])
     # Only then: a change of the filters lets every warning already said be said again
@@ -577,6 +584,11 @@ def _score_sample(
     return SceneResult(
         sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at, str(sample.left_path)
     )
+
+
+class _WholePairsOnly(InputError):
+    """A predictor that does not predict whole pairs (``fit="crop"``): refused once, for every scene, by
+    :func:`evaluate`, not recorded as each scene's failure."""
 
 
 def _refuse_over_budget(predictor_for: Callable[[Sample], Predictor | HybridPredictor], sample: Sample) -> None:

@@ -30,6 +30,7 @@ from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
     CalibrationUnitWarning,
+    NoNamedEntriesError,
     calibration_from_dict,
     calibration_from_projections,
     check_length_unit,
@@ -1867,6 +1868,8 @@ class Rectifier:
             raise InputError(f"{path} is a rectified calibration ({rectified}): {_FOR_CALIB}")
         try:
             matrices, size_wh, texts = read_opencv(path)
+        except NoNamedEntriesError as exc:  # it named --calib's matrices (P1, P2 or Q) first, and no maps.npz
+            raise InputError(f"{path} {exc.what}: {_RECTIFY_TAKES}") from None
         except InputError as exc:
             if "OpenCV cannot parse it" not in str(exc):
                 raise

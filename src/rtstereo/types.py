@@ -268,8 +268,9 @@ class Calibration:
                 the crop resized was no longer scaled to.)
 
         Raises:
-            InputError: a corner that is no number or is below 0, or a crop that starts beyond the images the
-                calibration records.
+            InputError: a corner that is no number or is below 0, a crop that starts beyond the images the
+                calibration records, or one whose size runs past them (a calibration of another size: scale it to
+                the images first, :meth:`scaled`).
 
         Examples:
             >>> cal = Calibration(700, 700, 319.5, 329.5, 239.5, 0.1, width_px=640, height_px=480)
@@ -289,6 +290,12 @@ class Calibration:
                 )
             width_px = self.width_px - x0_px if width_px is None else width_px
             height_px = self.height_px - y0_px if height_px is None else height_px
+            if x0_px + width_px > self.width_px or y0_px + height_px > self.height_px:
+                raise InputError(
+                    f"a {height_px:g}x{width_px:g} (HxW) crop at ({x0_px:g}, {y0_px:g}) runs past the "
+                    f"{self.height_px}x{self.width_px} images the calibration records (a calibration of another "
+                    "size: scale it to the images first, Calibration.scaled)"
+                )
         width_px = 0 if width_px is None else width_px
         height_px = 0 if height_px is None else height_px
         return dataclasses.replace(

@@ -135,6 +135,8 @@ def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_p
         (lambda: BatchJob(output=tmp_path, formats="png16"), "formats: expected a tuple .* got str 'png16'"),
         (lambda: BatchJob(output=tmp_path, formats=None), "formats: expected a tuple .* got NoneType None"),
         (lambda: PredictorOptions("sgbm", settings=[("max_disp", 16)]), "settings: expected a dict .* got list"),
+        (lambda: PredictorOptions("sgbm", fit="centre"), "^fit: expected one of resize, crop, got 'centre'$"),
+        (lambda: PredictorOptions("sgbm", fit=None), "^fit: expected one of resize, crop, got None$"),
         (lambda: read_manifest(5), "manifest: expected a .csv or .parquet file .* got int"),
         # each pair failed alike before, and overwrite="no" (a true str) redid them all
         (lambda: BatchJob(output=tmp_path, lr_check_px=-1), "lr_check_px must be > 0 pixels"),

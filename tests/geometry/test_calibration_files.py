@@ -387,9 +387,15 @@ def test_an_empty_opencv_file_or_one_of_a_list_is_an_input_error_not_an_opencv_a
     a traceback with exit code 1, from --calib and --rectify alike."""
     path = tmp_path / "calib.yaml"
     path.write_text(text)
-    for read in (read_calibration, Rectifier.from_file):
-        with pytest.raises(InputError, match=f"calib.yaml {said}: expected an OpenCV FileStorage file of named"):
-            read(path)
+    with pytest.raises(InputError, match=f"calib.yaml {said}: expected an OpenCV FileStorage file of named"):
+        read_calibration(path)
+    # it named --calib's matrices (P1, P2 or Q) first, and no maps.npz
+    with pytest.raises(InputError) as info:
+        Rectifier.from_file(path)
+    assert str(info.value) == (
+        f"{path} {said}: --rectify takes the maps.npz written by `rtstereo calibrate`, or an OpenCV YAML/XML/JSON "
+        "file with K1, D1, K2, D2 and R1, R2, P1, P2 or R, T"
+    )
 
 
 def test_opencv_errors(tmp_path):

@@ -325,10 +325,12 @@ def test_sink_errors(tmp_path, result):
         read_ply(blocker)
     with pytest.raises(InputError, match="cannot read"):
         read_ply(tmp_path / "missing.ply")
-    ascii_ply = tmp_path / "a.ply"
-    ascii_ply.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
-    with pytest.raises(InputError, match="only binary little-endian"):
-        read_ply(ascii_ply)
+    other_format = tmp_path / "a.ply"
+    other_format.write_bytes(b"ply\nformat binary_middle_endian 1.0\nelement vertex 0\nend_header\n")
+    with pytest.raises(
+        InputError, match=r"unknown PLY format \(format binary_middle_endian 1.0\); expected binary_lit"
+    ):
+        read_ply(other_format)
     odd = tmp_path / "o.ply"
     odd.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty list uchar int x\nend_header\n")
     with pytest.raises(InputError, match="unsupported vertex property"):
@@ -370,6 +372,61 @@ def test_read_ply_takes_what_other_writers_write(tmp_path, colour_type, stored, 
     np.testing.assert_array_equal(read_points, points)
     assert colors.dtype == np.uint8
     np.testing.assert_array_equal(colors, expected)
+
+
+_POINTS = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, 3.0]], np.float32)
+
+
+def test_read_ply_reads_ascii_as_open3d_and_cloudcompare_write_it(tmp_path):
+    """It refused ASCII ("only binary little-endian PLY is read here"). Hand-written: a camera element before the
+    vertices (skipped, one line), a face element after them (not read), colours as uchar, Windows line endings."""
+    text = "\r\n".join([
+        "ply", "format ascii 1.0", "comment made by hand", "element camera 1", "property float view_px",
+        "element vertex 2", *(f"property float {axis}" for axis in "xyz"),
+        *(f"property uchar {channel}" for channel in ("red", "green", "blue")),
+        "element face 1", "property list uchar int vertex_indices", "end_header",
+        "640", "0.5 -1 2 0 128 255", "1.5 0.25 3 7 2 0", "3 0 1 1", "",
+    ])  # fmt: skip
+    (tmp_path / "a.ply").write_bytes(text.encode())
+    points, colors = read_ply(tmp_path / "a.ply")
+    np.testing.assert_array_equal(points, _POINTS)
+    assert colors.dtype == np.uint8 and colors.tolist() == [[0, 128, 255], [7, 2, 0]]
+    header = b"ply\nformat ascii 1.0\nelement vertex 1\nproperty double x\nproperty double y\nproperty double z\n"
+    (tmp_path / "d.ply").write_bytes(header + b"end_header\n1e-3 2 -3.5\n")
+    points, colors = read_ply(tmp_path / "d.ply")
+    assert points.tolist() == [[np.float32(1e-3), 2.0, -3.5]] and colors is None
+    for body, message in (
+        (b"1 2\n", r"vertex 0 has 2 values, the header declares 3 properties"),
+        (b"1 2 x\n", r"a vertex value is no number"),
+        (b"", r"truncated: 1 vertices declared, 0 lines hold them"),
+    ):
+        (tmp_path / "bad.ply").write_bytes(header + b"end_header\n" + body)
+        with pytest.raises(InputError, match=f"bad.ply: {message}"):
+            read_ply(tmp_path / "bad.ply")
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_read_ply_reads_binary_big_endian_too_and_skips_an_element_before_the_vertices(tmp_path, order):
+    """It refused big-endian ("only binary little-endian PLY is read here"); a fixed-size element before the vertices
+    (2 rows of a uchar and a double, 18 bytes) is skipped by its declared size, one after them not read."""
+    kind = {"<": "binary_little_endian", ">": "binary_big_endian"}[order]
+    header = "\n".join([
+        "ply", f"format {kind} 1.0", "element camera 2", "property uchar id", "property double view_px",
+        "element vertex 2", *(f"property float {axis}" for axis in "xyz"),
+        *(f"property ushort {channel}" for channel in ("red", "green", "blue")),
+        "element face 1", "property list uchar int vertex_indices", "end_header", "",
+    ])  # fmt: skip
+    camera = np.array([(1, 640.0), (2, 480.0)], dtype=[("id", "u1"), ("view_px", f"{order}f8")])
+    vertices = np.empty(2, dtype=[*((a, f"{order}f4") for a in "xyz"), *((c, f"{order}u2") for c in ("r", "g", "b"))])
+    for axis, name in enumerate("xyz"):
+        vertices[name] = _POINTS[:, axis]
+    for channel, name in enumerate("rgb"):
+        vertices[name] = np.array([[0, 30000, 65535], [65535, 257, 0]])[:, channel]
+    face = np.array([3], "u1").tobytes() + np.array([0, 1, 1], f"{order}i4").tobytes()
+    (tmp_path / "b.ply").write_bytes(header.encode() + camera.tobytes() + vertices.tobytes() + face)
+    points, colors = read_ply(tmp_path / "b.ply")
+    np.testing.assert_array_equal(points, _POINTS)
+    assert colors.tolist() == [[0, 117, 255], [255, 1, 0]]  # 16-bit colours, by 257
 
 
 def _ply_bytes_by_hand(path):
@@ -448,9 +505,13 @@ def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
         "truncated": (data[: len(data) // 2], "truncated: .* vertices need"),
         "count": (data.replace(b"element vertex ", b"element vertex x"), "damaged PLY header line 'element vertex x"),
         "no_z": (data.replace(b"property float z\n", b"property float w\n"), "the vertices have no z property"),
-        "face_first": (
-            data.replace(b"element vertex", b"element face 1\nproperty uchar n\nelement vertex"),
+        "face_first": (  # a list's rows have sizes of their own: where the vertices start is not declared
+            data.replace(b"element vertex", b"element face 1\nproperty list uchar int vertex_indices\nelement vertex"),
             "the 'face' element comes before the vertices",
+        ),
+        "fixed_first_missing": (  # declared, its 3 bytes not there: the vertices are short of them
+            data.replace(b"element vertex", b"element camera 1\nproperty uchar a\nproperty short b\nelement vertex"),
+            "truncated: .* vertices need",
         ),
     }
     for name, (content, message) in damaged.items():

@@ -778,3 +778,20 @@ def test_a_scene_no_size_of_fits_the_memory_budget_fails_before_it_is_decoded(ca
     assert code == 1, err
     assert "rtstereo eval: failed: a (" in err and "sgbm on a 40x72 (HxW) pair needs about" in err, err
     assert "more than the 1 KB budget (RTSTEREO_MEMORY_BUDGET=1K)" in err
+
+
+def test_evaluate_refuses_a_predictor_of_fit_crop_once_before_any_scene(tmp_path):
+    """Each scene failed in turn: "the prediction is 40x60 but the ground truth is 40x96"."""
+    from tests.runtime.test_fit_crop import _load, matcher_onnx
+
+    for name in ("scene_c1", "scene_c2"):
+        _eth3d_scene(tmp_path / name, hw=(40, 96), ndisp=32)
+    model = _load(matcher_onnx(tmp_path / "model.onnx"), fit="crop")
+    failures = []
+    with pytest.raises(InputError, match=r"^eval scores whole pairs .* fit='crop' \(--fit crop\) predicts only its"):
+        evaluate(lambda s: model, find_samples(tmp_path), "m", on_error=lambda s, e: failures.append(e) or True)
+    assert failures == []
+    model.fit = "resize"
+    with pytest.warns(UserWarning):  # the pair stretched to the file's size
+        report = evaluate(lambda s: model, find_samples(tmp_path), "m", on_error=lambda s, e: True)
+    assert [s.size_hw for s in report.scenes] == [(40, 96), (40, 96)] and report.failures == []

@@ -22,9 +22,9 @@ from tests.conftest import run_cli
 import rtstereo
 from rtstereo import cli
 from rtstereo.errors import InputError
-from rtstereo.geometry import result_point_cloud
+from rtstereo.geometry import CalibrationWarning, result_point_cloud
 from rtstereo.io import read_disparity, write_image
-from rtstereo.runtime.predictor import ResizeWarning, crop_window
+from rtstereo.runtime.predictor import ResizeWarning, crop_window, window_of
 from rtstereo.types import Calibration
 
 NET_HW = (32, 48)
@@ -206,6 +206,39 @@ def test_lr_check_with_crop_checks_the_windows_maps(matcher):
     ]
     assert checked.disparity_px.shape == mask.shape == (64, 96)
     assert mask[:, 8:38].all()
+
+
+def test_the_window_of_a_pair_whose_calibration_records_half_its_size_is_scaled_then_cut():
+    """The calibration of 32x80 images, the pair 64x160: scaled by 2 first (fx 100, cx (39.5 + 0.5) * 2 - 0.5 = 79.5,
+    cy 19.5), then cut at x = 32 (cx 47.5). It was cut at its own size: cx 7.5, and a 96-wide window of 80."""
+    left, right = shifted_pair((64, 160), lambda x: 4)
+    half = Calibration(50, 50, 39.5, 39.5, 9.5, 0.1, width_px=80, height_px=32)
+    crop = {"input_size_hw": [64, 160], "x0_px": 32, "y0_px": 0, "width_px": 96, "height_px": 64}
+    window = window_of(rtstereo.StereoPair(left, right, calibration=half), crop).calibration
+    assert (window.fx_px, window.cx0_px, window.cx1_px, window.cy_px) == (100, 47.5, 47.5, 19.5)
+    assert (window.width_px, window.height_px) == (96, 64)
+
+
+def test_a_crop_past_the_recorded_images_is_refused():
+    cal = Calibration(100, 100, 79.5, 79.5, 19.5, 0.1, width_px=160, height_px=64)
+    with pytest.raises(InputError, match=r"^a 64x96 \(HxW\) crop at \(80, 0\) runs past the 64x160 images the calibr"):
+        cal.cropped(80, 0, 96, 64)
+    with pytest.raises(InputError, match=r"a 65x96 \(HxW\) crop at \(0, 0\) runs past the 64x160 images"):
+        cal.cropped(0, 0, 96, 65)
+    assert cal.cropped(64, 0, 96, 64).cx0_px == 15.5  # up to the last column
+
+
+def test_lr_check_with_crop_on_a_calibration_of_half_the_pairs_size(matcher):
+    """lr_check cut the pair again with its calibration as given, at its recorded 32x80: past its images."""
+    left, right = shifted_pair((64, 160), lambda x: 4 if x < 80 else 10)
+    half = Calibration(50, 50, 39.5, 39.5, 9.5, 0.1, width_px=80, height_px=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResizeWarning)
+        warnings.simplefilter("ignore", CalibrationWarning)
+        pair = rtstereo.StereoPair(left, right, calibration=half)
+        checked, mask = rtstereo.confidence.lr_check(_load(matcher), pair)
+    assert checked.disparity_px.shape == mask.shape == (64, 96) and mask[:, 8:38].all()
+    assert (checked.calibration.cx0_px, checked.calibration.width_px) == (47.5, 96)
 
 
 def _pair_files(folder: Path, size_hw, disparity_px) -> tuple[Path, Path]:

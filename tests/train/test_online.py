@@ -921,6 +921,33 @@ def test_a_summary_naming_the_adapt_save_checkpoint_is_refused_before_the_model_
     assert f"--summary {save} is the --adapt-save checkpoint: the summary would replace the adapted weights" in err
 
 
+@pytest.mark.parametrize("where", ["load", "start"])
+def test_ctrl_c_before_the_stream_says_the_adapt_save_checkpoint_is_not_written(
+    capsys, monkeypatch, tmp_path, videos, tiny_checkpoint, where
+):
+    """Ctrl-C while the adapter's process started (or the model loaded) said only "rtstereo video: interrupted"."""
+    import rtstereo.cli.video
+    from rtstereo.train.online import OnlineAdapter
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "start":
+        monkeypatch.setattr(OnlineAdapter, "start", interrupt)
+    else:
+        monkeypatch.setattr(rtstereo.cli.video, "stream_predictor", interrupt)
+    save = tmp_path / "w.pt"
+    argv = ["video", *videos[:2], "--model", tiny_checkpoint, *ADAPT, *THREAD, "--adapt-save", save]
+    code, _, err = run_cli(capsys, *argv, "-o", tmp_path / "o.mp4")
+    assert code == 130 and err == (
+        f"rtstereo video: interrupted before the stream started: --adapt-save {save} not written (nothing was "
+        "adapted)\n"
+    )
+    assert not save.exists()
+    code, _, err = run_cli(capsys, *argv[:-2], "-o", tmp_path / "o.mp4")  # without --adapt-save: as it was
+    assert code == 130 and err == "rtstereo video: interrupted\n"
+
+
 def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
     """The CLI makes the adaptation sink unstarted and starts it after the outputs: exactly once."""
     from rtstereo.train.online import OnlineAdapter

@@ -33,7 +33,7 @@ from ..io.disparity import given_range_top_px
 from ..io.download import is_url
 from ..io.images import header_size_hw
 from ..rectify import align_rows, row_alignment_record, without_unseen_pixels
-from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, range_ceiling_warning
+from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, check_fit_name, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
@@ -81,6 +81,7 @@ class PredictorOptions:
                 f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got "
                 f"{type(self.settings).__name__}"
             )
+        check_fit_name(self.fit)  # each worker refused it as it loaded, once per pair or range
 
     @property
     def uses_gpu(self) -> bool:

@@ -634,7 +634,12 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if view_size_hw is not None:  # --calib or --rectify of another size or camera mode: said now, not at frame 0
         prepare.check_frame_size(view_size_hw)
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
-    predictor, adaptation = stream_predictor(args, predictor_from_args)
+    try:
+        predictor, adaptation = stream_predictor(args, predictor_from_args)
+    except KeyboardInterrupt:
+        if getattr(args, "adapt_save", None) is None:
+            raise
+        return _interrupted_before_adapting(args, verb)
     _refuse_a_size_no_memory_holds(args, getattr(predictor, "memory_plan", None), view_size_hw)
     if hasattr(source, "frame_size_check"):  # an image sequence's frames may differ in size: each checked, named
         memory_plan = None if args.size else getattr(predictor, "memory_plan", None)
@@ -654,7 +659,12 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         log.info(f"nothing is written or shown (give {ways}): measuring speed only")
     sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log, getattr(predictor, "range_fixed_in", None)))
     if adaptation is not None:
-        adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
+        try:
+            adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
+        except KeyboardInterrupt:
+            if adaptation.save_path is None:
+                raise
+            return _interrupted_before_adapting(args, verb)
         sinks.append(adaptation)
         bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)
@@ -717,6 +727,17 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         print(f"rtstereo {verb}: interrupted after the last frame: the outputs are complete", file=sys.stderr)
         code = 130
     return code
+
+
+def _interrupted_before_adapting(args: argparse.Namespace, verb: str) -> int:
+    """Ctrl-C while the model loads or the adapter's process starts, with ``--adapt-save``: said not written (a bare
+    "interrupted" left the user to look for the adapted weights); exit code 130."""
+    print(
+        f"rtstereo {verb}: interrupted before the stream started: --adapt-save {args.adapt_save} not written "
+        "(nothing was adapted)",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | None:

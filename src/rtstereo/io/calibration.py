@@ -378,6 +378,17 @@ def write_opencv(
     return path
 
 
+class NoNamedEntriesError(InputError):
+    """An OpenCV file that is empty or holds a list or a value (:func:`read_opencv`); :attr:`what` says which, so
+    that a reader that needs other matrices than ``--calib``'s names its own."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(
+            f"{path} {what}: expected an OpenCV FileStorage file of named matrices (P1, P2 or Q; K1, D1, K2, D2, R, T)"
+        )
+        self.what = what
+
+
 class OpenCVFile(NamedTuple):
     """What :func:`read_opencv` found: matrices, image size ``(width, height)`` (0 if absent), texts."""
 
@@ -445,10 +456,7 @@ def read_opencv(path: str | Path) -> OpenCVFile:
         root = fs.root()
         if not root.isMap():  # keys() of an empty file, or of a list, failed with an OpenCV assertion
             what = "is empty" if root.isNone() or root.size() == 0 else "holds a list or a value, not named entries"
-            raise InputError(
-                f"{path} {what}: expected an OpenCV FileStorage file of named matrices (P1, P2 or Q; K1, D1, K2, D2, "
-                "R, T)"
-            )
+            raise NoNamedEntriesError(path, what)
         matrices, scalars, texts = {}, {}, {}
         for key in root.keys():
             node = root.getNode(key)

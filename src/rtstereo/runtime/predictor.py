@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, RtStereoWarning, require_numbers, warn
-from ..geometry import pair_with_calibration_for_size
+from ..geometry import calibration_scale, pair_with_calibration_for_size
 from ..models.registry import ModelSpec, coerce_setting
 from ..text import counted
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
@@ -83,14 +83,24 @@ KEEP_ASPECT_ADVICE = "an export at the pair's aspect ratio, or --dynamic, keeps 
 FITS = ("resize", "crop")
 
 
+def check_fit_name(fit: Any) -> str:
+    """``fit``, one of :data:`FITS`, whatever the model (:func:`check_fit` checks it against one).
+
+    Raises:
+        InputError: another value.
+    """
+    if not isinstance(fit, str) or fit not in FITS:
+        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r:.80}")
+    return fit
+
+
 def check_fit(fit: Any, fixed_size_hw: tuple[int, int] | None, name: str) -> str:
     """``fit`` (one of :data:`FITS`) for a model of ``fixed_size_hw`` (``None``: it takes any size).
 
     Raises:
         InputError: another value, or ``"crop"`` for a model that takes pairs of any size.
     """
-    if not isinstance(fit, str) or fit not in FITS:
-        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r:.80}")
+    fit = check_fit_name(fit)
     if fit == "crop" and fixed_size_hw is None:
         raise InputError(
             f"--fit crop (fit='crop') is for a network fixed at one size (an ONNX file exported at one HxW); "
@@ -123,13 +133,17 @@ def crop_window(size_hw: tuple[int, int], net_hw: tuple[int, int]) -> tuple[int,
 def window_of(pair: StereoPair, crop: dict[str, Any]) -> StereoPair:
     """``pair`` cut to the window of ``crop`` (``preparation["crop"]`` of a result: ``x0_px``, ``y0_px``,
     ``width_px``, ``height_px``), both views alike, the calibration's principal point moved by the window's offset;
-    ``pair`` itself when the window is the whole of it."""
+    ``pair`` itself when the window is the whole of it.
+
+    A calibration that records another size of the pair's aspect ratio is scaled to the pair first, with no warning
+    (the pass that cut the window gave it): the window's corner and size are the pair's pixels, and cropping the
+    calibration at its recorded size moved the principal point by the wrong amount."""
     x0, y0, win_w, win_h = (int(crop[key]) for key in ("x0_px", "y0_px", "width_px", "height_px"))
     if (win_h, win_w) == pair.size_hw:
         return pair
     calibration = pair.calibration
     if calibration is not None:
-        calibration = calibration.cropped(x0, y0, win_w, win_h)
+        calibration = _scaled_to(calibration, pair.size_hw).cropped(x0, y0, win_w, win_h)
 
     def window(image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(image[y0 : y0 + win_h, x0 : x0 + win_w])
@@ -142,6 +156,19 @@ def window_of(pair: StereoPair, crop: dict[str, Any]) -> StereoPair:
         calibration=calibration,
         left_colours=None if colours is None else window(colours),
     )
+
+
+def _scaled_to(calibration: Calibration, size_hw: tuple[int, int]) -> Calibration:
+    """``calibration`` scaled to images of ``size_hw`` when it records another size of their aspect ratio, with no
+    warning (:func:`.geometry.calibration_for_size` warns when the pair runs); else ``calibration`` itself (one of
+    another aspect ratio was refused when the pair ran)."""
+    height, width = size_hw
+    if calibration.width_px <= 0 or calibration.height_px <= 0:
+        return calibration
+    if (calibration.height_px, calibration.width_px) == (height, width):
+        return calibration
+    factors = calibration_scale(calibration, height, width)
+    return calibration if factors is None else calibration.scaled(*factors)
 
 
 class Predictor:

@@ -195,13 +195,19 @@ _PLY_TYPES = {
 
 
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read the vertices of a binary little-endian PLY point cloud (as :func:`write_ply` writes, and other
-    common writers: a header with Windows line endings, colours stored as floats or 16-bit integers).
+    """Read the vertices of a PLY point cloud: binary little-endian (as :func:`write_ply` writes), binary big-endian
+    or ASCII (as CloudCompare, Open3D and MeshLab write them too), with a header of Windows line endings or not;
+    ``x y z`` and optional ``red green blue`` of any PLY number type (colours stored as floats or 16-bit integers
+    too). Elements before the vertices (of fixed size) are skipped by their declared sizes, those after them not read.
 
     Returns:
         ``(points, colors)``: float32 ``(N, 3)`` and uint8 ``(N, 3)`` (``None`` without colours). Float colours
         in 0..1 are scaled to 0..255 (floats above 1 are taken as 0..255 already); wider integers that exceed 255
         are taken as 16-bit colours (divided by 257).
+
+    Raises:
+        InputError: a file that cannot be read, is no PLY, has a damaged header, no ``x y z``, a list property in
+            the vertices (or in an element before them), or fewer values than its header declares.
     """
     path = require_path(path, "point cloud file", "a .ply file name (str or Path)")
     try:
@@ -213,43 +219,82 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     found = re.search(rb"(?m)^end_header\r?\n", data)
     if not data.startswith(b"ply") or found is None:
         raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
-    end = found.start()
-    lines = [" ".join(line.split()) for line in data[:end].decode("ascii", "replace").splitlines()]
-    if "format binary_little_endian 1.0" not in lines:
-        raise InputError(f"{path}: only binary little-endian PLY is read here")
-    count, fields, in_vertex, seen_vertex = 0, [], False, False
+    lines = [" ".join(line.split()) for line in data[: found.start()].decode("ascii", "replace").splitlines()]
+    formats = {f"format {kind} 1.0": kind for kind in ("binary_little_endian", "binary_big_endian", "ascii")}
+    kind = next((formats[line] for line in lines if line in formats), None)
+    if kind is None:
+        given = next((line for line in lines if line.startswith("format")), "no format line")
+        raise InputError(
+            f"{path}: unknown PLY format ({given}); expected binary_little_endian, binary_big_endian or ascii"
+        )
+    order = ">" if kind == "binary_big_endian" else "<"
+    elements: list[tuple[str, int, list[tuple[str, str]], list[str]]] = []  # name, count, fields, other properties
     for line in lines:
         words = line.split()
         if words[:1] == ["element"]:
             if len(words) != 3 or not words[2].isdigit():
                 raise InputError(f"{path}: damaged PLY header line '{line}' (expected 'element NAME COUNT')")
-            if words[1] != "vertex" and not seen_vertex and int(words[2]) > 0:
-                # the body holds the elements in header order: another one first would be read as vertices
-                raise InputError(f"{path}: the '{words[1]}' element comes before the vertices; not read here")
-            in_vertex = words[1] == "vertex"
-            if in_vertex:
-                count, seen_vertex = int(words[2]), True
-        elif words[:1] == ["property"] and in_vertex:
-            if len(words) != 3 or words[1] not in _PLY_TYPES:
-                raise InputError(f"{path}: unsupported vertex property '{line}'")
-            fields.append((words[2], _PLY_TYPES[words[1]]))
+            elements.append((words[1], int(words[2]), [], []))
+        elif words[:1] == ["property"] and elements:
+            if len(words) == 3 and words[1] in _PLY_TYPES:
+                elements[-1][2].append((words[2], np.dtype(_PLY_TYPES[words[1]]).newbyteorder(order).str))
+            else:  # a list (a face's vertex indices): a size of its own in each row
+                elements[-1][3].append(line)
+    at = next((k for k, element in enumerate(elements) if element[0] == "vertex"), len(elements))
+    _, count, fields, others = elements[at] if at < len(elements) else ("vertex", 0, [], [])
+    if others:
+        raise InputError(f"{path}: unsupported vertex property '{others[0]}'")
+    before = [(name, n, props) for name, n, props, _ in elements[:at] if n > 0]
+    listed = next((name for name, n, _, other in elements[:at] if n > 0 and other), None)
+    if listed is not None:  # its rows' sizes are not declared: the vertices' place is unknown
+        raise InputError(f"{path}: the '{listed}' element comes before the vertices; not read here")
     missing = [axis for axis in "xyz" if axis not in {name for name, _ in fields}]
     if missing:
         raise InputError(f"{path}: the vertices have no {', '.join(missing)} property")
-    body = found.end()
-    needed = count * np.dtype(fields).itemsize
-    if len(data) - body < needed:
-        raise InputError(
-            f"{path}: truncated: {count} vertices need {needed} bytes after the header, the file holds "
-            f"{len(data) - body}"
-        )
-    vertices = np.frombuffer(data, dtype=fields, count=count, offset=body)
+    if kind == "ascii":
+        vertices = _ascii_vertices(path, data[found.end() :], before, count, fields)
+    else:
+        body = found.end() + sum(n * np.dtype(props).itemsize for _, n, props in before)
+        needed = count * np.dtype(fields).itemsize
+        if len(data) - body < needed:
+            raise InputError(
+                f"{path}: truncated: {count} vertices need {needed} bytes after the header, the file holds "
+                f"{max(len(data) - body, 0)}"
+            )
+        vertices = np.frombuffer(data, dtype=fields, count=count, offset=body)
     points = np.column_stack([vertices[n] for n in "xyz"]).astype(np.float32)
     names = {name for name, _ in fields}
     colors = None
     if {"red", "green", "blue"} <= names:
-        colors = _colours_uint8(np.column_stack([vertices[n] for n in ("red", "green", "blue")]))
+        stored = np.column_stack([vertices[n] for n in ("red", "green", "blue")])
+        colors = _colours_uint8(stored.astype(stored.dtype.newbyteorder("=")))  # a big-endian file's in this order
     return points, colors
+
+
+def _ascii_vertices(
+    path: Path, body: bytes, before: list[tuple[str, int, list[tuple[str, str]]]], count: int, fields: list
+) -> np.ndarray:
+    """The vertices of an ASCII PLY's body: one line per element, the elements before the vertices skipped."""
+    rows = [line for line in body.decode("ascii", "replace").splitlines() if line.strip()]
+    start = sum(n for _, n, _ in before)
+    if len(rows) - start < count:
+        raise InputError(f"{path}: truncated: {count} vertices declared, {max(len(rows) - start, 0)} lines hold them")
+    vertices = np.empty(count, dtype=fields)
+    if not count:
+        return vertices
+    table = [row.split() for row in rows[start : start + count]]
+    short = next((k for k, values in enumerate(table) if len(values) < len(fields)), None)
+    if short is not None:
+        raise InputError(
+            f"{path}: vertex {short} has {len(table[short])} values, the header declares {len(fields)} properties"
+        )
+    try:
+        values = np.array([values[: len(fields)] for values in table], dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"{path}: a vertex value is no number ({exc})") from None
+    for column, (name, _) in enumerate(fields):
+        vertices[name] = values[:, column]
+    return vertices
 
 
 def _colours_uint8(colours: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import InputError, require, require_path, warn
+from ..errors import InputError, RtStereoWarning, require, require_path, warn
 from ..io.download import file_url_path, is_url
 from ..sinks.files import check_pair_name
 from .pairs import PairSource, unique_names
@@ -119,6 +119,10 @@ def read_manifest(path: str | Path) -> list[PairSource]:
     return [PairSource(a, b, n, f"{path} {where}") for a, b, n, (where, _) in zip(lefts, rights, checked, rows)]
 
 
+class RepeatedPairWarning(RtStereoWarning):
+    """A manifest lists a pair (its two files) again under another name (:func:`read_manifest`)."""
+
+
 def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts: list[str], rights: list[str]) -> None:
     """Say which rows list a pair (its two files) that an earlier row lists under another name: it is done once for
     each name, its files written twice, without a word before (a row copied to fix its name, the old one kept)."""
@@ -135,7 +139,8 @@ def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts:
         shown = ", ".join(twice[:3]) + (f" and {len(twice) - 3} more" if len(twice) > 3 else "")
         warn(
             f"manifest {path}: {shown} {'lists a pair' if len(twice) == 1 else 'list pairs'} again under another "
-            "name: each name gets its own files of the same pair"
+            "name: each name gets its own files of the same pair",
+            RepeatedPairWarning,
         )
 
 
