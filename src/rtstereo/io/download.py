@@ -107,6 +107,29 @@ def file_url_path(text: str) -> str | None:
     return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
 
 
+def local_path_of(given: object) -> object | None:
+    """``given`` as the local path it names, for a reader of local files only (a manifest, a dataset folder): a
+    ``file://`` URL of this machine as its path; a path, or a file or folder named like a URL, as it is; ``None`` for
+    a URL it cannot read (``https://``, ``s3://``, a ``file://`` URL of another host), which the caller refuses in its
+    own words (as a path, ``https://h/p.csv`` was "not found: https:/h/p.csv", the URL made into a path).
+
+    Examples:
+        >>> local_path_of("file:///data/my%20pairs.csv"), local_path_of("pairs.csv"), local_path_of("C://d/p.csv")
+        ('/data/my pairs.csv', 'pairs.csv', 'C://d/p.csv')
+        >>> local_path_of("https://example.org/p.csv"), local_path_of("file://host/p.csv")
+        (None, None)
+    """
+    if not isinstance(given, str) or os.path.exists(given):
+        return given
+    path = file_url_path(given)
+    if path is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
+        return path
+    scheme = given.split("://", 1)[0]
+    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
+        return None
+    return given
+
+
 def cache_dir() -> Path:
     """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``.
 
