@@ -13,10 +13,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import InputError, warn
 from .atomic import os_reason, partial_path, remove_stale_partials
+
+T = TypeVar("T")
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
 # keep a run silent for a minute per URL).
@@ -342,6 +346,22 @@ def _check_sha256(path: Path, known: str | None, url: str) -> None:
             f"{url}: the file's sha256 is {actual}, expected {known}: not the file the checksum belongs to (a damaged "
             "download, or the file at that address changed); check the address and the checksum"
         )
+
+
+def read_downloaded(
+    url: str, read: Callable[[Path], T], *, subdir: str = "downloads", refused: type[Exception] = InputError
+) -> T:
+    """``read`` of the file ``url`` is downloaded to (:func:`fetch`). A download that ``read`` refuses with ``refused``
+    (a web page in place of the file) is not kept in the cache, so that a rerun downloads it again, and the error
+    names the URL, not the cache's file: the one way a calibration, rectification maps and weights from a URL are
+    read (``--rectify URL`` of a web page named the cache's file and kept it, where ``--calib URL`` did neither).
+    """
+    local = fetch(url, subdir=subdir)
+    try:
+        return read(local)
+    except refused as exc:
+        forget(local)
+        raise refused(str(exc).replace(str(local), url)) from None
 
 
 def forget(path: Path) -> None:
