@@ -111,7 +111,7 @@ def file_url_path(text: str) -> str | None:
     return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
 
 
-def local_path_of(given: object) -> object | None:
+def local_path_of(given: T) -> T | str | None:
     """``given`` as the local path it names, for a reader of local files only (a manifest, a dataset folder): a
     ``file://`` URL of this machine as its path; a path, or a file or folder named like a URL, as it is; ``None`` for
     a URL it cannot read (``https://``, ``s3://``, a ``file://`` URL of another host), which the caller refuses in its
