@@ -859,13 +859,13 @@ def _folder_of_url(given: object) -> object:
     """
     from ..io.download import local_path_of
 
-    local = local_path_of(given)
-    if local is None:
-        raise DatasetError(
-            f"dataset folder {given}: datasets are read from local folders, not from URLs: download and unpack it, "
+    return local_path_of(
+        given,
+        lambda url: DatasetError(
+            f"dataset folder {url}: datasets are read from local folders, not from URLs: download and unpack it, "
             "then give its folder (or a file:///path URL)"
-        )
-    return local
+        ),
+    )
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:

@@ -111,17 +111,21 @@ def file_url_path(text: str) -> str | None:
     return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
 
 
-def local_path_of(given: T) -> T | str | None:
+def local_path_of(given: T, refusal: Callable[[str], Exception]) -> T | str:
     """``given`` as the local path it names, for a reader of local files only (a manifest, a dataset folder): a
-    ``file://`` URL of this machine as its path; a path, or a file or folder named like a URL, as it is; ``None`` for
-    a URL it cannot read (``https://``, ``s3://``, a ``file://`` URL of another host), which the caller refuses in its
-    own words (as a path, ``https://h/p.csv`` was "not found: https:/h/p.csv", the URL made into a path).
+    ``file://`` URL of this machine as its path; a path, or a file or folder named like a URL, as it is. A URL it
+    cannot read (``https://``, ``s3://``, a ``file://`` URL of another host) is refused with ``refusal(given)``, in
+    the caller's words (as a path, ``https://h/p.csv`` was "not found: https:/h/p.csv", the URL made into a path).
 
     Examples:
-        >>> local_path_of("file:///data/my%20pairs.csv"), local_path_of("pairs.csv"), local_path_of("C://d/p.csv")
-        ('/data/my pairs.csv', 'pairs.csv', 'C://d/p.csv')
-        >>> local_path_of("https://example.org/p.csv"), local_path_of("file://host/p.csv")
-        (None, None)
+        >>> local_path_of("file:///data/my%20pairs.csv", ValueError), local_path_of("C://d/p.csv", ValueError)
+        ('/data/my pairs.csv', 'C://d/p.csv')
+        >>> local_path_of(None, ValueError), local_path_of("pairs.csv", ValueError)
+        (None, 'pairs.csv')
+        >>> local_path_of("https://example.org/p.csv", ValueError)
+        Traceback (most recent call last):
+        ...
+        ValueError: https://example.org/p.csv
     """
     if not isinstance(given, str) or os.path.exists(given):
         return given
@@ -130,7 +134,7 @@ def local_path_of(given: T) -> T | str | None:
         return path
     scheme = given.split("://", 1)[0]
     if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
-        return None
+        raise refusal(given)
     return given
 
 

@@ -35,13 +35,13 @@ def _local_manifest(given: str | Path) -> str | Path:
         >>> _local_manifest("file:///data/my%20pairs.csv"), _local_manifest("pairs.csv")
         ('/data/my pairs.csv', 'pairs.csv')
     """
-    local = local_path_of(given)
-    if local is None:
-        raise InputError(
-            f"manifest {given}: a manifest is read from a local file, not from a URL: download it and give its path "
+    return local_path_of(
+        given,
+        lambda url: InputError(
+            f"manifest {url}: a manifest is read from a local file, not from a URL: download it and give its path "
             "(or a file:///path URL); the pairs it lists may be http(s) URLs"
-        )
-    return local
+        ),
+    )
 
 
 def read_manifest(path: str | Path) -> list[PairSource]:
