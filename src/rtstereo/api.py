@@ -725,7 +725,7 @@ def predict(
         model: as :func:`load` takes it (default: ``"default"``, the hybrid).
         calibration: optional; carried into the result for depth and point clouds.
         **kwargs: :func:`load`'s other arguments (``weights``, ``backend``, ``device``, ``precision``,
-            ``settings``) and settings as keywords (``max_disp=64``).
+            ``settings``, ``fit``) and settings as keywords (``max_disp=64``).
 
     Returns:
         :class:`~rtstereo.types.DisparityResult` with ``disparity_px`` float32 ``(H, W)`` in pixels of
