@@ -1,5 +1,6 @@
 """The import structure of ``src/rtstereo``: no import cycle among its modules, and no library module that reads the
-command line's (``rtstereo.cli``). Read from the source with ``ast``, nothing imported, so it takes milliseconds.
+command line's (``rtstereo.cli``). Read from the source with ``ast``, nothing imported, and once for the tests that
+read it (about a second on 2 cores: each test parsed the package again).
 
 An import inside a function counts as much as one at the top of a module: one that is there only to dodge a cycle
 is the cycle still, met at run time. Imports under ``if TYPE_CHECKING:`` do not count (they never run).
@@ -8,6 +9,7 @@ is the cycle still, met at run time. Imports under ``if TYPE_CHECKING:`` do not 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +81,8 @@ def _imports_of(name: str, is_package: bool, tree: ast.AST, modules: dict) -> di
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
+                continue  # an expression holds no import statement: not walked (most of the tree)
             if isinstance(child, ast.If) and ast.unparse(child.test) in ("TYPE_CHECKING", "not TYPE_CHECKING"):
                 runs = child.orelse if ast.unparse(child.test) == "TYPE_CHECKING" else child.body
                 for statement in runs:
@@ -94,7 +98,13 @@ def _imports_of(name: str, is_package: bool, tree: ast.AST, modules: dict) -> di
 
 
 def _imports() -> dict[str, dict[str, int]]:
-    """importer -> {imported: the line of its first import}, over top-level and deferred imports alike."""
+    """importer -> {imported: the line of its first import}, over top-level and deferred imports alike (a copy of
+    the graph read once, which a test may change)."""
+    return {importer: dict(imported) for importer, imported in _read_imports().items()}
+
+
+@functools.cache
+def _read_imports() -> dict[str, dict[str, int]]:
     modules = _modules()
     return {
         name: _imports_of(name, is_package, ast.parse(path.read_text(encoding="utf-8")), modules)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
-from .io.download import fetch, forget, is_url
+from .io.download import is_url, read_downloaded
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
@@ -606,15 +606,14 @@ def load_weights(spec: ModelSpec, module: Any, weights: str | os.PathLike[str]) 
         CheckpointError: the file holds no weights of this network; for a URL the error names the URL, and what it
             gave is not kept in the cache (a rerun downloads it again).
     """
-    url = str(weights) if is_url(str(weights)) else None
-    local = fetch(url, subdir="weights") if url is not None else Path(os.path.expanduser(os.fspath(weights)))
-    try:
-        return import_object(spec.checkpoint_loader)(module, local), local
-    except CheckpointError as exc:
-        if url is None:
-            raise
-        forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
-        raise CheckpointError(str(exc).replace(str(local), url)) from None
+    loader = import_object(spec.checkpoint_loader)
+    if not is_url(str(weights)):
+        local = Path(os.path.expanduser(os.fspath(weights)))
+        return loader(module, local), local
+    # what the URL gave that is not these weights is not kept: a rerun downloads it again
+    return read_downloaded(
+        str(weights), lambda local: (loader(module, local), local), subdir="weights", refused=CheckpointError
+    )
 
 
 def _load_network(

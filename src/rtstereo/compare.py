@@ -22,7 +22,7 @@ import numpy as np
 from .errors import InputError, missing_file_message, require_number, require_numbers, require_path
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.download import fetch, file_url_path, forget, is_url, refuse_data_uri, refuse_other_url
-from .io.images import grey_dtype, opened_with_pil, read_image_levels
+from .io.images import grey_dtype, header_size_hw, opened_with_pil, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
 
@@ -480,8 +480,6 @@ def _local(path: str | Path) -> str | Path:
 def _header_size_hw(path: Path) -> tuple[int, int] | None:
     """``(H, W)`` of an image, PFM or npy file from its header (the pixels are not decoded); ``None`` when it cannot be
     read there (the size is then checked once the file is read: two 200 MP PFMs were read whole first)."""
-    from PIL import UnidentifiedImageError
-
     suffix = path.suffix.lower()
     if suffix in (".pfm", ".npy"):
         with contextlib.suppress(ValueError, IndexError, StopIteration, OSError):  # damaged: its reader says how
@@ -494,11 +492,7 @@ def _header_size_hw(path: Path) -> tuple[int, int] | None:
             # a file too short for its header's size is damaged, which read_pfm says better than a memory estimate
             return (height, width) if 0 < height * width * 4 <= path.stat().st_size else None
         return None
-    try:
-        with opened_with_pil(path) as image:
-            return image.size[1], image.size[0]
-    except (UnidentifiedImageError, OSError, InputError):
-        return None
+    return header_size_hw(path)  # predict's, from which its images' budget is checked too
 
 
 def _check_readable_as_image(path: Path) -> None:

@@ -40,7 +40,7 @@ from .io.calibration import (
     write_calibration,
     write_opencv,
 )
-from .io.download import fetch, is_url, refuse_other_url
+from .io.download import fetch, file_url_path, is_url, read_downloaded, refuse_other_url
 from .io.images import opened_with_pil
 from .models.sgbm import EXPOSURE_RATIO_LIMIT
 from .text import counted
@@ -1852,6 +1852,8 @@ class Rectifier:
         """
         if isinstance(path, str):  # as a path, a URL was "rectification file not found: http:/host/maps.npz"
             refuse_other_url(path, "rectification file")
+            if is_url(path) and file_url_path(path) is None:  # a web page in its place named the cache's file, kept
+                return read_downloaded(path, lambda local: cls.from_file(local, length_unit))
             path = fetch(path) if is_url(path) else path
         path = require_path(path, "rectification file")
         if not path.is_file():

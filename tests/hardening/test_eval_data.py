@@ -762,6 +762,17 @@ def test_eval_cli_refuses_a_cut_that_is_no_number_of_pixels_above_0(capsys, tmp_
     assert f"argument --max-gt-disp: expected a number of pixels above 0, got '{value}'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "value, said", [("1e999", "1e999 is too large"), ("9" * 500, "999999999... (500 digits) is too large")]
+)
+def test_eval_cli_says_a_cut_past_a_floats_range_is_too_large_and_shortens_it(capsys, value, said):
+    """As --max-disp says them (1aad9bb1): 1e999 was 'expected a number of pixels above 0', 500 digits echoed whole."""
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "--model", "sgbm", "x", "--max-gt-disp", value])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"argument --max-gt-disp: {said} (see" in err and len(err) < 300, err
+
+
 def test_a_scene_no_size_of_fits_the_memory_budget_fails_before_it_is_decoded(capsys, tmp_path, monkeypatch):
     """A scene too large for the budget had its images and ground truth decoded (gigabytes for 20000x20000), to be
     refused by the model: its left image's header says its size first, as predict's batches read it."""

@@ -556,7 +556,7 @@ def test_every_path_needed_as_a_folder_names_a_device_or_a_pipe_as_such(not_a_fo
     """Six messages said '/dev/null is a file, not a folder' (an export's, a dataset's, train's run folder, bench's and
     eval's -o, adapt's output, synth's -o), and calibrate's -o 'is a file'; each now says what it is."""
     from rtstereo.cli.bench import check_output_folder
-    from rtstereo.cli.common import check_output_folder as _check_output_folder
+    from rtstereo.cli.common import check_output_file
     from rtstereo.cli.synth import _check_output
     from rtstereo.datasets.readers import find_samples
     from rtstereo.errors import RtStereoError
@@ -570,7 +570,7 @@ def test_every_path_needed_as_a_folder_names_a_device_or_a_pipe_as_such(not_a_fo
         f"{node} is {kind}, not a folder: give the folder of a scene": lambda: find_samples(node),
         f"run folder {node / 'run'}: {said}": lambda: RunFiles(node / "run").check_usable(),
         f"cannot write benchmark results to {node}: it is {kind}, not a folder": lambda: check_output_folder(node),
-        f"-o {node / 'w.pt'}: {said}": lambda: _check_output_folder(node / "w.pt", "-o"),
+        f"-o {node / 'w.pt'}: {said}": lambda: check_output_file(node / "w.pt", "-o"),
         f"-o {node}: {kind}, not a folder": lambda: _check_output(node, {}),
         f"-o {node / 'sub'}: {said}": lambda: _check_output(node / "sub", {}),
     }

@@ -558,6 +558,34 @@ def test_rectification_maps_are_read_from_file_and_http_urls_as_a_calibration_is
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.parametrize("name", ["maps.npz", "stereo.yaml"])
+def test_rectification_maps_url_that_gives_none_names_the_url_and_is_not_cached(served, tmp_path, name):
+    """--rectify URL of a web page named the cache's file ("cannot read rectification maps <cache>/...-maps.npz") and
+    kept it, so a rerun read the same page again, where --calib URL did neither."""
+    from rtstereo.rectify import Rectifier
+    from rtstereo.types import Calibration
+
+    url = f"https://x.org/{name}"
+    served[url] = b"<html>sign in first</html>"
+    with pytest.raises(InputError) as info:
+        Rectifier.from_file(url)
+    assert url in str(info.value) and str(tmp_path) not in str(info.value), str(info.value)
+    assert _cached(tmp_path) == [] and not list((tmp_path / "cache" / "downloads").iterdir())
+    k = np.array([[300, 0, 159.5], [0, 300, 119.5], [0, 0, 1.0]])
+    p1, p2 = np.hstack([k, np.zeros((3, 1))]), np.hstack([k, [[-30.0], [0], [0]]])
+    calibration = Calibration(300, 300, 159.5, 159.5, 119.5, 0.1, width_px=320, height_px=240)
+    rig = Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p1, p2, (320, 240), calibration)
+    if name == "maps.npz":
+        rig.save(tmp_path / name)
+    else:
+        from rtstereo.io.calibration import write_opencv
+
+        rig_matrices = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": [-0.1, 0, 0]}
+        write_opencv(tmp_path / name, rig_matrices, 320, 240)
+    served[url] = (tmp_path / name).read_bytes()  # the server fixed: the rerun downloads the file
+    assert Rectifier.from_file(url).calibration.baseline_m == pytest.approx(0.1)
+
+
 class _SizedResponse(io.BytesIO):
     """A response that says its length, as servers do: a download over 1 MiB then draws a progress bar."""
 

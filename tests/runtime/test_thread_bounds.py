@@ -114,6 +114,18 @@ def test_a_bad_rtstereo_ort_spin_is_refused_whatever_the_model(capsys, monkeypat
     assert not (tmp_path / "d.pfm").exists()
 
 
+@pytest.mark.parametrize("variable", ["RTSTEREO_ORT_SPIN", "RTSTEREO_KEEP_FREED_MEMORY"])
+def test_a_long_bad_switch_is_echoed_shortened_as_rtstereo_threads_is(monkeypatch, variable):
+    """A 300-digit RTSTEREO_ORT_SPIN or RTSTEREO_KEEP_FREED_MEMORY came back whole, a screenful, where RTSTEREO_THREADS
+    and every setting echo a value over 40 characters shortened (1aad9bb1, 69ad1b30)."""
+    from rtstereo.runtime import heap
+    from rtstereo.runtime.providers import cpu_spinning
+
+    monkeypatch.setenv(variable, "9" * 300)
+    with pytest.raises(InputError, match=rf"^{variable} must be 0 or 1\b.*got '999999999\.\.\. \(300 digits\)'$"):
+        cpu_spinning() if variable == "RTSTEREO_ORT_SPIN" else heap._keep_wanted()
+
+
 def test_training_matches_hints_and_labels_on_no_more_threads_than_the_run_has(monkeypatch, tmp_path):
     """``train --threads 1`` (``adapt --threads 1``) matched a batch's hints, and labelled unlabeled pairs, with SGBM on
     one thread per core."""

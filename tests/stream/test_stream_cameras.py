@@ -294,6 +294,14 @@ def test_a_camera_fourcc_that_is_not_four_characters_is_refused(fourcc):
         open_camera("uvc:0", fourcc=fourcc)
 
 
+def test_a_long_camera_fourcc_is_echoed_shortened():
+    """A 300-character --camera-fourcc came back whole, where every setting echoes a value over 40 characters cut."""
+    with pytest.raises(InputError, match=r"got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\.\.\. \(300 characters\)'$"):
+        open_camera("uvc:0", fourcc="x" * 300)
+    with pytest.raises(InputError, match=r"or none, got 42$"):
+        open_camera("uvc:0", fourcc=42)
+
+
 def test_a_camera_fourcc_for_another_camera_than_uvc_is_refused():
     with pytest.raises(InputError, match="--camera-fourcc applies to uvc cameras, not to 'oak'; drop --camera-fourcc"):
         open_camera("oak", fourcc="YUYV")

@@ -16,7 +16,7 @@ from ..text import counted, first_line
 from .common import (
     ADAPTED_CHECKPOINT_SUFFIXES,
     WEIGHTS_URL_HELP,
-    check_output_folder,
+    check_output_file,
     check_torch_threads,
     output_path_arg,
     parse_set_values,
@@ -580,7 +580,7 @@ def run(args: argparse.Namespace) -> int:
     export_hw = args.export_size or DEFAULT_EXPORT_HW
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
-    check_output_folder(output)
+    check_output_file(output)
     _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)

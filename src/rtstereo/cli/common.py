@@ -70,8 +70,9 @@ def add_calib_unit_arg(group) -> None:
     )
 
 
-def check_output_folder(output: Path, option: str = "-o") -> None:
-    """Refuse an output that cannot be written before the minutes of training, not after them.
+def check_output_file(output: Path, option: str = "-o") -> None:
+    """Refuse an output file that cannot be written before the minutes of training, not after them (an output folder
+    is :func:`rtstereo.cli.bench.check_output_folder`'s, the name this one had too).
 
     Args:
         output: the file to write.

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..eval import EvalInterrupted, clamp_search_ranges, evaluate
 from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
-from ..text import counted
+from ..text import counted, shortened
 from . import EXIT_INTERRUPTED
 from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
@@ -103,7 +103,9 @@ def register(subparsers) -> None:
 
 
 def _cut_arg(text: str) -> float:
-    """argparse ``type=`` for ``--max-gt-disp``: a finite number of pixels above 0 (0 or below leaves no pixel).
+    """argparse ``type=`` for ``--max-gt-disp``: a finite number of pixels above 0 (0 or below leaves no pixel). A
+    number past a float's range is said to be too large and a long value echoed shortened, as ``--max-disp`` says
+    them (``1e999`` was "expected a number of pixels above 0", and 5000 digits came back whole).
 
     Examples:
         >>> _cut_arg("192"), _cut_arg("96.5")
@@ -113,8 +115,10 @@ def _cut_arg(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
+    if math.isinf(value) and value > 0 and "inf" not in text.lower():
+        raise argparse.ArgumentTypeError(f"{shortened(text.strip())} is too large")
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of pixels above 0, got '{text}'")
+        raise argparse.ArgumentTypeError(f"expected a number of pixels above 0, got '{shortened(text)}'")
     return value
 
 

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from ..errors import InputError, require
-from .common import ADAPTED_CHECKPOINT_SUFFIXES, check_output_folder, output_path_arg, size_arg
+from .common import ADAPTED_CHECKPOINT_SUFFIXES, check_output_file, output_path_arg, size_arg
 
 FREEZE_KEY = "f"
 # The options' defaults, applied only with --adapt: None on the command line tells an option given without it.
@@ -155,7 +155,7 @@ def check_adapt_save(path: str) -> None:
             f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({suffixes}); "
             "export it afterwards with rtstereo export FILE.pt"
         )
-    check_output_folder(Path(path), "--adapt-save")
+    check_output_file(Path(path), "--adapt-save")
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:

@@ -48,7 +48,6 @@ import json
 import math
 import os
 import re
-import urllib.parse
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -858,20 +857,15 @@ def _folder_of_url(given: object) -> object:
         >>> _folder_of_url("file:///data/my%20sets"), _folder_of_url("kitti/")
         ('/data/my sets', 'kitti/')
     """
-    from ..io.download import file_url_path
+    from ..io.download import local_path_of
 
-    if not isinstance(given, str) or os.path.exists(given):
-        return given
-    path = file_url_path(given)
-    if path is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
-        return path
-    scheme = given.split("://", 1)[0]
-    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
-        raise DatasetError(
-            f"dataset folder {given}: datasets are read from local folders, not from URLs: download and unpack it, "
+    return local_path_of(
+        given,
+        lambda url: DatasetError(
+            f"dataset folder {url}: datasets are read from local folders, not from URLs: download and unpack it, "
             "then give its folder (or a file:///path URL)"
-        )
-    return given
+        ),
+    )
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:

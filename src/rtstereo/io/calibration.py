@@ -31,7 +31,7 @@ from ..errors import InputError, OutputError, RtStereoWarning, missing_file_mess
 from ..text import is_utf8
 from ..types import Calibration, require_calibration_type
 from .atomic import atomic_path, os_reason
-from .download import fetch, file_url_path, forget, is_url, refuse_other_url
+from .download import fetch, file_url_path, is_url, read_downloaded, refuse_other_url
 
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -95,13 +95,10 @@ def read_calibration(
     if isinstance(path, str):  # as a path, a URL had been "calibration file not found: http:/host/calib.txt"
         refuse_other_url(path, "calibration file")
         if is_url(path) and file_url_path(path) is None:
-            local = fetch(path)
-            try:
-                return read_calibration(local, length_unit=length_unit, kitti_cameras=kitti_cameras)
-            except InputError as exc:
-                # A web page in place of the file was named by its cache file, and kept: a rerun read it again.
-                forget(local)
-                raise InputError(str(exc).replace(str(local), path)) from None
+            # A web page in place of the file was named by its cache file, and kept: a rerun read it again.
+            return read_downloaded(
+                path, lambda local: read_calibration(local, length_unit=length_unit, kitti_cameras=kitti_cameras)
+            )
         path = fetch(path) if is_url(path) else path
     path = require_path(path, "calibration file")
     calibration = _read_calibration(path, length_unit, kitti_cameras)

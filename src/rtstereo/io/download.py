@@ -13,10 +13,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import InputError, warn
 from .atomic import os_reason, partial_path, remove_stale_partials
+
+T = TypeVar("T")
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
 # keep a run silent for a minute per URL).
@@ -105,6 +109,33 @@ def file_url_path(text: str) -> str | None:
         return None
     parsed = urllib.parse.urlparse(str(text))
     return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
+
+
+def local_path_of(given: T, refusal: Callable[[str], Exception]) -> T | str:
+    """``given`` as the local path it names, for a reader of local files only (a manifest, a dataset folder): a
+    ``file://`` URL of this machine as its path; a path, or a file or folder named like a URL, as it is. A URL it
+    cannot read (``https://``, ``s3://``, a ``file://`` URL of another host) is refused with ``refusal(given)``, in
+    the caller's words (as a path, ``https://h/p.csv`` was "not found: https:/h/p.csv", the URL made into a path).
+
+    Examples:
+        >>> local_path_of("file:///data/my%20pairs.csv", ValueError), local_path_of("C://d/p.csv", ValueError)
+        ('/data/my pairs.csv', 'C://d/p.csv')
+        >>> local_path_of(None, ValueError), local_path_of("pairs.csv", ValueError)
+        (None, 'pairs.csv')
+        >>> local_path_of("https://example.org/p.csv", ValueError)
+        Traceback (most recent call last):
+        ...
+        ValueError: https://example.org/p.csv
+    """
+    if not isinstance(given, str) or os.path.exists(given):
+        return given
+    path = file_url_path(given)
+    if path is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
+        return path
+    scheme = given.split("://", 1)[0]
+    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
+        raise refusal(given)
+    return given
 
 
 def cache_dir() -> Path:
@@ -319,6 +350,22 @@ def _check_sha256(path: Path, known: str | None, url: str) -> None:
             f"{url}: the file's sha256 is {actual}, expected {known}: not the file the checksum belongs to (a damaged "
             "download, or the file at that address changed); check the address and the checksum"
         )
+
+
+def read_downloaded(
+    url: str, read: Callable[[Path], T], *, subdir: str = "downloads", refused: type[Exception] = InputError
+) -> T:
+    """``read`` of the file ``url`` is downloaded to (:func:`fetch`). A download that ``read`` refuses with ``refused``
+    (a web page in place of the file) is not kept in the cache, so that a rerun downloads it again, and the error
+    names the URL, not the cache's file: the one way a calibration, rectification maps and weights from a URL are
+    read (``--rectify URL`` of a web page named the cache's file and kept it, where ``--calib URL`` did neither).
+    """
+    local = fetch(url, subdir=subdir)
+    try:
+        return read(local)
+    except refused as exc:
+        forget(local)
+        raise refused(str(exc).replace(str(local), url)) from None
 
 
 def forget(path: Path) -> None:

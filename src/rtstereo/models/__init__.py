@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_ALIAS",
     "PACKAGED_NETWORK",
     "GUIDED_NETWORK",
+    "PACKAGED_SOURCES",
+    "packaged_network_source",
     "resolve_alias",
     "is_onnx_file",
     "architecture_range_px",
@@ -33,7 +35,7 @@ GUIDED_NETWORK = "rtnet-guided"
 PACKAGED_SOURCES = {"rtnet-v5": "training/default/state.pt", "rtnet-guided": "training/guided/state.pt"}
 
 
-def packaged_network_source(name: str = "rtnet-v5") -> Any:
+def packaged_network_source(name: str = "rtnet-v5") -> Path | None:
     """The PyTorch state the packaged ONNX network ``name`` was exported from (``training/default/state.pt``
     for ``rtnet-v5``), or ``None`` when rtstereo runs from an installed package without it."""
     candidate = Path(__file__).resolve().parents[3] / PACKAGED_SOURCES[name]

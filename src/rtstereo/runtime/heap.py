@@ -14,6 +14,7 @@ import platform
 import threading
 
 from ..errors import InputError
+from ..text import shortened
 
 _MALLOC_LOCK = threading.Lock()
 _MALLOC_TUNED: list[bool] = []
@@ -73,7 +74,7 @@ def _keep_wanted() -> bool:
         return True
     if value.lower() in _KEEP_OFF:
         return False
-    raise InputError(f"{KEEP_ENV} must be 0 or 1 (false or true, no or yes, off or on), got '{value}'")
+    raise InputError(f"{KEEP_ENV} must be 0 or 1 (false or true, no or yes, off or on), got '{shortened(value)}'")
 
 
 def release_freed_memory() -> bool:

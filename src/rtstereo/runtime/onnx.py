@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import io
 import json
 import os
 import threading
@@ -37,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -283,24 +282,10 @@ def onnx_metadata(path: str | Path) -> dict[str, str]:
     """
     metadata = {}
     with open(path, "rb") as stream:
-        size = os.fstat(stream.fileno()).st_size
-        while stream.tell() < size:
-            field_number, wire_type = divmod(_varint(stream), 8)
-            if wire_type == 0:
-                _varint(stream)
-            elif wire_type in (1, 5):  # 64- and 32-bit numbers
-                stream.seek(8 if wire_type == 1 else 4, os.SEEK_CUR)
-            elif wire_type == 2:
-                length = _varint(stream)
-                if field_number == _MODEL_METADATA_FIELD:
-                    entry = _string_fields(stream.read(length))
-                    metadata[entry.get(1, "")] = entry.get(2, "")
-                else:
-                    stream.seek(length, os.SEEK_CUR)
-            else:
-                raise ValueError(f"{path}: wire type {wire_type} is not one ONNX writes")
-            if stream.tell() > size:
-                raise ValueError(f"{path}: a field runs past the end of the file")
+        for number, start, length in _messages(stream, 0, os.fstat(stream.fileno()).st_size):
+            if number == _MODEL_METADATA_FIELD:
+                entry = _text_fields(stream, start, length)
+                metadata[entry.get(1, "")] = entry.get(2, "")
     return metadata
 
 
@@ -317,18 +302,54 @@ def _varint(stream: Any) -> int:
     raise ValueError("a number longer than 64 bits")
 
 
-def _string_fields(message: bytes) -> dict[int, str]:
-    """The length-delimited fields of a small message, as text by field number."""
-    fields, stream = {}, io.BytesIO(message)
-    while stream.tell() < len(message):
-        field_number, wire_type = divmod(_varint(stream), 8)
-        if wire_type != 2:
-            raise ValueError(f"a metadata entry's field {field_number} is not text")
-        length = _varint(stream)
-        fields[field_number] = stream.read(length).decode("utf-8")
-        if stream.tell() > len(message):
-            raise ValueError("a metadata entry runs past its end")
-    return fields
+def _fields(stream: BinaryIO, start: int, end: int):
+    """The protocol buffer reader of ONNX files' metadata and of RT-Stereo graphs' levels (rt_stereo_onnx):
+    ``(field number, wire type, value)`` of a message in ``start:end``: a number for a varint, ``(start, length)``
+    for a length-delimited field (read or not by the caller, then skipped), ``None`` for a fixed-size number."""
+    position = start
+    while position < end:
+        stream.seek(position)
+        number, wire_type = divmod(_varint(stream), 8)
+        if wire_type == 0:
+            value: Any = _varint(stream)
+            position = stream.tell()
+        elif wire_type in (1, 5):  # 64- and 32-bit numbers
+            value, position = None, stream.tell() + (8 if wire_type == 1 else 4)
+        elif wire_type == 2:
+            length = _varint(stream)
+            value = (stream.tell(), length)
+            position = stream.tell() + length
+        else:
+            raise ValueError(f"wire type {wire_type} is not one ONNX writes")
+        if position > end:
+            raise ValueError("a field runs past the end of its message")
+        yield number, wire_type, value
+
+
+def _messages(stream: BinaryIO, start: int, end: int):
+    """``(field number, start, length)`` of the length-delimited fields of the message in ``start:end``."""
+    for number, wire_type, value in _fields(stream, start, end):
+        if wire_type == 2:
+            yield (number, *value)
+
+
+def _packed_varints(stream: BinaryIO, start: int, length: int) -> list[int]:
+    stream.seek(start)
+    values = []
+    while stream.tell() < start + length:
+        values.append(_varint(stream))
+    return values
+
+
+def _text_fields(stream: BinaryIO, start: int, length: int) -> dict[int, str]:
+    """The length-delimited fields of the message of ``length`` bytes at ``start``, as text by field number (a
+    metadata entry's key and value, an external tensor's location and offset)."""
+    texts = {}
+    for number, wire_type, value in _fields(stream, start, start + length):
+        if wire_type == 2:
+            stream.seek(value[0])
+            texts[number] = stream.read(value[1]).decode("utf-8", "replace")
+    return texts
 
 
 # --------------------------------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def cpu_spinning() -> bool:
     """
     value = os.environ.get("RTSTEREO_ORT_SPIN", "").strip()
     if value not in ("", "0", "1"):
-        raise InputError(f"RTSTEREO_ORT_SPIN must be 0 or 1, got '{value}'")
+        raise InputError(f"RTSTEREO_ORT_SPIN must be 0 or 1, got '{shortened(value)}'")
     return value == "1"
 
 

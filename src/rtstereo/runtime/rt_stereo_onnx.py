@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import RtStereoWarning
-from .onnx import OnnxContract, OnnxRuntimeBackend, _varint
+from .onnx import OnnxContract, OnnxRuntimeBackend, _fields, _messages, _packed_varints, _text_fields
 
 RT_STEREO_ROLE = "rt-stereo"
 INPUT_NAMES = ("left", "right")
@@ -220,50 +220,3 @@ def _external_bytes(folder: Path, entry: dict[str, str], size: int) -> bytes | N
             return stream.read(size)
     except (OSError, ValueError):
         return None
-
-
-def _fields(stream: BinaryIO, start: int, end: int):
-    """``(field number, wire type, value)`` of a message in ``start:end``: a number for a varint, ``(start, length)``
-    for a length-delimited field (read or not by the caller, then skipped), ``None`` for a fixed-size number."""
-    position = start
-    while position < end:
-        stream.seek(position)
-        field, wire_type = divmod(_varint(stream), 8)
-        if wire_type == 0:
-            value: Any = _varint(stream)
-            position = stream.tell()
-        elif wire_type in (1, 5):  # 64- and 32-bit numbers
-            value, position = None, stream.tell() + (8 if wire_type == 1 else 4)
-        elif wire_type == 2:
-            length = _varint(stream)
-            value = (stream.tell(), length)
-            position = stream.tell() + length
-        else:
-            raise ValueError(f"wire type {wire_type} is not one ONNX writes")
-        if position > end:
-            raise ValueError("a field runs past the end of its message")
-        yield field, wire_type, value
-
-
-def _messages(stream: BinaryIO, start: int, end: int):
-    """``(field number, start, length)`` of the length-delimited fields of the message in ``start:end``."""
-    for field, wire_type, value in _fields(stream, start, end):
-        if wire_type == 2:
-            yield (field, *value)
-
-
-def _packed_varints(stream: BinaryIO, start: int, length: int) -> list[int]:
-    stream.seek(start)
-    values = []
-    while stream.tell() < start + length:
-        values.append(_varint(stream))
-    return values
-
-
-def _text_fields(stream: BinaryIO, start: int, length: int) -> dict[int, str]:
-    texts = {}
-    for field, wire_type, value in _fields(stream, start, start + length):
-        if wire_type == 2:
-            stream.seek(value[0])
-            texts[field] = stream.read(value[1]).decode("utf-8", "replace")
-    return texts

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError, require_bool, require_whole
 from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
-from ..text import counted, is_utf8, shown
+from ..text import counted, is_utf8, shortened, shown
 from .base import (
     CameraError,
     CameraLostError,
@@ -305,8 +305,9 @@ def _checked_fourcc(fourcc: Any) -> str | None:
     if fourcc is None:
         return None
     if not isinstance(fourcc, str) or len(fourcc) != 4 or not (fourcc.isascii() and fourcc.isprintable()):
+        given = f"'{shortened(fourcc)}'" if isinstance(fourcc, str) else shortened(repr(fourcc))  # not a screenful
         raise InputError(
-            f"--camera-fourcc: expected four characters (a pixel format such as MJPG or YUYV) or none, got {fourcc!r}"
+            f"--camera-fourcc: expected four characters (a pixel format such as MJPG or YUYV) or none, got {given}"
         )
     return fourcc
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import csv
 import difflib
 import os
-import re
-import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError, RtStereoWarning, require, require_path, warn
-from ..io.download import file_url_path, is_url
+from ..io.download import is_url, local_path_of
 from ..sinks.files import check_pair_name
 from .pairs import PairSource, unique_names
 
@@ -37,18 +35,13 @@ def _local_manifest(given: str | Path) -> str | Path:
         >>> _local_manifest("file:///data/my%20pairs.csv"), _local_manifest("pairs.csv")
         ('/data/my pairs.csv', 'pairs.csv')
     """
-    if not isinstance(given, str) or os.path.exists(given):
-        return given
-    local = file_url_path(given)
-    if local is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
-        return local
-    scheme = given.split("://", 1)[0]
-    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
-        raise InputError(
-            f"manifest {given}: a manifest is read from a local file, not from a URL: download it and give its path "
+    return local_path_of(
+        given,
+        lambda url: InputError(
+            f"manifest {url}: a manifest is read from a local file, not from a URL: download it and give its path "
             "(or a file:///path URL); the pairs it lists may be http(s) URLs"
-        )
-    return given
+        ),
+    )
 
 
 def read_manifest(path: str | Path) -> list[PairSource]:

@@ -32,16 +32,17 @@ from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..pools import wait_through_interrupts
+from ..sinks.video import MPEG4_MAX_FPS
 from ..text import counted, first_few, is_utf8, shown
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
 log = logging.getLogger("rtstereo.stream")
 
-# The highest frame rate a video's header is believed (the most an mp4 stores): a high-speed camera's 1200 fps video
-# was taken for no rate (the bound was 1000), and its mp4 recorded at the model's pace; above it, a container's
-# time base (90000) read as a rate.
-MAX_HEADER_FPS = 65535.0
+# The highest frame rate a video's header is believed (the most an mp4 stores, the bound the mp4 writer checks): a
+# high-speed camera's 1200 fps video was taken for no rate (the bound was 1000), and its mp4 recorded at the model's
+# pace; above it, a container's time base (90000) read as a rate.
+MAX_HEADER_FPS = float(MPEG4_MAX_FPS)
 FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two videos count as equal
 # Frames a file may fall short of its header's count unsaid: containers without a frame index give a
 # count estimated from duration x frame rate, which rounding can put one frame too high.
