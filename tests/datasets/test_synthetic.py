@@ -260,7 +260,8 @@ def test_noise_scale_scales_the_sensor_noise_and_nothing_else():
     assert 1.6 < spread_full / spread_half < 2.4
 
 
-@pytest.mark.parametrize("scale", [-0.1, float("nan"), True, "0.5"])
+# inf rendered images of two grey levels without a word, and 1e200 failed squared with an OverflowError
+@pytest.mark.parametrize("scale", [-0.1, float("nan"), float("inf"), 1e200, True, "0.5"])
 def test_noise_scale_must_be_a_number_at_least_0(scale):
     with pytest.raises(InputError, match="noise_scale"):
         RenderSettings(noise_scale=scale)

@@ -78,9 +78,10 @@ class RenderSettings:
         if (
             isinstance(self.noise_scale, bool)
             or not isinstance(self.noise_scale, (int, float))
-            or not (self.noise_scale >= 0)
+            # inf rendered images of two grey levels without a word, and 1e200 failed squared (an OverflowError)
+            or not (self.noise_scale >= 0 and math.isfinite(self.noise_scale * self.noise_scale))
         ):
-            raise InputError(f"noise_scale: expected a number >= 0, got {self.noise_scale!r}")
+            raise InputError(f"noise_scale: expected a finite number >= 0 (below 1e154), got {self.noise_scale!r}")
 
     @classmethod
     def geometry_only(cls) -> RenderSettings:
