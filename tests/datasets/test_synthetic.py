@@ -292,6 +292,28 @@ def test_bad_arguments_raise_input_errors(kwargs, message):
         render_batch(args.pop("batch_size"), args.pop("height"), args.pop("width"), **args)
 
 
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ([1.5, 2.7], "float"),  # rendered the scenes of seeds 1 and 2 without a word
+        (torch.tensor([[1, 2]]), r"shape \(1, 2\)"),  # failed deep in the renderer on mismatched sizes
+        ([True], "bool"),
+        (7, r"shape \(\)"),
+        (["a"], "seeds"),
+    ],
+)
+def test_render_scenes_refuses_seeds_that_are_not_a_list_of_integers(seeds, message):
+    with pytest.raises(InputError, match=message):
+        render_scenes(seeds, 32, 32, max_disp_px=8.0)
+
+
+def test_render_scenes_takes_integer_seeds_in_any_form():
+    expected = render_scenes(torch.tensor([3, 9]), 32, 32, max_disp_px=8.0)["disparity"]
+    for seeds in ([3, 9], np.array([3, 9], dtype=np.uint32), torch.tensor([3, 9], dtype=torch.int32)):
+        assert torch.equal(render_scenes(seeds, 32, 32, max_disp_px=8.0)["disparity"], expected)
+    assert render_scenes([], 32, 32)["left"].shape == (0, 3, 32, 32)
+
+
 def test_numpy_sizes_and_ranges_render_as_python_ones():
     """np.int64(32), as sizes computed with numpy are, was refused: 'expected an integer of at least 16 px'."""
     expected = render_batch(1, 16, 32, seed=3, max_disp_px=8.0)

@@ -183,6 +183,20 @@ def _check_seed(seed: int) -> None:
         raise InputError(f"seed: expected an integer, got {seed!r}")
 
 
+def _check_seeds(seeds: torch.Tensor | list[int]) -> torch.Tensor:
+    """The item seeds as a ``(B,)`` int64 CPU tensor; anything else raises :class:`InputError`."""
+    try:
+        values = torch.as_tensor(seeds)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"seeds: expected a list or 1-D tensor of integers, got {seeds!r}") from None
+    # seeds 1.5 and 2.7 rendered the scenes of 1 and 2 without a word; a (1, 2) tensor failed deep in the renderer
+    whole = not (values.is_floating_point() or values.is_complex() or values.dtype == torch.bool)
+    if values.ndim != 1 or (values.numel() and not whole):
+        shown = f"shape {tuple(values.shape)}" if values.ndim != 1 else f"{values.dtype} values"
+        raise InputError(f"seeds: expected a list or 1-D tensor of integers, got {shown}")
+    return values.to(torch.int64).cpu()
+
+
 def _check_size(height: int, width: int, max_disp_px: float) -> None:
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 16:
@@ -213,7 +227,7 @@ def render_scenes(
     height, width = int(height), int(width)
     settings = settings or RenderSettings()
     device = torch.device(device)
-    seeds = torch.as_tensor(seeds, dtype=torch.int64).cpu()
+    seeds = _check_seeds(seeds)
     if device.type == "cpu":
         keep_freed_memory()
     threads = torch.get_num_threads()
