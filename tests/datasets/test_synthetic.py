@@ -307,6 +307,17 @@ def test_render_scenes_refuses_seeds_that_are_not_a_list_of_integers(seeds, mess
         render_scenes(seeds, 32, 32, max_disp_px=8.0)
 
 
+@pytest.mark.parametrize("name", ["photometric", "specular", "noise", "blur"])
+def test_render_settings_switches_must_be_true_or_false(name):
+    with pytest.raises(InputError, match=f"{name}: expected True or False, got 'false'"):
+        RenderSettings(**{name: "false"})  # a non-empty string is true: it switched the effect on
+
+
+def test_render_settings_of_another_type_are_refused():
+    with pytest.raises(InputError, match="settings: expected a RenderSettings or None"):
+        render_batch(1, 32, 32, seed=0, max_disp_px=8.0, settings={"noise": False})
+
+
 def test_render_scenes_takes_integer_seeds_in_any_form():
     expected = render_scenes(torch.tensor([3, 9]), 32, 32, max_disp_px=8.0)["disparity"]
     for seeds in ([3, 9], np.array([3, 9], dtype=np.uint32), torch.tensor([3, 9], dtype=torch.int32)):

@@ -75,6 +75,10 @@ class RenderSettings:
     noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("photometric", "specular", "noise", "blur"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):  # noise="false" rendered the noise: any non-empty string is true
+                raise InputError(f"{name}: expected True or False, got {value!r}")
         if (
             isinstance(self.noise_scale, bool)
             or not isinstance(self.noise_scale, (int, float))
@@ -225,6 +229,8 @@ def render_scenes(
     """
     _check_size(height, width, max_disp_px)
     height, width = int(height), int(width)
+    if settings is not None and not isinstance(settings, RenderSettings):  # an AttributeError deep inside
+        raise InputError(f"settings: expected a RenderSettings or None, got {settings!r}")
     settings = settings or RenderSettings()
     device = torch.device(device)
     seeds = _check_seeds(seeds)
