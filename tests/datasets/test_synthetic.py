@@ -692,6 +692,28 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     assert "did not write" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("folder", "name", "said"),
+    [
+        (("RGB_cleanpass", "right"), "000001.png", "images"),
+        (("disparity", "left"), "000000.pfm", "files"),
+        (("occlusion", "left"), "000000.png", "files"),
+    ],
+)
+def test_synth_verb_refuses_a_folder_holding_another_sets_files_without_left_images(tmp_path, folder, name, said):
+    """Another set's right images or disparity maps, with no left image and no synth.json, were overwritten."""
+    from rtstereo.errors import OutputError
+
+    theirs = tmp_path.joinpath("set", *folder, name)
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"theirs")
+    args = _synth_parser().parse_args(["synth", "2", "-o", str(tmp_path / "set"), "--size", "16x32"])
+    with pytest.raises(OutputError, match=f"holds {said} .*{folder[-1]}.* and no synth.json"):
+        args.func(args)
+    assert theirs.read_bytes() == b"theirs"
+    assert not (tmp_path / "set" / "synth.json").exists()
+
+
 def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):
     """A run stopped before its first file (Ctrl+C on a wrong --size) left synth.json alone: the corrected
     command was refused, 'its pairs would stay mixed with the new ones', with no pair there."""
