@@ -963,6 +963,19 @@ def test_noise_lookup_is_bilinear_and_periodic():
     assert values[3].item() == pytest.approx((0.25 * top + 0.75 * bottom).item(), abs=1e-5)
 
 
+def test_stripe_bands_repeat_at_any_phase_far_below_zero_too():
+    """torch.frac keeps the sign: below a phase of -100 periods (fine stripes far from a layer's centre on a wide
+    image) every band was 0, the stripes cut off along a line."""
+    from rtstereo.datasets.synthetic_texture import _band
+
+    phase = torch.linspace(-0.5, 0.5, 41, dtype=torch.float32)
+    duty, cycles_per_px = torch.tensor(0.3), torch.tensor(0.1)
+    one_period = _band(phase, duty, cycles_per_px)
+    assert float(one_period.min()) == 0.0 and float(one_period.max()) == 1.0
+    for periods in (-400, -101, -100, 37, 400):
+        torch.testing.assert_close(_band(phase + periods, duty, cycles_per_px), one_period, atol=2e-3, rtol=0)
+
+
 def test_lens_blur_is_a_gaussian_with_replicated_edges_per_image():
     from rtstereo.datasets.synthetic_camera import _blur_weights, _gaussian_blur
 

@@ -46,7 +46,8 @@ from .synthetic_texture import noise_bank, surface_colour
 # 2: a rolled ground plane is bounded to the disparity range over the whole view (367c635).
 # 3: each specular highlight is cut at its own 3 sigma, not at the batch's widest (an item's pixels no longer
 #    depend on the other scenes of its batch, nor on how many threads split it).
-RENDERER_VERSION = 3
+# 4: stripes and grids no longer vanish where their phase is below -100 periods (far from a layer's centre).
+RENDERER_VERSION = 4
 
 NOISE_STREAM = 5  # random stream of the sensor-noise keys (see synthetic_random)
 
