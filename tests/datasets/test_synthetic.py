@@ -260,7 +260,8 @@ def test_noise_scale_scales_the_sensor_noise_and_nothing_else():
     assert 1.6 < spread_full / spread_half < 2.4
 
 
-@pytest.mark.parametrize("scale", [-0.1, float("nan"), True, "0.5"])
+# inf rendered images of two grey levels without a word, and 1e200 failed squared with an OverflowError
+@pytest.mark.parametrize("scale", [-0.1, float("nan"), float("inf"), 1e200, True, "0.5"])
 def test_noise_scale_must_be_a_number_at_least_0(scale):
     with pytest.raises(InputError, match="noise_scale"):
         RenderSettings(noise_scale=scale)
@@ -289,6 +290,39 @@ def test_bad_arguments_raise_input_errors(kwargs, message):
     args = {"batch_size": 1, "height": 32, "width": 32, "seed": 0, "max_disp_px": 8.0, **kwargs}
     with pytest.raises(InputError, match=message):
         render_batch(args.pop("batch_size"), args.pop("height"), args.pop("width"), **args)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ([1.5, 2.7], "float"),  # rendered the scenes of seeds 1 and 2 without a word
+        (torch.tensor([[1, 2]]), r"shape \(1, 2\)"),  # failed deep in the renderer on mismatched sizes
+        ([True], "bool"),
+        (7, r"shape \(\)"),
+        (["a"], "seeds"),
+    ],
+)
+def test_render_scenes_refuses_seeds_that_are_not_a_list_of_integers(seeds, message):
+    with pytest.raises(InputError, match=message):
+        render_scenes(seeds, 32, 32, max_disp_px=8.0)
+
+
+@pytest.mark.parametrize("name", ["photometric", "specular", "noise", "blur"])
+def test_render_settings_switches_must_be_true_or_false(name):
+    with pytest.raises(InputError, match=f"{name}: expected True or False, got 'false'"):
+        RenderSettings(**{name: "false"})  # a non-empty string is true: it switched the effect on
+
+
+def test_render_settings_of_another_type_are_refused():
+    with pytest.raises(InputError, match="settings: expected a RenderSettings or None"):
+        render_batch(1, 32, 32, seed=0, max_disp_px=8.0, settings={"noise": False})
+
+
+def test_render_scenes_takes_integer_seeds_in_any_form():
+    expected = render_scenes(torch.tensor([3, 9]), 32, 32, max_disp_px=8.0)["disparity"]
+    for seeds in ([3, 9], np.array([3, 9], dtype=np.uint32), torch.tensor([3, 9], dtype=torch.int32)):
+        assert torch.equal(render_scenes(seeds, 32, 32, max_disp_px=8.0)["disparity"], expected)
+    assert render_scenes([], 32, 32)["left"].shape == (0, 3, 32, 32)
 
 
 def test_numpy_sizes_and_ranges_render_as_python_ones():
@@ -658,6 +692,28 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     assert "did not write" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("folder", "name", "said"),
+    [
+        (("RGB_cleanpass", "right"), "000001.png", "images"),
+        (("disparity", "left"), "000000.pfm", "files"),
+        (("occlusion", "left"), "000000.png", "files"),
+    ],
+)
+def test_synth_verb_refuses_a_folder_holding_another_sets_files_without_left_images(tmp_path, folder, name, said):
+    """Another set's right images or disparity maps, with no left image and no synth.json, were overwritten."""
+    from rtstereo.errors import OutputError
+
+    theirs = tmp_path.joinpath("set", *folder, name)
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"theirs")
+    args = _synth_parser().parse_args(["synth", "2", "-o", str(tmp_path / "set"), "--size", "16x32"])
+    with pytest.raises(OutputError, match=f"holds {said} .*{folder[-1]}.* and no synth.json"):
+        args.func(args)
+    assert theirs.read_bytes() == b"theirs"
+    assert not (tmp_path / "set" / "synth.json").exists()
+
+
 def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):
     """A run stopped before its first file (Ctrl+C on a wrong --size) left synth.json alone: the corrected
     command was refused, 'its pairs would stay mixed with the new ones', with no pair there."""
@@ -905,6 +961,19 @@ def test_noise_lookup_is_bilinear_and_periodic():
     top = 0.5 * (bank[0, 7, 7] + bank[0, 7, 0])
     bottom = 0.5 * (bank[0, 0, 7] + bank[0, 0, 0])
     assert values[3].item() == pytest.approx((0.25 * top + 0.75 * bottom).item(), abs=1e-5)
+
+
+def test_stripe_bands_repeat_at_any_phase_far_below_zero_too():
+    """torch.frac keeps the sign: below a phase of -100 periods (fine stripes far from a layer's centre on a wide
+    image) every band was 0, the stripes cut off along a line."""
+    from rtstereo.datasets.synthetic_texture import _band
+
+    phase = torch.linspace(-0.5, 0.5, 41, dtype=torch.float32)
+    duty, cycles_per_px = torch.tensor(0.3), torch.tensor(0.1)
+    one_period = _band(phase, duty, cycles_per_px)
+    assert float(one_period.min()) == 0.0 and float(one_period.max()) == 1.0
+    for periods in (-400, -101, -100, 37, 400):
+        torch.testing.assert_close(_band(phase + periods, duty, cycles_per_px), one_period, atol=2e-3, rtol=0)
 
 
 def test_lens_blur_is_a_gaussian_with_replicated_edges_per_image():

@@ -382,24 +382,32 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             f"-o {root} already holds a synthetic set written with other settings ({differ}); its pairs would "
             "stay mixed with the new ones: give another folder, or remove that one"
         )
-    if lefts.is_dir() and any(lefts.iterdir()):
+    # Any file of the layout, not only a left image: another set's right images or disparity maps alone were
+    # overwritten without a word.
+    holding = lefts if lefts.is_dir() and any(lefts.iterdir()) else _folder_with_files(root)
+    if holding is not None:
         raise OutputError(
             # rtstereo synth's own set whose synth.json was removed too: "that rtstereo synth did not write" was untrue
-            f"-o {root} already holds images ({lefts}) and no synth.json telling which set they are; give "
-            "another folder"
+            f"-o {root} already holds {'images' if 'RGB_cleanpass' in holding.parts else 'files'} ({holding}) and no "
+            "synth.json telling which set they are; give another folder"
         )
     return set()
 
 
 def _holds_files(root: Path) -> bool:
     """Whether any of the set's folders holds a file (hidden partial files aside)."""
+    return _folder_with_files(root) is not None
+
+
+def _folder_with_files(root: Path) -> Path | None:
+    """The first of the set's folders that holds a file (hidden partial files aside), or ``None``."""
     for folder in (("RGB_cleanpass", "left"), ("RGB_cleanpass", "right"), ("disparity", "left"), ("occlusion", "left")):
         try:
             if any(not entry.name.startswith(".") for entry in os.scandir(root.joinpath(*folder))):
-                return True
+                return root.joinpath(*folder)
         except OSError:  # not there
             continue
-    return False
+    return None
 
 
 class _NoProgress:

@@ -109,7 +109,10 @@ def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tenso
 
 def _band(t: torch.Tensor, duty: torch.Tensor, cycles_per_px: torch.Tensor) -> torch.Tensor:
     """Anti-aliased periodic band: 1 on the first ``duty`` of each period of ``t``, with 1 px edges."""
-    distance = (torch.frac(t - duty / 2 + 100.5) - 0.5).abs()  # to the band centre, in periods
+    # The fraction of a period by floor, not torch.frac: frac keeps the sign, and where the phase is below -100 (fine
+    # stripes far left of or above a layer's centre on a wide image) the bands vanished behind a hard line.
+    shifted = t - duty / 2 + 100.5
+    distance = (shifted - torch.floor(shifted) - 0.5).abs()  # to the band centre, in periods
     return torch.clamp((duty / 2 - distance) / cycles_per_px.clamp(min=1e-4) + 0.5, 0.0, 1.0)
 
 
