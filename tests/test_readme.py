@@ -215,3 +215,22 @@ def test_the_contents_list_every_section():
         elif not in_code and line.startswith("## "):
             sections.append(line[3:].strip())
     assert [section for section in sections if f"[{section}](#" not in contents] == []
+
+
+def test_every_table_row_has_the_cells_of_its_header():
+    """A ``|`` in a cell, even inside backticks, starts another cell on GitHub, which drops cells beyond the
+    header's: the live cameras' ``uvc:N`` row lost everything after ``--swap`` for ``right|left``. Such a pipe is
+    written ``\\|``."""
+    rows_off, header_cells, in_code, previous = [], 0, False, ""
+    for number, line in enumerate((REPO / "README.md").read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("|"):
+            cells = len(re.findall(r"(?<!\\)\|", line))
+            if previous.startswith("|"):
+                if cells != header_cells:
+                    rows_off.append((number, line[:60]))
+            else:
+                header_cells = cells
+        previous = "" if in_code else line
+    assert rows_off == []

@@ -127,6 +127,10 @@ def test_every_verb_stops_at_once_on_a_weights_url_that_cannot_be_downloaded(cap
 
 @pytest.mark.parametrize("verb", ["predict", "video", "live", "eval", "bench"])
 def test_every_verb_describes_threads_in_the_same_words(capsys, monkeypatch, verb):
-    """bench said "CPU threads for PyTorch, ONNX Runtime and OpenCV" of the same option."""
+    """bench said "CPU threads for PyTorch, ONNX Runtime and OpenCV" of the same option; none named the hybrid's own
+    threads (SGBM beside the network, the hole choice), which --threads bounds too."""
     text = _help_text(capsys, monkeypatch, verb)
-    assert "--threads N CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each" in text
+    assert (
+        "--threads N CPU threads of ONNX Runtime, OpenCV, PyTorch and the hybrid's own (default: $RTSTEREO_THREADS"
+        in text
+    )

@@ -27,7 +27,10 @@ if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
 # The files a network adapted by `rtstereo adapt -o` or `--adapt-save` is written to (a PyTorch checkpoint).
 ADAPTED_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 # --threads in the words of every verb whose libraries it sets (bench said them in another order)
-THREADS_HELP = "CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)"
+THREADS_HELP = (
+    "CPU threads of ONNX Runtime, OpenCV, PyTorch and the hybrid's own (default: $RTSTEREO_THREADS, else each "
+    "library's own)"
+)
 
 
 def output_path_arg(text: str) -> str:
