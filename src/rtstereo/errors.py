@@ -6,6 +6,7 @@ Every message says what was expected, what was received, and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import numbers
 import os
@@ -13,7 +14,7 @@ import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -378,6 +379,28 @@ SHOWN_WARNINGS: set[str] = set()
 
 # The threads rtstereo starts for a caller (a Stream's stages), with the line of the caller's code that started them.
 _THREAD_CALLERS: weakref.WeakKeyDictionary[threading.Thread, tuple[str, int, dict]] = weakref.WeakKeyDictionary()
+# On each thread, the files being read under another name (a download's cache file and the URL the user gave).
+_READ_AS = threading.local()
+
+
+@contextlib.contextmanager
+def read_as(path: str | os.PathLike, name: str) -> Iterator[None]:
+    """Have :func:`warn`, while the block runs on this thread, say ``name`` where its message names ``path``: a
+    warning about a calibration read from a URL named the cache's file, which the user never gave.
+
+    Examples:
+        >>> with warnings.catch_warnings(record=True) as caught, read_as("/cache/ab12", "https://h/c.yaml"):
+        ...     warnings.simplefilter("always")
+        ...     warn("/cache/ab12: focal length of 0.8 px")
+        >>> str(caught[0].message)
+        'https://h/c.yaml: focal length of 0.8 px'
+    """
+    names = getattr(_READ_AS, "names", [])
+    _READ_AS.names = [*names, (str(path), name)]
+    try:
+        yield
+    finally:
+        _READ_AS.names = names
 
 
 def warn(message: str, category: type[Warning] = RtStereoWarning) -> None:
@@ -389,6 +412,8 @@ def warn(message: str, category: type[Warning] = RtStereoWarning) -> None:
     user's call (:func:`warn_at_caller`), the line of that call. The command line prints warnings without a
     location anyway.
     """
+    for path, name in reversed(getattr(_READ_AS, "names", [])):
+        message = message.replace(path, name)
     frame, level = sys._getframe(1), 2
     while frame is not None and _ours(frame):
         frame, level = frame.f_back, level + 1

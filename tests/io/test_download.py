@@ -499,6 +499,20 @@ def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp
         read_calibration("ftp://x.org/c.txt")
 
 
+def test_a_warning_while_reading_a_calibration_url_names_the_url_not_the_cache(served, tmp_path):
+    """A focal length under 1 px and a baseline in millimetres were said of the cache's file, never given."""
+    from rtstereo.io.calibration import CalibrationUnitWarning, read_calibration
+
+    text = "cam0=[0.8 0 0.5; 0 0.8 0.5; 0 0 1]\ncam1=[0.8 0 0.5; 0 0.8 0.5; 0 0 1]\ndoffs=0\nbaseline=100\n"
+    served["https://x.org/calib.txt"] = text.encode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_calibration("https://x.org/calib.txt")
+    said = [str(w.message) for w in caught if issubclass(w.category, CalibrationUnitWarning)]
+    assert said and all(m.startswith("https://x.org/calib.txt: ") for m in said), said
+    assert not any(str(tmp_path) in m for m in said), said
+
+
 def test_a_calibration_url_that_gives_no_calibration_names_the_url_and_is_not_cached(served, tmp_path):
     """A web page in place of calib.txt was "<the cache's file>: unknown calibration format", and it stayed in the
     cache: once the server was fixed, a rerun read the same page again."""

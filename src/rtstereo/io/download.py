@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import InputError, warn
+from ..errors import InputError, read_as, warn
 from .atomic import os_reason, partial_path, remove_stale_partials
 
 T = TypeVar("T")
@@ -359,10 +359,12 @@ def read_downloaded(
     (a web page in place of the file) is not kept in the cache, so that a rerun downloads it again, and the error
     names the URL, not the cache's file: the one way a calibration, rectification maps and weights from a URL are
     read (``--rectify URL`` of a web page named the cache's file and kept it, where ``--calib URL`` did neither).
+    So do the warnings ``read`` gives (a focal length under 1 px named the cache's file).
     """
     local = fetch(url, subdir=subdir)
     try:
-        return read(local)
+        with read_as(local, url):
+            return read(local)
     except refused as exc:
         forget(local)
         raise refused(str(exc).replace(str(local), url)) from None
