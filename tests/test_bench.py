@@ -863,7 +863,7 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
     code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "-o", tmp_path / "taken")
     assert (code, out) == (2, "")
-    message = f"cannot write benchmark results to {tmp_path / 'taken'}: it is a file, not a folder"
+    message = f"cannot write benchmark results to {tmp_path / 'taken'}: {tmp_path / 'taken'} is a file, not a folder"
     assert err == f"rtstereo bench: error: {message}\n"
 
 

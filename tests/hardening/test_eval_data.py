@@ -520,10 +520,8 @@ def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, 
     code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "file")])
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")  # was: every scene scored, then the results lost
-    assert (
-        err
-        == f"rtstereo eval: error: cannot write evaluation results to {tmp_path / 'file'}: it is a file, not a folder\n"
-    )
+    file = tmp_path / "file"
+    assert err == f"rtstereo eval: error: cannot write evaluation results to {file}: {file} is a file, not a folder\n"
 
 
 def test_eval_cli_refuses_an_empty_output_instead_of_writing_to_the_current_folder(capsys, tmp_path, monkeypatch):

@@ -569,9 +569,9 @@ def test_every_path_needed_as_a_folder_names_a_device_or_a_pipe_as_such(not_a_fo
         f"cannot write the export to {node / 'm.onnx'}: {said}": lambda: check_output_path(node / "m.onnx"),
         f"{node} is {kind}, not a folder: give the folder of a scene": lambda: find_samples(node),
         f"run folder {node / 'run'}: {said}": lambda: RunFiles(node / "run").check_usable(),
-        f"cannot write benchmark results to {node}: it is {kind}, not a folder": lambda: check_output_folder(node),
+        f"cannot write benchmark results to {node}: {said}": lambda: check_output_folder(node),
         f"-o {node / 'w.pt'}: {said}": lambda: check_output_file(node / "w.pt", "-o"),
-        f"-o {node}: {kind}, not a folder": lambda: _check_output(node, {}),
+        f"-o {node}: {said}": lambda: _check_output(node, {}),
         f"-o {node / 'sub'}: {said}": lambda: _check_output(node / "sub", {}),
     }
     for message, refuse in refusals.items():

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelNotFoundError, OutputError
-from ..io.atomic import folder_write_problem, kind_of_file
+from ..io.atomic import folder_write_problem, not_a_folder
 from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import (
@@ -357,7 +357,7 @@ def check_output_folder(
         )
     problem = folder_write_problem(folder)
     if problem is not None:
-        reason = f"it is {kind_of_file(folder)}, not a folder" if folder.exists() and not folder.is_dir() else problem
+        reason = not_a_folder(folder) if folder.exists() and not folder.is_dir() else problem
         raise OutputError(f"cannot write {what} to {folder}: {reason}")
 
 

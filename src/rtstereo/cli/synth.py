@@ -21,7 +21,6 @@ from ..errors import InputError, OutputError, require
 from ..io.atomic import (
     atomic_path,
     file_in_the_way,
-    kind_of_file,
     not_a_folder,
     os_reason,
     remove_stale_partials,
@@ -317,7 +316,7 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             the renderer (``synth.json``) or pairs from ``N`` on, or holds left images without a ``synth.json``.
     """
     if root.exists() and not root.is_dir():
-        raise OutputError(f"-o {root}: {kind_of_file(root)}, not a folder")
+        raise OutputError(f"-o {root}: {not_a_folder(root)}")
     above = file_in_the_way(root)
     if above is not None:  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
         raise OutputError(f"-o {root}: {not_a_folder(above)}")
