@@ -268,9 +268,9 @@ class Calibration:
                 the crop resized was no longer scaled to.)
 
         Raises:
-            InputError: a corner that is no number or is below 0, a crop that starts beyond the images the
-                calibration records, or one whose size runs past them (a calibration of another size: scale it to
-                the images first, :meth:`scaled`).
+            InputError: a corner or size that is no whole number of pixels, a corner below 0, a crop that starts
+                beyond the images the calibration records, or one whose size runs past them (a calibration of another
+                size: scale it to the images first, :meth:`scaled`).
 
         Examples:
             >>> cal = Calibration(700, 700, 319.5, 329.5, 239.5, 0.1, width_px=640, height_px=480)
@@ -282,6 +282,13 @@ class Calibration:
         y0_px = require_number(y0_px, "y0_px", "the crop's top row, pixels")
         if x0_px < 0 or y0_px < 0:  # it moved the principal point the other way, and recorded a size over the images'
             raise InputError(f"a crop at ({x0_px:g}, {y0_px:g}) starts before the images' top-left corner (0, 0)")
+        sizes = {"width_px": width_px, "height_px": height_px}
+        sizes = {k: None if v is None else require_number(v, k, "the crop's size, pixels") for k, v in sizes.items()}
+        width_px, height_px = sizes["width_px"], sizes["height_px"]
+        # images have no half columns: 10.5 made a calibration recording a width of 629.5, refused then in its terms
+        for name, value in {"x0_px": x0_px, "y0_px": y0_px, **sizes}.items():
+            if value is not None and not value.is_integer():
+                raise InputError(f"{name}: a crop is of whole pixels, got {value:g}")
         if self.width_px and self.height_px:
             if not (x0_px < self.width_px and y0_px < self.height_px):
                 raise InputError(

@@ -646,3 +646,23 @@ def test_maps_of_the_wrong_type_are_input_errors(call, match):
     calibration = Calibration(fx_px=100, fy_px=100, cx0_px=50, cx1_px=50, cy_px=40, baseline_m=0.1)
     with pytest.raises(InputError, match=match):
         call(calibration)
+
+
+@pytest.mark.parametrize(
+    ("crop", "message"),
+    [
+        ((10.5, 0), "x0_px: a crop is of whole pixels, got 10.5"),
+        ((0, 2.25), "y0_px: a crop is of whole pixels, got 2.25"),
+        ((0, 0, 100.5, 40), "width_px: a crop is of whole pixels, got 100.5"),
+        ((0, 0, 8, 0.5), "height_px: a crop is of whole pixels, got 0.5"),
+    ],
+)
+def test_a_crop_of_fractional_pixels_is_refused_naming_it(crop, message):
+    """cropped(10.5, 0) of a 640-pixel-wide calibration failed on its own result's width_px of 629.5."""
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    for calibration in (cal, _cal()):  # recording its size or not
+        with pytest.raises(InputError) as info:
+            calibration.cropped(*crop)
+        assert str(info.value) == message
+    window = cal.cropped(10.0, 0, np.float64(100), 40)  # whole numbers written as floats are pixels too
+    assert (window.cx0_px, window.width_px, window.height_px) == (309.5, 100, 40)
