@@ -859,3 +859,15 @@ def test_a_batch_pair_whose_views_differ_in_size_fails_alone_before_it_is_decode
     rows = {row["name"]: row for row in csv.DictReader(summary.open())}
     assert [rows[name]["status"] for name in ("00", "01", "02")] == ["done", "failed", "done"]
     assert rows["01"]["error"] == message
+
+
+def test_a_batch_whose_every_pair_fails_leaves_no_folder_it_made(capsys, tmp_path):
+    """Every pair over the memory budget, or unreadable: the -o folder the run made stayed, empty ("written to")."""
+    left, right = write_pairs(tmp_path / "in", 2, corrupt=(0, 1))
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "made" / "out", *SGBM_ARGS)
+    assert code == 1 and "2 pairs failed: 00, 01" in err
+    assert out == "2 pairs: 0 done, 0 skipped, 2 failed; nothing written\n"
+    assert not (tmp_path / "made").exists()
+    (tmp_path / "mine").mkdir()  # the user's own folder stays
+    code, out, _ = run_cli(capsys, "predict", left, right, "-o", tmp_path / "mine", *SGBM_ARGS)
+    assert code == 1 and out.endswith(f"; written to {tmp_path / 'mine'}\n") and (tmp_path / "mine").is_dir()

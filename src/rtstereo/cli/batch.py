@@ -127,13 +127,31 @@ def predictor_options(args: argparse.Namespace) -> PredictorOptions:
     )
 
 
+def remove_empty(folders: Sequence[Path]) -> bool:
+    """Remove the ``folders`` a run made (innermost first) while they are empty: a run stopped before its first
+    pair (a usage error found as the model loads, Ctrl-C), or one whose every pair failed, leaves no empty output
+    folder behind. Whether the first of them (the output folder) is gone."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:  # a pair's files, or another process's: kept
+            return False
+    return bool(folders)
+
+
 def run_batch(
-    args: argparse.Namespace, job: BatchJob, sources: Sequence[PairSource], verb: str, where: str
+    args: argparse.Namespace,
+    job: BatchJob,
+    sources: Sequence[PairSource],
+    verb: str,
+    where: str,
+    made: Sequence[Path] = (),
 ) -> BatchSummary:
     """Run the batch on the engine the options name; report failures as they come; write the summary.
 
     At the end it prints the counts (unless ``--quiet``), followed by ``where`` (what was written),
-    then lists the failed pairs again on stderr.
+    then lists the failed pairs again on stderr. ``made``: the folders the run made for its output (the output
+    folder first), removed when the run leaves them empty (every pair failed).
     """
     from tqdm import tqdm
 
@@ -210,6 +228,8 @@ def run_batch(
         )
     if summary_path is not None:
         summary.write_table(summary_path)
+    if remove_empty(made):  # every pair failed: "written to OUT" of a folder left empty
+        where = "nothing written"
     for warning, count, differed, _, names in repeats.values():
         if count:
             own = ", with figures of their own" if differed else ""

@@ -24,7 +24,7 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files,
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, image_lister, names_one_image, resolve_pairs
 from ..text import distance, share
-from .batch import add_batch_args, check_engine_args, run_batch
+from .batch import add_batch_args, check_engine_args, remove_empty, run_batch
 from .common import (
     add_calib_unit_arg,
     add_fit_arg,
@@ -268,9 +268,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.no_rectification_check or args.calib:
             _check_first_pair(args, job, sources)
-        return run_batch(args, job, sources, "predict", where).exit_code
+        return run_batch(args, job, sources, "predict", where, made=made).exit_code
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
-        _remove_empty(made)
+        remove_empty(made)
         raise
 
 
@@ -444,19 +444,9 @@ def _make_folder(folder: Path) -> list[Path]:
         raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
     problem = folder_write_problem(folder)
     if problem is not None:
-        _remove_empty(missing)
+        remove_empty(missing)
         raise OutputError(f"cannot write into output folder {folder}: {problem}")
     return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove the ``folders`` this run made (innermost first) while they are empty: a run stopped before its first
-    pair (a usage error found as the model loads, Ctrl-C) leaves no empty output folder behind."""
-    for path in folders:
-        try:
-            path.rmdir()
-        except OSError:  # a pair's files, or another process's: kept
-            return
 
 
 # A batch whose first pairs cannot be read, or are too plain to be judged (a lens cap, a blank wall), has its
