@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from rtstereo.datasets import LAYOUTS, Sample, find_samples
-from rtstereo.errors import DatasetError, InputError
+from rtstereo.errors import DatasetError, InputError, RtStereoWarning
 
 HEIGHT, WIDTH = 40, 60
 
@@ -1216,9 +1216,15 @@ def test_overlapping_paths_list_each_scene_once(tmp_path, order):
         "through a link": (outer, tmp_path / "link"),
     }[order]
 
-    samples = find_samples(*paths)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        samples = find_samples(*paths)
 
     assert sorted(s.name for s in samples) == ["Adirondack", "tsukuba"]  # no "#2", no dataset prefix
+    said = [str(w.message) for w in caught]  # one folder given twice is said; a folder inside another is not
+    assert said == (
+        [f"dataset folder {outer}/. (as {outer}) given more than once: read once"] if order == "same path twice" else []
+    )
 
 
 def test_a_folder_holding_two_layouts_gives_a_sample_of_each(tmp_path):
@@ -1381,3 +1387,19 @@ def test_image_size_from_the_header_over_pils_pixel_limits(tmp_path, monkeypatch
     Image.new("L", (20, 20)).save(path)
     with pytest.raises(InputError, match=r"im0.png: the image has more than the 200 pixels PIL opens"):
         image_size_wh(path)
+
+
+def test_a_folder_given_twice_is_read_once_and_said_once(tmp_path, monkeypatch):
+    """`eval D D` and `bench --data D --data D` read D once without a word: a second path may have been meant."""
+    _write_two_view_scene(tmp_path / "data" / "Adirondack", MIDDEVAL3_CALIB)
+    _tsukuba(tmp_path / "other" / "tsukuba")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(RtStereoWarning) as caught:
+        samples = find_samples("data", "other", "data", tmp_path / "other", "data/")
+    assert sorted(s.name for s in samples) == ["Adirondack", "tsukuba"]
+    assert [str(w.message) for w in caught] == [
+        f"dataset folders data, {tmp_path / 'other'} (as other), data/ (as data) given more than once: read once"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        find_samples("data", "other")  # no word when no folder repeats

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError, InputError, RtStereoWarning, require_path
+from ..errors import DatasetError, InputError, RtStereoWarning, require_path, warn
 from ..io.atomic import not_a_folder
 from ..io.disparity import is_colour, read_disparity
 from ..io.images import opened_with_pil, read_grey, read_image
@@ -807,6 +807,8 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
+    searched: dict[str, str] = {}  # the real path of each folder searched, and how it was given first
+    repeated: list[str] = []
     for given in paths:
         given = _folder_of_url(given)
         path = require_path(given, "dataset folder").absolute()
@@ -819,6 +821,11 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
                 f"{not_a_folder(path)}: give the folder of a scene or of a dataset "
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
             )
+        real = os.path.realpath(path)
+        if real in searched:  # `eval D D` read D once without a word: the user may have meant another folder
+            repeated.append(f"{given}" if str(given) == searched[real] else f"{given} (as {searched[real]})")
+            continue
+        searched[real] = str(given)
         found: list[Sample] = []
         files_seen = False
         for folder, dirs, names in walk_following_links(path):
@@ -845,6 +852,9 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
                 samples.append(sample)
     if unreadable and not samples:  # no path held a scene: the run has nothing to go on with
         raise DatasetError(unreadable[0][1])
+    if repeated:
+        folders = "folder " if len(repeated) == 1 else "folders "
+        warn(f"dataset {folders}{', '.join(repeated)} given more than once: read once", RtStereoWarning)
     return _unique_names(samples)
 
 
