@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -388,13 +389,17 @@ def _video_pairs(args: argparse.Namespace) -> list:
 
 
 def _sources(args: argparse.Namespace):
-    from ..sources.manifest import read_manifest
+    from ..sources.manifest import RepeatedPairWarning, read_manifest
     from ..sources.pairs import resolve_pairs
 
     if args.pairs is not None:
         if args.left is not None or args.right is not None:
             raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
-        return read_manifest(args.pairs)
+        # A pair listed again is kept once (without_repeated_pairs, which says so): the manifest's own warning,
+        # "each name gets its own files of the same pair", is predict's, and adapt writes no files per pair.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RepeatedPairWarning)
+            return read_manifest(args.pairs)
     if args.left is None or args.right is None:
         raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
