@@ -894,3 +894,30 @@ def test_a_pair_listed_twice_is_kept_once_so_it_cannot_be_trained_on_and_scored_
         f"rtstereo adapt: warning: 1 pair left out: 00003_p0 ({manifest} line 5): the same files as a pair listed "
         f"before (the first: 00003_p0 ({manifest} line 5) repeats 00000_p0 ({manifest} line 2))"
     ) in err
+
+
+def test_the_same_command_twice_writes_the_same_weights(capsys, tmp_path, folders, tiny_network):
+    """The README says two runs with the same --seed, --threads and --steps give the same weights, the checkpoints
+    differing only in the seconds they record."""
+    records = []
+    for name in ("a.pt", "b.pt"):
+        argv = (
+            "adapt",
+            *folders,
+            "--model",
+            tiny_network,
+            *FAST,
+            "--steps",
+            "2",
+            "--threads",
+            "1",
+            "-o",
+            tmp_path / name,
+        )
+        code, _, err = run_cli(capsys, *argv, "-q")
+        assert code == 0, err
+        records.append(torch.load(tmp_path / name, weights_only=False))
+    first, second = records
+    assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
+    differ = {k for k in first["adaptation"] if first["adaptation"][k] != second["adaptation"][k]}
+    assert differ <= {"seconds"}, differ
