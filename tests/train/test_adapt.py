@@ -169,6 +169,15 @@ def test_holding_out_more_pairs_than_the_fraction_asks_is_said(holdout, said):
     assert (note in lines) is said and any(line.startswith("holding out") for line in lines) is said, lines
 
 
+def test_holding_out_fewer_pairs_than_the_fraction_asks_is_said():
+    """--holdout 0.9 of 2 pairs asks for both, and one must train: one was held out without a word."""
+    adapter = _adapter(steps=1, holdout=0.9, losses=("photometric",), synthetic_batch=0)
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append)
+    assert len(result.holdout_names) == 1 and len(result.train_names) == 1
+    assert "holding out 1 of 2 pairs (50 %, not 90 %): at least one pair is trained on" in lines, lines
+
+
 def _non_finite_at(adapter: Adapter, steps: set[int]) -> None:
     """Make the user terms of the given steps (from 1) NaN."""
     user_terms, calls = adapter.user_terms, []

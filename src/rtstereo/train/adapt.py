@@ -545,10 +545,16 @@ def adapt(
     """
     config = adapter.config
     train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
-    if held_ids and len(held_ids) > round(config.holdout * len(pairs)):  # more than asked: said, not silent
+    asked = round(config.holdout * len(pairs))
+    if held_ids and len(held_ids) != asked:  # more or fewer than asked: said, not silent
+        why = (
+            "at least one pair is scored unseen (--holdout 0 trains on all)"
+            if len(held_ids) > asked
+            else "at least one pair is trained on"  # --holdout 0.95 of 8 pairs held out 7 without a word
+        )
         echo(
             f"holding out {len(held_ids)} of {counted(len(pairs), 'pair')} ({100 * len(held_ids) / len(pairs):.0f} %, "
-            f"not {100 * config.holdout:g} %): at least one pair is scored unseen (--holdout 0 trains on all)"
+            f"not {100 * config.holdout:g} %): {why}"
         )
     train_pairs = [pairs[i] for i in train_ids]
     held_pairs = [pairs[i] for i in held_ids] or train_pairs
