@@ -221,6 +221,15 @@ def test_unrectified_pairs_are_refused_in_one_line(capsys, tmp_path, textured, t
     assert code == 0, err
 
 
+def test_the_refusal_counts_the_judged_pairs_apart_from_the_checked_ones(capsys, tmp_path, textured, tiny_network):
+    """Two pairs off and one too plain to be judged read "2 of 2 checked": three were checked."""
+    left, right = textured
+    grey = np.full_like(left, 100), np.full_like(right, 101)  # no features: cannot be judged
+    folders = _write_pairs(tmp_path, [(left, np.roll(right, 4, axis=0))] * 2 + [grey])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and "error: the pairs are not rectified (2 of the 2 judged, of 3 checked; pair p0: " in err, err
+
+
 def test_swapped_pairs_are_refused(capsys, tmp_path, textured, tiny_network):
     left, right = textured
     folders = _write_pairs(tmp_path, [(right, left)])

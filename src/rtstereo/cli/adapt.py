@@ -535,6 +535,11 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     judged = [(name, check) for name, check in checks if check.conclusive]
     swapped = [(name, check) for name, check in judged if check.median_dx_px < -1.0]
     off = [(name, check) for name, check in judged if not check.is_rectified()]
+    unjudged = len(checks) - len(judged)
+    # "2 of 2 checked" when 5 were checked and 3 could not be judged
+    of_judged = (
+        f"of {len(judged)} checked" if not unjudged else f"of the {len(judged)} judged, of {len(checks)} checked"
+    )
     if swapped and 2 * len(swapped) > len(judged):
         name, check = swapped[0]
         raise InputError(
@@ -544,14 +549,13 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
         raise InputError(
-            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: {check.rows_off()}, "
+            f"the pairs are not rectified ({len(off)} {of_judged}; pair {name}: {check.rows_off()}, "
             f"expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
             "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     # Pairs too plain to be judged are not said to be rectified (they were: "the other checked pairs are rectified").
-    unjudged = len(checks) - len(judged)
     others = "the other checked pairs" if not unjudged else "the other judged pairs"
     besides = f" ({unjudged} of the {len(checks)} checked could not be judged: too few matched features)"
     besides = besides if unjudged else ""
