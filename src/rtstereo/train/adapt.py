@@ -811,6 +811,9 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         ['photometric error 0.2150 -> 0.2257 (+5.0 %)']
         >>> risen_scores(before, {"photometric": 0.215, "lr_disagreement_px": 0.9683})
         ['left-right disagreement 0.96 -> 0.97 px (+0.9 %)']
+        >>> a, b = ({"photometric": x, "lr_disagreement_px": 0.05} for x in (0.57924, 0.57946))  # 0.04 %, not 0.0
+        >>> risen_scores(a, b)
+        ['photometric error 0.5792 -> 0.5795 (+0.038 %)']
     """
     risen = []
     for key, text, decimals, unit in (
@@ -820,8 +823,11 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         was, now = round(before[key], decimals), round(after[key], decimals)
         if now > was:
             percent = 100 * (after[key] / before[key] - 1) if before[key] > 0 else None
-            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all
-            change = "" if percent is None else f" (+{percent:.{1 if percent < 10 else 0}f} %)"
+            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all, and so did "(+0.0 %)"
+            change = ""
+            if percent is not None:
+                digits = ".2g" if percent < 0.1 else ".1f" if percent < 10 else ".0f"
+                change = f" (+{percent:{digits}} %)"
             risen.append(f"{text} {was:.{decimals}f} -> {now:.{decimals}f}{unit}{change}")
     return risen
 
