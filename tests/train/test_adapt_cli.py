@@ -587,6 +587,28 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     monkeypatch.setattr(Adapter, "user_terms", interrupted_twice)
     code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "twice.pt")
     assert code == 130 and not (tmp_path / "twice.pt").exists()
+    # a bare "rtstereo adapt: interrupted" left the user to look for the weights
+    assert err.endswith(
+        f"rtstereo adapt: interrupted: {tmp_path / 'twice.pt'} not written (the weights reached are kept when Ctrl+C "
+        "comes once, after the first step)\n"
+    ), err
+
+
+def test_ctrl_c_before_the_first_step_says_nothing_was_written(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    """Ctrl+C while the pairs were read or labelled said a bare "interrupted": nothing of the -o file."""
+    from rtstereo.train import adapt as adapt_module
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_module, "proxy_labels", interrupted)
+    out = tmp_path / "m.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out)
+    assert (code, stdout) == (130, "") and not out.exists()
+    assert err.endswith(
+        f"rtstereo adapt: interrupted: {out} not written (the weights reached are kept when Ctrl+C "
+        "comes once, after the first step)\n"
+    ), err
 
 
 def test_ctrl_c_during_the_export_says_the_checkpoint_holds_the_weights(

@@ -620,48 +620,55 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     # The network before the pairs: a mistyped --model was refused only after every pair was read and checked.
-    network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
-    if network.note and not args.quiet:
-        print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
-    _refuse_replacing_the_source(output, checkpoint, network.source)
-    if kind == "onnx":  # before the steps, not after them
-        from ..export.onnx_export import check_output_path, check_size
-
-        # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
-        check_output_path(output)
-        check_size(network.spec, network.module, export_hw, "--export-size")
     try:
-        network.module.to(device)
-    except (RuntimeError, AssertionError) as exc:
-        raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
-    if _is_video_input(args):
-        pairs = _video_pairs(args)
-        if not args.quiet:  # --quiet: the scores, the result and warnings only (its --help's and the README's words)
-            print(
-                f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
-                file=sys.stderr,
-            )
-        pairs = without_identical_views(pairs)
-        if not args.no_rectification_check:
-            refuse_unrectified(pairs, _swapped_video_hint(args))
-    else:
-        if args.swap or args.start or args.every is not None or args.max_pairs is not None:
-            raise InputError(
-                "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
-            )
-        pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
-    adapter = Adapter(
-        network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
-    )
-    pairs = without_too_small(pairs, adapter.divisor)
-    if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
-        raise InputError(
-            f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
-            f"{adapter.divisor}x{adapter.divisor}"
+        network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
+        if network.note and not args.quiet:
+            print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+        _refuse_replacing_the_source(output, checkpoint, network.source)
+        if kind == "onnx":  # before the steps, not after them
+            from ..export.onnx_export import check_output_path, check_size
+
+            # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
+            check_output_path(output)
+            check_size(network.spec, network.module, export_hw, "--export-size")
+        try:
+            network.module.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
+        if _is_video_input(args):
+            pairs = _video_pairs(args)
+            # --quiet: the scores, the result and warnings only (its --help's and the README's words)
+            if not args.quiet:
+                frames = f"{counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}"
+                print(f"rtstereo adapt: {frames}", file=sys.stderr)
+            pairs = without_identical_views(pairs)
+            if not args.no_rectification_check:
+                refuse_unrectified(pairs, _swapped_video_hint(args))
+        else:
+            if args.swap or args.start or args.every is not None or args.max_pairs is not None:
+                raise InputError(
+                    "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
+                )
+            pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
+        adapter = Adapter(
+            network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
         )
-    # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
-    echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
-    result = adapt(adapter, pairs, echo=echo)
+        pairs = without_too_small(pairs, adapter.divisor)
+        if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
+            raise InputError(
+                f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
+                f"{adapter.divisor}x{adapter.divisor}"
+            )
+        # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
+        echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
+        result = adapt(adapter, pairs, echo=echo)
+    except KeyboardInterrupt:  # before the first step (or a second Ctrl+C): a bare "interrupted" said nothing of -o
+        print(
+            f"rtstereo adapt: interrupted: {checkpoint} not written (the weights reached are kept when Ctrl+C comes "
+            "once, after the first step)",
+            file=sys.stderr,
+        )
+        return 130
     scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")
