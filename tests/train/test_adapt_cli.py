@@ -952,3 +952,19 @@ def test_the_same_command_twice_writes_the_same_weights(capsys, tmp_path, folder
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
     differ = {k for k in first["adaptation"] if first["adaptation"][k] != second["adaptation"][k]}
     assert differ <= {"seconds"}, differ
+
+
+def test_a_manifest_row_listed_twice_with_its_name_is_kept_once(capsys, tmp_path, folders, tiny_network):
+    """A row copied whole (name column too) was refused: "pair name repeats ... (it names the output files)", which
+    adapt does not write; the README says a pair listed twice is kept once. One name on two pairs is still refused."""
+    lefts, rights = sorted(folders[0].iterdir()), sorted(folders[1].iterdir())
+    rows = [f"{left},{right},p{i}" for i, (left, right) in enumerate(zip(lefts, rights))]
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right,name\n" + "\n".join([*rows, rows[0]]) + "\n")
+    argv = ["adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert f"warning: 1 pair left out: p0 ({manifest} line 5): the same files as a pair listed before" in err, err
+    manifest.write_text("left,right,name\n" + "\n".join([*rows, f"{lefts[1]},{rights[1]},p0"]) + "\n")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "pair name repeats: p0 (line 2, line 5)" in err, err
