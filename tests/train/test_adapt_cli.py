@@ -75,6 +75,9 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert f"wrote {out}" in stdout and out.is_file()
     checkpoint = torch.load(out, weights_only=True)
     assert checkpoint["adapted_from"] == str(tiny_network) and checkpoint["adaptation"]["steps"] == 1
+    # every term's weight, the defaults too (it recorded {}: only those given with --weight)
+    weights = {"photometric": 1.0, "smoothness": 0.01, "proxy": 0.2, "synthetic": 0.02}
+    assert checkpoint["adaptation"]["config"]["weights"] == weights, checkpoint["adaptation"]["config"]
     left = sorted(folders[0].iterdir())[0]
     right = sorted(folders[1].iterdir())[0]
     code, stdout, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
