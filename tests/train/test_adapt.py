@@ -444,3 +444,20 @@ def test_a_photometric_rise_below_the_floor_is_not_clearly_worse(before, after, 
         {"photometric": before, "lr_disagreement_px": 0.5}, {"photometric": after, "lr_disagreement_px": 0.5}
     )
     assert bool(found) is worse, found
+
+
+def test_labelling_threads_are_at_most_one_per_core_this_process_may_use(monkeypatch):
+    """It took one per core of the machine (os.cpu_count) whatever the process was given, and --threads beyond the
+    cores as many threads, each labelling a whole pair at once."""
+    import os
+
+    from rtstereo.train import adapt as adapt_module
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    assert adapt_module.labelling_threads() == 2
+    monkeypatch.setenv("RTSTEREO_THREADS", "8")
+    assert adapt_module.labelling_threads() == 2
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    assert adapt_module.labelling_threads() == 1

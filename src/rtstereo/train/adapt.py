@@ -269,8 +269,11 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int, 
 
 
 def labelling_threads() -> int:
-    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), else one per core."""
-    return default_threads() or max(1, os.cpu_count() or 1)
+    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), at most one per core this
+    process may use, as train's (:func:`~rtstereo.train.hints.match_workers`): it took one per core of the machine,
+    however few it was given (taskset, a container), and ``--threads 64`` on two cores labelled 64 pairs at once."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, default_threads() or cores))
 
 
 def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
