@@ -169,6 +169,15 @@ def test_holding_out_more_pairs_than_the_fraction_asks_is_said(holdout, said):
     assert (note in lines) is said and any(line.startswith("holding out") for line in lines) is said, lines
 
 
+def test_holding_out_fewer_pairs_than_the_fraction_asks_is_said():
+    """--holdout 0.9 of 2 pairs asks for both, and one must train: one was held out without a word."""
+    adapter = _adapter(steps=1, holdout=0.9, losses=("photometric",), synthetic_batch=0)
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append)
+    assert len(result.holdout_names) == 1 and len(result.train_names) == 1
+    assert "holding out 1 of 2 pairs (50 %, not 90 %): at least one pair is trained on" in lines, lines
+
+
 def _non_finite_at(adapter: Adapter, steps: set[int]) -> None:
     """Make the user terms of the given steps (from 1) NaN."""
     user_terms, calls = adapter.user_terms, []
@@ -435,3 +444,20 @@ def test_a_photometric_rise_below_the_floor_is_not_clearly_worse(before, after, 
         {"photometric": before, "lr_disagreement_px": 0.5}, {"photometric": after, "lr_disagreement_px": 0.5}
     )
     assert bool(found) is worse, found
+
+
+def test_labelling_threads_are_at_most_one_per_core_this_process_may_use(monkeypatch):
+    """It took one per core of the machine (os.cpu_count) whatever the process was given, and --threads beyond the
+    cores as many threads, each labelling a whole pair at once."""
+    import os
+
+    from rtstereo.train import adapt as adapt_module
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    assert adapt_module.labelling_threads() == 2
+    monkeypatch.setenv("RTSTEREO_THREADS", "8")
+    assert adapt_module.labelling_threads() == 2
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    assert adapt_module.labelling_threads() == 1

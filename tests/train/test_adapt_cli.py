@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -74,6 +75,9 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert f"wrote {out}" in stdout and out.is_file()
     checkpoint = torch.load(out, weights_only=True)
     assert checkpoint["adapted_from"] == str(tiny_network) and checkpoint["adaptation"]["steps"] == 1
+    # every term's weight, the defaults too (it recorded {}: only those given with --weight)
+    weights = {"photometric": 1.0, "smoothness": 0.01, "proxy": 0.2, "synthetic": 0.02}
+    assert checkpoint["adaptation"]["config"]["weights"] == weights, checkpoint["adaptation"]["config"]
     left = sorted(folders[0].iterdir())[0]
     right = sorted(folders[1].iterdir())[0]
     code, stdout, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
@@ -218,6 +222,15 @@ def test_unrectified_pairs_are_refused_in_one_line(capsys, tmp_path, textured, t
         capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--no-rectification-check", "-o", tmp_path / "m.pt"
     )
     assert code == 0, err
+
+
+def test_the_refusal_counts_the_judged_pairs_apart_from_the_checked_ones(capsys, tmp_path, textured, tiny_network):
+    """Two pairs off and one too plain to be judged read "2 of 2 checked": three were checked."""
+    left, right = textured
+    grey = np.full_like(left, 100), np.full_like(right, 101)  # no features: cannot be judged
+    folders = _write_pairs(tmp_path, [(left, np.roll(right, 4, axis=0))] * 2 + [grey])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and "error: the pairs are not rectified (2 of the 2 judged, of 3 checked; pair p0: " in err, err
 
 
 def test_swapped_pairs_are_refused(capsys, tmp_path, textured, tiny_network):
@@ -577,6 +590,28 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     monkeypatch.setattr(Adapter, "user_terms", interrupted_twice)
     code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "twice.pt")
     assert code == 130 and not (tmp_path / "twice.pt").exists()
+    # a bare "rtstereo adapt: interrupted" left the user to look for the weights
+    assert err.endswith(
+        f"rtstereo adapt: interrupted: {tmp_path / 'twice.pt'} not written (the weights reached are kept when Ctrl+C "
+        "comes once, after the first step)\n"
+    ), err
+
+
+def test_ctrl_c_before_the_first_step_says_nothing_was_written(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    """Ctrl+C while the pairs were read or labelled said a bare "interrupted": nothing of the -o file."""
+    from rtstereo.train import adapt as adapt_module
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_module, "proxy_labels", interrupted)
+    out = tmp_path / "m.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out)
+    assert (code, stdout) == (130, "") and not out.exists()
+    assert err.endswith(
+        f"rtstereo adapt: interrupted: {out} not written (the weights reached are kept when Ctrl+C "
+        "comes once, after the first step)\n"
+    ), err
 
 
 def test_ctrl_c_during_the_export_says_the_checkpoint_holds_the_weights(
@@ -882,10 +917,57 @@ def test_a_pair_listed_twice_is_kept_once_so_it_cannot_be_trained_on_and_scored_
 
     monkeypatch.setattr(rtstereo.train.adapt, "adapt", adapt)
     argv = ["adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt"]
-    code, _, err = run_cli(capsys, *argv)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert len(seen["names"]) == 3, seen
+    # predict's warning, "each name gets its own files of the same pair", is not adapt's: adapt's own line says it
+    assert [str(w.message) for w in said if "own files" in str(w.message)] == [], [str(w.message) for w in said]
     assert (
         f"rtstereo adapt: warning: 1 pair left out: 00003_p0 ({manifest} line 5): the same files as a pair listed "
         f"before (the first: 00003_p0 ({manifest} line 5) repeats 00000_p0 ({manifest} line 2))"
     ) in err
+
+
+def test_the_same_command_twice_writes_the_same_weights(capsys, tmp_path, folders, tiny_network):
+    """The README says two runs with the same --seed, --threads and --steps give the same weights, the checkpoints
+    differing only in the seconds they record."""
+    records = []
+    for name in ("a.pt", "b.pt"):
+        argv = (
+            "adapt",
+            *folders,
+            "--model",
+            tiny_network,
+            *FAST,
+            "--steps",
+            "2",
+            "--threads",
+            "1",
+            "-o",
+            tmp_path / name,
+        )
+        code, _, err = run_cli(capsys, *argv, "-q")
+        assert code == 0, err
+        records.append(torch.load(tmp_path / name, weights_only=False))
+    first, second = records
+    assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
+    differ = {k for k in first["adaptation"] if first["adaptation"][k] != second["adaptation"][k]}
+    assert differ <= {"seconds"}, differ
+
+
+def test_a_manifest_row_listed_twice_with_its_name_is_kept_once(capsys, tmp_path, folders, tiny_network):
+    """A row copied whole (name column too) was refused: "pair name repeats ... (it names the output files)", which
+    adapt does not write; the README says a pair listed twice is kept once. One name on two pairs is still refused."""
+    lefts, rights = sorted(folders[0].iterdir()), sorted(folders[1].iterdir())
+    rows = [f"{left},{right},p{i}" for i, (left, right) in enumerate(zip(lefts, rights))]
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right,name\n" + "\n".join([*rows, rows[0]]) + "\n")
+    argv = ["adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert f"warning: 1 pair left out: p0 ({manifest} line 5): the same files as a pair listed before" in err, err
+    manifest.write_text("left,right,name\n" + "\n".join([*rows, f"{lefts[1]},{rights[1]},p0"]) + "\n")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "pair name repeats: p0 (line 2, line 5)" in err, err

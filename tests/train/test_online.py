@@ -1228,3 +1228,13 @@ def test_a_thread_worker_never_closed_is_waited_for_at_exit(tiny_checkpoint):
     done = _child(_SLOW_STEP_NEVER_CLOSED, tiny_checkpoint)
     assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
     assert done.stdout == "leaving without close()\n" and "terminate called" not in done.stderr
+
+
+def test_the_summary_records_every_terms_weight_defaults_too(tiny_checkpoint):
+    """config.weights was {} unless weights were given: the record did not say what the steps were trained with."""
+    config = OnlineConfig(**{**SMALL, "weights": {"smoothness": 0.5}})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    try:
+        assert adapter.summary()["config"]["weights"] == {"photometric": 1.0, "smoothness": 0.5}
+    finally:
+        adapter.close()

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -388,13 +389,18 @@ def _video_pairs(args: argparse.Namespace) -> list:
 
 
 def _sources(args: argparse.Namespace):
-    from ..sources.manifest import read_manifest
+    from ..sources.manifest import RepeatedPairWarning, read_manifest
     from ..sources.pairs import resolve_pairs
 
     if args.pairs is not None:
         if args.left is not None or args.right is not None:
             raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
-        return read_manifest(args.pairs)
+        # A pair listed again is kept once (without_repeated_pairs, which says so): the manifest's own warning,
+        # "each name gets its own files of the same pair", is predict's, and adapt writes no files per pair; a row
+        # listed twice, its name too, is no clash of the names that predict's output files take.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RepeatedPairWarning)
+            return read_manifest(args.pairs, rows_may_repeat=True)
     if args.left is None or args.right is None:
         raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
@@ -530,6 +536,11 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     judged = [(name, check) for name, check in checks if check.conclusive]
     swapped = [(name, check) for name, check in judged if check.median_dx_px < -1.0]
     off = [(name, check) for name, check in judged if not check.is_rectified()]
+    unjudged = len(checks) - len(judged)
+    # "2 of 2 checked" when 5 were checked and 3 could not be judged
+    of_judged = (
+        f"of {len(judged)} checked" if not unjudged else f"of the {len(judged)} judged, of {len(checks)} checked"
+    )
     if swapped and 2 * len(swapped) > len(judged):
         name, check = swapped[0]
         raise InputError(
@@ -539,14 +550,13 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
         raise InputError(
-            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: {check.rows_off()}, "
+            f"the pairs are not rectified ({len(off)} {of_judged}; pair {name}: {check.rows_off()}, "
             f"expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
             "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     # Pairs too plain to be judged are not said to be rectified (they were: "the other checked pairs are rectified").
-    unjudged = len(checks) - len(judged)
     others = "the other checked pairs" if not unjudged else "the other judged pairs"
     besides = f" ({unjudged} of the {len(checks)} checked could not be judged: too few matched features)"
     besides = besides if unjudged else ""
@@ -611,48 +621,55 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     # The network before the pairs: a mistyped --model was refused only after every pair was read and checked.
-    network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
-    if network.note and not args.quiet:
-        print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
-    _refuse_replacing_the_source(output, checkpoint, network.source)
-    if kind == "onnx":  # before the steps, not after them
-        from ..export.onnx_export import check_output_path, check_size
-
-        # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
-        check_output_path(output)
-        check_size(network.spec, network.module, export_hw, "--export-size")
     try:
-        network.module.to(device)
-    except (RuntimeError, AssertionError) as exc:
-        raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
-    if _is_video_input(args):
-        pairs = _video_pairs(args)
-        if not args.quiet:  # --quiet: the scores, the result and warnings only (its --help's and the README's words)
-            print(
-                f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
-                file=sys.stderr,
-            )
-        pairs = without_identical_views(pairs)
-        if not args.no_rectification_check:
-            refuse_unrectified(pairs, _swapped_video_hint(args))
-    else:
-        if args.swap or args.start or args.every is not None or args.max_pairs is not None:
-            raise InputError(
-                "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
-            )
-        pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
-    adapter = Adapter(
-        network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
-    )
-    pairs = without_too_small(pairs, adapter.divisor)
-    if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
-        raise InputError(
-            f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
-            f"{adapter.divisor}x{adapter.divisor}"
+        network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
+        if network.note and not args.quiet:
+            print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+        _refuse_replacing_the_source(output, checkpoint, network.source)
+        if kind == "onnx":  # before the steps, not after them
+            from ..export.onnx_export import check_output_path, check_size
+
+            # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
+            check_output_path(output)
+            check_size(network.spec, network.module, export_hw, "--export-size")
+        try:
+            network.module.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
+        if _is_video_input(args):
+            pairs = _video_pairs(args)
+            # --quiet: the scores, the result and warnings only (its --help's and the README's words)
+            if not args.quiet:
+                frames = f"{counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}"
+                print(f"rtstereo adapt: {frames}", file=sys.stderr)
+            pairs = without_identical_views(pairs)
+            if not args.no_rectification_check:
+                refuse_unrectified(pairs, _swapped_video_hint(args))
+        else:
+            if args.swap or args.start or args.every is not None or args.max_pairs is not None:
+                raise InputError(
+                    "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
+                )
+            pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
+        adapter = Adapter(
+            network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
         )
-    # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
-    echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
-    result = adapt(adapter, pairs, echo=echo)
+        pairs = without_too_small(pairs, adapter.divisor)
+        if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
+            raise InputError(
+                f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
+                f"{adapter.divisor}x{adapter.divisor}"
+            )
+        # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
+        echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
+        result = adapt(adapter, pairs, echo=echo)
+    except KeyboardInterrupt:  # before the first step (or a second Ctrl+C): a bare "interrupted" said nothing of -o
+        print(
+            f"rtstereo adapt: interrupted: {checkpoint} not written (the weights reached are kept when Ctrl+C comes "
+            "once, after the first step)",
+            file=sys.stderr,
+        )
+        return 130
     scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")

@@ -44,13 +44,15 @@ def _local_manifest(given: str | Path) -> str | Path:
     )
 
 
-def read_manifest(path: str | Path) -> list[PairSource]:
+def read_manifest(path: str | Path, rows_may_repeat: bool = False) -> list[PairSource]:
     """Read a manifest into pairs, in the manifest's order.
 
     Args:
         path: a ``.csv`` file with a header row, or a ``.parquet`` file (needs pyarrow), with the
             columns ``left`` and ``right`` and optionally ``name``. A CSV line starting with ``#`` is a
             comment (a file name starting with ``#`` is written in quotes).
+        rows_may_repeat: a row that repeats an earlier one, its name and files, is no clash of names (for a caller
+            that keeps each pair once and writes no files per name, as ``adapt``); it is still returned.
 
     Returns:
         One :class:`~rtstereo.sources.pairs.PairSource` per row.
@@ -99,7 +101,12 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         except InputError as exc:
             raise InputError(f"manifest {path}, {where}: {exc}") from None
     places: dict[str, list[str]] = {}
-    for (where, _), name in zip(rows, checked):
+    files_of: dict[str, tuple[str, str]] = {}
+    for (where, _), name, left, right in zip(rows, checked, lefts, rights):
+        files = _pair_key(left, right)
+        if rows_may_repeat and files_of.get(name) == files:  # the same row again: adapt keeps the pair once
+            continue
+        files_of.setdefault(name, files)
         places.setdefault(name, []).append(where)
     repeated = {name: wheres for name, wheres in places.items() if len(wheres) > 1}
     if repeated:
@@ -122,10 +129,7 @@ def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts:
     first: dict[tuple[str, str], str] = {}
     twice: list[str] = []
     for (where, _), left, right in zip(rows, lefts, rights):
-        key = (os.path.realpath(left), os.path.realpath(right))  # ./L/a.png, L//a.png and links alike
-        if is_url(left) or is_url(right):
-            key = (left, right)
-        earlier = first.setdefault(key, where)
+        earlier = first.setdefault(_pair_key(left, right), where)
         if earlier != where:
             twice.append(f"{where} (as {earlier})")
     if twice:
@@ -135,6 +139,13 @@ def _warn_of_pairs_listed_twice(path: Path, rows: list[tuple[str, dict]], lefts:
             "name: each name gets its own files of the same pair",
             RepeatedPairWarning,
         )
+
+
+def _pair_key(left: str, right: str) -> tuple[str, str]:
+    """A pair's two files, the same for ``./L/a.png``, ``L//a.png`` and links to it (URLs as they are)."""
+    if is_url(left) or is_url(right):
+        return left, right
+    return os.path.realpath(left), os.path.realpath(right)
 
 
 def _cell(row: dict, column: str) -> str:

@@ -269,8 +269,11 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int, 
 
 
 def labelling_threads() -> int:
-    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), else one per core."""
-    return default_threads() or max(1, os.cpu_count() or 1)
+    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), at most one per core this
+    process may use, as train's (:func:`~rtstereo.train.hints.match_workers`): it took one per core of the machine,
+    however few it was given (taskset, a container), and ``--threads 64`` on two cores labelled 64 pairs at once."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, default_threads() or cores))
 
 
 def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
@@ -545,10 +548,16 @@ def adapt(
     """
     config = adapter.config
     train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
-    if held_ids and len(held_ids) > round(config.holdout * len(pairs)):  # more than asked: said, not silent
+    asked = round(config.holdout * len(pairs))
+    if held_ids and len(held_ids) != asked:  # more or fewer than asked: said, not silent
+        why = (
+            "at least one pair is scored unseen (--holdout 0 trains on all)"
+            if len(held_ids) > asked
+            else "at least one pair is trained on"  # --holdout 0.95 of 8 pairs held out 7 without a word
+        )
         echo(
             f"holding out {len(held_ids)} of {counted(len(pairs), 'pair')} ({100 * len(held_ids) / len(pairs):.0f} %, "
-            f"not {100 * config.holdout:g} %): at least one pair is scored unseen (--holdout 0 trains on all)"
+            f"not {100 * config.holdout:g} %): {why}"
         )
     train_pairs = [pairs[i] for i in train_ids]
     held_pairs = [pairs[i] for i in held_ids] or train_pairs
@@ -805,6 +814,9 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         ['photometric error 0.2150 -> 0.2257 (+5.0 %)']
         >>> risen_scores(before, {"photometric": 0.215, "lr_disagreement_px": 0.9683})
         ['left-right disagreement 0.96 -> 0.97 px (+0.9 %)']
+        >>> a, b = ({"photometric": x, "lr_disagreement_px": 0.05} for x in (0.57924, 0.57946))  # 0.04 %, not 0.0
+        >>> risen_scores(a, b)
+        ['photometric error 0.5792 -> 0.5795 (+0.038 %)']
     """
     risen = []
     for key, text, decimals, unit in (
@@ -814,8 +826,11 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         was, now = round(before[key], decimals), round(after[key], decimals)
         if now > was:
             percent = 100 * (after[key] / before[key] - 1) if before[key] > 0 else None
-            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all
-            change = "" if percent is None else f" (+{percent:.{1 if percent < 10 else 0}f} %)"
+            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all, and so did "(+0.0 %)"
+            change = ""
+            if percent is not None:
+                digits = ".2g" if percent < 0.1 else ".1f" if percent < 10 else ".0f"
+                change = f" (+{percent:{digits}} %)"
             risen.append(f"{text} {was:.{decimals}f} -> {now:.{decimals}f}{unit}{change}")
     return risen
 

@@ -158,13 +158,18 @@ def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptCo
     """Write the adapted weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
     from ..models.checkpoint import save_checkpoint
 
+    # The weight of each term that ran, defaults too: only those given (--weight) were recorded, so the file did not
+    # say what it was trained with once a default changes.
+    terms = [*config.losses, *(["synthetic"] if config.synthetic_batch else [])]
+    weights = {term: config.weight(term) for term in terms}
+    recorded = {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw), "weights": weights}
     save_checkpoint(
         path,
         network.spec.name,
         network.settings,
         network.module.state_dict(),
         **network.provenance(),
-        adaptation={**result.to_dict(), "config": {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw)}},
+        adaptation={**result.to_dict(), "config": recorded},
     )
 
 

@@ -505,7 +505,12 @@ class OnlineAdapter:
             "error": self.error,
             "loss_first_steps": _mean_terms(first),
             "loss_last_steps": _mean_terms(last),
-            "config": {**asdict(self.config), "crop_hw": list(self.config.crop_hw)},
+            # every term's weight, defaults too (it recorded {} unless some were given), as adapt's checkpoints do
+            "config": {
+                **asdict(self.config),
+                "crop_hw": list(self.config.crop_hw),
+                "weights": {term: self.config.step_config().weight(term) for term in self.config.losses},
+            },
         }
 
     def describe(self) -> str:
