@@ -89,6 +89,10 @@ def test_a_network_on_the_opencv_backend_only_is_noted():
         ({"backends": ["tensorrt"]}, "unknown backend 'tensorrt'"),
         ({"precisions": ["int8"]}, "unknown precision 'int8'"),
         ({"sizes": []}, "no sizes to benchmark"),
+        ({"models": []}, "models: an empty list"),
+        ({"precisions": []}, "precisions: an empty list"),
+        ({"backends": []}, "backends: an empty list"),
+        ({"sweeps": {"max_disp": []}}, "max_disp: an empty list"),
     ],
 )
 def test_bad_sweep_options_are_refused(kwargs, message):

@@ -633,7 +633,8 @@ def expand_cases(
         ``(cases, notes)``.
 
     Raises:
-        InputError: an unknown backend or precision, no size, a swept setting that no model of the sweep has
+        InputError: an unknown backend or precision, no size (or an empty list of models, precisions, backends or
+            a swept setting's values), a swept setting that no model of the sweep has
             (a typo: the sweep would run without it), or a value of the wrong type for a model that has it.
 
     Examples:
@@ -662,6 +663,11 @@ block_size?
             raise InputError(f"unknown precision '{precision}' (expected some of: {', '.join(PRECISIONS)})")
     if not sizes:
         raise InputError("no sizes to benchmark (for example --sizes 480x640)")
+    # An empty list benched nothing, or left its axis out, unsaid: models=[] gave an empty table, max_disp=[] rows
+    # without the setting
+    for name, values in (("models", models), ("precisions", precisions), ("backends", backends), *sweeps.items()):
+        if not values:
+            raise InputError(f"{name}: an empty list; give at least one value (or leave it out)")
     cases: list[BenchCase] = []
     notes: list[str] = []
     taken = set(POSTPROCESS_SETTINGS)  # the swept settings some model of the sweep has
