@@ -23,6 +23,8 @@ from rtstereo.bench import (
     BenchRow,
     PeakRSS,
     ResizedPredictor,
+    _add_ratios,
+    _ratio,
     expand_cases,
     machine_info,
     parse_list,
@@ -270,6 +272,21 @@ def test_the_x_torch_time_column_is_there_only_with_a_torch_row():
     report.rows.append(torch_row)
     header, _, *rows = report.table().splitlines()
     assert header.endswith("|peak MiB|x torch time|") and rows[2].endswith("|1.00|")
+
+
+def test_the_x_torch_time_legend_says_it_divides_by_the_torch_row_of_the_same_precision():
+    """An ONNX Runtime fp16 row beside a skipped torch fp16 row read '-', though the legend named only the model
+    settings: a torch fp32 row was there to divide by."""
+    rows = [
+        BenchRow(BenchCase("anynet", "torch", (64, 96), "fp32"), median_ms=4.0, p90_ms=4.0, fps=250.0),
+        BenchRow(BenchCase("anynet", "onnxruntime", (64, 96), "fp32"), median_ms=2.0, p90_ms=2.0, fps=500.0),
+        BenchRow(BenchCase("anynet", "torch", (64, 96), "fp16"), status="skipped", reason="fp16 needs --device cuda"),
+        BenchRow(BenchCase("anynet", "onnxruntime", (64, 96), "fp16"), median_ms=1.0, p90_ms=1.0, fps=1000.0),
+    ]
+    _add_ratios(rows, None)
+    assert [_ratio(row.vs_torch) for row in rows] == ["1.00", "0.50", "-", "-"]
+    report = BenchReport(rows=rows, options={"runs": 1, "warmup": 1}, machine={})
+    assert "torch row's with the same model settings and precision" in report.table()
     assert "; x torch time: this row's median / the (first) torch row's" in report.table()
 
 

@@ -283,7 +283,8 @@ class BenchReport:
             f"Inference time and ms: the whole predict call per pair, median of {counted(runs, 'run')} after "
             f"{counted(warmup, 'warm-up call')}, the backends of one configuration timed in alternation"
             + (
-                "; x torch time: this row's median / the (first) torch row's with the same model settings"
+                "; x torch time: this row's median / the (first) torch row's with the same model settings and "
+                "precision (none where that row was not measured: fp16 on a CPU)"
                 if with_torch
                 else ""
             )

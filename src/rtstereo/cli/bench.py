@@ -51,7 +51,7 @@ An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of f
 The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
 onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in
 alternation with its other rows; x torch time divides by the first torch row of the same model
-settings.
+settings and precision.
 """
 
 
