@@ -888,6 +888,23 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert err == f"rtstereo bench: error: {message}\n"
 
 
+@pytest.mark.parametrize("name", ["bench.json", "bench.md", "bench.png"])
+def test_bench_command_refuses_a_folder_named_as_a_results_file_before_the_sweep(
+    cli, tmp_path, monkeypatch, tiny_dataset, name
+):
+    """-o DIR holding a folder bench.md/ was found after the sweep: bench.json written, bench.md not, exit code 2."""
+    folder = tmp_path / "results"
+    (folder / name).mkdir(parents=True)
+    monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--data", tiny_dataset, "-o", folder)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo bench: error: cannot write benchmark results to {folder}: {folder / name} is a folder, where "
+        f"the sweep writes its {name}: move it, or give another -o\n"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [name]
+
+
 def test_bench_command_refuses_a_file_name_as_its_output_folder(cli, tmp_path, monkeypatch):
     """-o results.json made a folder results.json/ holding bench.json, bench.md; calibrate refuses -o rig.json."""
     monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))

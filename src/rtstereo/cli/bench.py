@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ModelNotFoundError, OutputError
-from ..io.atomic import folder_write_problem, not_a_folder
+from ..io.atomic import folder_write_problem, kind_of_file, not_a_folder
 from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import (
@@ -361,6 +361,24 @@ def check_output_folder(
         raise OutputError(f"cannot write {what} to {folder}: {reason}")
 
 
+def _refuse_result_names_taken(folder: Path, plotted: bool) -> None:
+    """Refuse an ``-o`` folder where a results file's name is taken by a folder (or a device, a pipe): found when the
+    sweep was written, after it, ``bench.json`` was written and ``bench.md`` was not, with exit code 2. ``plotted``:
+    ``bench.png`` is written too (``--data``).
+
+    Raises:
+        OutputError: ``bench.json``, ``bench.md`` or (``plotted``) ``bench.png`` there is not a file.
+    """
+    for name in ("bench.json", "bench.md", *(["bench.png"] if plotted else [])):
+        path = folder / name
+        if path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else kind_of_file(path)
+            raise OutputError(
+                f"cannot write benchmark results to {folder}: {path} is {kind}, where the sweep writes its {name}: "
+                "move it, or give another -o"
+            )
+
+
 def _check_named_models(named: dict[str, str | None]) -> None:
     """Refuse an unknown ``--baseline`` or ``--reference`` model naming its option: "unknown model 'SGBM'" alone
     read as one of the models benched.
@@ -442,6 +460,7 @@ def run(args: argparse.Namespace) -> int:
     check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
+        _refuse_result_names_taken(Path(args.output), plotted=bool(args.data))
     report = run_bench(
         models,
         sizes,
