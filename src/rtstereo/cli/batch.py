@@ -228,7 +228,10 @@ def run_batch(
         )
     if summary_path is not None:
         summary.write_table(summary_path)
-    if remove_empty(made):  # every pair failed: "written to OUT" of a folder left empty
+    # every pair failed: "written to OUT" of a folder left empty, or of the user's own folder, which got nothing (the
+    # ray engine's summary table aside, written into OUT)
+    wrote_nothing = not (summary.counts[DONE] or summary.counts[SKIPPED]) and job.output is not None
+    if remove_empty(made) or (wrote_nothing and args.engine != "ray"):
         where = "nothing written"
     for warning, count, differed, _, names in repeats.values():
         if count:
