@@ -29,19 +29,6 @@ FAST = ["--model", "sgbm", "--max-disp", "32"]
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    """Run the console script with the video/live verbs registered (the lead adds them to VERBS)."""
-    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
 def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     code, out, err = run_cli(
         "video", *two_videos, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "png" / "d", *FAST
