@@ -1727,6 +1727,8 @@ def test_a_frame_size_no_memory_holds_is_refused_before_the_model_loads(
     [
         ("o.avi", "expected a .mp4, .m4v, .mov file name (an MPEG-4 video), got '.avi'"),
         ("taken.mp4", "is a folder: give a file name, e.g. "),
+        # it wrote the file o.mp4, where predict's `-o x/` is a folder
+        ("o.mp4/", "ends with a folder separator, which names a folder: give a file name, e.g. "),
     ],
 )
 def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
@@ -1740,9 +1742,10 @@ def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
 
     monkeypatch.setattr(video_cli, "stream_predictor", loaded)
     (tmp_path / "taken.mp4").mkdir()
-    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / output, *FAST)
+    code, out, err = run_cli("video", *two_videos, "-o", f"{tmp_path}/{output}", *FAST)
     assert code == 2 and out == "", err
-    assert err.startswith(f"rtstereo video: error: video output {tmp_path / output}") and said in err, err
+    assert err.startswith(f"rtstereo video: error: video output {tmp_path}/{output}") and said in err, err
+    assert not (tmp_path / "o.mp4").exists()
     assert err.count("\n") == 1
 
 
