@@ -986,19 +986,22 @@ def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
     assert len(list(tmp_path.glob("d_*.png"))) == 3
 
 
-@pytest.mark.parametrize("summary", ["folder", "blocked"])
+@pytest.mark.parametrize("summary", ["folder", "blocked", "slash"])
 def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
     (tmp_path / "folder").mkdir()
     (tmp_path / "blocked").write_text("a file where a folder should be")
-    path = tmp_path / "folder" if summary == "folder" else tmp_path / "blocked" / "s.json"
+    path = {"folder": tmp_path / "folder", "blocked": tmp_path / "blocked" / "s.json", "slash": f"{tmp_path}/s.json/"}
+    path = path[summary]
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, "-o", tmp_path / "o.mp4", "-q", *FAST)
-    expected = (
-        f"the summary {path} is a folder: give a file name, e.g. {path / 'summary.json'}"
-        if summary == "folder"
-        else f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder"
-    )
+    expected = {
+        "folder": f"the summary {path} is a folder: give a file name, e.g. {tmp_path / 'folder' / 'summary.json'}",
+        "blocked": f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder",
+        # it wrote the file s.json, where predict's `-o x/` is a folder
+        "slash": f"the summary {path} ends with a folder separator, which names a folder: give a file name, e.g. "
+        f"{tmp_path / 's.json'}",
+    }[summary]
     assert code == 2 and err == f"rtstereo video: error: {expected}\n"
-    assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "s.json").exists()  # said before any frame
 
 
 def test_an_mp4_in_a_folder_that_is_a_file_is_named_as_given(run_cli, sbs_video, tmp_path):
