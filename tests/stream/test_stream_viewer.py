@@ -421,6 +421,10 @@ def test_rrd_check(tmp_path):
     (tmp_path / "old.rrd").mkdir()  # Rerun's own error (or the rename's) would have come at the end of the stream
     with pytest.raises(OutputError, match=r"old.rrd is a folder: give a file name, e.g. .*old.rrd/view.rrd$"):
         viewer.check_rrd_path(tmp_path / "old.rrd")
+    # it wrote the file new.rrd, where predict's `-o x/` is a folder
+    with pytest.raises(OutputError, match=r"new.rrd/ ends with a folder separator, which names a folder: .*new.rrd$"):
+        viewer.check_rrd_path(f"{tmp_path}/new.rrd/")
+    assert not (tmp_path / "new.rrd").exists()
 
 
 # -- with Rerun: a recording of a video ------------------------------------------------------------
