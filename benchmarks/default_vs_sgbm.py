@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         print(f"eval {model} on {args.data} ...", file=sys.stderr)
         run_quietly(["eval", "--model", model, args.data, "-o", str(out / "eval"), "--quiet"])
-        report = json.loads((out / "eval" / f"{label(model)}.json").read_text())
+        # eval names an .onnx file's results after its runtime too (rtstereo.cli.eval._runtime_label)
+        results = f"{label(model)}_backend=onnxruntime" if model.lower().endswith(".onnx") else label(model)
+        report = json.loads((out / "eval" / f"{results}.json").read_text())
         rows.append(
             {
                 "model": label(model),

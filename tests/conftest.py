@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,13 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture(name="run_cli")
+def fixture_run_cli(capsys) -> Callable[..., tuple[int, str, str]]:
+    """:func:`run_cli` with ``capsys`` given, as a fixture: ``run_cli("video", ...)`` returns ``(exit code, stdout,
+    stderr)`` (the stream tests', and test_fit_crop's for video and live)."""
+    return functools.partial(run_cli, capsys)
 
 
 @pytest.fixture

@@ -491,9 +491,15 @@ def check_rrd_path(path: str | Path) -> Path:
     """Refuse a recording name without ``.rrd``; create its folder.
 
     Raises:
-        OutputError: another suffix, or a folder that cannot be created.
+        OutputError: another suffix, a folder or a name ending with a folder separator, or a folder that cannot be
+            created.
     """
+    given = os.fspath(path)
     path = Path(path)
+    if given.endswith(("/", os.sep)):  # `--view3d-save v.rrd/` wrote the file v.rrd: Path drops the separator
+        raise OutputError(
+            f"3D recording {given} ends with a folder separator, which names a folder: give a file name, e.g. {path}"
+        )
     if path.suffix.lower() != ".rrd":
         raise OutputError(f"3D recording {path}: expected a .rrd file name (Rerun's format)")
     if path.is_dir():

@@ -293,6 +293,11 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
             ["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/d.csv"],
             "is a folder: give a file name",
         ),
+        # it wrote the file s.csv, where -o x/ is a folder
+        (
+            ["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.csv/"],
+            "s.csv/ ends with a folder separator, which names a folder: give a file name",
+        ),
         (["predict", "--pairs", "{tmp}/p.csv", "-o", "{tmp}/o", "--summary", "{tmp}/p.csv"], "is the manifest --pairs"),
     ],
 )
@@ -307,7 +312,7 @@ def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pair
     code, _, err = run_cli(capsys, *[a.format(**values) for a in argv], *SGBM_ARGS)
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1, err
-    assert (tmp_path / "p.csv").read_text() == manifest
+    assert (tmp_path / "p.csv").read_text() == manifest and not (tmp_path / "s.csv").exists()
 
 
 def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(capsys, tmp_path):
@@ -868,6 +873,7 @@ def test_a_batch_whose_every_pair_fails_leaves_no_folder_it_made(capsys, tmp_pat
     assert code == 1 and "2 pairs failed: 00, 01" in err
     assert out == "2 pairs: 0 done, 0 skipped, 2 failed; nothing written\n"
     assert not (tmp_path / "made").exists()
-    (tmp_path / "mine").mkdir()  # the user's own folder stays
+    (tmp_path / "mine").mkdir()  # the user's own folder stays, and is not said to be written to ("written to mine")
     code, out, _ = run_cli(capsys, "predict", left, right, "-o", tmp_path / "mine", *SGBM_ARGS)
-    assert code == 1 and out.endswith(f"; written to {tmp_path / 'mine'}\n") and (tmp_path / "mine").is_dir()
+    assert code == 1 and out == "2 pairs: 0 done, 0 skipped, 2 failed; nothing written\n"
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import signal
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -520,12 +521,32 @@ def test_eval_reports_the_size_a_fixed_size_model_ran_at(capsys, tmp_path):
     assert "kitti/000000  64x96 (ran at 32x48)" in out and "size (HxW)" in out.splitlines()[0]
     # its range of 16 px at 48 px of width is 32 px of the scene's 96 (it read "16")
     assert re.search(r"64x96 \(ran at 32x48\) +32 \(16 at 32x48\) ", out), out
-    scene = json.loads((tmp_path / "res" / "fixed.json").read_text())["scenes"][0]
+    scene = json.loads((tmp_path / "res" / "fixed_backend=onnxruntime.json").read_text())["scenes"][0]
     assert scene["size_hw"] == [64, 96] and scene["ran_at_hw"] == [32, 48]
-    assert "| 64x96 (ran at 32x48) |" in (tmp_path / "res" / "fixed.md").read_text()
+    assert "| 64x96 (ran at 32x48) |" in (tmp_path / "res" / "fixed_backend=onnxruntime.md").read_text()
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
     assert code == 0 and "ran at" not in out
     assert "ran_at_hw" not in json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes"][0]
+
+
+def test_eval_of_a_checkpoint_and_its_onnx_file_keeps_both_results(capsys, tmp_path):
+    """`adapt -o mycam.onnx` writes mycam.pt beside it: eval of each wrote rtstereo-eval/mycam.json (and .md), the
+    second replacing the first without a word."""
+    pytest.importorskip("torch")
+    data = write_kitti(tmp_path / "kitti", 1)
+    checkpoint = tmp_path / "mycam.pt"
+    checkpoint.write_bytes((Path(__file__).parents[2] / "training" / "default" / "state.pt").read_bytes())
+    res = tmp_path / "res"
+    for model in (checkpoint, _fixed_size_onnx(tmp_path / "mycam.onnx", (32, 48))):
+        code, _, err = run_cli(capsys, "eval", data, "--model", model, "-o", res, "-q")
+        assert code == 0, err
+    assert sorted(p.name for p in res.iterdir()) == [
+        "mycam.json",
+        "mycam.md",
+        "mycam_backend=onnxruntime.json",
+        "mycam_backend=onnxruntime.md",
+    ]
+    assert json.loads((res / "mycam.json").read_text())["model"] == str(checkpoint)
 
 
 def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_path):

@@ -762,6 +762,8 @@ def test_an_int8_export_keeps_the_case_of_the_output_suffix_in_its_fp32_source(
     [
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
+        # it wrote the file n.onnx, where predict's `-o x/` is a folder
+        ("n.onnx/", r"cannot write the export to .*n.onnx/: it ends with a folder separator, which names a folder; .*"),
         ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
         # found after the export: "[Errno 21] Is a directory" naming the hidden folder the files were checked in
         ("f.onnx", r"cannot write the export to .*f.onnx: .*f.onnx.failed, which it writes beside it, is a folder"),
@@ -791,7 +793,7 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     (tmp_path / "g_fp32.onnx.failed").mkdir()
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
     name, *more = where.split()
-    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", tmp_path / name)
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", f"{tmp_path}/{name}")
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 

@@ -20,7 +20,6 @@ from onnx import TensorProto, helper, numpy_helper
 from tests.conftest import run_cli
 
 import rtstereo
-from rtstereo import cli
 from rtstereo.errors import InputError
 from rtstereo.geometry import CalibrationWarning, result_point_cloud
 from rtstereo.io import read_disparity, write_image
@@ -292,25 +291,13 @@ def test_a_batch_rerun_with_another_fit_is_refused_not_skipped(matcher, tmp_path
     assert code == 2 and "made with another fit to a fixed-size network (--fit)" in err, err
 
 
-@pytest.fixture
-def stream_cli(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def test_video_fit_crop_writes_the_windows_maps_and_records_the_window(matcher, tmp_path, stream_cli):
+def test_video_fit_crop_writes_the_windows_maps_and_records_the_window(matcher, tmp_path, run_cli):
     for index in range(2):
         left, right = shifted_pair((64, 160), lambda x: 4 if x < 80 else 10, seed=index)
         for side, image in (("L", left), ("R", right)):
             (tmp_path / side).mkdir(exist_ok=True)
             write_image(tmp_path / side / f"frame{index}.png", image)
-    code, _, err = stream_cli(
+    code, _, err = run_cli(
         "video", tmp_path / "L", tmp_path / "R", "--model", matcher, "--fit", "crop", "-o", tmp_path / "o.mp4",
         "--output-prefix", tmp_path / "png" / "d", "--quiet",
     )  # fmt: skip
@@ -324,7 +311,7 @@ def test_video_fit_crop_writes_the_windows_maps_and_records_the_window(matcher, 
                                               "height_px": 64}  # fmt: skip
 
 
-def test_live_fit_crop_on_a_recording_writes_the_windows_maps(matcher, tmp_path, stream_cli):
+def test_live_fit_crop_on_a_recording_writes_the_windows_maps(matcher, tmp_path, run_cli):
     import cv2
 
     left, right = shifted_pair((64, 160), lambda x: 10)
@@ -332,7 +319,7 @@ def test_live_fit_crop_on_a_recording_writes_the_windows_maps(matcher, tmp_path,
     for _ in range(3):
         writer.write(np.concatenate([left, right], axis=1)[:, :, ::-1])
     writer.release()
-    code, _, err = stream_cli(
+    code, _, err = run_cli(
         "live", "--camera", f"uvc:{tmp_path / 'sbs.avi'}", "--model", matcher, "--fit", "crop",
         "-o", tmp_path / "live.mp4", "--output-prefix", tmp_path / "png" / "d", "--quiet",
     )  # fmt: skip

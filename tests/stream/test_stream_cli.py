@@ -29,19 +29,6 @@ FAST = ["--model", "sgbm", "--max-disp", "32"]
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    """Run the console script with the video/live verbs registered (the lead adds them to VERBS)."""
-    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
 def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     code, out, err = run_cli(
         "video", *two_videos, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "png" / "d", *FAST
@@ -999,19 +986,22 @@ def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
     assert len(list(tmp_path.glob("d_*.png"))) == 3
 
 
-@pytest.mark.parametrize("summary", ["folder", "blocked"])
+@pytest.mark.parametrize("summary", ["folder", "blocked", "slash"])
 def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
     (tmp_path / "folder").mkdir()
     (tmp_path / "blocked").write_text("a file where a folder should be")
-    path = tmp_path / "folder" if summary == "folder" else tmp_path / "blocked" / "s.json"
+    path = {"folder": tmp_path / "folder", "blocked": tmp_path / "blocked" / "s.json", "slash": f"{tmp_path}/s.json/"}
+    path = path[summary]
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, "-o", tmp_path / "o.mp4", "-q", *FAST)
-    expected = (
-        f"the summary {path} is a folder: give a file name, e.g. {path / 'summary.json'}"
-        if summary == "folder"
-        else f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder"
-    )
+    expected = {
+        "folder": f"the summary {path} is a folder: give a file name, e.g. {tmp_path / 'folder' / 'summary.json'}",
+        "blocked": f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder",
+        # it wrote the file s.json, where predict's `-o x/` is a folder
+        "slash": f"the summary {path} ends with a folder separator, which names a folder: give a file name, e.g. "
+        f"{tmp_path / 's.json'}",
+    }[summary]
     assert code == 2 and err == f"rtstereo video: error: {expected}\n"
-    assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "s.json").exists()  # said before any frame
 
 
 def test_an_mp4_in_a_folder_that_is_a_file_is_named_as_given(run_cli, sbs_video, tmp_path):
@@ -1740,6 +1730,8 @@ def test_a_frame_size_no_memory_holds_is_refused_before_the_model_loads(
     [
         ("o.avi", "expected a .mp4, .m4v, .mov file name (an MPEG-4 video), got '.avi'"),
         ("taken.mp4", "is a folder: give a file name, e.g. "),
+        # it wrote the file o.mp4, where predict's `-o x/` is a folder
+        ("o.mp4/", "ends with a folder separator, which names a folder: give a file name, e.g. "),
     ],
 )
 def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
@@ -1753,9 +1745,10 @@ def test_an_mp4_output_that_cannot_be_written_is_refused_before_the_model_loads(
 
     monkeypatch.setattr(video_cli, "stream_predictor", loaded)
     (tmp_path / "taken.mp4").mkdir()
-    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / output, *FAST)
+    code, out, err = run_cli("video", *two_videos, "-o", f"{tmp_path}/{output}", *FAST)
     assert code == 2 and out == "", err
-    assert err.startswith(f"rtstereo video: error: video output {tmp_path / output}") and said in err, err
+    assert err.startswith(f"rtstereo video: error: video output {tmp_path}/{output}") and said in err, err
+    assert not (tmp_path / "o.mp4").exists()
     assert err.count("\n") == 1
 
 

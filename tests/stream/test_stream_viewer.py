@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import BACKGROUND_PX, RECTANGLE_PX
-from rtstereo import cli, viewer
+from rtstereo import viewer
 from rtstereo.errors import InputError, MissingDependencyError, OutputError
 from rtstereo.sinks.video import OutputFrame, compose_preview
 from rtstereo.types import Calibration, DisparityResult, StereoPair
@@ -28,19 +28,6 @@ needs_rerun = pytest.mark.skipif(not HAS_RERUN, reason="needs rerun-sdk (pip ins
 # fx * baseline = 10 px*m: 10 px of disparity is 1 m, 20 px is 0.5 m.
 CAL = Calibration(fx_px=100.0, fy_px=110.0, cx0_px=15.5, cx1_px=15.5, cy_px=11.5, baseline_m=0.1)
 RECT = (slice(6, 18), slice(8, 24))  # rows, columns of the near rectangle
-
-
-@pytest.fixture
-def run_cli(monkeypatch, capsys):
-    """Run the console script with the video/live verbs registered."""
-    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
 
 
 @pytest.fixture
@@ -434,6 +421,10 @@ def test_rrd_check(tmp_path):
     (tmp_path / "old.rrd").mkdir()  # Rerun's own error (or the rename's) would have come at the end of the stream
     with pytest.raises(OutputError, match=r"old.rrd is a folder: give a file name, e.g. .*old.rrd/view.rrd$"):
         viewer.check_rrd_path(tmp_path / "old.rrd")
+    # it wrote the file new.rrd, where predict's `-o x/` is a folder
+    with pytest.raises(OutputError, match=r"new.rrd/ ends with a folder separator, which names a folder: .*new.rrd$"):
+        viewer.check_rrd_path(f"{tmp_path}/new.rrd/")
+    assert not (tmp_path / "new.rrd").exists()
 
 
 # -- with Rerun: a recording of a video ------------------------------------------------------------

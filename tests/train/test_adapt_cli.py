@@ -333,6 +333,18 @@ def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_net
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
 
 
+def test_an_output_with_a_trailing_separator_is_refused_as_a_folder(capsys, tmp_path, folders, tiny_network):
+    """`-o m.onnx/` wrote the file m.onnx (and m.pt), where predict's `-o x/` is a folder."""
+    for option, name in (("-o", "m.onnx"), ("-o", "m.pt")):
+        given = f"{tmp_path / name}/"
+        code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, option, given)
+        assert code == 2 and err == (
+            f"rtstereo adapt: error: -o {given}: ends with a folder separator, which names a folder; give the file to "
+            f"write, e.g. -o {tmp_path / name}\n"
+        )
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_cuda_without_a_gpu_is_refused_before_any_pair_is_read(capsys, tmp_path, folders, tiny_network):
     """It said torch's "Torch not compiled with CUDA enabled", after reading and labelling every pair."""

@@ -886,6 +886,8 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
         ("in.mp4", "--adapt-save TMP/in.mp4: the adapted weights go to a PyTorch checkpoint"),
         ("folder.pt", "--adapt-save TMP/folder.pt: a folder; give the file to write"),
         ("afile/w.pt", "--adapt-save TMP/afile/w.pt: TMP/afile is a file, not a folder"),
+        # the stream ran, then wrote the file w.pt: a trailing separator names a folder
+        ("w.pt/", "--adapt-save TMP/w.pt/: ends with a folder separator, which names a folder"),
     ],
 )
 def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
@@ -900,7 +902,7 @@ def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
     loaded = []
     monkeypatch.setattr(online, "adapting_predictor", lambda *a: loaded.append(a))
     code, _, err = run_cli(
-        capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", tmp_path / save
+        capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", f"{tmp_path}/{save}"
     )
     assert code == 2 and message.replace("TMP", str(tmp_path)) in err and not loaded, err
     assert err.count("\n") == 1 and (tmp_path / "in.mp4").read_bytes() == b"video"

@@ -590,7 +590,7 @@ def run(args: argparse.Namespace) -> int:
     export_hw = args.export_size or DEFAULT_EXPORT_HW
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
-    check_output_file(output)
+    check_output_file(args.output)  # as given: Path drops a trailing separator
     _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)

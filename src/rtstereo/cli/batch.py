@@ -98,13 +98,18 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
     refuse_unreachable(args.ray_address)  # now: the output folder is made before Ray starts
 
 
-def _check_summary_path(path: Path) -> None:
+def _check_summary_path(given: str) -> None:
     """Refuse, before the first pair, a summary table that could not be written at the end of the batch.
 
     Raises:
-        OutputError: ``path`` is a folder, or its folder cannot be created or written.
+        OutputError: ``given`` is a folder or ends with a folder separator, or its folder cannot be created or written.
         MissingDependencyError: a ``.parquet`` summary without pyarrow.
     """
+    path = Path(given)
+    if given.endswith(("/", os.sep)):  # `--summary s.csv/` wrote the file s.csv: Path drops the separator
+        raise OutputError(
+            f"--summary {given} ends with a folder separator, which names a folder: give a file name, e.g. {path}"
+        )
     if path.is_dir():
         raise OutputError(f"--summary {path} is a folder: give a file name, e.g. {path / 'summary.csv'}")
     problem = folder_write_problem(path.parent)
@@ -197,7 +202,7 @@ def run_batch(
     if summary_path is not None and manifest is not None and os.path.abspath(summary_path) == os.path.abspath(manifest):
         raise InputError(f"--summary {summary_path} is the manifest --pairs reads: write the summary to another file")
     if summary_path is not None:  # written after the last pair: refused now, not after the whole batch
-        _check_summary_path(Path(summary_path))
+        _check_summary_path(str(summary_path))
     progress = not args.quiet
     if args.engine == "ray":
         from ..scale.predict import run_ray
@@ -228,7 +233,10 @@ def run_batch(
         )
     if summary_path is not None:
         summary.write_table(summary_path)
-    if remove_empty(made):  # every pair failed: "written to OUT" of a folder left empty
+    # every pair failed: "written to OUT" of a folder left empty, or of the user's own folder, which got nothing (the
+    # ray engine's summary table aside, written into OUT)
+    wrote_nothing = not (summary.counts[DONE] or summary.counts[SKIPPED]) and job.output is not None
+    if remove_empty(made) or (wrote_nothing and args.engine != "ray"):
         where = "nothing written"
     for warning, count, differed, _, names in repeats.values():
         if count:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import urllib.parse
@@ -73,17 +74,25 @@ def add_calib_unit_arg(group) -> None:
     )
 
 
-def check_output_file(output: Path, option: str = "-o") -> None:
+def check_output_file(output: str | Path, option: str = "-o") -> None:
     """Refuse an output file that cannot be written before the minutes of training, not after them (an output folder
     is :func:`rtstereo.cli.bench.check_output_folder`'s, the name this one had too).
 
     Args:
-        output: the file to write.
+        output: the file to write, as given: a trailing separator (``m.onnx/``), which ``Path`` drops, names a folder.
         option: the option that named it, for the message (``rtstereo video --adapt-save`` checks its file too).
 
     Raises:
-        OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
+        OutputError: ``output`` is a folder or ends with a folder separator, or the folder it goes to is a file or
+            cannot be written.
     """
+    text = os.fspath(output)
+    if text.endswith(("/", os.sep)):  # `-o m.onnx/` wrote the file m.onnx, where predict's `-o x/` is a folder
+        raise OutputError(
+            f"{option} {text}: ends with a folder separator, which names a folder; give the file to write, e.g. "
+            f"{option} {text.rstrip('/' + os.sep)}"
+        )
+    output = Path(text)
     if output.is_dir():
         raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
     existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())

@@ -311,18 +311,22 @@ def _file_label(path: str) -> str:
 def _runtime_label(name: str, backend: str | None, precision: str) -> str:
     """The part of the results' name that a network's runtime adds: a backend other than its natural one
     (torch) and a precision other than fp32, so that AnyNet on ONNX Runtime, or in fp16, does not overwrite
-    its PyTorch fp32 results. Classical methods and ONNX files have one backend; precision is a network's.
+    its PyTorch fp32 results. Classical methods have one backend; precision is a network's. An ONNX file
+    runs on ONNX Runtime whatever the backend asked: it says so, as `adapt -o mycam.onnx` writes `mycam.pt`
+    beside it and the two files' results (both named `mycam`) replaced each other's.
 
     Examples:
         >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
         ('_backend=onnxruntime_precision=fp16', '')
-        >>> _runtime_label("sgbm", "opencv", "bf16"), _runtime_label("net.onnx", "onnxruntime", "fp16")
-        ('', '_precision=fp16')
+        >>> _runtime_label("sgbm", "opencv", "bf16"), _runtime_label("net.onnx", None, "fp16")
+        ('', '_backend=onnxruntime_precision=fp16')
         >>> _runtime_label("hybrid", None, "fp16"), _runtime_label("runs/a/best.pt", "onnxruntime", "fp32")
         ('_precision=fp16', '_backend=onnxruntime')
     """
     kind = "onnx" if is_onnx_file(name) else _kind(name)
-    label = f"_backend={backend}" if kind == "network" and backend not in (None, "torch") else ""
+    if kind == "onnx":
+        backend = "onnxruntime"
+    label = f"_backend={backend}" if kind in ("network", "onnx") and backend not in (None, "torch") else ""
     if precision != "fp32" and kind != "classical":  # the hybrid's network, on TensorRT in fp16, too
         label += f"_precision={precision}"
     return label

@@ -155,7 +155,7 @@ def check_adapt_save(path: str) -> None:
             f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({suffixes}); "
             "export it afterwards with rtstereo export FILE.pt"
         )
-    check_output_file(Path(path), "--adapt-save")
+    check_output_file(path, "--adapt-save")
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:

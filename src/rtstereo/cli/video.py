@@ -978,6 +978,11 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
 
     if Path(path).is_dir():
         raise OutputError(f"the summary {path} is a folder: give a file name, e.g. {Path(path) / 'summary.json'}")
+    if path.endswith(("/", os.sep)):  # `--summary s.json/` wrote the file s.json: Path drops the separator
+        raise OutputError(
+            f"the summary {path} ends with a folder separator, which names a folder: give a file name, e.g. "
+            f"{path.rstrip('/' + os.sep)}"
+        )
     if Path(path).suffix.lower() != ".json":  # s.csv, as predict's --summary takes, held JSON under a table's name
         raise InputError(
             f"--summary {path}: the stream's summary is a JSON document: give a .json file name (predict's --summary "

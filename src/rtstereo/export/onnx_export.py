@@ -684,9 +684,14 @@ def check_output_path(output: str | Path) -> Path:
 
     Raises:
         InputError: the name does not end in ``.onnx``.
-        OutputError: it (or its report, weights file or ``.failed`` file beside it) names a folder, or its folder cannot
-            be created or written.
+        OutputError: it (or its report, weights file or ``.failed`` file beside it) names a folder, or ends with a
+            folder separator, or its folder cannot be created or written.
     """
+    if os.fspath(output).endswith(("/", os.sep)):  # `-o m.onnx/` wrote the file m.onnx: Path drops the separator
+        raise OutputError(
+            f"cannot write the export to {os.fspath(output)}: it ends with a folder separator, which names a folder; "
+            "give a file name ending in .onnx"
+        )
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"the export file must end in .onnx, got '{output}'")

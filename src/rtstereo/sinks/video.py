@@ -185,6 +185,7 @@ def check_video_output(path: str | Path, fps: float | None = None) -> Path:
         InputError: ``fps`` is no rate an mp4 stores.
         OutputError: ``path`` is no MPEG-4 file name, not UTF-8, or a folder.
     """
+    given = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
     path = require_path(path, "video output", "an .mp4 file name (str or Path)")
     # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
     # a numpy number too (np.float32(30) was refused, as it was by --camera-fps; --fps took it)
@@ -198,6 +199,11 @@ def check_video_output(path: str | Path, fps: float | None = None) -> Path:
         raise InputError(
             f"video output {path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
             f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
+        )
+    if str(given).endswith(("/", os.sep)):  # `-o o.mp4/` wrote the file o.mp4: Path drops the separator
+        example = path if path.suffix.lower() in VIDEO_SUFFIXES else path / "out.mp4"
+        raise OutputError(
+            f"video output {given} ends with a folder separator, which names a folder: give a file name, e.g. {example}"
         )
     if path.is_dir():  # before its suffix: "-o frames" of a folder was told it had no suffix
         raise OutputError(f"video output {path} is a folder: give a file name, e.g. {path / 'out.mp4'}")
