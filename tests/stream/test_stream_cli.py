@@ -1946,15 +1946,12 @@ def test_a_rectification_check_still_in_opencv_at_the_end_is_waited_for(two_vide
         assert "rtstereo video: interrupted after the last frame: the outputs are complete" in done.stderr
 
 
-# A model inside OpenCV when Ctrl-C stops the stream (frame 1), still in it when the process waits for it, and then
-# killed (SIGTERM): Python's own wait at exit gave exit code 143.
-_SLOW_MODEL_THEN_KILL = """
-import os, signal, sys, threading, time
-import cv2, numpy as np
-from rtstereo import cli
-from rtstereo.cli import video
+# Part of the child scripts below: whether the main thread waits for the stream's threads, in Python's own wait at
+# exit or in Stream.wait_for_the_stages.
+_MAIN_THREAD_WAITS = """
+import sys, threading
 
-def main_thread_waits_for_the_model():
+def main_thread_waits_for_the_stages():
     frame = sys._current_frames().get(threading.main_thread().ident)
     while frame is not None:
         code = frame.f_code
@@ -1963,6 +1960,18 @@ def main_thread_waits_for_the_model():
             return True
         frame = frame.f_back
     return False
+"""
+
+
+# A model inside OpenCV when Ctrl-C stops the stream (frame 1), still in it when the process waits for it, and then
+# killed (SIGTERM): Python's own wait at exit gave exit code 143.
+_SLOW_MODEL_THEN_KILL = (
+    _MAIN_THREAD_WAITS
+    + """
+import os, signal, sys, threading, time
+import cv2, numpy as np
+from rtstereo import cli
+from rtstereo.cli import video
 
 original = video.predictor_from_args
 
@@ -1973,7 +1982,7 @@ def slow_predictor(args):
         if pair.index == 1:
             os.kill(os.getpid(), signal.SIGINT)
             image = np.random.default_rng(0).random((300, 300), np.float32)
-            while not main_thread_waits_for_the_model():
+            while not main_thread_waits_for_the_stages():
                 cv2.GaussianBlur(image, (0, 0), 5)
             os.kill(os.getpid(), signal.SIGTERM)
             until = time.perf_counter() + 0.3
@@ -1988,6 +1997,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 cli.VERBS += ["video"] * ("video" not in cli.VERBS)
 sys.exit(cli.main(sys.argv[1:]))
 """
+)
 
 
 def test_kill_while_the_process_waits_for_a_model_still_inside_a_frame_is_ctrl_c(two_videos, tmp_path):
@@ -2007,21 +2017,13 @@ def test_kill_while_the_process_waits_for_a_model_still_inside_a_frame_is_ctrl_c
 # The capture stage inside OpenCV (preparing frame 1) when the model's error on frame 0 stops the stream, and still
 # in it until the process waits for it; then, with a signal named, killed during that wait. The capture thread was a
 # daemon, which the process did not wait for: it aborted ("terminate called without an active exception", 134).
-_SLOW_PREPARE_AT_AN_ERROR = """
+_SLOW_PREPARE_AT_AN_ERROR = (
+    _MAIN_THREAD_WAITS
+    + """
 import os, signal, sys, threading, time
 import cv2, numpy as np
 from rtstereo import cli
 from rtstereo.sources import base
-
-def main_thread_waits_for_the_stages():
-    frame = sys._current_frames().get(threading.main_thread().ident)
-    while frame is not None:
-        code = frame.f_code
-        exiting = code.co_name == "_shutdown" and code.co_filename.endswith("threading.py")
-        if exiting or code.co_name == "wait_for_the_stages":
-            return True
-        frame = frame.f_back
-    return False
 
 original = base.FramePreparer.__call__
 
@@ -2042,6 +2044,7 @@ base.FramePreparer.__call__ = slow
 cli.VERBS += ["video"] * ("video" not in cli.VERBS)
 sys.exit(cli.main(sys.argv[2:]))
 """
+)
 
 
 @pytest.mark.parametrize("stop", ["none", "SIGTERM"])
