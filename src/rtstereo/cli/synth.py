@@ -13,10 +13,6 @@ import json
 import math
 import os
 import sys
-import threading
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +26,6 @@ from ..io.atomic import (
     remove_stale_partials,
     terminate_as_interrupt,
 )
-from ..pools import wait_through_interrupts
 from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import output_path_arg, parse_size_hw
@@ -75,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..datasets.synthetic import RENDERER_VERSION, render_scenes
     from ..datasets.synthetic_random import item_seeds, same_stream_seed
+    from ..io.images import write_image
+    from ..io.pfm import write_pfm
     from ..train.loop import resolve_device
 
     height, width = parse_size_hw(args.size, "--size", minimum_px=16)
@@ -129,146 +126,73 @@ def run(args: argparse.Namespace) -> int:
     todo = (index for index in range(args.count) if index not in done)
     digits = name_digits(args.count)
     progress = _NoProgress() if args.quiet else _progress(args.count, len(done))
-    writer = _PairWriter(progress.update)
+    written = 0
     try:
-        # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pairs under way leave no partial file, the run
+        # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
         # ends with its "interrupted" line, and a rerun goes on from there.
         with terminate_as_interrupt():
-            try:
-                # No batch holds more than the N pairs asked for (as _check_memory counts them): islice refused a
-                # --batch-size beyond 2^63 with a traceback.
-                while indices := list(itertools.islice(todo, min(args.batch_size, args.count))):
-                    span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
-                    seeds = span[torch.tensor(indices) - indices[0]]
+            # No batch holds more than the N pairs asked for (as _check_memory counts them): islice refused a
+            # --batch-size beyond 2^63 with a traceback.
+            while indices := list(itertools.islice(todo, min(args.batch_size, args.count))):
+                span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
+                seeds = span[torch.tensor(indices) - indices[0]]
+                try:
+                    batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                except torch.OutOfMemoryError:  # a GPU's memory, which the budget check does not weigh: a traceback
+                    stay = counted(len(done) + written, "pair")
+                    raise InputError(
+                        f"--size {height}x{width} at --batch-size {args.batch_size} does not fit in the memory of "
+                        f"{_device_name(device)}: give a smaller --batch-size (the {stay} written stay: the command "
+                        "goes on from there)"
+                    ) from None
+                for row, index in enumerate(indices):
+                    name = f"{index:0{digits}d}"
+                    paths = {
+                        "occluded": folders["occluded"] / f"{name}.png",
+                        "disparity": folders["disparity"] / f"{name}.pfm",
+                        "right": folders["right"] / f"{name}.png",
+                        "left": folders["left"] / f"{name}.png",
+                    }
+                    # Each file under a temporary name, then renamed; the left image last, since a pair is complete
+                    # when its left image is there (what a rerun skips).
                     try:
-                        batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
-                    except torch.OutOfMemoryError:  # a GPU's memory, which the budget check does not weigh
-                        writer.settle()
-                        stay = counted(len(done) + writer.written, "pair")
-                        raise InputError(
-                            f"--size {height}x{width} at --batch-size {args.batch_size} does not fit in the memory "
-                            f"of {_device_name(device)}: give a smaller --batch-size (the {stay} written stay: the "
-                            "command goes on from there)"
-                        ) from None
-                    for row, index in enumerate(indices):
-                        name = f"{index:0{digits}d}"
-                        paths = {
-                            "occluded": folders["occluded"] / f"{name}.png",
-                            "disparity": folders["disparity"] / f"{name}.pfm",
-                            "right": folders["right"] / f"{name}.png",
-                            "left": folders["left"] / f"{name}.png",
-                        }
-                        arrays = {
-                            "occluded": batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255,
-                            "disparity": batch["disparity"][row].cpu().numpy().copy(),
-                        }
+                        occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                        with atomic_path(paths["occluded"]) as partial:
+                            write_image(partial, occluded)
+                        with atomic_path(paths["disparity"]) as partial:
+                            write_pfm(partial, batch["disparity"][row].cpu().numpy())
                         for view in ("right", "left"):
                             image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte()
-                            arrays[view] = image.cpu().numpy()
-                        writer.submit(_write_pair, paths, arrays)
-                writer.settle()
-            except BaseException as exc:  # before what is on disk is said: the pairs handed over are written on Ctrl+C
-                writer.close(finish=isinstance(exc, KeyboardInterrupt))
-                raise
-            writer.close()
+                            with atomic_path(paths[view]) as partial:
+                                write_image(partial, image.cpu().numpy())
+                    except BaseException:
+                        # Ctrl+C, SIGTERM or a full disk halfway through a pair: readers list the pairs of either
+                        # view, and eval failed on a right image without its left one until a rerun finished it.
+                        for path in paths.values():
+                            with contextlib.suppress(OSError):
+                                path.unlink(missing_ok=True)
+                        raise
+                    progress.update(1)
+                    written += 1
     except KeyboardInterrupt:  # it said "interrupted" alone: what is on disk, and what to do, untold
         progress.close()
         print(
-            f"rtstereo synth: interrupted: {len(done) + writer.written} of {counted(args.count, 'pair')} in {root}, "
-            "each complete; the same command goes on from there",
+            f"rtstereo synth: interrupted: {len(done) + written} of {counted(args.count, 'pair')} in {root}, each "
+            "complete; the same command goes on from there",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     except OutputError as exc:  # a full disk halfway: what is on disk, as after Ctrl+C
         raise OutputError(
-            f"{exc}; {len(done) + writer.written} of {counted(args.count, 'pair')} in {root}, each complete: the same "
+            f"{exc}; {len(done) + written} of {counted(args.count, 'pair')} in {root}, each complete: the same "
             "command goes on from there once it can write"
         ) from None
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
     if not args.quiet:
-        print(f"wrote {counted(writer.written, 'pair')} of {height}x{width} to {root}{kept}")
+        print(f"wrote {counted(written, 'pair')} of {height}x{width} to {root}{kept}")
     return 0
-
-
-# Pairs rendered and waiting for the writer at most: each holds its four maps (about 4 MB at 480x640).
-WRITER_QUEUE_PAIRS = 4
-
-
-def _write_pair(paths: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
-    """Write one pair's files, each under a temporary name and then renamed, the left image last: a pair is complete
-    when its left image is there (what a rerun skips). A failure halfway (a full disk) removes the pair's files:
-    readers list the pairs of either view, and eval failed on a right image without its left one."""
-    from ..io.images import write_image
-    from ..io.pfm import write_pfm
-
-    try:
-        for key in ("occluded", "disparity", "right", "left"):
-            with atomic_path(paths[key]) as partial:
-                (write_pfm if key == "disparity" else write_image)(partial, arrays[key])
-    except BaseException:
-        for path in paths.values():
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-        raise
-
-
-class _PairWriter:
-    """Writes pairs on one thread of its own while the next batch renders (PNG and PFM writing took about 45 % of
-    the time at 480x640), in order, at most :data:`WRITER_QUEUE_PAIRS` waiting; a write's error is raised by the
-    call that next waits for it, and the pairs after it are not written (a full disk would fail each in turn).
-
-    Args:
-        on_written: called on the caller's thread with the number of pairs written since (the progress bar's update).
-    """
-
-    def __init__(self, on_written: Callable[[int], object]):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtstereo-synth-writer")
-        self._pending: deque[Future] = deque()
-        self._stopped = threading.Event()
-        self._on_written = on_written
-        self.written = 0  # the pairs written, each complete
-
-    def submit(self, write: Callable[..., None], *args: object) -> None:
-        """Hand ``write(*args)`` to the writer, once fewer than :data:`WRITER_QUEUE_PAIRS` pairs wait."""
-        self.settle(WRITER_QUEUE_PAIRS - 1)
-        self._pending.append(self._pool.submit(self._write, write, *args))
-
-    def settle(self, waiting: int = 0) -> None:
-        """Wait for the oldest writes until ``waiting`` are left (all by default), raising the first that failed."""
-        while len(self._pending) > waiting:
-            self._pending[0].result()
-            self._pending.popleft()
-            self._count(1)
-
-    def close(self, finish: bool = True) -> None:
-        """Wait for the writes handed over, also through another Ctrl+C (:func:`~rtstereo.pools.wait_through_interrupts`
-        ), and count those completed; ``finish=False`` (an error) writes none not begun. After Ctrl+C they are
-        finished: rendered already (at most :data:`WRITER_QUEUE_PAIRS`), as each batch rendered was written before."""
-        if not finish:
-            self._stopped.set()
-        pending, self._pending = list(self._pending), deque()
-        try:
-            wait_through_interrupts(pending, self._pool, cancel=not finish)
-        finally:
-            self._count(sum(f.done() and not f.cancelled() and f.exception() is None and f.result() for f in pending))
-
-    def _write(self, write: Callable[..., None], *args: object) -> bool:
-        """``write(*args)`` on the writer's thread; whether it ran (not after a failure, nor after an error)."""
-        if self._stopped.is_set():
-            return False
-        try:
-            write(*args)
-        except BaseException:
-            self._stopped.set()
-            raise
-        return True
-
-    def _count(self, pairs: int) -> None:
-        if pairs:
-            self.written += pairs
-            self._on_written(pairs)
 
 
 def _recorded(root: Path) -> dict | None:
