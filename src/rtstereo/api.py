@@ -12,6 +12,7 @@ import numpy as np
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
 from .io.download import is_url, read_downloaded
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
+from .models.checkpoint import NotSelfDescribing
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
@@ -230,14 +231,6 @@ def _model_argument(model: Any) -> str:
         f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
         f"checkpoint, got {type(model).__name__} {model!r:.80}{loaded}"
     )
-
-
-class _NotSelfDescribing(CheckpointError):
-    """A weights file that does not name its model (a published network's own checkpoint)."""
-
-    def __init__(self, message: str, network: str | None) -> None:
-        super().__init__(message)
-        self.network = network  # the registry name of the network whose weights it holds, when rtstereo knows it
 
 
 # The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
@@ -472,7 +465,7 @@ def _load(
             runtime = asked
         try:
             network = _load(name, None, backend, device, precision, dict(runtime))
-        except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
+        except NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
             raise CheckpointError(
                 f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
                 "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name=exc.network or "NAME")
@@ -664,21 +657,15 @@ def _load_network(
 def _load_self_describing(
     path: Path, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
-    from .models.checkpoint import describe, network_of_file, read_torch_file
+    from .models.checkpoint import read_self_describing
 
-    obj = read_torch_file(path, "model file")
-    description = describe(obj)
-    if description is None:
-        network = network_of_file(obj)
-        how = (
-            f"it holds {network} weights: pass --model {network} --weights {path} "
-            f"(rtstereo.load({network!r}, weights={str(path)!r}) in Python)"
-            if network
-            else "pass --model NAME --weights FILE (rtstereo.load(NAME, weights=FILE) in Python) for the published "
-            "networks' own files"
-        )
-        raise _NotSelfDescribing(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}", network)
-    name, saved = description
+    _, (name, saved) = read_self_describing(
+        path,
+        "it holds {network} weights: pass --model {network} --weights {path} "
+        "(rtstereo.load({network!r}, weights={path!r}) in Python)",
+        "pass --model NAME --weights FILE (rtstereo.load(NAME, weights=FILE) in Python) for the published networks' "
+        "own files",
+    )
     spec = get_spec(name)
     overrides = dict(overrides)
     runtime = _backend_options(overrides, backend)

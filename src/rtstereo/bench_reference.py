@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from .errors import CheckpointError, DatasetError, InputError, RtStereoError, parse_size_hw
+from .errors import DatasetError, InputError, RtStereoError, parse_size_hw
 from .metrics import disparity_metrics, mean_metrics
 from .sources.pairs import PairSource
 from .text import counted
@@ -542,19 +542,14 @@ def model_spec(model: str) -> ModelSpec:
 
 @functools.lru_cache(maxsize=16)
 def _checkpoint_model(path: str) -> str:
-    from .models.checkpoint import describe, network_of_file, read_torch_file
+    from .models.checkpoint import read_self_describing
 
-    obj = read_torch_file(path, "model file")
-    description = describe(obj)
-    if description is None:
-        network = network_of_file(obj)
-        how = (
-            f"it holds {network} weights: bench {network} with --weights {path}"
-            if network
-            else "bench a registry name with --weights FILE for the published networks' own files"
-        )
-        raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
-    return description[0]
+    _, (model, _) = read_self_describing(
+        path,
+        "it holds {network} weights: bench {network} with --weights {path}",
+        "bench a registry name with --weights FILE for the published networks' own files",
+    )
+    return model
 
 
 def views_at(left: np.ndarray, right: np.ndarray, size_hw: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

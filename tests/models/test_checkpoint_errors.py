@@ -342,6 +342,31 @@ def test_a_published_file_given_as_the_model_names_the_model_that_loads_it(tmp_p
     assert f"rtstereo export {network} --weights FILE" in str(info.value)
 
 
+def test_a_file_that_does_not_name_its_model_gets_the_callers_advice_with_the_network_it_holds(tmp_path):
+    """One reader serves predict, export, bench and `rtstereo models`: each gives its own advice, filled in with
+    the network the file holds and the path as given (braces in a folder name stay as they are)."""
+    from rtstereo.models.checkpoint import NotSelfDescribing, read_self_describing
+
+    folder = tmp_path / "{run}"
+    folder.mkdir()
+    published = folder / "anynet.tar"
+    torch.save(
+        {"state_dict": {"feature_extraction.w": torch.zeros(1), "volume_postprocess.w": torch.zeros(1)}}, published
+    )
+    torch.save({"weights": torch.zeros(1)}, folder / "plain.pt")
+    save_checkpoint(folder / "own.pt", "rtnet", {"max_disp": 96}, {"w": torch.zeros(1)})
+    for path, network, advice in (
+        (published, "anynet", f"load({'anynet'!r}, weights={str(published)!r}) or {published}"),
+        (folder / "plain.pt", None, "no network known"),
+    ):
+        with pytest.raises(NotSelfDescribing) as info:
+            read_self_describing(path, "load({network!r}, weights={path!r}) or {path}", "no network known")
+        assert str(info.value) == f"{path} is not an rtstereo checkpoint (it does not name its model); {advice}"
+        assert info.value.network == network and isinstance(info.value, CheckpointError)
+    obj, description = read_self_describing(folder / "own.pt", "unused", "unused")
+    assert description == ("rtnet", {"max_disp": 96}) and obj["model"] == "rtnet"
+
+
 def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
     """`--model gwcnet-g --weights g.onnx` said "not a PyTorch file (a plain pickle, or damaged)" of a sound export."""
     import rtstereo

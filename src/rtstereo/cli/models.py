@@ -135,20 +135,14 @@ def weights_column(spec: ModelSpec) -> str:
 def describe_checkpoint(path: Path) -> int:
     """Print what a self-describing rtstereo checkpoint (``train``, ``adapt``) says about itself."""
     from ..api import check_model_file
-    from ..models.checkpoint import describe, network_of_file, read_torch_file
+    from ..models.checkpoint import read_self_describing
 
     check_model_file(str(path))
-    obj = read_torch_file(path, "model file")
-    description = describe(obj)
-    if description is None:
-        network = network_of_file(obj)
-        how = (
-            f"it holds {network} weights, which go to --weights of that model (rtstereo models {network})"
-            if network
-            else "a published network's own file goes to --weights of its model (rtstereo models NAME)"
-        )
-        raise InputError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
-    model, settings = description
+    obj, (model, settings) = read_self_describing(
+        path,
+        "it holds {network} weights, which go to --weights of that model (rtstereo models {network})",
+        "a published network's own file goes to --weights of its model (rtstereo models NAME)",
+    )
     step = f", step {obj['step']}" if obj.get("step") is not None else ""
     adapted = f", adapted from {obj['adapted_from']}" if obj.get("adapted_from") else ""
     print(f"{path}: an rtstereo checkpoint of {model}{step}{adapted}")

@@ -169,7 +169,7 @@ def build_network(
     from ..api import changed_network_error, load_weights, names_a_path, warn_unread_settings
     from ..io.download import is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
-    from ..models.checkpoint import describe, network_of_file, read_torch_file
+    from ..models.checkpoint import read_self_describing
     from ..runtime.backends import TORCH_RUNTIME_SETTINGS
     from ..runtime.onnx import RUNTIME_SETTINGS
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
@@ -220,18 +220,15 @@ def build_network(
     if not path.is_file() and name not in list_models():
         if names_a_path(name):
             raise CheckpointError(f"checkpoint not found: {name}")
-    description = None  # an rtstereo checkpoint given as the model: (its network, its settings)
+    # an rtstereo checkpoint given as the model: (its network, its settings)
+    description: tuple[str, dict[str, Any]] | None = None
     if path.suffix and path.is_file():
-        obj = read_torch_file(path)
-        description = describe(obj)
-        if description is None:
-            network = network_of_file(obj)
-            how = (
-                f"it holds {network} weights: rtstereo export {network} --weights {path}"
-                if network
-                else "give the model name and --weights FILE for the published networks' own files"
-            )
-            raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
+        _, description = read_self_describing(
+            path,
+            "it holds {network} weights: rtstereo export {network} --weights {path}",
+            "give the model name and --weights FILE for the published networks' own files",
+            what="weights file",
+        )
         if weights is not None:  # predict refuses them; here another file's weights went in under its settings
             raise InputError(
                 f"model '{path}' takes no --weights (an rtstereo checkpoint carries its weights); leave out "

@@ -539,6 +539,40 @@ def describe(obj: Any) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+class NotSelfDescribing(CheckpointError):
+    """A file given as the model that does not name its model (a published network's own checkpoint)."""
+
+    def __init__(self, message: str, network: str | None) -> None:
+        super().__init__(message)
+        self.network = network  # the registry name of the network whose weights it holds, when rtstereo knows it
+
+
+def read_self_describing(
+    path: str | Path, known: str, unknown: str, what: str = "model file"
+) -> tuple[Any, tuple[str, dict[str, Any]]]:
+    """An rtstereo checkpoint given as the model: its contents and ``(model, settings)``.
+
+    Args:
+        path: the file.
+        known: what to do instead when the file holds the weights of a network rtstereo knows, as a template of
+            ``{network}`` (its registry name) and ``{path}``.
+        unknown: what to do instead when it holds weights of no network rtstereo knows.
+        what: what the caller gave the file as, for the errors of :func:`read_torch_file`.
+
+    Raises:
+        CheckpointError: the file is missing or damaged (:func:`read_torch_file`).
+        NotSelfDescribing: it does not name its model; the message names the network whose weights it holds and
+            what to do (``known`` or ``unknown``).
+    """
+    obj = read_torch_file(path, what)
+    description = describe(obj)
+    if description is None:
+        network = network_of_file(obj)
+        how = known.format(network=network, path=str(path)) if network else unknown
+        raise NotSelfDescribing(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}", network)
+    return obj, description
+
+
 def read_checkpoint_of(path: str | Path, architecture: str) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
     """A weights file for ``architecture``: its contents and, for an rtstereo checkpoint, ``(model, settings)``.
 
