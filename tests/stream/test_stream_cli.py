@@ -1525,6 +1525,28 @@ def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(mo
     assert checked.done
 
 
+def test_the_checks_around_a_streams_preparation_pass_on_what_it_records_and_its_valid_area():
+    """The rectification check and the first-frame warning wrap the stream's preparation: the summary's record of it
+    (align_rows) and the rectified view's valid area reach the stream through both, and a check around no
+    preparation tells nothing."""
+    from rtstereo.cli.rectification import StreamRectificationCheck
+    from rtstereo.cli.video import _FirstFrameWarning
+
+    class Preparer:
+        preparation = {"align_rows": {"applied": True}}
+
+        def __call__(self, pair):
+            return pair
+
+        def left_valid_mask(self):
+            return np.ones((2, 3), bool)
+
+    wrapped = _FirstFrameWarning(StreamRectificationCheck(Preparer()), lambda left: None, None)
+    assert wrapped.preparation == {"align_rows": {"applied": True}} and wrapped.left_valid_mask().shape == (2, 3)
+    bare = _FirstFrameWarning(StreamRectificationCheck(None), lambda left: None, None)
+    assert bare.preparation == {} and bare.left_valid_mask() is None
+
+
 def test_a_video_whose_second_half_is_misaligned_is_warned_about_when_it_changes(run_cli, tmp_path, monkeypatch):
     """Only the first judgeable frame was checked: a camera knocked mid-run (here the right video's frames from
     25 on lie 3 rows lower) was never flagged. Frames are checked again every RECHECK_S seconds of the stream."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import RtStereoError
 from ..pools import wait_for_event_through_interrupts
+from ..sources.base import PreparationWrapper
 from ..types import StereoPair
 from .common import parse_set_values
 
@@ -146,7 +147,7 @@ def rectification_findings(
     return {name: message for name, message in ((kind, rows), ("exposure", light)) if message}, check.conclusive
 
 
-class StreamRectificationCheck:
+class StreamRectificationCheck(PreparationWrapper):
     """Capture-stage preparation that also checks that the frames are rectified (``video``, ``live``), on the
     first frame and again every :attr:`RECHECK_S` seconds of the stream.
 
@@ -198,18 +199,6 @@ class StreamRectificationCheck:
         self._since_s: float | None = None  # timestamp_s of the frame last checked
         self._thread: threading.Thread | None = None
         self._ended = threading.Event()  # the last check's thread has left its work (OpenCV's among it)
-
-    @property
-    def preparation(self) -> dict:
-        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation
-        <rtstereo.sources.base.FramePreparer.preparation>`)."""
-        return dict(getattr(self.prepare, "preparation", None) or {})
-
-    def left_valid_mask(self):
-        """Where the wrapped preparation's rectified left view shows the raw one (:meth:`FramePreparer.left_valid_mask
-        <rtstereo.sources.base.FramePreparer.left_valid_mask>`), or ``None``."""
-        valid_of = getattr(self.prepare, "left_valid_mask", None)
-        return valid_of() if callable(valid_of) else None
 
     def __call__(self, pair: StereoPair) -> StereoPair:
         if self.prepare is not None:

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import InputError, OutputError, RtStereoError, require, require_installed
 from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
-from ..sources.base import FramePreparer, FrameSource, LiveSource
+from ..sources.base import FramePreparer, FrameSource, LiveSource, PreparationWrapper
 from ..temporal import TemporalFilter
 from ..text import counted, first_few
 from ..types import Calibration, StereoPair
@@ -808,7 +808,7 @@ class _RangeCeilingCheck(Sink):
         return []
 
 
-class _FirstFrameWarning:
+class _FirstFrameWarning(PreparationWrapper):
     """Capture-stage preparation that warns, once, what ``warning`` finds in the first prepared frame's left view.
 
     Args:
@@ -820,18 +820,6 @@ class _FirstFrameWarning:
     def __init__(self, prepare, warning, log: logging.Logger):
         self.prepare, self.warning, self.log = prepare, warning, log
         self._checked = False
-
-    @property
-    def preparation(self) -> dict:
-        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation
-        <rtstereo.sources.base.FramePreparer.preparation>`)."""
-        return dict(getattr(self.prepare, "preparation", None) or {})
-
-    def left_valid_mask(self):
-        """Where the wrapped preparation's rectified left view shows the raw one (:meth:`FramePreparer.left_valid_mask
-        <rtstereo.sources.base.FramePreparer.left_valid_mask>`), or ``None``."""
-        valid_of = getattr(self.prepare, "left_valid_mask", None)
-        return valid_of() if callable(valid_of) else None
 
     def __call__(self, pair):
         pair = self.prepare(pair)

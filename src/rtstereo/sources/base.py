@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,6 +371,24 @@ class FramePreparer:
             )
             self._scaled = (tuple(size_hw), calibration.scaled(*factors))
         return self._scaled[1]
+
+
+class PreparationWrapper:
+    """A capture-stage step around the stream's preparation (its ``prepare``: a :class:`FramePreparer`, another
+    wrapper, or ``None``) that tells what the wrapped one tells, so that a check put around it hides nothing."""
+
+    prepare: Callable[[StereoPair], StereoPair] | None
+
+    @property
+    def preparation(self) -> dict[str, Any]:
+        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation`)."""
+        return dict(getattr(self.prepare, "preparation", None) or {})
+
+    def left_valid_mask(self) -> np.ndarray | None:
+        """Where the wrapped preparation's rectified left view shows the raw one
+        (:meth:`FramePreparer.left_valid_mask`), or ``None``."""
+        valid_of = getattr(self.prepare, "left_valid_mask", None)
+        return valid_of() if callable(valid_of) else None
 
 
 def _why_not_aligned(check: RectificationCheck) -> str:
