@@ -19,11 +19,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,13 +29,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import rtstereo
 from rtstereo.batch import BatchJob, PredictorOptions, run_local
 from rtstereo.io import read_image
 from rtstereo.sources.pairs import resolve_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from stream_fps import environment as stream_environment  # noqa: E402
 
 # Throughput-model assumptions (not measured here): see docs/scale.md.
 SHARED_FS_GB_S = 1.0  # aggregate bandwidth of the shared file system the nodes read and write
@@ -158,29 +157,10 @@ def throughput_model(figures: dict) -> dict:
 
 
 def environment() -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
+    """:func:`stream_fps.environment`, with Ray's version."""
     import ray
 
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
-        "hardware": {
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "system": platform.platform(),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "ray": ray.__version__,
-            "rtstereo": rtstereo.__version__,
-        },
-    }
+    return stream_environment(ray=ray.__version__)
 
 
 def markdown(report: dict) -> str:

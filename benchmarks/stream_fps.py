@@ -180,7 +180,9 @@ def flicker(folder: Path, frames: int, predictor) -> dict:
     return figures
 
 
-def environment() -> dict:
+def environment(**more_versions: str) -> dict:
+    """Date, commit, hardware and versions of a benchmark's record (``more_versions``: of the libraries only that
+    benchmark runs, such as ``ray``)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
@@ -198,6 +200,7 @@ def environment() -> dict:
         versions["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
+    versions.update(more_versions)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -40,3 +41,12 @@ def test_stream_overlap_runs_a_300_frame_clip(tmp_path):
     assert report["frames"] == 300
     assert report["rounds"][0]["after"]["frames"] == 300
     assert (tmp_path / json_path.name.replace(".json", ".md")).exists()
+
+
+def test_the_batch_benchmark_records_its_machine_as_the_stream_benchmark_does_with_rays_version():
+    """batch_throughput.py and stream_fps.py write one record of the machine (one function), Ray's version added."""
+    pytest.importorskip("ray")
+    stream, batch = _script("stream_fps").environment(), _script("batch_throughput").environment()
+    assert set(batch) == set(stream) == {"date", "commit", "hardware", "versions"}
+    assert batch["hardware"] == stream["hardware"] and batch["commit"] == stream["commit"]
+    assert batch["versions"] == {**stream["versions"], "ray": batch["versions"]["ray"]} and batch["versions"]["ray"]
