@@ -16,7 +16,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -121,13 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {form} | {medians[form]['wall_s']:.3f} | {medians[form]['cpu_s']:.3f} | {cpus} |")
     ratio = medians["eager"]["cpu_s"] / medians["compiled"]["cpu_s"]
     lines += ["", f"Eager / compiled, median CPU time: {ratio:.3f} (above 1: compiling pays)."]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"compile_ab_{args.device}_{height}x{width}_{time.strftime('%Y%m%dT%H%M%S')}"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / stem}.json and .md")
+    train_throughput.write_ab_report(args.output_dir, stem, report, lines)
     return 0
 
 

@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -95,13 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = ", ".join(f"{run['pairs_per_s']:.2f}" for run in runs if run["prefetch"] == setting)
         lines.append(f"| {label} | {medians[setting]:.2f} | {rates} |")
     lines += ["", f"On / off: {medians[True] / medians[False]:.3f}; on faster in {wins} of {args.rounds} rounds."]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"prefetch_ab_{args.device}_{height}x{width}_{time.strftime('%Y%m%dT%H%M%S')}"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out / stem}.json and .md")
+    train_throughput.write_ab_report(args.output_dir, stem, report, lines)
     return 0
 
 

@@ -365,6 +365,17 @@ def ab_parser(description: str, threads: int) -> argparse.ArgumentParser:
     return parser
 
 
+def write_ab_report(output_dir: str, stem: str, report: dict, lines: list[str]) -> None:
+    """An A/B benchmark's record, ``STEM.json``, and its tables, ``STEM.md``, in ``output_dir`` (made if missing);
+    the tables printed."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out / stem}.json and .md")
+
+
 def read_recipe(path: str) -> dict:
     import yaml
 
