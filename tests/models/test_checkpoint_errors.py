@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -40,6 +41,21 @@ LOADERS = {
     "crestereo": (load_crestereo_checkpoint, CREStereo, "CREStereo"),
     "anynet": (load_anynet_checkpoint, AnyNet, "anynet"),
 }
+
+
+@pytest.mark.parametrize("network", LOADERS)
+def test_a_missing_empty_or_cut_short_file_is_refused_by_each_loader(tmp_path, network):
+    load, build, _ = LOADERS[network]
+    whole = _original_files(tmp_path)[network].read_bytes()  # in its project's own layout
+    for name, content, said in (
+        ("absent.pth", None, "weights file not found: "),
+        ("empty.pth", b"", "weights file is empty: "),
+        ("cut.pth", whole[: len(whole) // 2], "cannot read weights file "),
+    ):
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match=re.escape(f"{said}{tmp_path / name}")):
+            load(build(), tmp_path / name)
 
 
 @pytest.mark.parametrize(
