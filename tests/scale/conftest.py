@@ -29,6 +29,20 @@ def interrupted_in_rays_queue(self):
         raise RuntimeError("release unlocked lock") from None
 
 
+def ctrl_c_at_shutdown(monkeypatch, engine) -> None:
+    """Ctrl-C while Ray shuts down after the last item: ``engine``'s ``ray_session`` (the module of a verb's Ray
+    engine) raises ``KeyboardInterrupt`` once its session has ended."""
+    session = engine.ray_session
+
+    @contextlib.contextmanager
+    def interrupted_at_shutdown(address=None):
+        with session(address) as ray:
+            yield ray
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "ray_session", interrupted_at_shutdown)
+
+
 @contextlib.contextmanager
 def printed_warnings():
     """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""

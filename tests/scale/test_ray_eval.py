@@ -148,19 +148,11 @@ def test_a_scene_that_kills_its_worker_fails_alone(tmp_path, ray_local):
 def test_ctrl_c_while_ray_shuts_down_after_the_last_scene_is_no_interruption(capsys, tmp_path, ray_local, monkeypatch):
     """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
     130) and wrote no results, for a run whose every scene was scored."""
-    import contextlib
-
     import rtstereo.scale.eval as ray_eval
 
-    session = ray_eval.ray_session
+    from .conftest import ctrl_c_at_shutdown
 
-    @contextlib.contextmanager
-    def ctrl_c_at_shutdown(address=None):
-        with session(address) as ray:
-            yield ray
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ray_eval, "ray_session", ctrl_c_at_shutdown)
+    ctrl_c_at_shutdown(monkeypatch, ray_eval)
     data = write_kitti(tmp_path / "kitti", 2)
     argv = ["eval", data, *SGBM_ARGS, "-o", tmp_path / "ray", "-q", "--engine", "ray", "--workers", 2]
     code, out, err = run_cli(capsys, *argv)

@@ -433,19 +433,11 @@ def test_ctrl_c_while_ray_shuts_down_after_the_last_pair_keeps_the_summary(
 ):
     """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
     130), with no count and no summary table, for a run whose every pair was written."""
-    import contextlib
-
     import rtstereo.scale.predict as ray_predict
 
-    session = ray_predict.ray_session
+    from .conftest import ctrl_c_at_shutdown
 
-    @contextlib.contextmanager
-    def ctrl_c_at_shutdown(address=None):
-        with session(address) as ray:
-            yield ray
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ray_predict, "ray_session", ctrl_c_at_shutdown)
+    ctrl_c_at_shutdown(monkeypatch, ray_predict)
     left, right = dozen
     argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--workers", "2", "-q"]
     code, _, err = run_cli(capsys, *argv)

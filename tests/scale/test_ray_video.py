@@ -413,19 +413,11 @@ def test_ctrl_c_while_ray_shuts_down_after_the_last_range_is_no_interruption(
 ):
     """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
     130), with no count and no summary file, for a video whose every frame was written."""
-    import contextlib
-
     import rtstereo.scale.video as ray_video
 
-    session = ray_video.ray_session
+    from .conftest import ctrl_c_at_shutdown
 
-    @contextlib.contextmanager
-    def ctrl_c_at_shutdown(address=None):
-        with session(address) as ray:
-            yield ray
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ray_video, "ray_session", ctrl_c_at_shutdown)
+    ctrl_c_at_shutdown(monkeypatch, ray_video)
     left, right = videos
     argv = ["video", left, right, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray", "--workers", 2]
     code, out, err = run_cli(capsys, *argv)
