@@ -858,20 +858,30 @@ def test_a_full_disk_stops_the_video_with_exit_code_1_not_the_usage_errors_2(run
     assert f"cannot write {tmp_path / 'd'}_00000.png: No space left on device" in err, err
 
 
-def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video, tmp_path, monkeypatch):
-    """As --engine ray says it: one process said only "interrupted; what was written is complete"."""
+def _stop_after_two_frames(monkeypatch, stop) -> None:
+    """``stop(stream)`` called by the stream's supervisor once two frames are written (or the writer is done); each
+    frame is read 0.1 s late, so that the third is not written before."""
     from rtstereo.sources.video import VideoReader
     from rtstereo.stream import Stream
 
     read = VideoReader.read
 
-    def ctrl_c_after_two_frames(self):
+    def supervise(self):
         while self._written < 2 and not self._writer_done.is_set():
             time.sleep(0.005)
+        stop(self)
+
+    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])
+    monkeypatch.setattr(Stream, "_supervise", supervise)
+
+
+def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video, tmp_path, monkeypatch):
+    """As --engine ray says it: one process said only "interrupted; what was written is complete"."""
+
+    def ctrl_c(stream):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])  # the third: later
-    monkeypatch.setattr(Stream, "_supervise", ctrl_c_after_two_frames)
+    _stop_after_two_frames(monkeypatch, ctrl_c)
     code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", tmp_path / "d", "--stride", 2, *FAST)
     assert code == 130, err
     written = json.loads((tmp_path / "d_summary.json").read_text())["frames_written"]
@@ -881,22 +891,15 @@ def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video
 
 def test_sigterm_stops_the_video_as_ctrl_c_does_with_a_finished_mp4(run_cli, sbs_video, tmp_path, monkeypatch):
     """`kill PID` (a scheduler's stop) ended the process at once: no count, no summary, an mp4 without its index."""
-    from rtstereo.sources.video import VideoReader
-    from rtstereo.stream import Stream
 
-    read = VideoReader.read
-
-    def terminate_after_two_frames(self):
-        while self._written < 2 and not self._writer_done.is_set():
-            time.sleep(0.005)
+    def terminate(stream):
         os.kill(os.getpid(), signal.SIGTERM)
-        self._writer_done.wait(5.0)  # the handler raises here; without it, the stream ran to its end
+        stream._writer_done.wait(5.0)  # the handler raises here; without it, the stream ran to its end
 
     def reached(number, frame):  # stands in for the default action, which would end pytest
         raise RuntimeError("SIGTERM reached the process's own handler")
 
-    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])
-    monkeypatch.setattr(Stream, "_supervise", terminate_after_two_frames)
+    _stop_after_two_frames(monkeypatch, terminate)
     previous = signal.signal(signal.SIGTERM, reached)
     try:
         code, _, err = run_cli(
