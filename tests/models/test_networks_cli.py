@@ -51,6 +51,13 @@ def _random_rgb(height, width, seed):
     return base, np.roll(base, -3, axis=1)
 
 
+def _predicted(capsys, folder, left, right, *options):
+    """``rtstereo predict`` of the pair, written as ``l.png`` and ``r.png`` in ``folder``, with ``options``: its map."""
+    out = folder / "d.npy"
+    cli(capsys, "predict", write_png(folder / "l.png", left), write_png(folder / "r.png", right), "-o", out, *options)
+    return np.load(out)
+
+
 def _direct(module, left, right, divisor, mode):
     """The network on the normalised, padded pair, cropped back: what the CLI must reproduce."""
     from rtstereo.runtime.preprocess import pad_to_divisor
@@ -68,25 +75,10 @@ def test_gwcnet_predict_matches_the_module(capsys, tmp_path, shared, size_hw):
 
     weights = shared("fixtures", "golden", "gwcnet-gc_maxdisp48.ckpt")
     left, right = _random_rgb(*size_hw, seed=1)
-    out = tmp_path / "d.npy"
-    cli(
-        capsys,
-        "predict",
-        write_png(tmp_path / "l.png", left),
-        write_png(tmp_path / "r.png", right),
-        "-o",
-        out,
-        "--model",
-        "gwcnet-gc",
-        "--weights",
-        weights,
-        "--max-disp",
-        48,
-    )
+    ours = _predicted(capsys, tmp_path, left, right, "--model", "gwcnet-gc", "--weights", weights, "--max-disp", 48)
     module = build_gwcnet_gc({"max_disp": 48})
     load_gwcnet_checkpoint(module, weights)
     expected = _direct(module, left, right, 16, "imagenet")
-    ours = np.load(out)
     valid = np.isfinite(ours)
     assert ours.shape == size_hw and valid.mean() > 0.95
     assert np.array_equal(valid, expected > 0)  # only the network's own values <= 0 px are invalid
@@ -99,27 +91,11 @@ def test_crestereo_predict_matches_the_module(capsys, tmp_path, shared, two_pass
 
     weights = shared("fixtures", "golden", "crestereo_random.pth")
     left, right = _random_rgb(64, 128, seed=2)
-    out = tmp_path / "d.npy"
-    cli(
-        capsys,
-        "predict",
-        write_png(tmp_path / "l.png", left),
-        write_png(tmp_path / "r.png", right),
-        "-o",
-        out,
-        "--model",
-        "crestereo",
-        "--weights",
-        weights,
-        "--iters",
-        4,
-        "--set",
-        f"two_pass={str(two_pass).lower()}",
-    )
+    options = ["--model", "crestereo", "--weights", weights, "--iters", 4, "--set", f"two_pass={str(two_pass).lower()}"]
+    ours = _predicted(capsys, tmp_path, left, right, *options)
     module = build_crestereo({"iters": 4, "two_pass": two_pass})
     load_crestereo_checkpoint(module, weights)
     expected = _direct(module, left, right, 32, "raw255")
-    ours = np.load(out)
     valid = np.isfinite(ours)
     assert np.abs(ours[valid] - expected[valid]).max() <= 1e-3
     assert np.array_equal(valid, expected > 0)
@@ -152,10 +128,9 @@ def test_predict_feeds_each_network_the_channel_order_and_range_of_its_original_
     CREStereo was fed RGB where megvii's code feeds cv2.imread's BGR."""
     weights = shared("fixtures", "golden", weights)
     left, right = _random_rgb(64, 128, seed=4)
-    left_png, right_png = write_png(tmp_path / "l.png", left), write_png(tmp_path / "r.png", right)
-    out = tmp_path / "d.npy"
     options = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
-    cli(capsys, "predict", left_png, right_png, "-o", out, "--model", model, "--weights", weights, *options)
+    ours = _predicted(capsys, tmp_path, left, right, "--model", model, "--weights", weights, *options)
+    left_png, right_png = tmp_path / "l.png", tmp_path / "r.png"  # the files predict read
     spec = get_spec(model)
     module = import_object(spec.builder)(spec.resolve_settings(settings)).eval()
     import_object(spec.checkpoint_loader)(module, weights)
@@ -165,7 +140,6 @@ def test_predict_feeds_each_network_the_channel_order_and_range_of_its_original_
     with torch.no_grad():
         original = network(*inputs)[0].numpy()
         swapped = network(*(x.flip(1) for x in inputs))[0].numpy()
-    ours = np.load(out)
     valid = np.isfinite(ours)
     assert np.array_equal(valid, original > 0)  # the network's own map: only its values <= 0 px are invalid
     # The seeded random GwcNet weights are chaotic: rounding differences of 5e-7 in the normalised input move
