@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tests.stream.conftest import write_video as write_video  # an mp4 (mp4v) of RGB frames, as the stream tests write
 
 
 def sliding_frames(count: int, height: int = 64, width: int = 128, disparity_px: int = 5, seed: int = 1):
@@ -19,17 +20,6 @@ def sliding_frames(count: int, height: int = 64, width: int = 128, disparity_px:
     lefts = [np.ascontiguousarray(wide[:, 2 * t : 2 * t + width]) for t in range(count)]
     rights = [np.ascontiguousarray(wide[:, 2 * t + disparity_px : 2 * t + disparity_px + width]) for t in range(count)]
     return lefts, rights
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
-    """An mp4 (mp4v) of RGB frames."""
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened(), f"cannot write {path}"
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 def write_tiny_checkpoint(path: Path) -> Path:
