@@ -112,6 +112,36 @@ def lock_held_elsewhere(path: str | Path) -> Iterator[int]:
         holder.wait(timeout=60)
 
 
+@contextlib.contextmanager
+def sigterm_stand_in() -> Iterator[None]:
+    """SIGTERM handled, in the block, by a stand-in that raises (the default action would end pytest); at the
+    block's end, the check that the code under test put that handler back."""
+
+    def reached(number, frame):
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        yield
+        assert signal.getsignal(signal.SIGTERM) is reached, "the process's own SIGTERM handler was not put back"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def sigterm_at_call(monkeypatch, owner, name: str, call: int = 3) -> None:
+    """``owner.name`` (a function of a module, or a method of a class) sends this process SIGTERM at its
+    ``call``-th call, then does its work."""
+    original, calls = getattr(owner, name), []
+
+    def terminating(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, terminating)
+
+
 def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4, seed: int = 0):
     """A random-texture pair whose right view is the left shifted by a constant disparity."""
     rng = np.random.default_rng(seed)

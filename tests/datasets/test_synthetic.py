@@ -462,31 +462,15 @@ def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_b
 
 def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, capsys, monkeypatch):
     """`kill PID` (a job scheduler's stop) ended the process at once, a hidden partial image left behind."""
-    import os
-    import signal
+    from tests.conftest import sigterm_at_call, sigterm_stand_in
 
     import rtstereo.io.images as images
     from rtstereo.cli import main
 
-    write, calls = images.write_image, []
-
-    def terminated_at_the_third_image(path, image):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return write(path, image)
-
-    def reached(number, frame):  # stands in for the default action, which would end pytest
-        raise RuntimeError("SIGTERM reached the process's own handler")
-
-    monkeypatch.setattr(images, "write_image", terminated_at_the_third_image)
+    sigterm_at_call(monkeypatch, images, "write_image", 3)  # at the third image
     argv = ["synth", "4", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "2"]
-    previous = signal.signal(signal.SIGTERM, reached)
-    try:
+    with sigterm_stand_in():
         assert main(argv) == 130
-        assert signal.getsignal(signal.SIGTERM) is reached
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     assert capsys.readouterr().err.endswith(
         f"\nrtstereo synth: interrupted: 0 of 4 pairs in {tmp_path / 's'}, each "
         "complete; the same command goes on from there\n"

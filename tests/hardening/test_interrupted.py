@@ -15,6 +15,7 @@ from rtstereo.sinks.files import save_result
 from rtstereo.types import DisparityResult
 
 from ..batch.conftest import SGBM_ARGS, write_kitti, write_pairs
+from ..conftest import sigterm_at_call, sigterm_stand_in
 
 
 def _visible_files(folder):
@@ -75,27 +76,11 @@ def test_ctrl_c_in_a_resumed_batch_counts_the_pairs_it_skipped(capsys, monkeypat
 def test_sigterm_in_a_batch_stops_it_as_ctrl_c_does_and_writes_the_summary(capsys, monkeypatch, tmp_path):
     """`kill PID` (a scheduler's stop) killed the run mid-pair: no count, no summary table."""
     lefts, rights = write_pairs(tmp_path / "in", 5)
-    calls = []
-    real_predict = BatchJob.predict
-
-    def predict_then_terminate(self, predictor, pair):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real_predict(self, predictor, pair)
-
-    def reached(number, frame):  # stands in for the default action, which would end pytest
-        raise RuntimeError("SIGTERM reached the process's own handler")
-
-    monkeypatch.setattr(BatchJob, "predict", predict_then_terminate)
-    previous = signal.signal(signal.SIGTERM, reached)
-    try:
+    sigterm_at_call(monkeypatch, BatchJob, "predict", 3)  # at the third pair
+    with sigterm_stand_in():
         out, summary = tmp_path / "out", tmp_path / "s.csv"
         argv = ["predict", str(lefts), str(rights), *SGBM_ARGS, "-o", f"{out}/", "--format", "png16", "-q"]
         code = main([*argv, "--summary", str(summary)])
-        assert signal.getsignal(signal.SIGTERM) is reached
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     assert code == 130
     assert f"rtstereo predict: interrupted after 2 of 5 pairs: 2 written to {out}" in capsys.readouterr().err
     assert _visible_files(out) == ["00.png", "01.png"]
@@ -109,16 +94,7 @@ def test_sigterm_while_the_model_loads_is_ctrl_c(capsys, monkeypatch, tmp_path, 
     import importlib
 
     module = importlib.import_module(f"rtstereo.cli.{verb}")
-    real_load = module.predictor_from_args
-
-    def load_then_terminate(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return real_load(*args, **kwargs)
-
-    def reached(number, frame):  # stands in for the default action, which would end pytest
-        raise RuntimeError("SIGTERM reached the process's own handler")
-
-    monkeypatch.setattr(module, "predictor_from_args", load_then_terminate)
+    sigterm_at_call(monkeypatch, module, "predictor_from_args", 1)
     lefts, rights = write_pairs(tmp_path / "in", 2)
     out = tmp_path / "out"
     argv = {
@@ -126,12 +102,8 @@ def test_sigterm_while_the_model_loads_is_ctrl_c(capsys, monkeypatch, tmp_path, 
         "video": ["video", str(lefts), str(rights), "-o", str(out / "d.mp4")],
         "eval": ["eval", str(write_kitti(tmp_path / "kitti", 1)), "-o", str(out)],
     }[verb]
-    previous = signal.signal(signal.SIGTERM, reached)
-    try:
+    with sigterm_stand_in():
         code = main([*argv, *SGBM_ARGS, "-q"])
-        assert signal.getsignal(signal.SIGTERM) is reached
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     assert code == 130
     assert capsys.readouterr().err.endswith(f"rtstereo {verb}: interrupted\n")
     assert not out.exists() or _visible_files(out) == []

@@ -891,23 +891,17 @@ def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video
 
 def test_sigterm_stops_the_video_as_ctrl_c_does_with_a_finished_mp4(run_cli, sbs_video, tmp_path, monkeypatch):
     """`kill PID` (a scheduler's stop) ended the process at once: no count, no summary, an mp4 without its index."""
+    from tests.conftest import sigterm_stand_in
 
     def terminate(stream):
         os.kill(os.getpid(), signal.SIGTERM)
         stream._writer_done.wait(5.0)  # the handler raises here; without it, the stream ran to its end
 
-    def reached(number, frame):  # stands in for the default action, which would end pytest
-        raise RuntimeError("SIGTERM reached the process's own handler")
-
     _stop_after_two_frames(monkeypatch, terminate)
-    previous = signal.signal(signal.SIGTERM, reached)
-    try:
+    with sigterm_stand_in():  # and the process's own handler is back after
         code, _, err = run_cli(
             "video", "--sbs", sbs_video, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "d", *FAST
         )
-        assert signal.getsignal(signal.SIGTERM) is reached  # the process's own handler is back
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     assert code == 130, err
     summary = json.loads((tmp_path / "o.json").read_text())
     written = summary["frames_written"]

@@ -530,32 +530,15 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
 
 def test_sigterm_keeps_the_weights_reached_as_ctrl_c_does(capsys, tmp_path, folders, tiny_network, monkeypatch):
     """`kill PID` (a job scheduler's stop) ended the process at once: the steps done, and the weights, were lost."""
-    import os
-    import signal
+    from tests.conftest import sigterm_at_call, sigterm_stand_in
 
     from rtstereo.train.adapt import Adapter
 
-    calls = []
-    user_terms = Adapter.user_terms
-
-    def terminated_at_the_third_step(self, batch):
-        calls.append(1)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return user_terms(self, batch)
-
-    def reached(number, frame):  # stands in for the default action, which would end pytest
-        raise RuntimeError("SIGTERM reached the process's own handler")
-
-    monkeypatch.setattr(Adapter, "user_terms", terminated_at_the_third_step)
+    sigterm_at_call(monkeypatch, Adapter, "user_terms", 3)  # at the third step
     argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "50", "--holdout", "0"]
     out = tmp_path / "stopped.pt"
-    previous = signal.signal(signal.SIGTERM, reached)
-    try:
+    with sigterm_stand_in():  # and the process's own handler is back after
         code, _, err = run_cli(capsys, "adapt", *argv, "-o", out)
-        assert signal.getsignal(signal.SIGTERM) is reached  # the process's own handler is back
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     assert code == 130, err
     assert f"rtstereo adapt: interrupted after 3 steps, before the budget; {out} holds the weights reached" in err
     assert torch.load(out, weights_only=True)["adaptation"]["steps"] == 3
