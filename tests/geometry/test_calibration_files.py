@@ -553,6 +553,18 @@ def test_an_opencv_error_without_text_is_named_by_its_type(tmp_path, monkeypatch
         read_calibration(path)
 
 
+def test_a_zip_under_another_name_and_an_opencv_file_with_a_byte_order_mark_are_told_by_their_first_bytes(tmp_path):
+    maps = tmp_path / "maps.npz"
+    np.savez(maps, x=np.zeros(1))
+    renamed = maps.rename(tmp_path / "maps.bin")
+    with pytest.raises(InputError, match=r"maps.bin is a zip/npz archive.*go to --rectify"):
+        read_calibration(renamed)
+    plain = write_opencv(tmp_path / "rig.yaml", projection_matrices(CAL), 640, 480)
+    marked = tmp_path / "marked.yaml"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as a Windows editor saves it: OpenCV refuses the mark
+    assert read_calibration(marked) == read_calibration(plain)
+
+
 def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
     maps = tmp_path / "maps.npz"
     np.savez(maps, x=np.zeros(1))

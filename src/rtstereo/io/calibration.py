@@ -126,7 +126,7 @@ def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[
     suffix = path.suffix.lower()
     if suffix in OPENCV_SUFFIXES:
         return _from_opencv(path, length_unit)
-    if suffix == ".npz" or _is_zip(path):
+    if suffix == ".npz" or _first_bytes(path, 4) == b"PK\x03\x04":
         raise InputError(
             f"{path} is a zip/npz archive, not a calibration file: rectification maps.npz (from `rtstereo calibrate`) "
             "go to --rectify (rtstereo.rectify.Rectifier.from_file), which also gives the calibration"
@@ -207,20 +207,13 @@ def _read_text(path: Path) -> str:
     return data.decode(encoding, "replace")
 
 
-def _starts_with_bom(path: Path) -> bool:
+def _first_bytes(path: Path, count: int) -> bytes:
+    """The first ``count`` bytes of a file; none where it cannot be read."""
     try:
         with path.open("rb") as f:
-            return f.read(3).startswith(tuple(_BYTE_ORDER_MARKS))
+            return f.read(count)
     except OSError:
-        return False
-
-
-def _is_zip(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
+        return b""
 
 
 def _json_value(value: object) -> bool:
@@ -426,7 +419,7 @@ def _open_storage(path: Path):
         return InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})")
 
     try:
-        if is_utf8(path) and not _starts_with_bom(path):
+        if is_utf8(path) and not _first_bytes(path, 3).startswith(tuple(_BYTE_ORDER_MARKS)):
             return cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
         # OpenCV crashed on a name that is not UTF-8, and refuses a byte-order mark: the text is read by Python
         # (without the mark) and parsed in memory
