@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .hole_choice import HolePreparation, HoleSelector, _in_parts, as_rows, contrast
+from .hole_choice import HolePreparation, HoleSelector, as_rows, contrast, measured_in_parts
 from .refine import warp_rows
 
 DISAGREE_PX = 1.0  # the network is a candidate where it differs from SGBM's confident value by more
@@ -226,22 +226,18 @@ def check_candidates(
         **dict(zip(("network_grey", "network_derivative", "network_zero_mean"), network_match, strict=True)),
     }
     flat = {key: value.reshape(-1) for key, value in flat.items()}
-    count = len(points)
     sgbm_values = flat["sgbm"].take(points)
     network_values = flat["network"].take(points)
-    features = np.empty((count, len(CHECK_FEATURE_NAMES)), np.float32) if keep_features else None
-    logits = np.empty(count, np.float32) if selector is not None else None
     band = np.float32(max(float(search_px), 1.0))
-
-    def measure(part: slice) -> None:
-        at = {key: value.take(points[part]) for key, value in flat.items()}
-        columns = _measures(at, xs[part], band)
-        if features is not None:
-            features[part] = columns.T
-        if logits is not None:
-            logits[part] = selector.column_logits(columns)
-
-    _in_parts(measure, count, threads)
+    features, logits = measured_in_parts(
+        flat,
+        points,
+        len(CHECK_FEATURE_NAMES),
+        lambda at, part: _measures(at, xs[part], band),
+        selector,
+        keep_features,
+        threads,
+    )
     return CheckCandidates(points=points, sgbm=sgbm_values, network=network_values, features=features, logits=logits)
 
 

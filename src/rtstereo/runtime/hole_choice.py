@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,7 +236,6 @@ def hole_candidates(
     elif prepared.confident is not confident or prepared.window_px != window_px:
         raise ValueError("prepared: made from another confident map or window")
     xs, points, ends = prepared.xs, prepared.points, prepared.ends
-    count = len(points)
     window = (window_px, window_px)
     network = np.ascontiguousarray(network, dtype=np.float32)
     network_ok = np.where(np.isfinite(network), network, np.float32(0.0))
@@ -260,19 +260,16 @@ def hole_candidates(
         "mean_square": cv2.blur(network_ok * network_ok, window),
     }
     flat_maps = {key: value.reshape(-1) for key, value in maps.items()}
-    features = np.empty((count, len(FEATURE_NAMES)), np.float32) if keep_features else None
-    logits = np.empty(count, np.float32) if selector is not None else None
     band = np.float32(max(float(search_px), 1.0))
-
-    def measure(part: slice) -> None:
-        at = {key: value.take(points[part]) for key, value in flat_maps.items()}
-        columns = _measures(at, ends[:, part], xs[part], band)  # (F, n)
-        if features is not None:
-            features[part] = columns.T
-        if logits is not None:
-            logits[part] = selector.column_logits(columns)
-
-    _in_parts(measure, count, threads)
+    features, logits = measured_in_parts(
+        flat_maps,
+        points,
+        len(FEATURE_NAMES),
+        lambda at, part: _measures(at, ends[:, part], xs[part], band),
+        selector,
+        keep_features,
+        threads,
+    )
     return Candidates(
         holes=prepared.holes, points=points, network=network, fill=fill, features=features, logits=logits, maps=maps
     )
@@ -293,6 +290,47 @@ def part_threads(threads: int | None = None) -> int:
     if threads is None:
         threads = default_threads()
     return PART_THREADS if threads is None else max(1, min(PART_THREADS, int(threads)))
+
+
+def measured_in_parts(
+    flat_maps: dict[str, np.ndarray],
+    points: np.ndarray,
+    feature_count: int,
+    measures: Callable[[dict[str, np.ndarray], slice], np.ndarray],
+    selector: HoleSelector | None,
+    keep_features: bool,
+    threads: int | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The measures of ``points`` and ``selector``'s log-odds of them, made part by part (:func:`_in_parts`) from
+    the maps' values at them.
+
+    Args:
+        flat_maps: the maps by name, flattened.
+        points: the flat indices of the pixels measured, ``(n,)``.
+        feature_count: how many measures ``measures`` makes of each point.
+        measures: (the maps' values at a part's points, by name; the part) -> their measures, float32 ``(F, n)``.
+        selector: scores the measures as they are made (``None``: no log-odds).
+        keep_features: return the measures.
+        threads: as for :func:`part_threads`.
+
+    Returns:
+        ``(features, logits)``: float32 ``(n, F)`` (``None`` unless ``keep_features``) and ``(n,)`` (``None``
+        without a selector).
+    """
+    count = len(points)
+    features = np.empty((count, feature_count), np.float32) if keep_features else None
+    logits = np.empty(count, np.float32) if selector is not None else None
+
+    def measure(part: slice) -> None:
+        at = {key: value.take(points[part]) for key, value in flat_maps.items()}
+        columns = measures(at, part)
+        if features is not None:
+            features[part] = columns.T
+        if logits is not None:
+            logits[part] = selector.column_logits(columns)
+
+    _in_parts(measure, count, threads)
+    return features, logits
 
 
 def _in_parts(work, count: int, threads: int | None = None) -> None:
