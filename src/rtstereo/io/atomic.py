@@ -392,6 +392,18 @@ def os_reason(exc: OSError, path: str | Path) -> str:
     return exc.strerror or str(exc)
 
 
+def make_parent(path: Path) -> None:
+    """Make the folder ``path`` is to be written in, where missing.
+
+    Raises:
+        OutputError: it cannot be made (``cannot write PATH: ...``, naming a file in its way, :func:`os_reason`).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+
+
 def not_a_folder(path: str | Path) -> str:
     """``PATH is a file, not a folder``, with a device, a pipe or a socket called so (:func:`kind_of_file`): the one
     way every command says that a path it needs as a folder is none (``/dev/null`` was "a file" in several).

@@ -23,7 +23,7 @@ from ..errors import (
     require_path,
     warn,
 )
-from .atomic import atomic_path, os_reason
+from .atomic import atomic_path, make_parent
 from .images import opened_with_pil, read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -195,10 +195,7 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     if suffix not in DISPARITY_SUFFIXES:
         raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
     encoded = to_png16(d) if suffix == ".png" else None  # refused before a folder is made for it
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    make_parent(path)
     if encoded is not None:
         write_image(path, encoded)  # atomic itself
         lost = png16_unstored(d)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError, OutputError, missing_file_message, require_path, warn
-from .atomic import atomic_path, os_reason
+from .atomic import atomic_path, make_parent, os_reason
 from .download import fetch, forget, is_url, refuse_data_uri, refuse_other_url
 from .quiet import native_output_held
 
@@ -403,10 +403,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
             "be clipped); write .png or .tif, or convert it with (image // 257).astype(np.uint8)"
         )
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    make_parent(path)
     # Encoded here and written by Python: cv2.imwrite crashed the process (a segmentation fault) on a path that is
     # not valid UTF-8, which Linux allows (a file copied from an old camera card or archive), and its bare False
     # hid why a write failed (a full disk, a name too long), which the OSError names.

@@ -43,7 +43,7 @@ from ..geometry import (
     require_calibration,
     result_point_cloud,
 )
-from ..io.atomic import atomic_path, os_reason
+from ..io.atomic import atomic_path, make_parent, os_reason
 from ..io.images import write_image
 from ..io.pfm import write_pfm
 from ..text import counted
@@ -146,10 +146,7 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     ]
     header += [f"property {kinds[kind]} {name}" for name, kind in fields]
     header.append("end_header")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    make_parent(path)
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
         f.write(("\n".join(header) + "\n").encode("ascii"))
         for start in range(0, len(cloud), _BLOCK_POINTS):  # blocks: a whole copy doubled a cloud's memory
@@ -342,10 +339,7 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
             f"cannot write {path}: {count} points need {total / 2**30:.1f} GiB, more than the 4 GiB a GLB holds; "
             "write a .ply, or keep fewer points (--max-depth)"
         )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    make_parent(path)
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated file under the real name
         f.write(struct.pack("<4sII", b"glTF", 2, total))
         for chunk in chunks:
