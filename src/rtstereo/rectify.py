@@ -601,28 +601,10 @@ def _matched_points(
     points_right = np.array([keys_right[m.trainIdx].pt for m in good], np.float32)
     # ORB positions are quantised by its pyramid (steps of up to ~2 px): refine them to sub-pixel,
     # starting from the ORB match, with a small Lucas-Kanade step.
-    refined, status, _ = cv2.calcOpticalFlowPyrLK(
-        grey_left,
-        grey_right,
-        points_left.reshape(-1, 1, 2),
-        points_right.reshape(-1, 1, 2).copy(),
-        winSize=(15, 15),
-        maxLevel=1,
-        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-    )
+    refined, status = _lucas_kanade_step(grey_left, grey_right, points_left.reshape(-1, 1, 2), points_right)
     # Forward-backward check (Kalal et al. 2010): refined back from the right view, a true match returns
     # to where it started; a wrong ORB match that the fit could take in by tilting does not.
-    returned, status_back, _ = cv2.calcOpticalFlowPyrLK(
-        grey_right,
-        grey_left,
-        refined,
-        points_left.reshape(-1, 1, 2).copy(),
-        winSize=(15, 15),
-        maxLevel=1,
-        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-    )
+    returned, status_back = _lucas_kanade_step(grey_right, grey_left, refined, points_left)
     refined = refined.reshape(-1, 2)
     round_trip_px = np.linalg.norm(returned.reshape(-1, 2) - points_left, axis=1)
     ok = (
@@ -632,6 +614,25 @@ def _matched_points(
         & (round_trip_px <= _INLIER_BAND_PX)
     )
     return points_left[ok].astype(np.float64), refined[ok].astype(np.float64)
+
+
+def _lucas_kanade_step(
+    grey_from: np.ndarray, grey_to: np.ndarray, points_from: np.ndarray, guesses_to: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``points_from`` (float32 ``(n, 1, 2)``) of one view lie in the other, found by a small Lucas-Kanade step
+    (15x15 windows, one pyramid level) from ``guesses_to`` (``(n, 2)``): the points ``(n, 1, 2)`` and whether each
+    was found ``(n, 1)``."""
+    found, status, _ = cv2.calcOpticalFlowPyrLK(
+        grey_from,
+        grey_to,
+        points_from,
+        guesses_to.reshape(-1, 1, 2).copy(),
+        winSize=(15, 15),
+        maxLevel=1,
+        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+    )
+    return found, status
 
 
 def _within_search_range(
