@@ -34,6 +34,22 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+BENCHMARKS = REPO / "benchmarks"
+
+
+def benchmark_script(name: str):
+    """``benchmarks/<name>.py`` as a module named ``<name>_under_test`` (``benchmarks/`` on ``sys.path``: the scripts
+    import their neighbours by name)."""
+    import importlib.util
+
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
     """``rtstereo ARGV...`` in this process, every verb registered: ``(exit code, stdout, stderr)``."""
     from rtstereo.cli import main

@@ -3,23 +3,13 @@ and are too slow for tests)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "align_rows_table.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("align_rows_table_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import benchmark_script
 
 
 def test_the_right_view_moves_down_by_the_shift_and_the_gap_repeats_the_top_row():
-    shifted_down = _script().shifted_down
+    shifted_down = benchmark_script("align_rows_table").shifted_down
     image = np.random.default_rng(0).integers(0, 256, (12, 9, 3), dtype=np.uint8)
     assert shifted_down(image, 0.0) is image
     one = shifted_down(image, 1.0)

@@ -3,25 +3,11 @@ clip stays whole however long it is, and ``stream_overlap.py`` runs end to end."
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _script(name: str):
-    """``benchmarks/<name>.py`` as a module (its sibling imports found in ``benchmarks/``)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import benchmark_script as _script
 
 
 def test_the_moving_rectangle_stays_whole_in_a_long_clip():

@@ -4,21 +4,9 @@ tiny size."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from adapt_helpers import write_tiny_checkpoint
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _script(name: str):
-    """``benchmarks/<name>.py`` as a module."""
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import benchmark_script as _script
 
 
 def _run(variant: str, round_: int, fps: float, steps: int | None = None) -> dict:

@@ -3,25 +3,13 @@ what they measure and write, not how fast (speed targets live in the benchmarks'
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from tests.conftest import BENCHMARKS
+from tests.conftest import benchmark_script as _script
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RECIPE = BENCHMARKS.parent / "training" / "default.yaml"
-
-
-def _script(name: str):
-    """``benchmarks/<name>.py`` as a module (the scripts import their neighbours by name)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_job(script) -> dict:
