@@ -158,6 +158,19 @@ def sigterm_at_call(monkeypatch, owner, name: str, call: int = 3) -> None:
     monkeypatch.setattr(owner, name, terminating)
 
 
+def warp_right_to_left(right, disparity):
+    """The right views, float ``(N, C, H, W)``, sampled at ``(x - d, y)`` for ``disparity`` ``(N, H, W)`` (bilinear,
+    the border repeated beyond it): the left views as the right ones see them."""
+    import torch
+    import torch.nn.functional as F
+
+    _, _, height, width = right.shape
+    xs = torch.arange(width, dtype=torch.float32)[None, None] - disparity
+    ys = torch.arange(height, dtype=torch.float32)[None, :, None].expand_as(xs)
+    grid = torch.stack([2 * xs / (width - 1) - 1, 2 * ys / (height - 1) - 1], -1)
+    return F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4, seed: int = 0):
     """A random-texture pair whose right view is the left shifted by a constant disparity."""
     rng = np.random.default_rng(seed)

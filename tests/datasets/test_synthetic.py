@@ -14,21 +14,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.conftest import warp_right_to_left
 
 from rtstereo.datasets.synthetic import RenderSettings, SyntheticStereo, render_batch, render_scenes
 from rtstereo.datasets.synthetic_random import item_seeds
 from rtstereo.errors import InputError
 
 CLEAN = RenderSettings.geometry_only()
-
-
-def warp_right_to_left(right: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
-    """Sample the right view at ``(x - d, y)`` (bilinear): the left view as the right one sees it."""
-    _, _, height, width = right.shape
-    xs = torch.arange(width, dtype=torch.float32)[None, None] - disparity
-    ys = torch.arange(height, dtype=torch.float32)[None, :, None].expand_as(xs)
-    grid = torch.stack([2 * xs / (width - 1) - 1, 2 * ys / (height - 1) - 1], -1)
-    return F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def warp_error_255(batch: dict, shift_px: float = 0.0) -> torch.Tensor:

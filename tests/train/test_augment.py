@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.conftest import warp_right_to_left
 
 from rtstereo.errors import InputError
 from rtstereo.train.augment import AugmentSettings, augment_batch
@@ -56,14 +57,6 @@ def ramp_batch(batch: int = 3, axis: int = -1) -> dict:
         "disparity": torch.full((batch, HEIGHT, WIDTH), 5.0),
         "occluded": torch.zeros(batch, HEIGHT, WIDTH, dtype=torch.bool),
     }
-
-
-def warp_right_to_left(right: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
-    _, _, height, width = right.shape
-    xs = torch.arange(width, dtype=torch.float32)[None, None] - disparity
-    ys = torch.arange(height, dtype=torch.float32)[None, :, None].expand_as(xs)
-    grid = torch.stack([2 * xs / (width - 1) - 1, 2 * ys / (height - 1) - 1], -1)
-    return F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 # ------------------------------------------------------------------------------------------ smoke
