@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -130,6 +131,23 @@ def test_threads_given_twice_must_agree(capsys, tmp_path, pair_files, monkeypatc
         assert json.loads((tmp_path / "out" / "l.json").read_text())["settings"]["threads"] == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_one_pair_that_fails_still_says_what_reading_it_warned_of(capsys, tmp_path, monkeypatch):
+    """12-bit values in 16-bit files turn black at 8 bits: the pair failed as 'the same picture', and the warning
+    that says why (the files' bit depth) was dropped with the error."""
+    from rtstereo.io import images
+
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+    left, right = make_textured_pair(16, 48, disparity_px=3)
+    for path, image in ((tmp_path / "l.png", left), (tmp_path / "r.png", right)):
+        cv2.imwrite(str(path), image[:, :, 0].astype(np.uint16))  # values below 257: 0 once divided by 257
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, "predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "d.pfm")
+    assert code == 2 and "the same picture" in err, err
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith("l: ") and "is a 16-bit image whose values stay at or below" in m for m in said), said
 
 
 @pytest.mark.parametrize("suffix", [".pfm", ".png", ".npy"])

@@ -375,16 +375,15 @@ def _named_warnings(name: str) -> Iterator[None]:
     """The Python warnings of one pair's reading, running or writing, each named by the pair as its rectification
     warning is and as a batch names every pair's (``l: 10.2 % of the map sits at the top ...``): they came
     without the name. Warned again on leaving, errors included, in their order and with their category."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             yield
-        finally:
-            said = list(caught)
-    for warning in said:
-        text = str(warning.message)
-        named = text if text.startswith(f"{name}: ") else f"{name}: {text}"  # some name it (the point cloud's)
-        warnings.warn(named, warning.category, stacklevel=3)
+    finally:  # an error too: a 12-bit file read as 16 bits said only "left and right are the same picture"
+        for warning in caught:
+            text = str(warning.message)
+            named = text if text.startswith(f"{name}: ") else f"{name}: {text}"  # some name it (the point cloud's)
+            warnings.warn(named, warning.category, stacklevel=3)
 
 
 # A pair of at least this many megapixels (twice 1080p) is announced before it runs: it takes seconds to minutes.
