@@ -698,6 +698,23 @@ def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys
         code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")
 
 
+def test_a_failed_pair_s_warnings_are_said_before_its_failure(capsys, tmp_path):
+    """A pair of 12-bit values below 257 in 16-bit files (black at 8 bits) failed as 'the same picture', and the
+    warning that says why was kept for the summary table alone."""
+    import cv2
+
+    from .conftest import BATCH_HW
+
+    lefts, rights = write_pairs(tmp_path, 2)
+    for folder, image in zip((lefts, rights), make_textured_pair(*BATCH_HW, disparity_px=3, seed=5)):
+        cv2.imwrite(str(folder / "02.png"), image[:, :, 0].astype(np.uint16))  # 0 once divided by 257
+    code, _, err = run_cli(capsys, "predict", lefts, rights, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1, err
+    lines = err.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("rtstereo predict: failed: 02 "))
+    assert "is a 16-bit image whose values stay at or below" in lines[failed - 1], err
+
+
 @pytest.mark.parametrize(
     ("option", "said"), [(("--model", "no-such-model"), "unknown model"), (("--set", "foo=1"), "no setting 'foo'")]
 )

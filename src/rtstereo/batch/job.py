@@ -516,6 +516,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.warning = _said(outcome.warning, caught)  # what led to the failure, said with it
         return outcome
     outcome.status = DONE
     outcome.warning = _said(outcome.warning, caught)
