@@ -252,35 +252,47 @@ def test_predict_writes_to_the_folder_a_file_url_names(capsys, tmp_path, pair_fi
     assert not list(tmp_path.glob("http*"))
 
 
-@pytest.mark.parametrize(
-    "argv, dest",
-    [
-        (["predict", "L", "R", "-o", "{url}"], "output"),
-        (["predict", "L", "R", "-o", "o/", "--summary", "{url}"], "summary"),
-        (["video", "l.mp4", "r.mp4", "--output-prefix", "{url}"], "output_prefix"),
-        (["video", "l.mp4", "r.mp4", "-o", "{url}"], "output"),
-        (["video", "l.mp4", "r.mp4", "--summary", "{url}"], "summary"),
-        (["live", "--camera", "uvc:0", "-o", "{url}"], "output"),
-        (["eval", "data", "-o", "{url}"], "output"),
-        (["bench", "sgbm", "-o", "{url}"], "output"),
-        (["calibrate", "--left", "L", "--right", "R", "--board", "chess:9x6:0.025", "-o", "{url}"], "output"),
-        (["synth", "4", "-o", "{url}"], "output"),
-        (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
-        (["adapt", "L", "R", "-o", "{url}"], "output"),
-        (["train", "-o", "{url}"], "out_dir"),
-        (["train", "--out-dir", "{url}"], "out_dir"),
-        (["video", "l.mp4", "r.mp4", "--view3d-save", "{url}"], "view3d_save"),
-        (["live", "--camera", "uvc:0", "--view3d-save", "{url}"], "view3d_save"),
-        (["video", "l.mp4", "r.mp4", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
-        (["live", "--camera", "uvc:0", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
-    ],
-)
+# Every output option of every verb, as argv with {url} where its value goes, and the option's dest.
+OUTPUT_OPTIONS = [
+    (["predict", "L", "R", "-o", "{url}"], "output"),
+    (["predict", "L", "R", "-o", "o/", "--summary", "{url}"], "summary"),
+    (["video", "l.mp4", "r.mp4", "--output-prefix", "{url}"], "output_prefix"),
+    (["video", "l.mp4", "r.mp4", "-o", "{url}"], "output"),
+    (["video", "l.mp4", "r.mp4", "--summary", "{url}"], "summary"),
+    (["live", "--camera", "uvc:0", "-o", "{url}"], "output"),
+    (["eval", "data", "-o", "{url}"], "output"),
+    (["bench", "sgbm", "-o", "{url}"], "output"),
+    (["calibrate", "--left", "L", "--right", "R", "--board", "chess:9x6:0.025", "-o", "{url}"], "output"),
+    (["synth", "4", "-o", "{url}"], "output"),
+    (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
+    (["adapt", "L", "R", "-o", "{url}"], "output"),
+    (["train", "-o", "{url}"], "out_dir"),
+    (["train", "--out-dir", "{url}"], "out_dir"),
+    (["video", "l.mp4", "r.mp4", "--view3d-save", "{url}"], "view3d_save"),
+    (["live", "--camera", "uvc:0", "--view3d-save", "{url}"], "view3d_save"),
+    (["video", "l.mp4", "r.mp4", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
+    (["live", "--camera", "uvc:0", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
+]
+
+
+@pytest.mark.parametrize(("argv", "dest"), OUTPUT_OPTIONS)
 def test_every_output_option_takes_a_file_url_as_its_path(tmp_path, argv, dest):
     from rtstereo.cli import build_parser
 
     path = tmp_path / "a b" / "out"
     args = build_parser().parse_args([a.format(url=path.as_uri()) for a in argv])
     assert getattr(args, dest) == str(path)
+
+
+@pytest.mark.parametrize("argv", [argv for argv, _ in OUTPUT_OPTIONS])
+def test_no_output_option_takes_a_dash_for_standard_output(capsys, argv):
+    """predict -o - wrote a folder named '-' (export -o - a file): other tools read '-' as standard output."""
+    from rtstereo.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([a.format(url="-") for a in argv])
+    assert exit_info.value.code == 2
+    assert "-: outputs are written to files, not to standard output: give a path (./- " in capsys.readouterr().err
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):
