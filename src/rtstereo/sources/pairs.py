@@ -127,7 +127,9 @@ def expand(argument: str, side: str) -> list[str]:
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
         return images
-    raise InputError(missing_file_message(f"{side} image", argument))
+    # "nodir/" named a folder: it said "left image not found: nodir/"
+    what = "folder" if argument.endswith(("/", os.sep)) else "image"
+    raise InputError(missing_file_message(f"{side} {what}", argument))
 
 
 def _outside_link_loops(files: list[str], pattern: str, side: str) -> list[str]:
