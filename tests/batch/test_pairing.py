@@ -152,6 +152,17 @@ def test_a_double_star_glob_spans_any_number_of_folders_as_a_shell_reads_it(tmp_
     ]
 
 
+def test_a_folder_of_files_in_formats_it_does_not_list_names_them(tmp_path):
+    """A folder of .avif or .jp2 files (which OpenCV may read one by one) said 'holds no images', as an empty one."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for name in ("1.avif", "2.jp2", "3.gif", "4.heic"):
+            (tmp_path / side / name).write_bytes(b"")
+    said = r"left folder .*L holds 4 files \(1.avif, 2.jp2, 3.gif, ...\) but no images of the formats a folder lists"
+    with pytest.raises(InputError, match=said):
+        resolve_pairs(str(tmp_path / "L"), str(tmp_path / "R"))
+
+
 def test_a_folder_of_sub_folders_points_to_a_glob_and_folders_named_like_images_are_not_images(tmp_path):
     (tmp_path / "L" / "seq1").mkdir(parents=True)
     (tmp_path / "R").mkdir()

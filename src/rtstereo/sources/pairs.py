@@ -107,6 +107,14 @@ def expand(argument: str, side: str) -> list[str]:
                 if any(e.is_dir() for e in entries)
                 else ""
             )
+            files = sorted(e.name for e in entries if e.is_file())
+            if files:  # a folder of .avif or .jp2 files, which OpenCV may read one by one, said "holds no images"
+                shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+                raise InputError(
+                    f"{side} folder {path} holds {counted(len(files), 'file')} ({shown}) but no images of the formats "
+                    f"a folder lists ({', '.join(IMAGE_SUFFIXES)}): convert them (or, for predict, list them in a "
+                    "--pairs manifest)"
+                )
             raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){inside}")
         return images
     if path.is_file():
