@@ -820,6 +820,16 @@ def test_every_verbs_help_examples_keep_their_continued_lines():
             assert not re.search(r"\S {3,}--", line), f"rtstereo {verb} --help: {line!r}"
 
 
+def test_predict_help_names_file_urls_and_where_max_disp_s_default_is_said(capsys):
+    """LEFT and RIGHT said 'file, folder, glob or http(s) URL' (file:// URLs are read too); --max-disp said nothing of
+    its default, which differs by model and is fixed in the packaged networks."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.count("image: file, folder, glob, http(s) or file:// URL") == 2
+    assert "whether a model takes another value: `rtstereo models NAME`" in text
+
+
 def test_predict_help_says_how_folders_are_paired():
     """Its example said "folders: pairs matched by sorted name", where each side is sorted by the numbers in the
     names (frame9 before frame10, L_9.png beside R_09.png), as the README says."""

@@ -297,7 +297,8 @@ def add_setting_args(group) -> None:
         "--max-disp",
         type=whole_number_arg,
         metavar="PX",
-        help="largest disparity searched, pixels (model setting max_disp)",
+        help="largest disparity searched, pixels (model setting max_disp; its default, and whether a model takes "
+        "another value: `rtstereo models NAME`)",
     )
     group.add_argument(
         "--iters", type=whole_number_arg, metavar="N", help="refinement iterations (model setting iters)"

@@ -66,8 +66,10 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("left", nargs="?", metavar="LEFT", help="left image: file, folder, glob or http(s) URL")
-    parser.add_argument("right", nargs="?", metavar="RIGHT", help="right image: file, folder, glob or http(s) URL")
+    for side in ("left", "right"):
+        parser.add_argument(
+            side, nargs="?", metavar=side.upper(), help=f"{side} image: file, folder, glob, http(s) or file:// URL"
+        )
     parser.add_argument(
         "--pairs",
         metavar="MANIFEST",
