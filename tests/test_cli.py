@@ -89,6 +89,16 @@ def test_the_colour_preview_of_max_disp_tops_at_the_range_given_as_a_videos_does
             BatchJob(colour_max_disp_px=wrong)
 
 
+def test_the_colour_preview_tops_at_a_range_given_with_set_as_at_one_given_with_max_disp(capsys, tmp_path, pair_files):
+    """--set max_disp=20 (the same setting, as every verb takes it) left the preview at the map's own percentile."""
+    lp, rp = pair_files
+    for folder, option in (("given", ["--max-disp", "20"]), ("set", ["--set", "max_disp=20"])):
+        code, _, err = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", *option, "-q", "-o", tmp_path / folder)
+        assert code == 0, err
+        assert json.loads((tmp_path / folder / "l.json").read_text())["color_preview"]["range_px"] == [0.0, 32.0]
+    assert (tmp_path / "given" / "l_color.png").read_bytes() == (tmp_path / "set" / "l_color.png").read_bytes()
+
+
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
     before = cv2.getNumThreads()

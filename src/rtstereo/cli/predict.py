@@ -251,8 +251,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
-        # the preview's range, as video's (given_range_top_px); a --max-disp below 1 is refused as the model loads
-        colour_max_disp_px=args.max_disp if args.max_disp is not None and args.max_disp >= 1 else None,
+        colour_max_disp_px=_given_max_disp(args),
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
@@ -274,6 +273,17 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
         remove_empty(made)
         raise
+
+
+def _given_max_disp(args: argparse.Namespace) -> float | None:
+    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the preview's top, as video's:
+    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a number).
+    ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
+    try:
+        value = float(settings_from_args(args).get("max_disp"))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 1 else None
 
 
 def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
