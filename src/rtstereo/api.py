@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
-from .io.download import is_url, read_downloaded
+from .io.download import file_url_path, is_url, read_downloaded
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
@@ -357,6 +357,9 @@ def _refuse_url(model: str) -> None:
     Raises:
         InputError: ``model`` is an http(s) or file URL.
     """
+    local = file_url_path(model)
+    if local is not None:  # "download the .onnx file" was no advice for a file of this machine
+        raise InputError(f"model {model} is a URL: a model is a registry name or a local file: give its path, {local}")
     if is_url(model):
         raise InputError(
             f"model {model} is a URL: a model is a registry name or a local file; download the .onnx file or "
