@@ -639,10 +639,12 @@ def _load_network(
             f"official weights: {spec.weights_source})"
         )
     if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
-        run = (  # a URL is no model: "--model URL" was advised, and refused
+        # a URL is no model: "--model URL" was advised, and refused; a file:// URL's file is here already
+        local = file_url_path(str(weights)) or str(weights)
+        run = (
             "download it and run the file as the model (--model FILE, or rtstereo.load(FILE))"
-            if is_url(str(weights))
-            else f"run it as the model (--model {weights}, or rtstereo.load({str(weights)!r}))"
+            if is_url(local)
+            else f"run it as the model (--model {local}, or rtstereo.load({local!r}))"
         )
         raise InputError(
             f"--weights {weights} is an exported ONNX model, which carries its weights: {run} without weights, or "
