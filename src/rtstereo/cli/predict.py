@@ -277,13 +277,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _given_max_disp(args: argparse.Namespace) -> float | None:
     """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the preview's top, as video's:
-    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a number).
+    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite number).
     ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
     try:
         value = float(settings_from_args(args).get("max_disp"))
     except (TypeError, ValueError):
         return None
-    return value if value >= 1 else None
+    return value if math.isfinite(value) and value >= 1 else None
 
 
 def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
