@@ -16,6 +16,7 @@ import numpy as np
 
 from ..api import memory_plan_before_load
 from ..batch import BatchJob
+from ..batch.job import recorded_inputs
 from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, name_length_problem, os_reason
@@ -375,7 +376,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         result = job.recorded(job.predict(predictor, pair), preparation)
         # recorded as a batch records them: without it, a batch rerun skipped this pair on its files alone, and kept
         # those of this run's options as its own
-        job.write(result, source.name, job.made_with(predictor))
+        job.write(result, source.name, job.made_with(predictor) | recorded_inputs(source.left, source.right))
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")
