@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -88,6 +89,16 @@ def test_the_colour_preview_of_max_disp_tops_at_the_range_given_as_a_videos_does
             BatchJob(colour_max_disp_px=wrong)
 
 
+def test_the_colour_preview_tops_at_a_range_given_with_set_as_at_one_given_with_max_disp(capsys, tmp_path, pair_files):
+    """--set max_disp=20 (the same setting, as every verb takes it) left the preview at the map's own percentile."""
+    lp, rp = pair_files
+    for folder, option in (("given", ["--max-disp", "20"]), ("set", ["--set", "max_disp=20"])):
+        code, _, err = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", *option, "-q", "-o", tmp_path / folder)
+        assert code == 0, err
+        assert json.loads((tmp_path / folder / "l.json").read_text())["color_preview"]["range_px"] == [0.0, 32.0]
+    assert (tmp_path / "given" / "l_color.png").read_bytes() == (tmp_path / "set" / "l_color.png").read_bytes()
+
+
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
     before = cv2.getNumThreads()
@@ -130,6 +141,23 @@ def test_threads_given_twice_must_agree(capsys, tmp_path, pair_files, monkeypatc
         assert json.loads((tmp_path / "out" / "l.json").read_text())["settings"]["threads"] == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_one_pair_that_fails_still_says_what_reading_it_warned_of(capsys, tmp_path, monkeypatch):
+    """12-bit values in 16-bit files turn black at 8 bits: the pair failed as 'the same picture', and the warning
+    that says why (the files' bit depth) was dropped with the error."""
+    from rtstereo.io import images
+
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+    left, right = make_textured_pair(16, 48, disparity_px=3)
+    for path, image in ((tmp_path / "l.png", left), (tmp_path / "r.png", right)):
+        cv2.imwrite(str(path), image[:, :, 0].astype(np.uint16))  # values below 257: 0 once divided by 257
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, "predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "d.pfm")
+    assert code == 2 and "the same picture" in err, err
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith("l: ") and "is a 16-bit image whose values stay at or below" in m for m in said), said
 
 
 @pytest.mark.parametrize("suffix", [".pfm", ".png", ".npy"])
@@ -234,35 +262,47 @@ def test_predict_writes_to_the_folder_a_file_url_names(capsys, tmp_path, pair_fi
     assert not list(tmp_path.glob("http*"))
 
 
-@pytest.mark.parametrize(
-    "argv, dest",
-    [
-        (["predict", "L", "R", "-o", "{url}"], "output"),
-        (["predict", "L", "R", "-o", "o/", "--summary", "{url}"], "summary"),
-        (["video", "l.mp4", "r.mp4", "--output-prefix", "{url}"], "output_prefix"),
-        (["video", "l.mp4", "r.mp4", "-o", "{url}"], "output"),
-        (["video", "l.mp4", "r.mp4", "--summary", "{url}"], "summary"),
-        (["live", "--camera", "uvc:0", "-o", "{url}"], "output"),
-        (["eval", "data", "-o", "{url}"], "output"),
-        (["bench", "sgbm", "-o", "{url}"], "output"),
-        (["calibrate", "--left", "L", "--right", "R", "--board", "chess:9x6:0.025", "-o", "{url}"], "output"),
-        (["synth", "4", "-o", "{url}"], "output"),
-        (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
-        (["adapt", "L", "R", "-o", "{url}"], "output"),
-        (["train", "-o", "{url}"], "out_dir"),
-        (["train", "--out-dir", "{url}"], "out_dir"),
-        (["video", "l.mp4", "r.mp4", "--view3d-save", "{url}"], "view3d_save"),
-        (["live", "--camera", "uvc:0", "--view3d-save", "{url}"], "view3d_save"),
-        (["video", "l.mp4", "r.mp4", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
-        (["live", "--camera", "uvc:0", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
-    ],
-)
+# Every output option of every verb, as argv with {url} where its value goes, and the option's dest.
+OUTPUT_OPTIONS = [
+    (["predict", "L", "R", "-o", "{url}"], "output"),
+    (["predict", "L", "R", "-o", "o/", "--summary", "{url}"], "summary"),
+    (["video", "l.mp4", "r.mp4", "--output-prefix", "{url}"], "output_prefix"),
+    (["video", "l.mp4", "r.mp4", "-o", "{url}"], "output"),
+    (["video", "l.mp4", "r.mp4", "--summary", "{url}"], "summary"),
+    (["live", "--camera", "uvc:0", "-o", "{url}"], "output"),
+    (["eval", "data", "-o", "{url}"], "output"),
+    (["bench", "sgbm", "-o", "{url}"], "output"),
+    (["calibrate", "--left", "L", "--right", "R", "--board", "chess:9x6:0.025", "-o", "{url}"], "output"),
+    (["synth", "4", "-o", "{url}"], "output"),
+    (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
+    (["adapt", "L", "R", "-o", "{url}"], "output"),
+    (["train", "-o", "{url}"], "out_dir"),
+    (["train", "--out-dir", "{url}"], "out_dir"),
+    (["video", "l.mp4", "r.mp4", "--view3d-save", "{url}"], "view3d_save"),
+    (["live", "--camera", "uvc:0", "--view3d-save", "{url}"], "view3d_save"),
+    (["video", "l.mp4", "r.mp4", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
+    (["live", "--camera", "uvc:0", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
+]
+
+
+@pytest.mark.parametrize(("argv", "dest"), OUTPUT_OPTIONS)
 def test_every_output_option_takes_a_file_url_as_its_path(tmp_path, argv, dest):
     from rtstereo.cli import build_parser
 
     path = tmp_path / "a b" / "out"
     args = build_parser().parse_args([a.format(url=path.as_uri()) for a in argv])
     assert getattr(args, dest) == str(path)
+
+
+@pytest.mark.parametrize("argv", [argv for argv, _ in OUTPUT_OPTIONS])
+def test_no_output_option_takes_a_dash_for_standard_output(capsys, argv):
+    """predict -o - wrote a folder named '-' (export -o - a file): other tools read '-' as standard output."""
+    from rtstereo.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([a.format(url="-") for a in argv])
+    assert exit_info.value.code == 2
+    assert "-: outputs are written to files, not to standard output: give a path (./- " in capsys.readouterr().err
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):
@@ -321,6 +361,7 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
     ("argv", "message"),
     [
         (["predict", "missing_l.png", "missing_r.png"], "left image not found"),
+        (["predict", "no_folder/", "{right}"], "left folder not found: no_folder/"),  # was "left image not found"
         (["predict", "{corrupt}", "{right}"], "cannot read"),
         (["predict", "{left}", "{small}"], "differ in size"),
         (["predict", "{left}", "{right}", "--model", "sgmb"], "Did you mean: sgbm"),
@@ -787,6 +828,16 @@ def test_every_verbs_help_examples_keep_their_continued_lines():
     for verb, parser in build_parser().verb_parsers.items():
         for line in (parser.epilog or "").splitlines():
             assert not re.search(r"\S {3,}--", line), f"rtstereo {verb} --help: {line!r}"
+
+
+def test_predict_help_names_file_urls_and_where_max_disp_s_default_is_said(capsys):
+    """LEFT and RIGHT said 'file, folder, glob or http(s) URL' (file:// URLs are read too); --max-disp said nothing of
+    its default, which differs by model and is fixed in the packaged networks."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.count("image: file, folder, glob, http(s) or file:// URL") == 2
+    assert "whether a model takes another value: `rtstereo models NAME`" in text
 
 
 def test_predict_help_says_how_folders_are_paired():

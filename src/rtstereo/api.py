@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
-from .io.download import is_url, read_downloaded
+from .io.download import file_url_path, is_url, read_downloaded
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.checkpoint import NotSelfDescribing
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -350,6 +350,9 @@ def _refuse_url(model: str) -> None:
     Raises:
         InputError: ``model`` is an http(s) or file URL.
     """
+    local = file_url_path(model)
+    if local is not None:  # "download the .onnx file" was no advice for a file of this machine
+        raise InputError(f"model {model} is a URL: a model is a registry name or a local file: give its path, {local}")
     if is_url(model):
         raise InputError(
             f"model {model} is a URL: a model is a registry name or a local file; download the .onnx file or "
@@ -629,10 +632,12 @@ def _load_network(
             f"official weights: {spec.weights_source})"
         )
     if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
-        run = (  # a URL is no model: "--model URL" was advised, and refused
+        # a URL is no model: "--model URL" was advised, and refused; a file:// URL's file is here already
+        local = file_url_path(str(weights)) or str(weights)
+        run = (
             "download it and run the file as the model (--model FILE, or rtstereo.load(FILE))"
-            if is_url(str(weights))
-            else f"run it as the model (--model {weights}, or rtstereo.load({str(weights)!r}))"
+            if is_url(local)
+            else f"run it as the model (--model {local}, or rtstereo.load({local!r}))"
         )
         raise InputError(
             f"--weights {weights} is an exported ONNX model, which carries its weights: {run} without weights, or "

@@ -246,6 +246,8 @@ def missing_file_message(label: str, path: str | os.PathLike[str]) -> str:
         'image /dev/null is not a regular file (a pipe, a device or a socket): save it to a file and give that'
     """
     if not os.path.exists(path):
+        if os.path.islink(path):  # a link whose file is gone (a drive not mounted): "not found" of a name listed
+            return f"{label} not found: {path} is a link to {os.readlink(path)}, which does not exist"
         return f"{label} not found: {path}"
     return f"{label} {path} is not a regular file (a pipe, a device or a socket): save it to a file and give that"
 

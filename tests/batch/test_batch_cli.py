@@ -64,6 +64,26 @@ def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, 
     assert "2 done, 0 skipped, 1 failed" in out
 
 
+def test_a_rerun_redoes_the_pairs_whose_images_changed_and_skips_the_others(capsys, tmp_path):
+    """New captures saved under the same names had their old maps kept by a rerun, which skipped them unsaid."""
+    import os
+    import shutil
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "pfm", *SGBM_ARGS, "-q"]
+    assert run_cli(capsys, *argv)[0] == 0
+    before = {n: (tmp_path / "out" / f"{n}.pfm").read_bytes() for n in ("00", "01")}
+    shutil.copyfile(left / "02.png", left / "01.png")  # pair 01 captured again, under its old names
+    shutil.copyfile(right / "02.png", right / "01.png")
+    os.utime(left / "01.png", ns=(0, 0))  # a copy that kept an old time of change
+    code, out, err = run_cli(capsys, *argv[:-1])
+    assert code == 0 and "3 pairs: 1 done, 2 skipped" in out, out + err
+    assert (tmp_path / "out" / "00.pfm").read_bytes() == before["00"]
+    assert (tmp_path / "out" / "01.pfm").read_bytes() == (tmp_path / "out" / "02.pfm").read_bytes() != before["01"]
+    code, out, _ = run_cli(capsys, *argv[:-1])  # the pair's record is its new images': skipped now
+    assert code == 0 and "0 done, 3 skipped" in out, out
+
+
 def test_a_rerun_with_another_calibration_or_setting_is_refused_not_skipped(capsys, tmp_path):
     """A rerun with a new --calib skipped the finished pairs and kept their depths of the old calibration."""
     left, right = write_pairs(tmp_path / "in", 2)
@@ -696,6 +716,23 @@ def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys
         assert code == 0 and err.count(said) == 1, (run, err)
     with pytest.warns(UserWarning, match=said):  # one pair, a Python warning (one_voice prints it as a line)
         code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")
+
+
+def test_a_failed_pair_s_warnings_are_said_before_its_failure(capsys, tmp_path):
+    """A pair of 12-bit values below 257 in 16-bit files (black at 8 bits) failed as 'the same picture', and the
+    warning that says why was kept for the summary table alone."""
+    import cv2
+
+    from .conftest import BATCH_HW
+
+    lefts, rights = write_pairs(tmp_path, 2)
+    for folder, image in zip((lefts, rights), make_textured_pair(*BATCH_HW, disparity_px=3, seed=5)):
+        cv2.imwrite(str(folder / "02.png"), image[:, :, 0].astype(np.uint16))  # 0 once divided by 257
+    code, _, err = run_cli(capsys, "predict", lefts, rights, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1, err
+    lines = err.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("rtstereo predict: failed: 02 "))
+    assert "is a 16-bit image whose values stay at or below" in lines[failed - 1], err
 
 
 @pytest.mark.parametrize(

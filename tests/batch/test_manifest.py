@@ -135,6 +135,17 @@ def test_a_parquet_name_column_of_numbers_names_pair_zero_too(tmp_path):
     assert [p.name for p in read_manifest(tmp_path / "pairs.parquet")] == ["0", "1"]
 
 
+def test_a_parquet_manifest_of_binary_columns_reads_the_paths_they_hold(tmp_path):
+    """A binary column (paths stored as bytes) gave the paths "b'a/l.png'", the text of the bytes object."""
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = pyarrow.table({"left": [b"a/l.png"], "right": [b"a/r.png"], "name": [b"seq/0"]})
+    parquet.write_table(table, tmp_path / "pairs.parquet")
+    (pair,) = read_manifest(tmp_path / "pairs.parquet")
+    assert (pair.left, pair.right, pair.name) == (str(tmp_path / "a/l.png"), str(tmp_path / "a/r.png"), "seq/0")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -150,6 +151,37 @@ def test_a_double_star_glob_spans_any_number_of_folders_as_a_shell_reads_it(tmp_
         "a/b/0002.png",
         "top.png",
     ]
+
+
+@pytest.mark.parametrize("glob", [False, True])
+def test_a_link_to_a_missing_file_is_listed_and_fails_its_own_pair_naming_the_link(tmp_path, glob):
+    """A link whose file is gone (a drive not mounted) was left out of its folder's listing: the folders no longer
+    gave as many images each ('numbered on one side only: right 2.png', of a file that was on both sides), and the
+    whole batch was refused."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for name in ("1.png", "2.png", "3.png"):
+            if (side, name) != ("L", "2.png"):
+                (tmp_path / side / name).write_bytes(b"")
+    (tmp_path / "L" / "2.png").symlink_to(tmp_path / "gone" / "2.png")
+    left, right = (str(tmp_path / side / "*.png") if glob else str(tmp_path / side) for side in ("L", "R"))
+    pairs = resolve_pairs(left, right)
+    assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [(n, n) for n in ("1.png", "2.png", "3.png")]
+    link, gone = tmp_path / "L" / "2.png", tmp_path / "gone" / "2.png"
+    said = f"image not found: {link} is a link to {gone}, which does not exist"
+    with pytest.raises(InputError, match=re.escape(said)):
+        pairs[1].load()
+
+
+def test_a_folder_of_files_in_formats_it_does_not_list_names_them(tmp_path):
+    """A folder of .avif or .jp2 files (which OpenCV may read one by one) said 'holds no images', as an empty one."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for name in ("1.avif", "2.jp2", "3.gif", "4.heic"):
+            (tmp_path / side / name).write_bytes(b"")
+    said = r"left folder .*L holds 4 files \(1.avif, 2.jp2, 3.gif, ...\) but no images of the formats a folder lists"
+    with pytest.raises(InputError, match=said):
+        resolve_pairs(str(tmp_path / "L"), str(tmp_path / "R"))
 
 
 def test_a_folder_of_sub_folders_points_to_a_glob_and_folders_named_like_images_are_not_images(tmp_path):

@@ -91,6 +91,8 @@ def test_every_verb_says_a_model_given_as_a_url_is_one(capsys, tmp_path, pair, v
     code, out, err = run_cli(capsys, *MODEL_VERBS[verb](tmp_path, pair, url))
     assert (code, out) == (2, ""), err
     assert err.startswith(f"rtstereo {verb}: error: model {url} is a URL: a model is a registry name or a local file")
+    if url.startswith("file:"):  # it said "download the .onnx file" of a file of this machine
+        assert err.endswith(": give its path, /tmp/m.onnx\n"), err
 
 
 # Each verb that takes --weights, for a network that needs them.

@@ -92,6 +92,24 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path):
             pass
 
 
+def test_a_link_to_a_folder_that_is_gone_is_named_not_called_an_existing_file(tmp_path, capsys):
+    """predict -o LINK/d.pfm (LINK to a folder deleted, or on a drive not mounted) said 'cannot write ...: File
+    exists'."""
+    from rtstereo.cli import main
+    from rtstereo.io.atomic import folder_write_problem
+
+    link, gone = tmp_path / "out", tmp_path / "gone"
+    link.symlink_to(gone, target_is_directory=True)
+    said = f"{link} is a link to {gone}, which does not exist"
+    assert folder_write_problem(link) == said and folder_write_problem(link / "sub") == said
+    left, right = tmp_path / "l.png", tmp_path / "r.png"
+    left.write_bytes(b"")  # never read: the output is refused first
+    right.write_bytes(b"")
+    assert main(["predict", str(left), str(right), "-o", str(link / "d.pfm")]) == 2
+    assert capsys.readouterr().err == f"rtstereo predict: error: cannot write {link / 'd.pfm'}: {said}\n"
+    assert not gone.exists()
+
+
 def test_a_map_too_large_for_a_png_keeps_its_error_and_leaves_no_folder(tmp_path):
     from rtstereo.errors import DisparityRangeError
 

@@ -64,6 +64,18 @@ def test_a_file_url_is_read_where_it_is_not_from_a_stale_copy(tmp_path, monkeypa
         read_image(tmp_path.as_uri())  # it said "file not found" of the folder that is there
 
 
+def test_a_file_url_with_two_slashes_names_a_host_and_is_refused_with_the_three_slash_url(tmp_path):
+    path = tmp_path / "l.png"
+    path.write_bytes(_png(10))
+    first, rest = str(path).lstrip("/").split("/", 1)
+    two_slashes = f"file://{first}/{rest}"  # the host is the path's first folder: it said "file not found: /rest"
+    with pytest.raises(
+        InputError, match=f"the host '{first}', not of this machine: .* three slashes \\(file://{path} "
+    ):
+        read_image(two_slashes)
+    assert read_image(f"file://localhost{path}")[0, 0, 0] == 10  # this machine's name for itself
+
+
 def test_an_http_url_is_downloaded_once(served, tmp_path):
     served["https://x.org/l.png"] = _png(7)
     assert read_image("https://x.org/l.png")[0, 0, 0] == 7

@@ -411,6 +411,10 @@ def test_an_exported_onnx_url_as_weights_says_to_download_it_not_to_give_the_url
         "model (--model FILE, or rtstereo.load(FILE)) without weights, or give as weights (--weights, weights= in "
         "Python) the PyTorch checkpoint it was made from"
     )
+    with pytest.raises(InputError) as info:  # a file of this machine: its path is the model, not a download
+        rtstereo.load("gwcnet-g", weights=(tmp_path / "g.onnx").as_uri())
+    said = f"carries its weights: run it as the model (--model {tmp_path / 'g.onnx'}, or rtstereo.load("
+    assert said in str(info.value)
 
 
 def _packed(folder, kind):

@@ -346,7 +346,8 @@ class BatchJob:
         another run's options beside those of an ``overwrite`` with fewer formats) and ``overwrite`` is off."""
         if not (self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)):
             return False
-        return vouches_for(read_made_with(self.output, source.name), self.formats)
+        record = read_made_with(self.output, source.name)
+        return vouches_for(record, self.formats) and not _inputs_changed(record, source)
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
@@ -512,10 +513,12 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
             recorded = _recorded_warnings(_said(outcome.warning, caught)) | _recorded_figures(outcome, result)
+            recorded |= recorded_inputs(outcome.left, outcome.right)
             job.write(result, outcome.name, job.made_with(predictor) | recorded)
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.warning = _said(outcome.warning, caught)  # what led to the failure, said with it
         return outcome
     outcome.status = DONE
     outcome.warning = _said(outcome.warning, caught)
@@ -548,6 +551,42 @@ def _recorded_figures(outcome: PairOutcome, result: DisparityResult) -> dict[str
     compares."""
     figures = {"height_px": outcome.height_px, "width_px": outcome.width_px, "density": float(result.density)}
     return {FIGURES_RECORDED: figures}
+
+
+# The entry of a pair's made-with record that holds the size and time of change of its two image files: a rerun redoes
+# a pair whose images changed since (new captures under the same names had their old maps kept, unsaid).
+INPUTS_RECORDED = "inputs"
+
+
+def recorded_inputs(left: str, right: str) -> dict[str, list[list[int]]]:
+    """The pair's image files as the entry of its made-with record: ``[size, mtime_ns]`` of each; none for a pair
+    read from the web (:func:`_inputs_changed` compares them); not one of the options a rerun compares."""
+    state = _inputs_state(left, right)
+    return {INPUTS_RECORDED: state} if state is not None else {}
+
+
+def _inputs_state(left: str, right: str) -> list[list[int]] | None:
+    """``[size, mtime_ns]`` of the two image files, ``None`` when one is a web URL or cannot be looked at."""
+    state = []
+    for image in (left, right):
+        local = _local_file(image)
+        try:
+            found = os.stat(local) if local is not None else None
+        except OSError:
+            found = None
+        if found is None:
+            return None
+        state.append([found.st_size, found.st_mtime_ns])
+    return state
+
+
+def _inputs_changed(record: Mapping[str, Any] | None, source: PairSource) -> bool:
+    """Whether the pair's image files are no longer those its outputs were made from (another size or time of
+    change); not when its record says nothing of them (an earlier version's) or they cannot be looked at now (the
+    outputs are kept, as before)."""
+    recorded = None if record is None else record.get(INPUTS_RECORDED)
+    now = _inputs_state(source.left, source.right)
+    return isinstance(recorded, list) and now is not None and recorded != now
 
 
 def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:

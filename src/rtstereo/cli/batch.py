@@ -170,13 +170,16 @@ def run_batch(
         return f"{at}: " if at else ""
 
     def report(outcome: PairOutcome) -> None:
+        # a failed pair's too, before its failure: 12-bit data in 16-bit files failed as "the same picture", unsaid why
+        say_warnings(outcome)
         if outcome.status == FAILED:
             tqdm.write(
                 f"rtstereo {verb}: failed: {outcome.name} ({listed_at(outcome)}{outcome.left}, {outcome.right}): "
                 f"{outcome.error}",
                 file=sys.stderr,
             )
-            return
+
+    def say_warnings(outcome: PairOutcome) -> None:
         # each message of the pair's on its own: a pair that gave one more than the pair before said the others again
         for message in warning_messages(outcome.warning):
             kind = warning_kind(message, outcome.name, (outcome.left, outcome.right))

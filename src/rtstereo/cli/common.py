@@ -37,7 +37,7 @@ THREADS_HELP = (
 def output_path_arg(text: str) -> str:
     """An output option's path (argparse ``type``): a ``file://`` URL as the path it names, as inputs take them
     (``-o file:///data/out/`` made a folder named ``file:`` in the current one); a web URL, or a file URL of another
-    host, refused in one line, as nothing is uploaded.
+    host, refused in one line, as nothing is uploaded; and ``-``, which other tools read as standard output.
 
     Examples:
         >>> output_path_arg("file:///data/my%20out/"), output_path_arg("out/d.pfm")
@@ -45,6 +45,10 @@ def output_path_arg(text: str) -> str:
     """
     from ..io.download import file_url_path, is_url
 
+    if text == "-":  # what other tools read as standard output made a file or folder named "-" here, unsaid
+        raise argparse.ArgumentTypeError(
+            "-: outputs are written to files, not to standard output: give a path (./- for one named '-')"
+        )
     if not is_url(text):
         return text
     host = urllib.parse.urlparse(text).netloc
@@ -293,7 +297,8 @@ def add_setting_args(group) -> None:
         "--max-disp",
         type=whole_number_arg,
         metavar="PX",
-        help="largest disparity searched, pixels (model setting max_disp)",
+        help="largest disparity searched, pixels (model setting max_disp; its default, and whether a model takes "
+        "another value: `rtstereo models NAME`)",
     )
     group.add_argument(
         "--iters", type=whole_number_arg, metavar="N", help="refinement iterations (model setting iters)"

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..api import memory_plan_before_load
 from ..batch import BatchJob
+from ..batch.job import recorded_inputs
 from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, name_length_problem, os_reason
@@ -66,8 +67,10 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("left", nargs="?", metavar="LEFT", help="left image: file, folder, glob or http(s) URL")
-    parser.add_argument("right", nargs="?", metavar="RIGHT", help="right image: file, folder, glob or http(s) URL")
+    for side in ("left", "right"):
+        parser.add_argument(
+            side, nargs="?", metavar=side.upper(), help=f"{side} image: file, folder, glob, http(s) or file:// URL"
+        )
     parser.add_argument(
         "--pairs",
         metavar="MANIFEST",
@@ -249,8 +252,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
-        # the preview's range, as video's (given_range_top_px); a --max-disp below 1 is refused as the model loads
-        colour_max_disp_px=args.max_disp if args.max_disp is not None and args.max_disp >= 1 else None,
+        colour_max_disp_px=_given_max_disp(args),
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
@@ -272,6 +274,17 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
         remove_empty(made)
         raise
+
+
+def _given_max_disp(args: argparse.Namespace) -> float | None:
+    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the preview's top, as video's:
+    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite number).
+    ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
+    try:
+        value = float(settings_from_args(args).get("max_disp"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 1 else None
 
 
 def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
@@ -363,7 +376,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         result = job.recorded(job.predict(predictor, pair), preparation)
         # recorded as a batch records them: without it, a batch rerun skipped this pair on its files alone, and kept
         # those of this run's options as its own
-        job.write(result, source.name, job.made_with(predictor))
+        job.write(result, source.name, job.made_with(predictor) | recorded_inputs(source.left, source.right))
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")
@@ -375,16 +388,15 @@ def _named_warnings(name: str) -> Iterator[None]:
     """The Python warnings of one pair's reading, running or writing, each named by the pair as its rectification
     warning is and as a batch names every pair's (``l: 10.2 % of the map sits at the top ...``): they came
     without the name. Warned again on leaving, errors included, in their order and with their category."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             yield
-        finally:
-            said = list(caught)
-    for warning in said:
-        text = str(warning.message)
-        named = text if text.startswith(f"{name}: ") else f"{name}: {text}"  # some name it (the point cloud's)
-        warnings.warn(named, warning.category, stacklevel=3)
+    finally:  # an error too: a 12-bit file read as 16 bits said only "left and right are the same picture"
+        for warning in caught:
+            text = str(warning.message)
+            named = text if text.startswith(f"{name}: ") else f"{name}: {text}"  # some name it (the point cloud's)
+            warnings.warn(named, warning.category, stacklevel=3)
 
 
 # A pair of at least this many megapixels (twice 1080p) is announced before it runs: it takes seconds to minutes.

@@ -8,6 +8,7 @@ leaves at most a hidden ``.partial`` file or folder behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -389,6 +390,10 @@ def os_reason(exc: OSError, path: str | Path) -> str:
     blocker = file_in_the_way(path)
     if blocker is not None:
         return not_a_folder(blocker)
+    if exc.errno in (errno.EEXIST, errno.ENOENT):  # mkdir said "File exists" of a link to a folder that is gone
+        dangling = next((p for p in (Path(path), *Path(path).parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None:
+            return f"{dangling} is a link to {os.readlink(dangling)}, which does not exist"
     return exc.strerror or str(exc)
 
 

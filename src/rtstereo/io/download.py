@@ -200,6 +200,13 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
         known = sha256
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme.lower() == "file":
+        if parsed.netloc.lower() not in ("", "localhost"):
+            # file://tmp/l.png (two slashes) names the host "tmp": it said "file not found: /l.png", the path without
+            # its first folder
+            raise InputError(
+                f"{url}: a file URL of the host '{parsed.netloc}', not of this machine: a local file's URL has three "
+                f"slashes (file:///{parsed.netloc}{parsed.path} for the path /{parsed.netloc}{parsed.path})"
+            )
         local = Path(urllib.request.url2pathname(parsed.path))
         if local.is_dir():  # it said "file not found" of a folder that is there
             raise InputError(f"{local} (from {url}) is a folder, not a file: name one file in it")

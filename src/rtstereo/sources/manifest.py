@@ -151,6 +151,8 @@ def _pair_key(left: str, right: str) -> tuple[str, str]:
 def _cell(row: dict, column: str) -> str:
     """A cell as text; empty only when it is (a Parquet name column of numbers holds 0, which is a name)."""
     value = row.get(column)
+    if isinstance(value, (bytes, bytearray)):  # a Parquet binary column: b'L/a.png' was the path "b'L/a.png'"
+        value = os.fsdecode(bytes(value))
     return "" if value is None else str(value).strip()
 
 

@@ -97,8 +97,11 @@ def expand(argument: str, side: str) -> list[str]:
         # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
         with os.scandir(path) as found:  # the entries' kinds come with the listing: no stat per image
             entries = [e for e in found if not e.name.startswith(".")]
+        # a link whose file is gone is listed, to fail as its pair: left out, it shifted every pair after it
         images = sorted(
-            str(path / e.name) for e in entries if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file()
+            str(path / e.name)
+            for e in entries
+            if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and (e.is_file() or _dangling(e.path))
         )
         if not images:
             inside = (
@@ -107,6 +110,14 @@ def expand(argument: str, side: str) -> list[str]:
                 if any(e.is_dir() for e in entries)
                 else ""
             )
+            files = sorted(e.name for e in entries if e.is_file())
+            if files:  # a folder of .avif or .jp2 files, which OpenCV may read one by one, said "holds no images"
+                shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+                raise InputError(
+                    f"{side} folder {path} holds {counted(len(files), 'file')} ({shown}) but no images of the formats "
+                    f"a folder lists ({', '.join(IMAGE_SUFFIXES)}): convert them (or, for predict, list them in a "
+                    "--pairs manifest)"
+                )
             raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){inside}")
         return images
     if path.is_file():
@@ -114,7 +125,7 @@ def expand(argument: str, side: str) -> list[str]:
     if glob.has_magic(argument):
         # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
         # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
-        files = [p for p in glob.glob(caseless_glob(argument), recursive=True) if Path(p).is_file()]
+        files = [p for p in glob.glob(caseless_glob(argument), recursive=True) if Path(p).is_file() or _dangling(p)]
         files = _outside_link_loops(files, argument, side)
         if not files:
             raise InputError(f"{side} pattern '{argument}' matches no files")
@@ -127,7 +138,14 @@ def expand(argument: str, side: str) -> list[str]:
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
         return images
-    raise InputError(missing_file_message(f"{side} image", argument))
+    # "nodir/" named a folder: it said "left image not found: nodir/"
+    what = "folder" if argument.endswith(("/", os.sep)) else "image"
+    raise InputError(missing_file_message(f"{side} {what}", argument))
+
+
+def _dangling(path: str) -> bool:
+    """Whether ``path`` is a link to nothing (its file deleted, or on a drive not mounted)."""
+    return os.path.islink(path) and not os.path.exists(path)
 
 
 def _outside_link_loops(files: list[str], pattern: str, side: str) -> list[str]:
