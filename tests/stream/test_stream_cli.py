@@ -1563,7 +1563,8 @@ def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
     ]
 
 
-def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+def _ground_plane_sequences(folder: Path, frames: int) -> tuple[Path, Path]:
+    """Folders L and R of ``frames`` copies of a pair whose disparity runs from 8 px (top row) to 50 px (bottom)."""
     height, width = 120, 192
     coarse = np.random.default_rng(0).integers(0, 256, (height // 2, width // 2, 3), dtype=np.uint8)
     left = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -1572,16 +1573,30 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     ys = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, 1)
     right = cv2.remap(left, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     for side, image in (("L", left), ("R", right)):
-        (tmp_path / side).mkdir()
-        for index in range(3):
-            cv2.imwrite(str(tmp_path / side / f"{index}.png"), image)
-    args = ["video", tmp_path / "L", tmp_path / "R", "--model", "sgbm", "--no-rectification-check"]
+        (folder / side).mkdir()
+        for index in range(frames):
+            cv2.imwrite(str(folder / side / f"{index}.png"), image)
+    return folder / "L", folder / "R"
+
+
+def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+    args = ["video", *_ground_plane_sequences(tmp_path, 3), "--model", "sgbm", "--no-rectification-check"]
     code, _, err = run_cli(*args, "--max-disp", "32")
     assert code == 0, err
     assert err.count("of the map sits at the top of the searched range") == 1, err
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+def test_the_range_warning_names_the_frame_by_the_sources_number_as_the_other_warnings_do(run_cli, tmp_path):
+    # With --start 2 the first frame checked is the sequence's frame 2: the warning said "frame 0" (the PNG's number)
+    # where the rectification and damaged-frame warnings of the same run name frame 2.
+    left, right = _ground_plane_sequences(tmp_path, 3)
+    code, _, err = run_cli("video", left, right, "--model", "sgbm", "--max-disp", "32", "--start", "2", "-q")
+    assert code == 0, err
+    assert "warning: frame 2: " in err and "of the map sits at the top of the searched range" in err, err
+    assert "frame 0: " not in err, err
 
 
 class _Device:

@@ -791,14 +791,17 @@ class _RangeCeilingCheck(Sink):
             return
         from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
+        # Named by the source's number, as the rectification and damaged-frame warnings name it: the output's number
+        # (PNG n) was "frame 0" for the frame 300 of --start 300.
+        named = frame.pair.index if frame.pair.index is not None else frame.number
         message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px, self.fixed_in)
         if message is not None:
             self._warned = True
-            self.log.warning("frame %d: %s", frame.number, message)
+            self.log.warning("frame %d: %s", named, message)
         beyond = None if self._beyond_said else beyond_width_warning(frame.result)
         if beyond is not None:
             self._beyond_said = True
-            self.log.warning("frame %d: %s", frame.number, beyond)
+            self.log.warning("frame %d: %s", named, beyond)
 
     def close(self) -> None:
         pass
