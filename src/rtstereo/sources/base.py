@@ -259,9 +259,17 @@ class FramePreparer:
         if 1 / 1.05 <= aspect_change <= 1.05:
             log.info(said)
             return
+        # A size written WxH (--size 640x480 for 480x640 frames) stretches them to the inverse aspect ratio: named
+        # with the size meant, as --camera-size names it, where the warning left the user to find the order out.
+        transposed = (width / height) / (target_h / target_w)
+        meant = (
+            f"; sizes are HxW, height first: did you mean --size {target_w}x{target_h}?"
+            if 1 / 1.05 <= transposed <= 1.05
+            else ""
+        )
         log.warning(
             f"{said}; the frames are stretched (aspect ratio W/H {width / height:.2f} run at "
-            f"{target_w / target_h:.2f}): a --size of the frames' aspect ratio keeps it"
+            f"{target_w / target_h:.2f}): a --size of the frames' aspect ratio keeps it{meant}"
         )
 
     def _aligned(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
