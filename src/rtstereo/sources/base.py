@@ -112,7 +112,9 @@ def check_fps(fps: float, name: str = "--fps") -> float:
     """
     fps = require_number(fps, name, "a frame rate > 0 (frames per second)")
     if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"{name} must be > 0 (frames per second), got {fps:g}")
+        # "finite" only for what is not: "must be > 0, got inf" read as a contradiction
+        finite = "" if math.isfinite(fps) or math.isnan(fps) else "a finite number "
+        raise InputError(f"{name} must be {finite}> 0 (frames per second), got {fps:g}")
     return fps
 
 
