@@ -950,6 +950,17 @@ def test_an_fps_the_mp4_cannot_store_is_refused_before_anything_starts(run_cli, 
     assert code == 0, err
 
 
+def test_a_stride_that_slows_a_video_below_an_mp4s_rates_is_refused_naming_the_stride(run_cli, sbs_video, tmp_path):
+    """The refusal named an mp4 'of 0.0005 fps' (OpenCV's steps) without the --stride that made it."""
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--stride", 20000, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --stride 20000 makes {tmp_path / 'o.mp4'} a 0.0005 fps video (the video's 10 fps over "
+        "the stride), and an mp4 stores a rate over 0.001 fps (OpenCV's steps): give a smaller --stride, or leave out "
+        "-o\n"
+    ), err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 @pytest.mark.parametrize("sbs", [False, True])
 def test_fps_with_videos_is_refused_not_ignored(run_cli, two_videos, sbs_video, tmp_path, sbs):
     inputs = ["--sbs", sbs_video] if sbs else two_videos

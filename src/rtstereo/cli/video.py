@@ -509,6 +509,20 @@ def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
         )
 
 
+def _refuse_a_strided_mp4_rate(args: argparse.Namespace, video_fps: float) -> None:
+    """Refuse a ``--stride`` that divides a video's rate ``video_fps`` below what ``-o``'s mp4 stores, naming it:
+    the refusal named an mp4 of 0.0005 fps and left the user to see that --stride 20000 made it."""
+    from ..sinks.video import MP4_MIN_FPS
+
+    mp4_fps = video_fps / args.stride
+    if mp4_fps <= MP4_MIN_FPS:
+        raise InputError(
+            f"--stride {args.stride} makes {args.output} a {mp4_fps:g} fps video (the video's {video_fps:g} fps over "
+            f"the stride), and an mp4 stores a rate over {MP4_MIN_FPS} fps (OpenCV's steps): give a smaller --stride, "
+            "or leave out -o"
+        )
+
+
 def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
     """``--fps`` sets the rate of image sequences; a video's mp4 keeps the video's own, so it would be ignored."""
     if args.fps is not None:
@@ -607,6 +621,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
     stride = getattr(args, "stride", 1)
     fps = source.fps / stride if source.fps and not source.live else None
+    if args.output and fps is not None and stride != 1:
+        _refuse_a_strided_mp4_rate(args, source.fps)
     if args.output:  # its name and rate, before the model loads: its writer is made after it
         check_video_output(args.output, fps)
     _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
