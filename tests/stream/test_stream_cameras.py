@@ -125,6 +125,17 @@ def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     assert not caplog.messages
 
 
+def test_a_camera_size_written_width_first_is_named_the_right_way_round(sbs_video, caplog):
+    """--camera-size 256x64 (WxH) for a 64x256 side-by-side frame was said not to be delivered, without the size
+    meant."""
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(str(sbs_video), frame_size_wh=(64, 256))))
+    assert caplog.messages == [
+        f"camera uvc:{sbs_video}: --camera-size asked for 256x64 (HxW), but it delivers 64x256: going on at that size; "
+        "sizes are HxW, height first: did you mean --camera-size 64x256?"
+    ]
+
+
 def test_a_camera_fps_the_camera_does_not_run_at_is_said(caplog):
     # ScriptedCapture keeps 30 fps whatever is set, as a UVC camera without that mode does.
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
@@ -456,6 +467,19 @@ def test_a_camera_lost_mid_stream_exits_with_1_an_absent_one_with_2(monkeypatch,
     assert "error: cannot open camera uvc:0: is it plugged in" in capsys.readouterr().err
 
 
+def test_a_device_that_opens_but_gives_no_frame_is_no_camera_lost_mid_stream(monkeypatch, capsys):
+    """A camera another program streams from opens and gives no frame: it was said to have 'stopped delivering frames
+    after 0 frames (unplugged?)', exit code 1, as a camera lost mid-stream."""
+    import rtstereo.sources.cameras as cameras
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture([]))
+    assert main(["live", "--camera", "uvc:1", "--model", "sgbm", "--max-disp", "16", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo live: error: camera uvc:1 opened but gives no frame: is another program using it? (close it, or "
+        "try another uvc:N)\n"
+    )
+
+
 def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_model_loads(monkeypatch, tmp_path, capsys):
     """The camera's size is known once it opens: a --calib of another aspect ratio, or --rectify maps of another
     size, were refused at its first frame, after the model had loaded (and an --adapt process had started)."""
@@ -590,6 +614,27 @@ def test_unknown_camera_and_misplaced_swap():
 
 
 @pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("0", "a device index goes in as --camera uvc:0"),
+        ("/dev/video2", "a device path, video file or stream URL goes in as --camera uvc:/dev/video2"),
+        ("rtsp://rig.local/stream", "a device path, video file or stream URL goes in as --camera uvc:rtsp://rig"),
+    ],
+)
+def test_a_camera_given_without_uvc_is_told_how_to_name_it(spec, hint):
+    """--camera 0 was told only the camera names, 'expected one of oak, uvc:N, realsense'."""
+    with pytest.raises(InputError, match=f"unknown camera '{spec}': expected one of oak, uvc:N, realsense: {hint}"):
+        open_camera(spec)
+
+
+def test_a_recording_given_without_uvc_is_told_how_to_name_it(tmp_path):
+    recording = tmp_path / "rig.mp4"
+    recording.write_bytes(b"")
+    with pytest.raises(InputError, match=f"goes in as --camera uvc:{recording}$"):
+        open_camera(str(recording))
+
+
+@pytest.mark.parametrize(
     ("spec", "fps", "message"),
     [
         (0, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got int 0: a device index goes in as 'uvc:0'"),
@@ -662,7 +707,8 @@ def test_a_camera_size_given_through_live_is_height_first(monkeypatch, capsys):
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
 def test_a_camera_frame_rate_must_be_positive(fps):
     for spec in ("uvc:0", "oak", "realsense"):
-        with pytest.raises(InputError, match=f"--camera-fps must be > 0 \\(frames per second\\), got {fps:g}"):
+        finite = "a finite number " if fps == float("inf") else ""  # "must be > 0, got inf" read as a contradiction
+        with pytest.raises(InputError, match=f"--camera-fps must be {finite}> 0 \\(frames per second\\), got {fps:g}"):
             open_camera(spec, fps=fps)
 
 

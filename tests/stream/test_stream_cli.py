@@ -917,7 +917,8 @@ def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_vide
         cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((32, 48, 3), np.uint8))
     for inputs in ([tmp_path / "L", tmp_path / "R"], ["--sbs", sbs_video]):
         code, _, err = run_cli("video", *inputs, "--fps", fps, "-o", tmp_path / "o.mp4", "-q", *FAST)
-        assert code == 2 and err == f"rtstereo video: error: --fps must be > 0 (frames per second), got {fps}\n"
+        finite = "a finite number " if fps == "inf" else ""  # "must be > 0, got inf" read as a contradiction
+        assert code == 2 and err == f"rtstereo video: error: --fps must be {finite}> 0 (frames per second), got {fps}\n"
         assert not (tmp_path / "o.mp4").exists()
 
 
@@ -944,6 +945,17 @@ def test_an_fps_the_mp4_cannot_store_is_refused_before_anything_starts(run_cli, 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
     code, _, err = run_cli(*args[:-2], "--output-prefix", tmp_path / "d", "-q", *FAST)  # no mp4: any rate
     assert code == 0, err
+
+
+def test_a_stride_that_slows_a_video_below_an_mp4s_rates_is_refused_naming_the_stride(run_cli, sbs_video, tmp_path):
+    """The refusal named an mp4 'of 0.0005 fps' (OpenCV's steps) without the --stride that made it."""
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--stride", 20000, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --stride 20000 makes {tmp_path / 'o.mp4'} a 0.0005 fps video (the video's 10 fps over "
+        "the stride), and an mp4 stores a rate over 0.001 fps (OpenCV's steps): give a smaller --stride, or leave out "
+        "-o\n"
+    ), err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 @pytest.mark.parametrize("sbs", [False, True])
@@ -1009,6 +1021,108 @@ def test_an_mp4_in_a_folder_that_is_a_file_is_named_as_given(run_cli, sbs_video,
     assert code == 2 and err == (
         f"rtstereo video: error: cannot write the video {video}: {tmp_path / 'afile'} is a file, not a folder\n"
     )
+
+
+def test_pngs_in_a_folder_that_is_a_file_are_named_as_given(run_cli, sbs_video, tmp_path):
+    """--output-prefix afile/d was refused as "cannot write the summary afile/d_summary.json", a file never named."""
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    prefix = tmp_path / "afile" / "d"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", prefix, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: cannot write the PNGs {prefix}_*.png of --output-prefix: {tmp_path / 'afile'} is a "
+        "file, not a folder\n"
+    )
+
+
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_run_without_outputs_says_so_without_denying_its_summary(run_cli, sbs_video, tmp_path, summary):
+    """'nothing is written or shown' was said of a run whose report then listed its --summary as written."""
+    given = ["--summary", tmp_path / "s.json"] if summary else []
+    code, out, err = run_cli("video", "--sbs", sbs_video, *given, *FAST)
+    assert code == 0, err
+    said = "rtstereo video: no disparity is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): "
+    said += f"measuring speed only (and the summary {tmp_path / 's.json'})" if summary else "measuring speed only"
+    assert said + "\n" in err, err
+    assert "nothing is written" not in err
+    assert (f"written: {tmp_path / 's.json'}" in out) == summary, out
+
+
+@pytest.mark.parametrize("mp4", [False, True])
+def test_a_frame_of_another_size_is_named_by_the_sequences_number(run_cli, tmp_path, mp4):
+    """With --start 1 the sequence's frame 2 (of another size) was 'frame 1', the number of its PNG, beside warnings
+    that name the sequence's frames by their own numbers."""
+    texture = np.random.default_rng(0).integers(0, 256, (32, 96), dtype=np.uint8)
+    for side, shift in (("L", 0), ("R", 4)):
+        (tmp_path / side).mkdir()
+        for i in range(4):
+            image = texture[:, shift : shift + 80]
+            cv2.imwrite(str(tmp_path / side / f"f{i}.png"), image if i < 2 else cv2.resize(image, (40, 16)))
+    outputs = ["-o", tmp_path / "o.mp4"] if mp4 else ["--output-prefix", tmp_path / "p" / "d"]
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--start", 1, *outputs, "-q", *FAST)
+    said = "frame size changed mid-stream from 32x80 to 16x40 (HxW) at frame 2:" if mp4 else "frame 2 is 16x40 (HxW)"
+    assert said in err and (code == 2) == mp4, err
+
+
+@pytest.mark.parametrize("given", ["folder", "glob"])
+def test_pngs_written_among_a_sequences_images_are_refused(run_cli, tmp_path, given):
+    """--output-prefix L/disp wrote the PNGs into the folder of left images: the next run read them as frames and
+    stopped on "left gives 6 images and right gives 3"."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / side / f"f{i}.png"), np.zeros((32, 48, 3), np.uint8))
+    left = tmp_path / "L" if given == "folder" else tmp_path / "L" / "*.PNG"
+    prefix = tmp_path / "L" / "disp"
+    code, _, err = run_cli("video", left, tmp_path / "R", "--output-prefix", prefix, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --output-prefix {prefix} writes its PNGs among the left images {left}, which would "
+        f"read them as frames the next time: give a prefix in another folder, e.g. {tmp_path / 'L' / 'disparity' / 'd'}"
+        "\n"
+    ), err
+    assert sorted(path.name for path in (tmp_path / "L").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+    code, _, err = run_cli("video", tmp_path / "L" / "f*.png", tmp_path / "R", "--output-prefix", prefix, "-q", *FAST)
+    assert code == 0, err  # a glob that does not list them
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["video", "l.mp4", "r.mp4", "--every", "2"], "; did you mean --stride?"),
+        (["video", "l.mp4", "r.mp4", "--limit", "100"], "; did you mean --max-frames?"),
+        (["video", "l.mp4", "r.mp4", "--start-frame", "300"], "; did you mean --start?"),
+        (["live", "--camera", "uvc:0", "--fps", "15"], "; did you mean --camera-fps?"),
+        (["live", "--camera", "uvc:0", "--stride", "2"], "; a live camera has no --stride or --start: its newest"),
+    ],
+)
+def test_other_tools_names_of_the_stream_options_get_the_option_meant(capsys, argv, hint):
+    """`--every 2` (adapt's name for it, and other tools'), `--fps` for a camera and the like got "unrecognized
+    arguments" alone: no option is spelled close to them."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"unrecognized arguments: {' '.join(argv[-2:])}{hint}" in err, err
+
+
+def test_frames_too_wide_for_an_mp4_are_refused_before_the_model_loads(run_cli, tmp_path, monkeypatch):
+    """Known from the files' headers, they were refused at the first frame, after the model had loaded, with a report
+    of 0 frames and a summary written."""
+    from rtstereo.cli import video
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((16, 4100, 3), np.uint8))
+    monkeypatch.setattr(video, "predictor_from_args", lambda *a, **k: pytest.fail("the model was loaded"))
+    code, out, err = run_cli("video", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o.mp4", *FAST)
+    assert (
+        code == 2
+        and out == ""
+        and err.endswith(
+            f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4100 (HxW) image "
+            "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames (e.g. "
+            "--size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)\n"
+        )
+    ), err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
 
 
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
@@ -1264,6 +1378,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
     assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err
     code, _, err = run_cli("video", "--sbs", tmp_path / "L", *FAST)
     assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err
+    glob = tmp_path / "L" / "*.png"  # was "side-by-side video not found", of a glob that matches files
+    code, _, err = run_cli("video", "--sbs", glob, *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: side-by-side video {glob} is a glob of images, not a video file: --sbs reads one "
+        "video (file or URL); for images, give the left and the right ones as two folders or globs, without --sbs\n"
+    )
 
 
 def test_one_video_given_as_both_views_is_refused_as_predict_refuses_one_image(run_cli, two_videos, tmp_path):
@@ -1582,7 +1702,8 @@ def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
     ]
 
 
-def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+def _ground_plane_sequences(folder: Path, frames: int) -> tuple[Path, Path]:
+    """Folders L and R of ``frames`` copies of a pair whose disparity runs from 8 px (top row) to 50 px (bottom)."""
     height, width = 120, 192
     coarse = np.random.default_rng(0).integers(0, 256, (height // 2, width // 2, 3), dtype=np.uint8)
     left = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -1591,16 +1712,30 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     ys = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, 1)
     right = cv2.remap(left, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     for side, image in (("L", left), ("R", right)):
-        (tmp_path / side).mkdir()
-        for index in range(3):
-            cv2.imwrite(str(tmp_path / side / f"{index}.png"), image)
-    args = ["video", tmp_path / "L", tmp_path / "R", "--model", "sgbm", "--no-rectification-check"]
+        (folder / side).mkdir()
+        for index in range(frames):
+            cv2.imwrite(str(folder / side / f"{index}.png"), image)
+    return folder / "L", folder / "R"
+
+
+def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+    args = ["video", *_ground_plane_sequences(tmp_path, 3), "--model", "sgbm", "--no-rectification-check"]
     code, _, err = run_cli(*args, "--max-disp", "32")
     assert code == 0, err
     assert err.count("of the map sits at the top of the searched range") == 1, err
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+def test_the_range_warning_names_the_frame_by_the_sources_number_as_the_other_warnings_do(run_cli, tmp_path):
+    # With --start 2 the first frame checked is the sequence's frame 2: the warning said "frame 0" (the PNG's number)
+    # where the rectification and damaged-frame warnings of the same run name frame 2.
+    left, right = _ground_plane_sequences(tmp_path, 3)
+    code, _, err = run_cli("video", left, right, "--model", "sgbm", "--max-disp", "32", "--start", "2", "-q")
+    assert code == 0, err
+    assert "warning: frame 2: " in err and "of the map sits at the top of the searched range" in err, err
+    assert "frame 0: " not in err, err
 
 
 class _Device:

@@ -781,6 +781,18 @@ def test_resizing_to_another_aspect_ratio_is_a_warning_once(caplog):
     with caplog.at_level(logging.INFO, "rtstereo.stream"):
         FramePreparer(size_wh=(160, 120))(pair)  # the same aspect ratio: a notice
     assert [r.levelno for r in caplog.records] == [logging.INFO] and "stretched" not in caplog.text
+    assert "did you mean" not in caplog.text
+
+
+def test_a_size_written_width_first_is_named_the_right_way_round(caplog):
+    """--size 160x120 on 240x320 frames (WxH where rtstereo reads HxW) was said to stretch them, without the size
+    meant."""
+    pair = StereoPair(np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320, 3), np.uint8))
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        FramePreparer(size_wh=(120, 160))(pair)
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "resizing 240x320 frames to 160x120" in warned and "stretched (aspect ratio W/H 1.33 run at 0.75)" in warned
+    assert warned.endswith("sizes are HxW, height first: did you mean --size 120x160?"), warned
 
 
 def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():

@@ -80,6 +80,23 @@ EVAL_DATA_HINT = (
     "; eval takes the dataset folders themselves, without an option: rtstereo eval --model MODEL DIR [DIR ...]"
 )
 
+# Other tools' names of the stream options (`--every 2`, ffmpeg's and OpenCV scripts' `--fps` for a camera): each got
+# "unrecognized arguments" alone, as no option is spelled close to it; offered where the verb has the option meant.
+STREAM_OPTION_SYNONYMS = {
+    "--every": "--stride",
+    "--step": "--stride",
+    "--skip": "--stride",
+    "--limit": "--max-frames",  # --frames, --num-frames: close enough to --max-frames for difflib
+    "--start-frame": "--start",
+    "--first-frame": "--start",
+    "--fps": "--camera-fps",
+}
+# live has no --stride or --start: a camera's newest frame is always the one processed
+LIVE_NO_STRIDE_HINT = (
+    "; a live camera has no --stride or --start: its newest frame is always the one processed (a slow model skips "
+    "the others); --max-frames N stops after N frames"
+)
+
 # a batch resumes by being run again: `--resume`, as other tools spell it, got "unrecognized arguments" alone
 PREDICT_RESUME_HINT = (
     "; predict resumes without an option: the same command run again skips the pairs whose outputs are all there "
@@ -125,10 +142,15 @@ class _Parser(argparse.ArgumentParser):
                 return EVAL_DATA_HINT
             if self.prog.endswith(" predict") and {"--resume", "--skip-existing", "--continue"} & set(words):
                 return PREDICT_RESUME_HINT
+            if self.prog.endswith(" live") and {"--stride", "--start", "--every", "--step", "--skip"} & set(words):
+                return LIVE_NO_STRIDE_HINT
         else:
             return ""
+        meant = [STREAM_OPTION_SYNONYMS[word] for word in words if STREAM_OPTION_SYNONYMS.get(word) in candidates]
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)
-        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.75)]
+        close = meant + [
+            match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.75)
+        ]
         return f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
 
 
@@ -170,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     own_handler = threading.current_thread() is threading.main_thread()
     own_handler = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     previous_hook = sys.unraisablehook
+    atomic = sys.modules.get("rtstereo.io.atomic")  # not imported here: rtstereo.io imports NumPy (see _main)
+    if atomic is not None:
+        atomic.TERMINATED.clear()  # an earlier run's SIGTERM, in this process
     if own_handler:
         _CTRL_C.clear()
         signal.signal(signal.SIGINT, _ctrl_c)
@@ -178,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except ImportError:
-        if not _CTRL_C.is_set():
+        if not _interrupted():
             raise
         print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -186,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         if own_handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             sys.unraisablehook = previous_hook
+
+
+def _interrupted() -> bool:
+    """Whether Ctrl-C (:data:`_CTRL_C`) or a SIGTERM (``rtstereo.io.atomic.TERMINATED``) was raised as an interruption
+    in this run: an import it cut short reads as an ``ImportError`` or a missing package."""
+    atomic = sys.modules.get("rtstereo.io.atomic")
+    return _CTRL_C.is_set() or (atomic is not None and atomic.TERMINATED.is_set())
 
 
 def _interrupt_lost(previous_hook: Callable[[Any], object], unraisable: Any) -> None:
@@ -224,6 +256,9 @@ def _run(argv: list[str] | None) -> int:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
+        # tqdm too, here: imported below, SIGTERM as it loaded ended the start in a traceback
+        from ..progress import silenced
+
         if _CTRL_C_LOST.is_set():  # Ctrl-C while a module was imported, which Python could not raise there
             raise KeyboardInterrupt
         args, extra = parser.parse_known_args(argv)
@@ -239,8 +274,6 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
-    from ..progress import silenced
-
     sys.stdout = _Stdout(sys.stdout)
     try:
         with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
@@ -252,7 +285,7 @@ def _run(argv: list[str] | None) -> int:
         print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     except RtStereoError as exc:
-        if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
+        if _interrupted() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C or SIGTERM cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)

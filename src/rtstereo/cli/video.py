@@ -430,7 +430,7 @@ def _write_ray_summary(
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
     from ..datasets.readers import IMAGE_SUFFIXES
-    from ..io.download import file_url_path
+    from ..io.download import file_url_path, is_url
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
@@ -442,6 +442,12 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     if args.sbs:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
+        if not Path(inputs[0]).exists() and is_image_sequence(inputs[0]) and not is_url(inputs[0]):
+            # was "side-by-side video not found: frames/*.png", of a glob that matches files
+            raise InputError(
+                f"side-by-side video {inputs[0]} is a glob of images, not a video file: --sbs reads one video (file or "
+                "URL); for images, give the left and the right ones as two folders or globs, without --sbs"
+            )
         _refuse_fps_for_videos(args)
         return SideBySideVideoSource(
             inputs[0], swap=args.swap, start=args.start, stride=args.stride, images_command=images_command
@@ -472,6 +478,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         source = ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+        _refuse_pngs_among_the_images(getattr(args, "output_prefix", None), (("left", left), ("right", right)))
         _refuse_an_mp4_rate(args, fps)
         return source
     images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
@@ -493,6 +500,42 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
 
 
+def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str, str]]) -> None:
+    """Refuse an ``--output-prefix`` whose PNGs the folder or glob of a side's images would list: written among
+    them, the next run read them as frames ("left gives 10 images and right gives 5").
+
+    Args:
+        prefix: ``--output-prefix``, or ``None``.
+        sides: ``(side, folder or glob)`` of the sequence's two sides.
+
+    Raises:
+        InputError: the PNGs ``PREFIX_00000.png``, ... would be among a side's images.
+    """
+    import fnmatch
+    import glob
+
+    from ..io.download import file_url_path
+
+    if not prefix:
+        return
+    png = Path(prefix).parent / f"{Path(prefix).name}_00000.png"
+    for side, spec in sides:
+        where = Path(file_url_path(spec) or spec)
+        if where.is_dir():
+            listed = where.resolve() == png.parent.resolve()
+        else:  # a glob: its folder part without wildcards, and a name pattern the PNGs' names match (in any case)
+            listed = (
+                not glob.has_magic(str(where.parent))
+                and where.parent.resolve() == png.parent.resolve()
+                and fnmatch.fnmatch(png.name.lower(), where.name.lower())
+            )
+        if listed:
+            raise InputError(
+                f"--output-prefix {prefix} writes its PNGs among the {side} images {spec}, which would read them as "
+                f"frames the next time: give a prefix in another folder, e.g. {png.parent / 'disparity' / 'd'}"
+            )
+
+
 def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
     """Refuse an image sequence's rate ``fps`` (``--fps`` or its default) that, over ``--stride``, ``-o``'s mp4 cannot
     store, before the model loads: it was refused at the first frame, when OpenCV's writer did not open at it."""
@@ -506,6 +549,20 @@ def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
             f"{rate}{stride} makes {args.output} a {mp4_fps:g} fps video, and an mp4 stores a rate over "
             f"{MP4_MIN_FPS} fps (OpenCV's steps) and up to {MPEG4_MAX_FPS} fps: give another --fps or --stride, or "
             "leave out -o"
+        )
+
+
+def _refuse_a_strided_mp4_rate(args: argparse.Namespace, video_fps: float) -> None:
+    """Refuse a ``--stride`` that divides a video's rate ``video_fps`` below what ``-o``'s mp4 stores, naming it:
+    the refusal named an mp4 of 0.0005 fps and left the user to see that --stride 20000 made it."""
+    from ..sinks.video import MP4_MIN_FPS
+
+    mp4_fps = video_fps / args.stride
+    if mp4_fps <= MP4_MIN_FPS:
+        raise InputError(
+            f"--stride {args.stride} makes {args.output} a {mp4_fps:g} fps video (the video's {video_fps:g} fps over "
+            f"the stride), and an mp4 stores a rate over {MP4_MIN_FPS} fps (OpenCV's steps): give a smaller --stride, "
+            "or leave out -o"
         )
 
 
@@ -596,7 +653,14 @@ def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
-    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, check_video_output, open_window
+    from ..sinks.video import (
+        ColourScale,
+        DisparityPngSink,
+        VideoSink,
+        check_video_frame_size,
+        check_video_output,
+        open_window,
+    )
     from ..stream import Stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -607,9 +671,12 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
     stride = getattr(args, "stride", 1)
     fps = source.fps / stride if source.fps and not source.live else None
+    if args.output and fps is not None and stride != 1:
+        _refuse_a_strided_mp4_rate(args, source.fps)
     if args.output:  # its name and rate, before the model loads: its writer is made after it
         check_video_output(args.output, fps)
     _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
+    _check_png_folder(args.output_prefix)  # the same: PREFIX_summary.json was named, not --output-prefix
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
@@ -634,6 +701,11 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if view_size_hw is not None:  # --calib or --rectify of another size or camera mode: said now, not at frame 0
         prepare.check_frame_size(view_size_hw)
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
+    # The frames' size as the mp4 gets them (the maps of --rectify, and --fit crop's window, make their own: checked
+    # at the first frame): frames too wide for an mp4 were refused there, after the model had loaded.
+    frame_hw = parse_size_hw(args.size) if args.size else view_size_hw
+    if args.output and frame_hw is not None and not args.rectify and getattr(args, "fit", None) != "crop":
+        check_video_frame_size(args.output, frame_hw)
     try:
         predictor, adaptation = stream_predictor(args, predictor_from_args)
     except KeyboardInterrupt:
@@ -656,7 +728,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if not sinks and window is None:
         # After "--show: no display", asking for --show again would contradict it.
         ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
-        log.info(f"nothing is written or shown (give {ways}): measuring speed only")
+        # "nothing is written" was said of a run that then listed its --summary (or --adapt-save) as written
+        summary = _summary_path(args)
+        besides = f" (and the summary {summary})" if summary else ""
+        log.info(f"no disparity is written or shown (give {ways}): measuring speed only{besides}")
     sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log, getattr(predictor, "range_fixed_in", None)))
     if adaptation is not None:
         try:
@@ -791,14 +866,17 @@ class _RangeCeilingCheck(Sink):
             return
         from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
+        # Named by the source's number, as the rectification and damaged-frame warnings name it: the output's number
+        # (PNG n) was "frame 0" for the frame 300 of --start 300.
+        named = frame.pair.index if frame.pair.index is not None else frame.number
         message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px, self.fixed_in)
         if message is not None:
             self._warned = True
-            self.log.warning("frame %d: %s", frame.number, message)
+            self.log.warning("frame %d: %s", named, message)
         beyond = None if self._beyond_said else beyond_width_warning(frame.result)
         if beyond is not None:
             self._beyond_said = True
-            self.log.warning("frame %d: %s", frame.number, beyond)
+            self.log.warning("frame %d: %s", named, beyond)
 
     def close(self) -> None:
         pass
@@ -947,6 +1025,21 @@ def _check_video_folder(video: str | None) -> None:
     problem = folder_write_problem(Path(video).parent)
     if problem is not None:
         raise OutputError(f"cannot write the video {video}: {problem}")
+
+
+def _check_png_folder(prefix: str | None) -> None:
+    """Refuse, before the first frame, an ``--output-prefix`` whose folder cannot be written, naming the option given.
+
+    Raises:
+        OutputError: the folder of ``prefix`` cannot be made or written (a file stands in its path).
+    """
+    if not prefix:
+        return
+    from ..io.atomic import folder_write_problem
+
+    problem = folder_write_problem(Path(prefix).parent)
+    if problem is not None:
+        raise OutputError(f"cannot write the PNGs {prefix}_*.png of --output-prefix: {problem}")
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:

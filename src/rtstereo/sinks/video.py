@@ -222,6 +222,37 @@ def check_video_output(path: str | Path, fps: float | None = None) -> Path:
     return path
 
 
+def _too_large(path: Path, frame_hw: tuple[int, int], preview_hw: tuple[int, int]) -> str:
+    """Why the previews of ``frame_hw`` frames cannot be the mp4 ``path``, and the largest ``--size`` whose can (the
+    preview is the left image beside its disparity: twice as wide). A 4096-px-wide camera's frames, or a 6000x4000
+    photo's, were refused by FFmpeg with its own lines on stderr and 'folder not writable?'."""
+    height, width = frame_hw
+    scale = min(1.0, (MP4_MAX_SIDE_PX // 2) / width, MP4_MAX_SIDE_PX / height)
+    fits_h, fits_w = (max(2, int(side * scale) // 2 * 2) for side in (height, width))
+    return (
+        f"cannot write the video {path}: its frames, each {height}x{width} (HxW) image beside its coloured "
+        f"disparity, are {preview_hw[0]}x{preview_hw[1]}, and MPEG-4 holds at most {MP4_MAX_SIDE_PX} px a side: "
+        f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
+        "disparity as 16-bit PNGs at full size (--output-prefix)"
+    )
+
+
+def check_video_frame_size(path: str | Path, frame_hw: tuple[int, int]) -> None:
+    """Refuse, before a stream starts, frames of ``frame_hw`` (HxW) whose previews no mp4 holds (:class:`VideoSink`
+    refuses them at the first frame, after the model has loaded).
+
+    Raises:
+        OutputError: the preview (the frame beside its disparity, each side padded to even) is over
+            :data:`MP4_MAX_SIDE_PX` a side.
+
+    Examples:
+        >>> check_video_frame_size("o.mp4", (480, 4095))  # 8190 px wide: the most an mp4 holds
+    """
+    height, width = (int(side) for side in frame_hw)
+    if max(2 * width, height + height % 2) > MP4_MAX_SIDE_PX:
+        raise OutputError(_too_large(Path(path), (height, width), (height, 2 * width)))
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -266,7 +297,7 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             if max(padded_wh) > MP4_MAX_SIDE_PX:  # the writer did not open, and the message blamed the folder
-                raise OutputError(self._too_large(frame.pair.left.shape[:2], (height, width)))
+                raise OutputError(_too_large(self.path, frame.pair.left.shape[:2], (height, width)))
             self._writer = self._open(padded_wh)
             self._size_wh = padded_wh
             self._frame_hw = frame.pair.left.shape[:2]
@@ -292,7 +323,8 @@ class VideoSink(Sink):
             (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
             raise OutputError(
                 f"{self.path}: frame size changed mid-stream from {h0}x{w0} to {h1}x{w1} (HxW) at frame "
-                f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
+                f"{frame.number if frame.pair.index is None else frame.pair.index}: an mp4 holds one size (--size HxW "
+                "resizes every frame to one)"
             )
         if frame.number > self.frames:  # frames passed over (damaged, not decoded): black, so mp4 frame n stays n
             black = np.zeros((padded_wh[1], padded_wh[0], 3), np.uint8)
@@ -303,20 +335,6 @@ class VideoSink(Sink):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.frames += 1
-
-    def _too_large(self, frame_hw: tuple[int, int], preview_hw: tuple[int, int]) -> str:
-        """Why the previews of ``frame_hw`` frames cannot be an mp4, and the largest ``--size`` whose can (the preview
-        is the left image beside its disparity: twice as wide). A 4096-px-wide camera's frames, or a 6000x4000
-        photo's, were refused by FFmpeg with its own lines on stderr and 'folder not writable?'."""
-        height, width = frame_hw
-        scale = min(1.0, (MP4_MAX_SIDE_PX // 2) / width, MP4_MAX_SIDE_PX / height)
-        fits_h, fits_w = (max(2, int(side * scale) // 2 * 2) for side in (height, width))
-        return (
-            f"cannot write the video {self.path}: its frames, each {height}x{width} (HxW) image beside its coloured "
-            f"disparity, are {preview_hw[0]}x{preview_hw[1]}, and MPEG-4 holds at most {MP4_MAX_SIDE_PX} px a side: "
-            f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
-            "disparity as 16-bit PNGs at full size (--output-prefix)"
-        )
 
     def _open(self, size_wh: tuple[int, int]) -> cv2.VideoWriter:
         """The writer of ``size_wh`` frames at :attr:`fps`, or at the nearest rate with fewer decimals that MPEG-4
@@ -506,12 +524,14 @@ class DisparityPngSink(Sink):
 
     def write(self, frame: OutputFrame) -> None:
         path = self.path_for(frame.number)
+        # The source's number, as the stream's other warnings name a frame (PNG 0 of --start 300 is frame 300)
+        named = frame.pair.index if frame.pair.index is not None else frame.number
         try:
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
             if not self.too_far:
                 warn(
-                    f"frame {frame.number}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
+                    f"frame {named}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
                     "PNGs of --output-prefix (max 255.99 px at d*256): this frame and any other beyond 256 px get "
                     f"no PNG{'; the mp4 still shows them' if self.beside_video else ''}"
                 )
@@ -528,7 +548,7 @@ class DisparityPngSink(Sink):
         lost = 0 if self._said_unstored else png16_unstored(frame.result.disparity_px)
         if lost:  # once per stream: a predictor of one's own may give them on every frame
             self._said_unstored = True
-            warn(f"frame {frame.number} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
+            warn(f"frame {named} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
 
     def _remove_earlier(self, numbers: Iterable[int]) -> None:
         """Remove the PNGs an earlier run left under the numbers of frames that get none in this run: they would

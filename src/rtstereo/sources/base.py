@@ -112,7 +112,9 @@ def check_fps(fps: float, name: str = "--fps") -> float:
     """
     fps = require_number(fps, name, "a frame rate > 0 (frames per second)")
     if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"{name} must be > 0 (frames per second), got {fps:g}")
+        # "finite" only for what is not: "must be > 0, got inf" read as a contradiction
+        finite = "" if math.isfinite(fps) or math.isnan(fps) else "a finite number "
+        raise InputError(f"{name} must be {finite}> 0 (frames per second), got {fps:g}")
     return fps
 
 
@@ -259,9 +261,17 @@ class FramePreparer:
         if 1 / 1.05 <= aspect_change <= 1.05:
             log.info(said)
             return
+        # A size written WxH (--size 640x480 for 480x640 frames) stretches them to the inverse aspect ratio: named
+        # with the size meant, as --camera-size names it, where the warning left the user to find the order out.
+        transposed = (width / height) / (target_h / target_w)
+        meant = (
+            f"; sizes are HxW, height first: did you mean --size {target_w}x{target_h}?"
+            if 1 / 1.05 <= transposed <= 1.05
+            else ""
+        )
         log.warning(
             f"{said}; the frames are stretched (aspect ratio W/H {width / height:.2f} run at "
-            f"{target_w / target_h:.2f}): a --size of the frames' aspect ratio keeps it"
+            f"{target_w / target_h:.2f}): a --size of the frames' aspect ratio keeps it{meant}"
         )
 
     def _aligned(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:

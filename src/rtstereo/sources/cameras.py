@@ -167,13 +167,17 @@ class UVCSource(LiveSource):
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
             # OpenCV's set() does not fail for a mode the camera lacks (or a file): it keeps its own.
+            asked_w, asked_h = self.frame_size_wh
+            # A side-by-side frame taller than wide is a size written WxH (2560x720): named the right way round
+            meant = f"; sizes are HxW, height first: did you mean --camera-size {asked_w}x{asked_h}?"
             log.warning(
-                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size",
+                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size%s",
                 self.description,
-                self.frame_size_wh[1],
-                self.frame_size_wh[0],
+                asked_h,
+                asked_w,
                 height,
                 width,
+                meant if asked_h > asked_w else "",
             )
         try:
             if width:
@@ -220,6 +224,13 @@ class UVCSource(LiveSource):
                 self._lost_leading += damaged
             self._number += damaged
         if not ok or frame is None:
+            if self.is_device and self._number == 0:
+                # Opened, then not one frame (V4L2 opens a camera that another program streams from): it was said to
+                # have "stopped delivering frames after 0 frames (unplugged?)", a camera lost mid-stream, exit code 1.
+                raise CameraError(
+                    f"{self.description} opened but gives no frame: is another program using it? (close it, or try "
+                    "another uvc:N)"
+                )
             if self.is_device:
                 raise CameraLostError(
                     f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
@@ -412,4 +423,21 @@ def open_camera(
         from .realsense import RealSenseSource
 
         return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
-    raise InputError(f"unknown camera '{spec}': expected one of {', '.join(CAMERAS)}")
+    raise InputError(f"unknown camera '{spec}': expected one of {', '.join(CAMERAS)}{_uvc_hint(spec.strip())}")
+
+
+def _uvc_hint(spec: str) -> str:
+    """What ``--camera SPEC`` meant when it is a device index, a path or a URL without ``uvc:`` (``--camera 0`` was
+    told only the camera names).
+
+    Examples:
+        >>> _uvc_hint("0")
+        ': a device index goes in as --camera uvc:0'
+        >>> _uvc_hint("kinect")
+        ''
+    """
+    if spec.isdecimal():
+        return f": a device index goes in as --camera uvc:{spec}"
+    if "://" in spec or spec.startswith("/dev/") or Path(spec).exists():
+        return f": a device path, video file or stream URL goes in as --camera uvc:{spec}"
+    return ""
