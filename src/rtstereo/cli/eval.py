@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 import textwrap
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
-    print(report.table())
+    _print_out(report.table())
     # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and the
     # settings given (--set, --max-disp, --iters: one name for one setting however it was given) join the
     # name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3 and 4, CREStereo
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         args.fail_fast and report.failures and done < len(samples) and not report.interrupted
     )
     json_path, md_path = report.save(args.output, stem)
-    print(f"results: {json_path} {md_path}")
+    _print_out(f"results: {json_path} {md_path}")
     if report.failures:
         # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
         # frames gave a line of 400 names)
@@ -251,6 +252,16 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     return 1 if report.failures or report.failed_paths else 0
+
+
+def _print_out(text: str) -> None:
+    """Print ``text`` on stdout, flushed; a reader that went away (``eval ... | head``) leaves the run to finish: its
+    results are still written, its failures said on stderr and its exit code kept (the closed pipe had ended the run
+    before the results were written, with exit code 0)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - what is printed after this goes nowhere, without an error
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):
