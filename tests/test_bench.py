@@ -805,6 +805,27 @@ def test_a_rows_warning_is_said_once_not_once_per_warm_up_timing_and_scoring(cli
     assert len(said) == 1 and said[0].startswith("rtstereo bench: warning: "), said
 
 
+class _ClosedPipe:
+    """stdout whose reader went away (``bench ... | head -1``): every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_bench_piped_into_a_reader_that_goes_away_still_writes_its_files_and_exit_code(capsys, tmp_path, monkeypatch):
+    """Where the table met the closed pipe, the sweep ended there with exit code 0: no bench.json, and a sweep that
+    measured nothing read as one that did."""
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    code = main(["bench", "sgbm", "--sizes", "32x48", "--runs", "1", "-q", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
+    assert json.loads((tmp_path / "out" / "bench.json").read_text())["rows"][0]["status"] == "skipped"
+
+
 def test_bench_command_without_output_writes_nothing(cli):
     code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1")
     assert code == 0 and "nothing written" in out

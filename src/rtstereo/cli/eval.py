@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from ..text import counted, shortened
 from . import EXIT_INTERRUPTED
 from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
+from .common import add_model_args, output_path_arg, predictor_from_args, print_out, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
   middlebury2001/2003  im2, im6 (tsukuba: im3, im4 or scene1.row3.col3, scene1.row3.col4; map: im0, im1)
@@ -201,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
-    _print_out(report.table())
+    print_out(report.table())
     # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and the
     # settings given (--set, --max-disp, --iters: one name for one setting however it was given) join the
     # name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3 and 4, CREStereo
@@ -220,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         args.fail_fast and report.failures and done < len(samples) and not report.interrupted
     )
     json_path, md_path = report.save(args.output, stem)
-    _print_out(f"results: {json_path} {md_path}")
+    print_out(f"results: {json_path} {md_path}")
     if report.failures:
         # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
         # frames gave a line of 400 names)
@@ -252,16 +251,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     return 1 if report.failures or report.failed_paths else 0
-
-
-def _print_out(text: str) -> None:
-    """Print ``text`` on stdout, flushed; a reader that went away (``eval ... | head``) leaves the run to finish: its
-    results are still written, its failures said on stderr and its exit code kept (the closed pipe had ended the run
-    before the results were written, with exit code 0)."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - what is printed after this goes nowhere, without an error
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):
