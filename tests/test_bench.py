@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -253,6 +254,16 @@ def test_a_value_given_twice_is_benched_once():
     )
     assert [r.case.label for r in report.rows] == ["sgbm opencv 48x32 max_disp=16 -"]
     assert report.options["sizes_hw"] == [list(SIZE_HW)] and report.options["sweeps"] == {"max_disp": [16]}
+
+
+def test_a_bar_in_a_cell_keeps_the_markdown_row_to_the_headers_columns():
+    """A reason holding "|" (a path, a setting's value) split its row into more cells than the header."""
+    rows = [
+        BenchRow(BenchCase("runs/a|b/best.pt", "torch", (64, 96), "fp32"), status="failed", reason="cannot read x|y")
+    ]
+    header, _, row = BenchReport(rows=rows, options={"runs": 1, "warmup": 1}, machine={}).table().splitlines()[:3]
+    columns = lambda line: len(re.split(r"(?<!\\)\|", line))  # noqa: E731 - cells between unescaped bars
+    assert columns(row) == columns(header) and "failed: cannot read x\\|y" in row
 
 
 def test_without_a_baseline_the_table_has_no_baseline_column():

@@ -128,7 +128,8 @@ class EvalReport:
         cut = [] if self.max_gt_disp_px is None else [f"scored: {self._cut_note()}"]
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            # a folder named "a|b" split its row into one cell more than the header
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
             return "\n".join([*lines, "", f"mean: {self.mean_note()}", *(f"\n{line}" for line in cut)])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         align = lambda r: "  ".join(

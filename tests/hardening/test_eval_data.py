@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 from pathlib import Path
 
 import cv2
@@ -229,6 +230,18 @@ def test_the_table_marks_failed_scenes():
     row = next(line for line in report.table().splitlines() if line.startswith("bad_scene"))
     assert "failed" in row
     assert "| bad_scene | failed |" in report.table(markdown=True)
+
+
+def test_a_scene_named_with_a_bar_keeps_its_markdown_row_to_the_headers_columns():
+    """A folder named "a|b" split its Markdown row into one cell more than the header."""
+    from rtstereo.eval import SceneResult
+
+    scenes = [SceneResult("a|b/000000", "kitti2015", (4, 4), {}, {"epe": 1.0})]
+    failures = [{"name": "c|d", "left": "x.png", "error": "cannot read"}]
+    header, _, *rows = EvalReport("m", scenes, failures).table(markdown=True).split("\n\n")[0].splitlines()
+    columns = lambda line: len(re.split(r"(?<!\\)\|", line))  # noqa: E731 - cells between unescaped bars
+    assert [columns(row) for row in rows] == [columns(header)] * 3
+    assert rows[0].startswith("| a\\|b/000000 | 4x4 |") and rows[1].startswith("| c\\|d | failed |")
 
 
 def test_the_table_shows_each_benchmarks_own_non_occluded_figure():
