@@ -574,6 +574,15 @@ def test_eval_of_a_checkpoint_and_its_onnx_file_keeps_both_results(capsys, tmp_p
     assert json.loads((res / "mycam.json").read_text())["model"] == str(checkpoint)
 
 
+def test_eval_of_a_packaged_onnx_network_names_its_results_after_the_model_alone(capsys, tmp_path):
+    """rtnet-v5, which runs on ONNX Runtime only, wrote rtnet-v5_backend=onnxruntime.json, named as if another backend
+    had been asked, where only an .onnx file needs the backend in its name (beside its checkpoint's results)."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    code, out, err = run_cli(capsys, "eval", data, "--model", "rtnet-v5", "-o", tmp_path / "res", "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["rtnet-v5.json", "rtnet-v5.md"]
+
+
 def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_path):
     """The hybrid with a fixed-size network read "(ran at 48x32)" (WxH then) though its SGBM ran at the scene's size."""
     data = write_kitti(tmp_path / "kitti", 1)

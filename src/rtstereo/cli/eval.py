@@ -313,7 +313,8 @@ def _runtime_label(name: str, backend: str | None, precision: str) -> str:
     (torch) and a precision other than fp32, so that AnyNet on ONNX Runtime, or in fp16, does not overwrite
     its PyTorch fp32 results. Classical methods have one backend; precision is a network's. An ONNX file
     runs on ONNX Runtime whatever the backend asked: it says so, as `adapt -o mycam.onnx` writes `mycam.pt`
-    beside it and the two files' results (both named `mycam`) replaced each other's.
+    beside it and the two files' results (both named `mycam`) replaced each other's. A packaged ONNX network
+    (``rtnet-v5``) has no other backend and no checkpoint of its name: its results are ``rtnet-v5.json``.
 
     Examples:
         >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
@@ -322,11 +323,14 @@ def _runtime_label(name: str, backend: str | None, precision: str) -> str:
         ('', '_backend=onnxruntime_precision=fp16')
         >>> _runtime_label("hybrid", None, "fp16"), _runtime_label("runs/a/best.pt", "onnxruntime", "fp32")
         ('_precision=fp16', '_backend=onnxruntime')
+        >>> _runtime_label("rtnet-v5", None, "fp32"), _runtime_label("rtnet-v5", "onnxruntime", "fp16")
+        ('', '_precision=fp16')
     """
-    kind = "onnx" if is_onnx_file(name) else _kind(name)
-    if kind == "onnx":
+    onnx_file = is_onnx_file(name)
+    kind = "onnx" if onnx_file else _kind(name)
+    if onnx_file:
         backend = "onnxruntime"
-    label = f"_backend={backend}" if kind in ("network", "onnx") and backend not in (None, "torch") else ""
+    label = f"_backend={backend}" if (kind == "network" or onnx_file) and backend not in (None, "torch") else ""
     if precision != "fp32" and kind != "classical":  # the hybrid's network, on TensorRT in fp16, too
         label += f"_precision={precision}"
     return label
