@@ -304,12 +304,29 @@ def evaluate(
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
-        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run), or a
-            predictor of ``fit="crop"`` (its maps are windows of the scenes; before any scene is run, even with
-            ``on_error``).
+        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run), a
+            ``predictor_for`` that is no function (a predictor itself), ``samples`` that are not
+            :class:`~rtstereo.datasets.Sample` (a dataset's path), or a predictor of ``fit="crop"`` (its maps are
+            windows of the scenes; before any scene is run, even with ``on_error``).
     """
     max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)
+    if not callable(predictor_for):  # a predictor given as it is: "'Predictor' object is not callable"
+        raise InputError(
+            "predictor_for: expected a function that gives the predictor of a scene, e.g. lambda sample: predictor, "
+            f"got {type(predictor_for).__name__}"
+        )
+    if isinstance(samples, (str, Path)):  # iterated as characters: "'str' object has no attribute 'name'"
+        raise InputError(
+            f"samples: expected the scenes of a dataset, got the path {str(samples)!r}: give "
+            f"rtstereo.datasets.find_samples({str(samples)!r})"
+        )
     items = list(samples)
+    other = next((item for item in items if not isinstance(item, Sample)), None)
+    if other is not None:
+        raise InputError(
+            f"samples: expected rtstereo.datasets.Sample items (rtstereo.datasets.find_samples(PATH) gives them), got "
+            f"{type(other).__name__}"
+        )
     report = EvalReport(model=model, listed=len(items), max_gt_disp_px=max_gt_disp_px)
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] = {}
     try:

@@ -738,6 +738,21 @@ def test_evaluate_refuses_a_cut_the_command_line_refuses_once_before_any_scene(t
     assert str(info.value) == expected
 
 
+def test_evaluate_refuses_a_predictor_in_place_of_its_function_and_a_path_in_place_of_samples(tmp_path):
+    """evaluate(predictor, samples, ...) failed with "'Predictor' object is not callable", and
+    evaluate(lambda s: predictor, "data/kitti", ...) with "'str' object has no attribute 'name'"."""
+    sample = _scene_4x4(tmp_path / "s")
+    fixed = _Fixed(_PRED_4X4)
+    with pytest.raises(InputError, match=r"^predictor_for: expected a function .* sample: predictor, got _Fixed$"):
+        evaluate(fixed, [sample], "m")
+    said = f"samples: expected the scenes of a dataset, got the path '{tmp_path}': give "
+    with pytest.raises(InputError, match="^" + re.escape(said + f"rtstereo.datasets.find_samples('{tmp_path}')")):
+        evaluate(lambda s: fixed, tmp_path, "m")
+    with pytest.raises(InputError, match=r"^samples: expected rtstereo\.datasets\.Sample items .* got str$"):
+        evaluate(lambda s: fixed, [sample, "s"], "m", on_error=lambda s, e: True)
+    assert [s.name for s in evaluate(lambda s: fixed, (x for x in [sample]), "m").scenes] == ["s"]
+
+
 def test_evaluate_takes_a_numpy_cut_and_records_it_as_a_number_of_the_json(tmp_path):
     report = evaluate(lambda s: _Fixed(_PRED_4X4), [_scene_4x4(tmp_path / "s")], "m", max_gt_disp_px=np.float32(192))
     assert report.scenes[0].metrics["pixels"] == 11
