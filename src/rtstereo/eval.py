@@ -353,6 +353,9 @@ def evaluate(
     return report
 
 
+# The range searched on a scene whose dataset gives none (Sample's default: KITTI, SceneFlow, a calib.txt without ndisp)
+UNSET_RANGE_PX = 192
+
 # Classical matchers search a multiple of 16 disparities, and OpenCV needs that many to stay below the width, by
 # more than half of SGBM's block (its largest, 11 px): 48 px on a 50-px-wide scene failed, "too small for SGBM".
 SEARCH_STEP_PX = 16
@@ -419,9 +422,20 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             notes.append(f"{sample.name}: {problem}")
             out.append(dataclasses.replace(sample, problem=problem))
             continue
-        if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
+        if sample.max_disp_hint_px == 0 and quarter_width_cap:  # e.g. ndisp=0 in a calib.txt: no hint at all
             notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
             out.append(sample)
+            continue
+        if sample.max_disp_hint_px == 0:
+            # searched as a scene without a range is (SGBM's own 192 px failed a 96-px-wide scene that a calib.txt
+            # without ndisp had scored at 80 px)
+            searched = search_range_px(UNSET_RANGE_PX, width_px)
+            fits = "" if searched == UNSET_RANGE_PX else f", which fits the {width_px}-px-wide image"
+            notes.append(
+                f"{sample.name}: the dataset gives a disparity range of 0 px; searching {searched} px, as for a scene "
+                f"without one{fits}{_unmatched_columns(searched, width_px)}"
+            )
+            out.append(dataclasses.replace(sample, max_disp_hint_px=searched))
             continue
         if quarter_width_cap:
             out.append(sample)

@@ -76,14 +76,29 @@ def test_an_image_too_narrow_for_opencv_is_said_so_in_the_note_and_the_failure(c
     assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["failed"][0]["error"] == reason
 
 
-def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path):
+def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path, capsys):
+    """It was searched at the method's own range, which SGBM's 192 px is, on any width: the 72-px-wide scene failed
+    where one whose calib.txt has no ndisp is searched at the 64 px that fit it, and scored."""
     folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72))
     calib = folder / "calib.txt"
     calib.write_text(calib.read_text().replace("ndisp=72", "ndisp=0"))
     samples = find_samples(folder)
     kept, notes = clamp_search_ranges(samples)
+    assert kept[0].max_disp_hint_px == 64
+    assert notes == [
+        "s: the dataset gives a disparity range of 0 px; searching 64 px, as for a scene without one, which fits the "
+        "72-px-wide image: OpenCV matches no pixel in the first 64 columns (89 % of the width); --max-disp gives a "
+        "tighter range"
+    ]
+    calib.write_text(calib.read_text().replace("ndisp=0\n", ""))
+    assert clamp_search_ranges(find_samples(folder))[0][0].max_disp_hint_px == 64  # as without ndisp
+    # the hybrid searches its own range, a quarter of the width at most
+    kept, notes = clamp_search_ranges(samples, quarter_width_cap=True)
     assert kept[0].max_disp_hint_px == 0
     assert notes == ["s: the dataset gives a disparity range of 0 px; searching the method's own"]
+    code = main(["eval", "--model", "sgbm", str(folder), "-q", "-o", str(tmp_path / "res")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] == 64
 
 
 def test_clamp_keeps_the_hint_of_an_unreadable_image(tmp_path):
