@@ -399,11 +399,14 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             does not (on ETH3D's terrace it searches 192 px of the 713 ``ndisp`` gives).
 
     Returns:
-        ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
+        ``(samples, notes)``: the samples (clamped where needed) and one line per note, naming the samples it is
+        true of (the first five, and how many more).
     """
     from .datasets.readers import image_width_px
 
-    out, notes = [], []
+    out: list[Sample] = []
+    said: dict[str, list[str]] = {}  # each note's text, and the scenes it is said of
+    note = lambda name, text: said.setdefault(text, []).append(name)  # noqa: E731 - local shorthand
     for sample in samples:
         if sample.problem is not None:
             out.append(sample)
@@ -419,11 +422,11 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
                 f"the {width_px}-px-wide image is too narrow for OpenCV's matcher, which needs a width above its "
                 f"least search range of {SEARCH_STEP_PX} px: not scored"
             )
-            notes.append(f"{sample.name}: {problem}")
+            note(sample.name, problem)
             out.append(dataclasses.replace(sample, problem=problem))
             continue
         if sample.max_disp_hint_px == 0 and quarter_width_cap:  # e.g. ndisp=0 in a calib.txt: no hint at all
-            notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
+            note(sample.name, "the dataset gives a disparity range of 0 px; searching the method's own")
             out.append(sample)
             continue
         if sample.max_disp_hint_px == 0:
@@ -431,9 +434,10 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             # without ndisp had scored at 80 px)
             searched = search_range_px(UNSET_RANGE_PX, width_px)
             fits = "" if searched == UNSET_RANGE_PX else f", which fits the {width_px}-px-wide image"
-            notes.append(
-                f"{sample.name}: the dataset gives a disparity range of 0 px; searching {searched} px, as for a scene "
-                f"without one{fits}{_unmatched_columns(searched, width_px)}"
+            note(
+                sample.name,
+                f"the dataset gives a disparity range of 0 px; searching {searched} px, as for a scene without one"
+                f"{fits}{_unmatched_columns(searched, width_px)}",
             )
             out.append(dataclasses.replace(sample, max_disp_hint_px=searched))
             continue
@@ -442,18 +446,31 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             continue
         searched = search_range_px(sample.max_disp_hint_px, width_px)
         if searched != sample.max_disp_hint_px:
-            notes.append(
-                f"{sample.name}: the dataset's disparity range {sample.max_disp_hint_px} px does not fit "
-                f"the {width_px}-px-wide image; searching {searched} px{_unmatched_columns(searched, width_px)}"
+            note(
+                sample.name,
+                f"the dataset's disparity range {sample.max_disp_hint_px} px does not fit the {width_px}-px-wide "
+                f"image; searching {searched} px{_unmatched_columns(searched, width_px)}",
             )
             sample = dataclasses.replace(sample, max_disp_hint_px=searched)
         elif _unmatched_columns(searched, width_px):
-            notes.append(
-                f"{sample.name}: searching the dataset's disparity range {searched} px"
-                f"{_unmatched_columns(searched, width_px)}"
+            note(
+                sample.name,
+                f"searching the dataset's disparity range {searched} px{_unmatched_columns(searched, width_px)}",
             )
         out.append(sample)
-    return out, notes
+    # one line for the scenes a note is true of: 400 small KITTI frames gave 400 lines of one note, burying the rest
+    return out, [f"{_first_names(names)}: {text}" for text, names in said.items()]
+
+
+def _first_names(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more.
+
+    Examples:
+        >>> _first_names(["a"]), _first_names(["a", "b", "c"], shown=2)
+        ('a', 'a, b and 1 more')
+    """
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _unmatched_columns(range_px: int, width_px: int) -> str:

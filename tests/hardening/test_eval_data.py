@@ -76,6 +76,21 @@ def test_an_image_too_narrow_for_opencv_is_said_so_in_the_note_and_the_failure(c
     assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["failed"][0]["error"] == reason
 
 
+def test_scenes_that_get_one_note_are_named_in_one_line(tmp_path):
+    """Each scene had its own line of the same note: 400 small KITTI frames gave 400 lines, burying the failures."""
+    for name in ("a", "b", "c", "d", "e", "f", "g"):
+        _eth3d_scene(tmp_path / "eth3d" / name, hw=(40, 72), ndisp=72)
+    _eth3d_scene(tmp_path / "eth3d" / "z", hw=(40, 80), ndisp=80)
+    clamped, notes = clamp_search_ranges(find_samples(tmp_path / "eth3d"))
+    assert [s.max_disp_hint_px for s in clamped] == [64] * 8
+    assert notes == [
+        "a, b, c, d, e and 2 more: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching "
+        "64 px: OpenCV matches no pixel in the first 64 columns (89 % of the width); --max-disp gives a tighter range",
+        "z: the dataset's disparity range 80 px does not fit the 80-px-wide image; searching 64 px: OpenCV matches no "
+        "pixel in the first 64 columns (80 % of the width); --max-disp gives a tighter range",
+    ]
+
+
 def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path, capsys):
     """It was searched at the method's own range, which SGBM's 192 px is, on any width: the 72-px-wide scene failed
     where one whose calib.txt has no ndisp is searched at the 64 px that fit it, and scored."""
