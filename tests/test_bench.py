@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -253,6 +254,16 @@ def test_a_value_given_twice_is_benched_once():
     )
     assert [r.case.label for r in report.rows] == ["sgbm opencv 48x32 max_disp=16 -"]
     assert report.options["sizes_hw"] == [list(SIZE_HW)] and report.options["sweeps"] == {"max_disp": [16]}
+
+
+def test_a_bar_in_a_cell_keeps_the_markdown_row_to_the_headers_columns():
+    """A reason holding "|" (a path, a setting's value) split its row into more cells than the header."""
+    rows = [
+        BenchRow(BenchCase("runs/a|b/best.pt", "torch", (64, 96), "fp32"), status="failed", reason="cannot read x|y")
+    ]
+    header, _, row = BenchReport(rows=rows, options={"runs": 1, "warmup": 1}, machine={}).table().splitlines()[:3]
+    columns = lambda line: len(re.split(r"(?<!\\)\|", line))  # noqa: E731 - cells between unescaped bars
+    assert columns(row) == columns(header) and "failed: cannot read x\\|y" in row
 
 
 def test_without_a_baseline_the_table_has_no_baseline_column():
@@ -803,6 +814,27 @@ def test_a_rows_warning_is_said_once_not_once_per_warm_up_timing_and_scoring(cli
     assert code == 0, err
     said = [line for line in err.splitlines() if "matches no pixel in the first 32 columns" in line]
     assert len(said) == 1 and said[0].startswith("rtstereo bench: warning: "), said
+
+
+class _ClosedPipe:
+    """stdout whose reader went away (``bench ... | head -1``): every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_bench_piped_into_a_reader_that_goes_away_still_writes_its_files_and_exit_code(capsys, tmp_path, monkeypatch):
+    """Where the table met the closed pipe, the sweep ended there with exit code 0: no bench.json, and a sweep that
+    measured nothing read as one that did."""
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    code = main(["bench", "sgbm", "--sizes", "32x48", "--runs", "1", "-q", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
+    assert json.loads((tmp_path / "out" / "bench.json").read_text())["rows"][0]["status"] == "skipped"
 
 
 def test_bench_command_without_output_writes_nothing(cli):

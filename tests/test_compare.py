@@ -566,3 +566,14 @@ def test_compare_refuses_names_that_are_not_two_strings(names):
     with pytest.raises(InputError) as info:
         compare_images(_photo(), _photo(), names=names)
     assert str(info.value) == said
+
+
+def test_the_help_of_scale_gives_every_divisor_of_middleburys_8bit_ground_truth(capsys):
+    """It said "Middlebury 2001/2003 ground truth: 4, 8 or 16": the 2003 scenes at full and half size, value / 1 and
+    / 2 (as eval reads them), were not among them."""
+    from rtstereo.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2001 ground truth: 8, tsukuba's 16; 2003's by its width: 1 at 1800 px, 2 at 900, 4 at 450" in text

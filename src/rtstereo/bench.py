@@ -276,7 +276,7 @@ class BenchReport:
                         _num(row.accuracy.get("epe"), "{:.3f}"),
                         _num(row.accuracy.get("bad-2"), "{:.2f}"),
                     ]
-            lines.append("|" + "|".join(cells) + "|")
+            lines.append("|" + "|".join(c.replace("|", "\\|") for c in cells) + "|")  # a "|" split its cell
         lines.append("")
         runs, warmup = self.options.get("runs", 0), self.options.get("warmup", 0)
         lines.append(

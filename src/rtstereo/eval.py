@@ -128,7 +128,8 @@ class EvalReport:
         cut = [] if self.max_gt_disp_px is None else [f"scored: {self._cut_note()}"]
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            # a folder named "a|b" split its row into one cell more than the header
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
             return "\n".join([*lines, "", f"mean: {self.mean_note()}", *(f"\n{line}" for line in cut)])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         align = lambda r: "  ".join(
@@ -303,12 +304,29 @@ def evaluate(
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
-        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run), or a
-            predictor of ``fit="crop"`` (its maps are windows of the scenes; before any scene is run, even with
-            ``on_error``).
+        InputError: a ``max_gt_disp_px`` that :func:`check_max_gt_disp` refuses (before any scene is run), a
+            ``predictor_for`` that is no function (a predictor itself), ``samples`` that are not
+            :class:`~rtstereo.datasets.Sample` (a dataset's path), or a predictor of ``fit="crop"`` (its maps are
+            windows of the scenes; before any scene is run, even with ``on_error``).
     """
     max_gt_disp_px = check_max_gt_disp(max_gt_disp_px)
+    if not callable(predictor_for):  # a predictor given as it is: "'Predictor' object is not callable"
+        raise InputError(
+            "predictor_for: expected a function that gives the predictor of a scene, e.g. lambda sample: predictor, "
+            f"got {type(predictor_for).__name__}"
+        )
+    if isinstance(samples, (str, Path)):  # iterated as characters: "'str' object has no attribute 'name'"
+        raise InputError(
+            f"samples: expected the scenes of a dataset, got the path {str(samples)!r}: give "
+            f"rtstereo.datasets.find_samples({str(samples)!r})"
+        )
     items = list(samples)
+    other = next((item for item in items if not isinstance(item, Sample)), None)
+    if other is not None:
+        raise InputError(
+            f"samples: expected rtstereo.datasets.Sample items (rtstereo.datasets.find_samples(PATH) gives them), got "
+            f"{type(other).__name__}"
+        )
     report = EvalReport(model=model, listed=len(items), max_gt_disp_px=max_gt_disp_px)
     warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] = {}
     try:
@@ -334,6 +352,9 @@ def evaluate(
         raise EvalInterrupted(report) from None
     return report
 
+
+# The range searched on a scene whose dataset gives none (Sample's default: KITTI, SceneFlow, a calib.txt without ndisp)
+UNSET_RANGE_PX = 192
 
 # Classical matchers search a multiple of 16 disparities, and OpenCV needs that many to stay below the width, by
 # more than half of SGBM's block (its largest, 11 px): 48 px on a 50-px-wide scene failed, "too small for SGBM".
@@ -378,11 +399,14 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             does not (on ETH3D's terrace it searches 192 px of the 713 ``ndisp`` gives).
 
     Returns:
-        ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
+        ``(samples, notes)``: the samples (clamped where needed) and one line per note, naming the samples it is
+        true of (the first five, and how many more).
     """
     from .datasets.readers import image_width_px
 
-    out, notes = [], []
+    out: list[Sample] = []
+    said: dict[str, list[str]] = {}  # each note's text, and the scenes it is said of
+    note = lambda name, text: said.setdefault(text, []).append(name)  # noqa: E731 - local shorthand
     for sample in samples:
         if sample.problem is not None:
             out.append(sample)
@@ -398,30 +422,55 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
                 f"the {width_px}-px-wide image is too narrow for OpenCV's matcher, which needs a width above its "
                 f"least search range of {SEARCH_STEP_PX} px: not scored"
             )
-            notes.append(f"{sample.name}: {problem}")
+            note(sample.name, problem)
             out.append(dataclasses.replace(sample, problem=problem))
             continue
-        if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
-            notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
+        if sample.max_disp_hint_px == 0 and quarter_width_cap:  # e.g. ndisp=0 in a calib.txt: no hint at all
+            note(sample.name, "the dataset gives a disparity range of 0 px; searching the method's own")
             out.append(sample)
+            continue
+        if sample.max_disp_hint_px == 0:
+            # searched as a scene without a range is (SGBM's own 192 px failed a 96-px-wide scene that a calib.txt
+            # without ndisp had scored at 80 px)
+            searched = search_range_px(UNSET_RANGE_PX, width_px)
+            fits = "" if searched == UNSET_RANGE_PX else f", which fits the {width_px}-px-wide image"
+            note(
+                sample.name,
+                f"the dataset gives a disparity range of 0 px; searching {searched} px, as for a scene without one"
+                f"{fits}{_unmatched_columns(searched, width_px)}",
+            )
+            out.append(dataclasses.replace(sample, max_disp_hint_px=searched))
             continue
         if quarter_width_cap:
             out.append(sample)
             continue
         searched = search_range_px(sample.max_disp_hint_px, width_px)
         if searched != sample.max_disp_hint_px:
-            notes.append(
-                f"{sample.name}: the dataset's disparity range {sample.max_disp_hint_px} px does not fit "
-                f"the {width_px}-px-wide image; searching {searched} px{_unmatched_columns(searched, width_px)}"
+            note(
+                sample.name,
+                f"the dataset's disparity range {sample.max_disp_hint_px} px does not fit the {width_px}-px-wide "
+                f"image; searching {searched} px{_unmatched_columns(searched, width_px)}",
             )
             sample = dataclasses.replace(sample, max_disp_hint_px=searched)
         elif _unmatched_columns(searched, width_px):
-            notes.append(
-                f"{sample.name}: searching the dataset's disparity range {searched} px"
-                f"{_unmatched_columns(searched, width_px)}"
+            note(
+                sample.name,
+                f"searching the dataset's disparity range {searched} px{_unmatched_columns(searched, width_px)}",
             )
         out.append(sample)
-    return out, notes
+    # one line for the scenes a note is true of: 400 small KITTI frames gave 400 lines of one note, burying the rest
+    return out, [f"{_first_names(names)}: {text}" for text, names in said.items()]
+
+
+def _first_names(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more.
+
+    Examples:
+        >>> _first_names(["a"]), _first_names(["a", "b", "c"], shown=2)
+        ('a', 'a, b and 1 more')
+    """
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _unmatched_columns(range_px: int, width_px: int) -> str:

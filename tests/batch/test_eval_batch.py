@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rtstereo.cli import main
 from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import evaluate
@@ -29,6 +30,30 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
     assert [s["name"] for s in results["scenes"]] == ["kitti/000000", "kitti/000002"]
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
+
+
+class _ClosedPipe:
+    """stdout whose reader went away (``eval ... | head -1``): every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_eval_piped_into_a_reader_that_goes_away_still_writes_its_results_and_exit_code(capsys, tmp_path, monkeypatch):
+    """`eval ... | head -1` ended at the table, before the results were written, with exit code 0 and no word of the
+    failed scene."""
+    data = write_kitti(tmp_path / "kitti", 3, corrupt=(1,))
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    code = main(["eval", str(data), *SGBM_ARGS, "-o", str(tmp_path / "res"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.splitlines()[-1].startswith("rtstereo eval: 1 scene failed: kitti/000001")
+    results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
+    assert [s["name"] for s in results["scenes"]] == ["kitti/000000", "kitti/000002"]
+    assert (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").is_file()
 
 
 def test_eval_names_the_first_failed_scenes_in_its_summary_and_counts_the_rest_as_predict_does(
@@ -547,6 +572,15 @@ def test_eval_of_a_checkpoint_and_its_onnx_file_keeps_both_results(capsys, tmp_p
         "mycam_backend=onnxruntime.md",
     ]
     assert json.loads((res / "mycam.json").read_text())["model"] == str(checkpoint)
+
+
+def test_eval_of_a_packaged_onnx_network_names_its_results_after_the_model_alone(capsys, tmp_path):
+    """rtnet-v5, which runs on ONNX Runtime only, wrote rtnet-v5_backend=onnxruntime.json, named as if another backend
+    had been asked, where only an .onnx file needs the backend in its name (beside its checkpoint's results)."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    code, out, err = run_cli(capsys, "eval", data, "--model", "rtnet-v5", "-o", tmp_path / "res", "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["rtnet-v5.json", "rtnet-v5.md"]
 
 
 def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_path):

@@ -1131,6 +1131,20 @@ def test_an_empty_folder_is_said_to_be_empty(tmp_path):
     assert "empty" not in str(info.value).replace(str(tmp_path / "empty"), "")
 
 
+@pytest.mark.parametrize("given", ["image_2", "disp_occ_0"])
+def test_one_folder_of_a_dataset_names_the_dataset_above_it(tmp_path, given):
+    """KITTI's image_2 given alone was "no stereo dataset of a known layout", with no word of the dataset it is
+    part of."""
+    root = tmp_path / "kitti2015" / "training"
+    _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000",))
+    with pytest.raises(DatasetError) as info:
+        find_samples(root / given)
+    assert str(info.value).endswith(f"; it is part of the kitti2015 dataset in {root}: give that folder")
+    _save_rgb(tmp_path / "mine" / "a.png")  # a folder above that holds no dataset: the help, as before
+    with pytest.raises(DatasetError, match=r"see `rtstereo eval --help` for the expected files$"):
+        find_samples(tmp_path / "mine")
+
+
 def test_one_unknown_folder_among_several_paths_raises(tmp_path):
     _tsukuba(tmp_path / "good" / "tsukuba")
     (tmp_path / "empty").mkdir()

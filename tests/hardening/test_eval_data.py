@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 from pathlib import Path
 
 import cv2
@@ -75,14 +76,44 @@ def test_an_image_too_narrow_for_opencv_is_said_so_in_the_note_and_the_failure(c
     assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["failed"][0]["error"] == reason
 
 
-def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path):
+def test_scenes_that_get_one_note_are_named_in_one_line(tmp_path):
+    """Each scene had its own line of the same note: 400 small KITTI frames gave 400 lines, burying the failures."""
+    for name in ("a", "b", "c", "d", "e", "f", "g"):
+        _eth3d_scene(tmp_path / "eth3d" / name, hw=(40, 72), ndisp=72)
+    _eth3d_scene(tmp_path / "eth3d" / "z", hw=(40, 80), ndisp=80)
+    clamped, notes = clamp_search_ranges(find_samples(tmp_path / "eth3d"))
+    assert [s.max_disp_hint_px for s in clamped] == [64] * 8
+    assert notes == [
+        "a, b, c, d, e and 2 more: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching "
+        "64 px: OpenCV matches no pixel in the first 64 columns (89 % of the width); --max-disp gives a tighter range",
+        "z: the dataset's disparity range 80 px does not fit the 80-px-wide image; searching 64 px: OpenCV matches no "
+        "pixel in the first 64 columns (80 % of the width); --max-disp gives a tighter range",
+    ]
+
+
+def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path, capsys):
+    """It was searched at the method's own range, which SGBM's 192 px is, on any width: the 72-px-wide scene failed
+    where one whose calib.txt has no ndisp is searched at the 64 px that fit it, and scored."""
     folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72))
     calib = folder / "calib.txt"
     calib.write_text(calib.read_text().replace("ndisp=72", "ndisp=0"))
     samples = find_samples(folder)
     kept, notes = clamp_search_ranges(samples)
+    assert kept[0].max_disp_hint_px == 64
+    assert notes == [
+        "s: the dataset gives a disparity range of 0 px; searching 64 px, as for a scene without one, which fits the "
+        "72-px-wide image: OpenCV matches no pixel in the first 64 columns (89 % of the width); --max-disp gives a "
+        "tighter range"
+    ]
+    calib.write_text(calib.read_text().replace("ndisp=0\n", ""))
+    assert clamp_search_ranges(find_samples(folder))[0][0].max_disp_hint_px == 64  # as without ndisp
+    # the hybrid searches its own range, a quarter of the width at most
+    kept, notes = clamp_search_ranges(samples, quarter_width_cap=True)
     assert kept[0].max_disp_hint_px == 0
     assert notes == ["s: the dataset gives a disparity range of 0 px; searching the method's own"]
+    code = main(["eval", "--model", "sgbm", str(folder), "-q", "-o", str(tmp_path / "res")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] == 64
 
 
 def test_clamp_keeps_the_hint_of_an_unreadable_image(tmp_path):
@@ -229,6 +260,18 @@ def test_the_table_marks_failed_scenes():
     row = next(line for line in report.table().splitlines() if line.startswith("bad_scene"))
     assert "failed" in row
     assert "| bad_scene | failed |" in report.table(markdown=True)
+
+
+def test_a_scene_named_with_a_bar_keeps_its_markdown_row_to_the_headers_columns():
+    """A folder named "a|b" split its Markdown row into one cell more than the header."""
+    from rtstereo.eval import SceneResult
+
+    scenes = [SceneResult("a|b/000000", "kitti2015", (4, 4), {}, {"epe": 1.0})]
+    failures = [{"name": "c|d", "left": "x.png", "error": "cannot read"}]
+    header, _, *rows = EvalReport("m", scenes, failures).table(markdown=True).split("\n\n")[0].splitlines()
+    columns = lambda line: len(re.split(r"(?<!\\)\|", line))  # noqa: E731 - cells between unescaped bars
+    assert [columns(row) for row in rows] == [columns(header)] * 3
+    assert rows[0].startswith("| a\\|b/000000 | 4x4 |") and rows[1].startswith("| c\\|d | failed |")
 
 
 def test_the_table_shows_each_benchmarks_own_non_occluded_figure():
@@ -723,6 +766,21 @@ def test_evaluate_refuses_a_cut_the_command_line_refuses_once_before_any_scene(t
     with pytest.raises(InputError) as info:
         score_sample(never, sample, max_gt_disp_px=value)
     assert str(info.value) == expected
+
+
+def test_evaluate_refuses_a_predictor_in_place_of_its_function_and_a_path_in_place_of_samples(tmp_path):
+    """evaluate(predictor, samples, ...) failed with "'Predictor' object is not callable", and
+    evaluate(lambda s: predictor, "data/kitti", ...) with "'str' object has no attribute 'name'"."""
+    sample = _scene_4x4(tmp_path / "s")
+    fixed = _Fixed(_PRED_4X4)
+    with pytest.raises(InputError, match=r"^predictor_for: expected a function .* sample: predictor, got _Fixed$"):
+        evaluate(fixed, [sample], "m")
+    said = f"samples: expected the scenes of a dataset, got the path '{tmp_path}': give "
+    with pytest.raises(InputError, match="^" + re.escape(said + f"rtstereo.datasets.find_samples('{tmp_path}')")):
+        evaluate(lambda s: fixed, tmp_path, "m")
+    with pytest.raises(InputError, match=r"^samples: expected rtstereo\.datasets\.Sample items .* got str$"):
+        evaluate(lambda s: fixed, [sample, "s"], "m", on_error=lambda s, e: True)
+    assert [s.name for s in evaluate(lambda s: fixed, (x for x in [sample]), "m").scenes] == ["s"]
 
 
 def test_evaluate_takes_a_numpy_cut_and_records_it_as_a_number_of_the_json(tmp_path):

@@ -19,6 +19,7 @@ from .common import (
     add_model_option,
     output_path_arg,
     parse_size_hw,
+    print_out,
     take_model_option,
     whole_number,
     whole_number_arg,
@@ -481,12 +482,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.interrupted and not report.rows:
         raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
-    print(report.table())
+    print_out(report.table())
     if args.output:
         written = report.save(Path(args.output))
-        print(f"written: {', '.join(map(str, written))}")
+        print_out(f"written: {', '.join(map(str, written))}")
     else:
-        print("nothing written (give -o DIR for bench.json and bench.md)")
+        print_out("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
         print(f"rtstereo bench: note: {note}", file=sys.stderr)
     if report.interrupted:

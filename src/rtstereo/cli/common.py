@@ -442,3 +442,13 @@ def progress_echo(verb: str) -> Callable[[str], None]:
         print(f"rtstereo {verb}: {line}", file=sys.stderr, flush=True)
 
     return echo
+
+
+def print_out(text: str) -> None:
+    """Print a verb's results on stdout, flushed; a reader that went away (``eval ... | head -1``) leaves the run to
+    finish: its files are still written, what it says on stderr said and its exit code kept (the closed pipe had
+    ended ``eval`` at its table, before its results were written, with exit code 0)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - what is printed after this goes nowhere, without an error

@@ -20,7 +20,7 @@ from ..text import counted, shortened
 from . import EXIT_INTERRUPTED
 from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
+from .common import add_model_args, output_path_arg, predictor_from_args, print_out, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
   middlebury2001/2003  im2, im6 (tsukuba: im3, im4 or scene1.row3.col3, scene1.row3.col4; map: im0, im1)
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
-    print(report.table())
+    print_out(report.table())
     # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and the
     # settings given (--set, --max-disp, --iters: one name for one setting however it was given) join the
     # name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3 and 4, CREStereo
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         args.fail_fast and report.failures and done < len(samples) and not report.interrupted
     )
     json_path, md_path = report.save(args.output, stem)
-    print(f"results: {json_path} {md_path}")
+    print_out(f"results: {json_path} {md_path}")
     if report.failures:
         # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
         # frames gave a line of 400 names)
@@ -313,7 +313,8 @@ def _runtime_label(name: str, backend: str | None, precision: str) -> str:
     (torch) and a precision other than fp32, so that AnyNet on ONNX Runtime, or in fp16, does not overwrite
     its PyTorch fp32 results. Classical methods have one backend; precision is a network's. An ONNX file
     runs on ONNX Runtime whatever the backend asked: it says so, as `adapt -o mycam.onnx` writes `mycam.pt`
-    beside it and the two files' results (both named `mycam`) replaced each other's.
+    beside it and the two files' results (both named `mycam`) replaced each other's. A packaged ONNX network
+    (``rtnet-v5``) has no other backend and no checkpoint of its name: its results are ``rtnet-v5.json``.
 
     Examples:
         >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
@@ -322,11 +323,14 @@ def _runtime_label(name: str, backend: str | None, precision: str) -> str:
         ('', '_backend=onnxruntime_precision=fp16')
         >>> _runtime_label("hybrid", None, "fp16"), _runtime_label("runs/a/best.pt", "onnxruntime", "fp32")
         ('_precision=fp16', '_backend=onnxruntime')
+        >>> _runtime_label("rtnet-v5", None, "fp32"), _runtime_label("rtnet-v5", "onnxruntime", "fp16")
+        ('', '_precision=fp16')
     """
-    kind = "onnx" if is_onnx_file(name) else _kind(name)
-    if kind == "onnx":
+    onnx_file = is_onnx_file(name)
+    kind = "onnx" if onnx_file else _kind(name)
+    if onnx_file:
         backend = "onnxruntime"
-    label = f"_backend={backend}" if kind in ("network", "onnx") and backend not in (None, "torch") else ""
+    label = f"_backend={backend}" if (kind == "network" or onnx_file) and backend not in (None, "torch") else ""
     if precision != "fp32" and kind != "classical":  # the hybrid's network, on TensorRT in fp16, too
         label += f"_precision={precision}"
     return label

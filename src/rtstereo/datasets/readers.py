@@ -784,6 +784,29 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
         yield Path(folder), dirs, _visible(names)
 
 
+def _layout_above(path: Path, levels: int = 2) -> tuple[Path, str] | None:
+    """The folder just above ``path`` (up to ``levels`` folders up) that a layout claims with a view or ground truth
+    under ``path``, and that layout: one view's folder of a dataset (KITTI's ``image_2``, SceneFlow's
+    ``images/left``) was said to hold no known layout, with no word of the dataset it belongs to. Only each folder's
+    own listing is read, not its tree."""
+    for folder in list(path.parents)[:levels]:
+        try:
+            entries = list(os.scandir(folder))
+            dirs = _visible([e.name for e in entries if e.is_dir()])
+            names = _visible([e.name for e in entries if not e.is_dir()])
+            claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, folder)]
+        except Exception:  # a courtesy: a folder above that cannot be read, or that fails a detector, says nothing
+            return None
+        files = [file for sample in claimed for file in (sample.left_path, sample.right_path, sample.gt_path) if file]
+        if any(_is_below(file, path) for file in files):
+            return folder, claimed[0].dataset
+    return None
+
+
+def _is_below(file: Path, folder: Path) -> bool:
+    return os.path.realpath(file).startswith(os.path.realpath(folder) + os.sep)
+
+
 def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = None) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
 
@@ -837,9 +860,14 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
         if not found:
             # an empty folder (a download not unpacked there, a mount not mounted) was said to hold an unknown layout
             empty = "" if files_seen else ": the folder is empty (no file in it or in its folders)"
+            above = _layout_above(path) if files_seen else None
             problem = DatasetError(
                 f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}){empty}; "
-                "see `rtstereo eval --help` for the expected files"
+                + (
+                    f"it is part of the {above[1]} dataset in {above[0]}: give that folder"
+                    if above
+                    else "see `rtstereo eval --help` for the expected files"
+                )
             )
             if unreadable is None or len(paths) == 1:
                 raise problem

@@ -126,6 +126,13 @@ def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[
             raise InputError(f"cannot read {path}: not a numpy .npy file, or damaged")
         if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
             raise InputError(f"cannot read {path}: it holds {raw.dtype} values, not numbers")
+        if raw.dtype == np.bool_ or np.issubdtype(raw.dtype, np.complexfloating):
+            # a mask read as 1 px wherever True (eval scored a map of 5 px as 4 px off everywhere), or complex values
+            # cut to their real part with a NumPy warning
+            raise InputError(
+                f"{path}: it holds {raw.dtype} values{' (a mask?)' if raw.dtype == np.bool_ else ''}, not disparities "
+                "in pixels: save the map as real numbers (float32)"
+            )
         d = raw.astype(np.float32)
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
