@@ -1212,7 +1212,13 @@ def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
         "beside it: keep the two files together, or export again"
     )
     assert main(["models", str(path)]) == 0
-    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in out
+    # It ended "use it: rtstereo predict LEFT RIGHT --model cre.onnx", which predict refuses without the first pass.
+    assert out.endswith(
+        f"  use it: it does not run as it is: its half-size first pass {init_path.name} is missing beside it: keep "
+        "the two files together, or export again\n"
+    ), out
 
 
 def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynamic(tmp_path):
