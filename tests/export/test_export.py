@@ -894,6 +894,23 @@ def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):
     assert "size '480' not understood: expected HEIGHTxWIDTH in pixels, e.g. 480x640" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["32x63", "4096x4096"])
+def test_export_command_refuses_a_size_before_fitting_the_parity_pair_to_it(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch, size
+):
+    """--size 100000x100000 was OpenCV's allocation traceback: the pair was resized to it before the size's checks."""
+
+    def fitted(*_args, **_kwargs):
+        raise AssertionError("the parity pair was fitted to a size that is refused")
+
+    monkeypatch.setattr("rtstereo.export.parity.parity_pair", fitted)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "100M")
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", size, "-o", tmp_path / "a.onnx")
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
+    said = "needs an export size whose height" if size == "32x63" else "at 4096x4096 (HxW) needs about"
+    assert err.startswith(f"rtstereo export: error: anynet {said}"), err
+
+
 def test_export_command_reports_a_bad_setting_in_one_line(cli, capsys, tmp_path):
     code, _, err = cli(
         capsys,

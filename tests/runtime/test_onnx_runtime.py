@@ -1199,6 +1199,25 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     assert "--dynamic" not in out
 
 
+def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_loaded(tmp_path):
+    """Another export's first pass of another size in the place of cre_init.onnx was ONNX Runtime's traceback
+    ("Got invalid dimensions for input") on the first pair; one of another model ran as the refinement's input."""
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")
+    _, other_init = toy_two_pass(tmp_path / "other.onnx", size_hw=(24, 32))
+    init_path.write_bytes(other_init.read_bytes())
+    with pytest.raises(CheckpointError) as caught:
+        rtstereo.load(str(path))
+    assert str(caught.value) == (
+        f"{init_path}, beside {path}, is not the half-size first pass of its two-pass export (size 12x16 (HxW), not "
+        "8x16 (HxW)): keep the two files of one export together, or export again"
+    )
+    toy_single(init_path)  # a single-pass export of the toy network
+    with pytest.raises(CheckpointError, match=r"\(role single, not init; size 16x24 \(HxW\), not 8x16 \(HxW\)\): keep"):
+        rtstereo.load(str(path))
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")  # the export's own pair runs
+    assert rtstereo.load(str(path)).predict(*[np.full((16, 32, 3), 90, np.uint8)] * 2).disparity_px.shape == (16, 32)
+
+
 def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
     """It said "ONNX model not found: cre_init.onnx" alone, a file the user had not named."""
     from rtstereo.cli import main
@@ -1212,7 +1231,13 @@ def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
         "beside it: keep the two files together, or export again"
     )
     assert main(["models", str(path)]) == 0
-    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in out
+    # It ended "use it: rtstereo predict LEFT RIGHT --model cre.onnx", which predict refuses without the first pass.
+    assert out.endswith(
+        f"  use it: it does not run as it is: its half-size first pass {init_path.name} is missing beside it: keep "
+        "the two files together, or export again\n"
+    ), out
 
 
 def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynamic(tmp_path):

@@ -115,7 +115,15 @@ def int8_source_path(output: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_export import ParityError, build_network, check_opset, check_output_path, export_onnx
+    from ..export.onnx_export import (
+        ParityError,
+        build_network,
+        check_export_memory,
+        check_opset,
+        check_output_path,
+        check_size,
+        export_onnx,
+    )
     from ..export.parity import parity_pair
     from ..models import list_models
     from .common import settings_from_args
@@ -154,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
             "--int8 quantizes a single-pass export, and a two-pass CREStereo export is a pair of models: export it "
             "without --int8, or single-pass (--set two_pass=false) with it"
         )
+    # The parity pair is resized to the export size: --size 100000x100000 was OpenCV's allocation traceback there,
+    # before the export's own checks of the size and its memory could refuse it in one line.
+    check_size(spec, module, args.size)
+    check_export_memory(spec, settings, args.size, args.dynamic)
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it (int8_source_path).
     fp32_output = int8_source_path(output) if args.int8 else output

@@ -247,8 +247,8 @@ def describe_onnx(path: Path) -> int:
     print("  settings (fixed in the graph):")
     for key, value in contract.settings.items():
         print(f"    {key} = {value!r}")
+    present = not contract.companion or path.with_name(contract.companion).is_file()
     if contract.companion:
-        present = path.with_name(contract.companion).is_file()
         missing = "" if present else " (missing beside it: this file does not run without it)"
         print(f"  companion (half-size pass): {contract.companion}{missing}")
     written = ", ".join(
@@ -266,6 +266,11 @@ def describe_onnx(path: Path) -> int:
         print(f"  {line}")
     if path.name.lower().endswith(FAILED_EXPORT_SUFFIX):  # kept by export to be looked at, refused by predict
         print(f"  use it: it does not run as it is: {failed_export_advice(path)}")
+    elif not present:  # it said "use it: rtstereo predict ... --model FILE", which predict refuses without the pair
+        print(
+            f"  use it: it does not run as it is: its half-size first pass {contract.companion} is missing beside it: "
+            "keep the two files together, or export again"
+        )
     elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
         refinement = refinement_path(path)
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")

@@ -674,7 +674,40 @@ def _backend(
     if init_path is None:
         return OnnxRuntimeBackend(session, path, device, run_precision)
     init_session = open_session(init_path, precision=precision, **session_args)
+    check_companion(read_contract(session, path), path, read_contract(init_session, init_path), init_path)
     return TwoPassBackend(init_session, init_path, session, path, device, run_precision)
+
+
+def check_companion(contract: OnnxContract, path: Path, init_contract: OnnxContract, init_path: Path) -> None:
+    """Refuse a file in the place of a two-pass export's half-size pass that is not that export's own: another
+    export's first pass of another size failed inside ONNX Runtime on the first pair, as its traceback, and one of
+    other weights or settings ran without a word.
+
+    Raises:
+        CheckpointError: the file beside ``path`` differs from its first pass in role, model, size, settings,
+            precision or source weights (each difference is named).
+    """
+    expected_hw = None if contract.fixed_size_hw is None else tuple(v // 2 for v in contract.fixed_size_hw)
+    checks = (
+        ("role", init_contract.role, "init"),
+        ("model", init_contract.model, contract.model),
+        ("size", init_contract.fixed_size_hw, expected_hw),
+        ("settings", init_contract.settings, contract.settings),
+        ("precision", init_contract.precision, contract.precision),
+        ("weights sha256", init_contract.checkpoint_sha256, contract.checkpoint_sha256),
+    )
+
+    def said(what: str, value: Any) -> str:
+        if what == "size" and value is not None:
+            return f"{value[0]}x{value[1]} (HxW)"
+        return str(value)[:12] if what == "weights sha256" and value else str(value)
+
+    differences = [f"{what} {said(what, got)}, not {said(what, want)}" for what, got, want in checks if got != want]
+    if differences:
+        raise CheckpointError(
+            f"{init_path}, beside {path}, is not the half-size first pass of its two-pass export "
+            f"({'; '.join(differences)}): keep the two files of one export together, or export again"
+        )
 
 
 def _check_provider(
