@@ -880,6 +880,19 @@ def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hin
     assert str(info.value) == f"left image: expected shape (H, W, 3) or (H, W), {hint}"
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # NumPy's word on np.matrix
+def test_an_array_subclass_is_read_as_the_plain_array_it_holds(textured_pair):
+    """A grey view given as np.matrix (what np.asmatrix or scipy's .todense() give) failed with a bare ValueError,
+    "shape too large to be a matrix", and a strided one (np.asmatrix(left[:, :, 0])) aborted the process, "double free
+    or corruption" (NumPy 2.4's repeat of a matrix); a masked array is taken as its data, as before."""
+    left, right = (np.ascontiguousarray(view[:, :, 0]) for view in textured_pair)
+    model = rtstereo.load("sgbm", max_disp=16)
+    expected = model.predict(left, right).disparity_px
+    for wrap in (np.asmatrix, np.ma.masked_array):
+        got = model.predict(wrap(left), wrap(right)).disparity_px
+        assert type(got) is np.ndarray and np.array_equal(got, expected, equal_nan=True), wrap
+
+
 @pytest.mark.parametrize(
     ("category", "case"),
     [
