@@ -522,6 +522,22 @@ def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
         guided.predict_pair(pair, hints="hints.npy")
 
 
+def test_a_guided_network_takes_hints_in_predict_as_its_unguided_warning_says(textured_pair):
+    """load("rtnet-guided") warns "give it hints (predict(left, right, hints=...))", and predict failed with
+    TypeError: unexpected keyword argument 'hints' (predict_pair alone took them)."""
+    with pytest.warns(rtstereo.RtStereoWarning, match=r"predict\(left, right, hints=\.\.\.\)"):
+        guided = rtstereo.load("rtnet-guided")
+    left, right = textured_pair
+    hints = np.full(left.shape[:2], np.nan, np.float32)
+    hints[10:30, 10:40] = 4.0
+    got = guided.predict(left, right, hints=hints).disparity_px
+    expected = guided.predict_pair(rtstereo.StereoPair(left, right), hints=hints).disparity_px
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert not np.array_equal(got, guided.predict(left, right).disparity_px, equal_nan=True)  # the hints are used
+    with pytest.raises(rtstereo.InputError, match="sgbm takes no hints"):
+        rtstereo.load("sgbm", max_disp=16).predict(left, right, hints=hints)
+
+
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
     """The error quoted the result's repr, cut off in the first row of its array."""
     from rtstereo.geometry import depth_from_disparity

@@ -301,7 +301,14 @@ class Predictor:
         searched = self.backend.describe().get("searched_disp")
         return float(searched if searched is not None else value)
 
-    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
+    def predict(
+        self,
+        left: np.ndarray,
+        right: np.ndarray,
+        calibration: Calibration | None = None,
+        *,
+        hints: np.ndarray | None = None,
+    ) -> DisparityResult:
         """Disparity of the left image.
 
         Args:
@@ -312,6 +319,8 @@ class Predictor:
                 another image size of the same aspect ratio is scaled to these images with a
                 :class:`~rtstereo.geometry.CalibrationWarning`, as on the command line; another aspect
                 ratio is refused (:class:`~rtstereo.errors.InputError`).
+            hints: for a :attr:`guided` network alone: float ``(H, W)`` disparities known in advance, ``nan`` where
+                there are none, as :meth:`predict_pair` takes them (another network refuses them).
 
         Returns:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid); with :attr:`fit`
@@ -323,7 +332,7 @@ class Predictor:
                 :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         started = time.perf_counter()
-        result = with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left)
+        result = with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration), hints=hints), left)
         return counted_from(result, started)
 
     def _postprocess(
