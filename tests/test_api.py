@@ -424,6 +424,41 @@ def test_sgbm_path_does_not_import_torch(textured_pair):
     assert out.stdout.strip() == "False"
 
 
+def test_the_packaged_models_and_what_a_result_is_saved_as_import_no_torch(tmp_path):
+    """What the README's Python sections do with the models that ship (default, rtnet-v5): load, predict, the left-right
+    check, depth, a point cloud, the map and the cloud written and read back, in a process of its own; only sgbm's
+    path was checked. Inference must run on a plain `pip install rtstereo`, without torch."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys, numpy as np, rtstereo\n"
+        "from rtstereo.confidence import lr_check\n"
+        "from rtstereo.geometry import depth_from_disparity, point_cloud\n"
+        "from rtstereo.io import read_disparity, write_disparity\n"
+        "from rtstereo.sinks.pointcloud import write_ply\n"
+        "rng = np.random.default_rng(0)\n"
+        "wide = rng.integers(0, 256, (48, 100, 3), dtype=np.uint8); left, right = wide[:, :96], wide[:, 4:]\n"
+        "cal = rtstereo.Calibration(300, 300, 47.5, 47.5, 23.5, 0.1)\n"
+        "for name in ('default', 'rtnet-v5'):\n"
+        "    with rtstereo.load(name) as m:\n"
+        "        r = m.predict(left, right, calibration=cal)\n"
+        "        lr_check(m, rtstereo.StereoPair(left, right))\n"
+        "    depth_from_disparity(r.disparity_px, cal)\n"
+        "    write_disparity(sys.argv[1] + f'/{name}.pfm', r.disparity_px)\n"
+        "    read_disparity(sys.argv[1] + f'/{name}.pfm')\n"
+        "    write_ply(sys.argv[1] + f'/{name}.ply', point_cloud(r.disparity_px, cal, left))\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('torch', 'torchvision')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(rtstereo.__file__).parents[1])}
+    argv = [sys.executable, "-c", code, str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == ["default.pfm", "default.ply", "rtnet-v5.pfm", "rtnet-v5.ply"]
+
+
 def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
     import builtins
 
