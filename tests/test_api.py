@@ -530,6 +530,21 @@ def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_op
         providers.check_gpu_build("cuda")
 
 
+def test_a_torch_device_is_the_device_it_names_and_another_type_is_named(textured_pair):
+    """device=torch.device("cpu") was refused as "device must be cpu or cuda[:N], got 'cpu'", and device=0 (PyTorch's
+    way to name the first GPU) as "got '0'", neither naming what was wrong."""
+    torch = pytest.importorskip("torch")
+    left, right = textured_pair
+    expected = rtstereo.load("rtnet-v5").predict(left, right)
+    result = rtstereo.load("rtnet-v5", device=torch.device("cpu")).predict(left, right)
+    assert result.settings["device"] == "cpu"
+    assert np.array_equal(result.disparity_px, expected.disparity_px, equal_nan=True)
+    for device, named in ((0, "int 0"), (None, "NoneType None")):
+        with pytest.raises(rtstereo.InputError) as caught:
+            rtstereo.load("sgbm", device=device)
+        assert str(caught.value) == f"device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got {named}"
+
+
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
 @pytest.mark.parametrize(
     ("option", "message"),

@@ -47,7 +47,8 @@ def load(
             once into the cache). Refused for models that carry their weights or have none: classical
             methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
         backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
-        device: ``cpu`` or ``cuda[:N]`` (PyTorch / ONNX Runtime; classical methods run on the CPU).
+        device: ``cpu`` or ``cuda[:N]``, or a ``torch.device`` of one (PyTorch / ONNX Runtime; classical methods run
+            on the CPU).
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
@@ -83,6 +84,7 @@ def load(
         64
     """
     model = _model_argument(model)
+    device = _device_argument(device)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):  # Path() failed with a bare TypeError
         raise InputError(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
@@ -229,6 +231,30 @@ def _model_argument(model: Any) -> str:
     raise InputError(
         f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
         f"checkpoint, got {type(model).__name__} {model!r:.80}{loaded}"
+    )
+
+
+def _device_argument(device: Any) -> str:
+    """``device`` as :func:`load` reads it: a string, or a ``torch.device`` as its string (``torch.device("cpu")`` was
+    refused as "device must be cpu or cuda[:N], got 'cpu'"); torch is not imported for it.
+
+    Raises:
+        InputError: neither (the value checked against the devices is a string: ``_check_device``).
+
+    Examples:
+        >>> _device_argument("cuda:1")
+        'cuda:1'
+        >>> _device_argument(0)
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got int 0
+    """
+    if isinstance(device, str):
+        return device
+    if type(device).__module__ == "torch" and type(device).__name__ == "device":
+        return str(device)  # "cpu", "cuda", "cuda:1"
+    raise InputError(
+        f"device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got {type(device).__name__} {device!r:.80}"
     )
 
 
