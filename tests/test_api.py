@@ -530,6 +530,35 @@ def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_op
         providers.check_gpu_build("cuda")
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
+    """m.settings["max_disp"] = 32 left SGBM searching 192 px while every result recorded max_disp 32; the hybrid took
+    any value unchecked (median=4). The settings now read as a dict, copy and pickle as one, and refuse a change."""
+    import copy
+    import json
+    import pickle
+
+    left, right = textured_pair
+    loaded = rtstereo.load(model, max_disp=16)
+    for change in (
+        lambda settings: settings.__setitem__("max_disp", 32),
+        lambda settings: settings.update(median=4),
+        lambda settings: settings.pop("max_disp"),
+        lambda settings: settings.setdefault("new", 1),
+    ):
+        with pytest.raises(rtstereo.InputError, match=r"was built with its settings when it loaded"):
+            change(loaded.settings)
+    with pytest.raises(rtstereo.InputError) as caught:
+        loaded.settings["max_disp"] = 32
+    assert str(caught.value) == (
+        f"{loaded.name} was built with its settings when it loaded (max_disp=16): load it again with the new one, "
+        f"rtstereo.load('{loaded.name}', max_disp=32) (--set max_disp=32 on the command line)"
+    )
+    assert loaded.predict(left, right).settings["max_disp"] == 16
+    for copied in (pickle.loads(pickle.dumps(loaded.settings)), copy.deepcopy(loaded.settings), dict(loaded.settings)):
+        assert copied == loaded.settings and json.dumps(copied) == json.dumps(loaded.settings)
+
+
 def test_a_torch_device_is_the_device_it_names_and_another_type_is_named(textured_pair):
     """device=torch.device("cpu") was refused as "device must be cpu or cuda[:N], got 'cpu'", and device=0 (PyTorch's
     way to name the first GPU) as "got '0'", neither naming what was wrong."""

@@ -61,7 +61,7 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import ClosedBackend, Predictor, ResizeWarning, check_fit, counted_from
+from .predictor import ClosedBackend, LoadedSettings, Predictor, ResizeWarning, check_fit, counted_from
 from .providers import check_thread_count, default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -149,7 +149,7 @@ class HybridPredictor:
 
     def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor, threads: Any = None):
         self.spec = spec
-        self.settings = dict(settings)
+        self.settings: dict[str, Any] = LoadedSettings(settings, spec.name)
         self.threads = None if threads is None else check_thread_count(coerce_setting("threads", threads, 1))
         if self.settings["median"] not in MEDIAN_SIZES:
             raise InputError(

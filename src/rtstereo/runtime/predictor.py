@@ -171,6 +171,45 @@ def _scaled_to(calibration: Calibration, size_hw: tuple[int, int]) -> Calibratio
     return calibration if factors is None else calibration.scaled(*factors)
 
 
+class LoadedSettings(dict):
+    """A loaded model's settings (:attr:`Predictor.settings`): a dict to read, refused when changed.
+
+    The model was built from them when it loaded (OpenCV's matcher, a network's graph): ``m.settings["max_disp"] = 32``
+    left SGBM searching 192 px while every result recorded 32, and the hybrid took a value no check had seen.
+
+    Examples:
+        >>> settings = LoadedSettings({"max_disp": 64}, "sgbm")
+        >>> settings["max_disp"], dict(settings) == {"max_disp": 64}
+        (64, True)
+        >>> settings["max_disp"] = 32  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: sgbm was built with its settings when it loaded (max_disp=64): ... max_disp=32) ...
+    """
+
+    def __init__(self, settings: Any, model: str) -> None:
+        super().__init__(settings)
+        self.model = model
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        now = f" ({key}={self[key]!r})" if key in self else ""
+        raise InputError(
+            f"{self.model} was built with its settings when it loaded{now}: load it again with the new one, "
+            f"rtstereo.load({self.model!r}, {key}={value!r}) (--set {key}={value} on the command line)"
+        )
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise InputError(
+            f"{self.model} was built with its settings when it loaded: load it again with other ones, "
+            f"rtstereo.load({self.model!r}, SETTING=VALUE)"
+        )
+
+    __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled and copied as made, not item by item through __setitem__
+        return (LoadedSettings, (dict(self), self.model))
+
+
 class Predictor:
     """Runs a stereo method on pairs of uint8 RGB images.
 
@@ -224,9 +263,9 @@ class Predictor:
         fit: str = "resize",
     ):
         self.spec = spec
-        self.settings = dict(settings)
-        self.backend = backend
         self.name = name or spec.name
+        self.settings: dict[str, Any] = LoadedSettings(settings, self.name)
+        self.backend = backend
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else fill_left_border
         self.refine_edges = spec.refine_edges if refine_edges is None else refine_edges
