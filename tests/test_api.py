@@ -459,6 +459,19 @@ def test_the_packaged_models_and_what_a_result_is_saved_as_import_no_torch(tmp_p
     assert written == ["default.pfm", "default.ply", "rtnet-v5.pfm", "rtnet-v5.ply"]
 
 
+@pytest.mark.parametrize("url", ["s3://bucket/nets/anynet.tar", "ftp://host/anynet.tar"])
+def test_weights_at_a_url_of_a_scheme_not_read_are_refused_naming_it(url):
+    """weights="s3://bucket/nets/anynet.tar" was "weights file not found: s3:/bucket/nets/anynet.tar", the URL made
+    into a path, as image arguments once were."""
+    scheme = url.split("://")[0]
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("anynet", weights=url)
+    assert str(caught.value) == (
+        f"weights {url}: {scheme}:// URLs are not read (only http://, https:// and file://); download the file and "
+        "give its path"
+    )
+
+
 def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
     import builtins
 

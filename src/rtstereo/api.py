@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
-from .io.download import is_url, read_downloaded
+from .io.download import is_url, read_downloaded, refuse_other_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
@@ -92,6 +92,8 @@ def load(
         )
     if isinstance(weights, str) and not weights.strip():  # Path("") is the working folder: "weights file . is a folder"
         raise InputError("weights: an empty path; give the checkpoint file or its URL, or leave weights out")
+    if isinstance(weights, str):  # s3://b/w.tar was "weights file not found: s3:/b/w.tar", the URL made into a path
+        refuse_other_url(weights, "weights")
     if settings is not None and not isinstance(settings, Mapping):
         raise InputError(
             f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
