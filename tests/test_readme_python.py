@@ -130,6 +130,25 @@ def test_a_readme_python_block_runs_as_written(heading, tmp_path, monkeypatch):
         assert (tmp_path / name).is_file(), name
 
 
+def test_the_python_block_gives_what_its_comments_say(tmp_path, monkeypatch):
+    """The block ran, and out/sgbm.pfm was there; what its comments promise of r and of the map read back was not
+    checked: float32 (H, W) in pixels, positive, nan where invalid; the four stages of timings_ms; the same map back."""
+    monkeypatch.chdir(tmp_path)
+    _example_pair(tmp_path)
+    namespace = {"__name__": "__readme__"}
+    exec(compile(_python_blocks()["Python"], "README.md (Python)", "exec"), namespace)
+    result = namespace["r"]
+    disparity = result.disparity_px
+    assert disparity.dtype == np.float32 and disparity.shape == read_image(EXAMPLE / "left.png").shape[:2]
+    assert np.all(disparity[np.isfinite(disparity)] > 0) and not np.isinf(disparity).any()
+    assert list(result.timings_ms) == ["preprocess", "inference", "postprocess", "total"]
+    assert result.timings_ms["total"] >= result.timings_ms["inference"] > 0
+    from rtstereo.io import read_disparity
+
+    assert np.array_equal(read_disparity(tmp_path / "out" / "sgbm.pfm"), disparity, equal_nan=True)
+    assert "sgbm" in namespace["rtstereo"].list_models()
+
+
 def test_the_python_block_leaves_the_quick_starts_outputs_as_they_were(tmp_path, monkeypatch):
     """A reader goes from the quick start to the Python block: its SGBM map must not replace ``out/left.pfm``, the
     default model's map that the quick start's ``rtstereo compare examples/disparity.pfm out/left.pfm`` scores."""
