@@ -104,6 +104,20 @@ def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_
         model.predict(left, Image.fromarray(right))
 
 
+def test_the_none_cv2_imread_gives_for_a_file_it_cannot_read_is_named_so(textured_pair, tmp_path):
+    """predict(cv2.imread("missing.png"), right) said "expected a numpy array, got NoneType", not that the read had
+    failed, which cv2.imread does not say."""
+    import cv2
+
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("sgbm", max_disp=16).predict(left, cv2.imread(str(tmp_path / "missing.png")))
+    assert str(caught.value) == (
+        "right image: expected a numpy array, got NoneType (cv2.imread gives None for a file it cannot read: check the "
+        "path, or read it with rtstereo.io.read_image(path), which says why and gives RGB where cv2.imread gives BGR)"
+    )
+
+
 def test_a_torch_tensor_given_for_an_array_says_how_to_make_one(textured_pair):
     """It was "expected a numpy array, got Tensor", without a word of how; a tensor's layout is (C, H, W)."""
 

@@ -84,6 +84,11 @@ def _array_hint(image: Any) -> str:
     """
     if isinstance(image, (str, os.PathLike)):
         return " (a file name? read it with rtstereo.io.read_image(path))"
+    if image is None:  # what cv2.imread gives for a file it cannot read, without a word of why
+        return (
+            " (cv2.imread gives None for a file it cannot read: check the path, or read it with "
+            "rtstereo.io.read_image(path), which says why and gives RGB where cv2.imread gives BGR)"
+        )
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
         return " (a PIL image? np.asarray(image.convert('RGB')))"
     if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, without importing torch
