@@ -295,6 +295,21 @@ def test_an_unknown_or_missing_hybrid_network_names_the_setting_it_came_from():
     assert "--weights" not in str(caught.value) and "give its path" in str(caught.value)
 
 
+def test_a_loaded_model_given_as_the_hybrids_network_is_told_to_give_its_name():
+    """network=rtstereo.load("rtnet-v5") was read as the text of its repr: "model file not found: Predictor('rtnet-v5',
+    settings={...}, backend={...}) (...)", its repr twice in one message; a number was "unknown model '5'"."""
+    said = "the hybrid's setting network: expected a registry name or the path of an .onnx file or rtstereo checkpoint"
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("hybrid", network=rtstereo.load("sgbm"))
+    assert str(caught.value) == (
+        f"{said}, got Predictor; a loaded model is not taken: give the name or file it was loaded from "
+        "(network='rtnet-v5', network='net.onnx')"
+    )
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("default", settings={"network": 5})
+    assert str(caught.value) == f"{said}, got int"
+
+
 def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)

@@ -429,6 +429,7 @@ def _load(
         _no_weights(
             spec.name, weights, "its network is a setting: --set network=CHECKPOINT_OR_ONNX, network= in Python"
         )
+        _network_argument(overrides.get("network"))
     elif spec.kind == "onnx":
         _no_weights(
             spec.name,
@@ -515,6 +516,27 @@ def _load(
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime, given=set(overrides))
+
+
+def _network_argument(network: Any) -> None:
+    """Refuse a hybrid's ``network=`` that is neither a name nor a path (``None`` is its default): a loaded predictor
+    was read as the text of its repr, "model file not found: Predictor('rtnet-v5', settings=...)", the repr twice.
+
+    Raises:
+        InputError: ``network`` is of another type.
+    """
+    if network is None or isinstance(network, (str, os.PathLike)):
+        return
+    loaded = (
+        "; a loaded model is not taken: give the name or file it was loaded from (network='rtnet-v5', "
+        "network='net.onnx')"
+        if callable(getattr(network, "predict", None))
+        else ""
+    )
+    raise InputError(
+        "the hybrid's setting network: expected a registry name or the path of an .onnx file or rtstereo checkpoint, "
+        f"got {type(network).__name__}{loaded}"
+    )
 
 
 def _guided_onnx_file(name: str, kind: str) -> bool:
