@@ -885,6 +885,32 @@ def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():
     hybrid.close()
 
 
+@pytest.mark.parametrize("network", ["rtnet-v5", "rtnet-guided"])
+def test_a_hybrid_closed_by_another_thread_during_a_pair_says_it_was_closed(monkeypatch, network):
+    """Closed while a pair ran, the hybrid said "the rtnet-guided predictor was closed" (its network's name), and beside
+    an unguided network it made a new SGBM worker thread after close() had stopped its own."""
+    import threading
+
+    from rtstereo.runtime import hybrid as hybrid_module
+
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("hybrid", max_disp=16, network=network, threads=2)
+    decide = hybrid_module.resolved_sgbm_input
+
+    def closed_meanwhile(*args):  # what another thread's close() does once this pair has started
+        hybrid.close()
+        return decide(*args)
+
+    monkeypatch.setattr(hybrid_module, "resolved_sgbm_input", closed_meanwhile)
+    with pytest.raises(rtstereo.InputError) as caught:
+        hybrid.predict(left, right)
+    assert str(caught.value) == "the hybrid predictor was closed; load the model again (rtstereo.load)"
+    assert hybrid._sgbm_thread is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-sgbm") and t.is_alive()]
+
+
 def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
     """As the README says: one predictor (and two) called from several threads at once."""
     from concurrent.futures import ThreadPoolExecutor

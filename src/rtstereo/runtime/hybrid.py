@@ -292,6 +292,14 @@ class HybridPredictor:
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        try:
+            return self._predict_within_budget(pair)
+        except InputError:
+            if isinstance(self.backend, ClosedBackend):  # by another thread meanwhile: the network said its own name
+                self.backend.refuse(self.name)
+            raise
+
+    def _predict_within_budget(self, pair: StereoPair) -> DisparityResult:
         if isinstance(self.backend, ClosedBackend):
             self.backend.refuse(self.name)
         pair = pair_with_calibration_for_size(pair)
@@ -373,6 +381,8 @@ class HybridPredictor:
             prepare_ms += (time.perf_counter() - t_prepare) * 1e3
         else:
             with self._sgbm_thread_lock:
+                if isinstance(self.backend, ClosedBackend):  # closed by another thread since: no worker made anew
+                    self.backend.refuse(self.name)
                 if self._sgbm_thread is None:
                     self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
                 pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
