@@ -911,6 +911,25 @@ def test_a_hybrid_closed_by_another_thread_during_a_pair_says_it_was_closed(monk
     assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-sgbm") and t.is_alive()]
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_loaded_model_given_to_another_process_says_to_load_it_there(model):
+    """A predictor given to a multiprocessing pool (pickled) failed with "TypeError: cannot pickle 'mappingproxy'
+    object", a word of its registry entry, nothing of what to do."""
+    import copy
+    import pickle
+
+    loaded = rtstereo.load(model)
+    said = (
+        f"a loaded {loaded.name} model cannot be pickled or copied (its ONNX Runtime sessions, OpenCV matcher and "
+        f"threads stay in this process): load it where it runs, rtstereo.load('{loaded.name}', ...) in each process (a "
+        "multiprocessing pool's initializer), or share this one between threads, which it allows"
+    )
+    for send in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(rtstereo.InputError) as caught:
+            send(loaded)
+        assert str(caught.value) == said
+
+
 def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
     """As the README says: one predictor (and two) called from several threads at once."""
     from concurrent.futures import ThreadPoolExecutor

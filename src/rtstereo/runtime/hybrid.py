@@ -61,7 +61,15 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import ClosedBackend, LoadedSettings, Predictor, ResizeWarning, check_fit, counted_from
+from .predictor import (
+    ClosedBackend,
+    LoadedSettings,
+    Predictor,
+    ResizeWarning,
+    check_fit,
+    counted_from,
+    raise_not_copied,
+)
 from .providers import check_thread_count, default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -199,6 +207,9 @@ class HybridPredictor:
 
     def __enter__(self) -> HybridPredictor:
         return self
+
+    def __reduce__(self) -> Any:
+        raise_not_copied(self.name)
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

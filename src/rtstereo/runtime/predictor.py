@@ -171,6 +171,20 @@ def _scaled_to(calibration: Calibration, size_hw: tuple[int, int]) -> Calibratio
     return calibration if factors is None else calibration.scaled(*factors)
 
 
+def raise_not_copied(name: str) -> None:
+    """Refuse to pickle or copy a loaded model, whose ONNX Runtime sessions, OpenCV matcher and threads cannot be: a
+    predictor given to a ``multiprocessing`` pool failed with "TypeError: cannot pickle 'mappingproxy' object".
+
+    Raises:
+        InputError: always, saying to load the model where it runs.
+    """
+    raise InputError(
+        f"a loaded {name} model cannot be pickled or copied (its ONNX Runtime sessions, OpenCV matcher and threads "
+        f"stay in this process): load it where it runs, rtstereo.load({name!r}, ...) in each process (a "
+        "multiprocessing pool's initializer), or share this one between threads, which it allows"
+    )
+
+
 class LoadedSettings(dict):
     """A loaded model's settings (:attr:`Predictor.settings`): a dict to read, refused when changed.
 
@@ -318,6 +332,9 @@ class Predictor:
 
     def __enter__(self) -> Predictor:
         return self
+
+    def __reduce__(self) -> Any:
+        raise_not_copied(self.name)
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
