@@ -113,14 +113,11 @@ def load(
         check_fit(fit, (0, 0), "")
     predictor = _load(model, weights, backend, device, precision, overrides)
     if fit != "resize":
-        fixed_size_hw = getattr(predictor, "fixed_size_hw", None)
         try:
-            check_fit(fit, fixed_size_hw, getattr(predictor, "name", str(model)))
+            predictor.fit = fit  # each kind's own check: "crop" is for a network fixed at one size, alone
         except InputError:
             predictor.close()
             raise
-        if isinstance(predictor, Predictor):  # the hybrid takes any size: refused above
-            predictor.fit = fit
     if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
         _warn_unguided(model)
     for name, value in switches.items():

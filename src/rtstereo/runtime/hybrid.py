@@ -67,6 +67,7 @@ from .predictor import (
     Predictor,
     ResizeWarning,
     check_fit,
+    check_fit_name,
     counted_from,
     raise_not_copied,
 )
@@ -188,6 +189,7 @@ class HybridPredictor:
                 "hole_choice=false makes no choice (the network fills every hole): give one of them"
             )
         self.network = network
+        network.offers_fit_crop = False  # the hybrid takes no fit="crop"
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
         self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
@@ -234,6 +236,13 @@ class HybridPredictor:
 
     @fit.setter
     def fit(self, value: str) -> None:
+        fixed_hw = self.network.fixed_size_hw
+        if check_fit_name(value) == "crop" and fixed_hw is not None:  # "takes pairs of any size" was untrue of it
+            raise InputError(
+                f"--fit crop (fit='crop') is not for the hybrid: its SGBM matches the whole pair, and its network, "
+                f"fixed at {fixed_hw[0]}x{fixed_hw[1]} (HxW), runs the pair resized to that size (stretched where the "
+                f"aspect ratio differs): {self.network.keep_aspect_advice} (rtstereo export)"
+            )
         check_fit(value, None, self.name)  # "crop" had been taken, and ignored
 
     @property

@@ -262,6 +262,10 @@ class Predictor:
         'sgbm'
     """
 
+    # Whether the warning about a pair stretched to a fixed size offers --fit crop: not for the hybrid's network, which
+    # runs the pair the hybrid's SGBM matches whole (the hybrid refuses fit="crop").
+    offers_fit_crop = True
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -588,8 +592,13 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}; or --fit crop (predict, video, live; "
-                "fit='crop' in Python) runs their centred window of the network's aspect ratio"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}"
+                + (
+                    "; or --fit crop (predict, video, live; fit='crop' in Python) runs their centred window of the "
+                    "network's aspect ratio"
+                    if self.offers_fit_crop
+                    else ""
+                )
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
