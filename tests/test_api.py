@@ -104,6 +104,20 @@ def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_
         model.predict(left, Image.fromarray(right))
 
 
+def test_the_none_cv2_imread_gives_for_a_file_it_cannot_read_is_named_so(textured_pair, tmp_path):
+    """predict(cv2.imread("missing.png"), right) said "expected a numpy array, got NoneType", not that the read had
+    failed, which cv2.imread does not say."""
+    import cv2
+
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("sgbm", max_disp=16).predict(left, cv2.imread(str(tmp_path / "missing.png")))
+    assert str(caught.value) == (
+        "right image: expected a numpy array, got NoneType (cv2.imread gives None for a file it cannot read: check the "
+        "path, or read it with rtstereo.io.read_image(path), which says why and gives RGB where cv2.imread gives BGR)"
+    )
+
+
 def test_a_torch_tensor_given_for_an_array_says_how_to_make_one(textured_pair):
     """It was "expected a numpy array, got Tensor", without a word of how; a tensor's layout is (C, H, W)."""
 
@@ -281,6 +295,21 @@ def test_an_unknown_or_missing_hybrid_network_names_the_setting_it_came_from():
     assert "--weights" not in str(caught.value) and "give its path" in str(caught.value)
 
 
+def test_a_loaded_model_given_as_the_hybrids_network_is_told_to_give_its_name():
+    """network=rtstereo.load("rtnet-v5") was read as the text of its repr: "model file not found: Predictor('rtnet-v5',
+    settings={...}, backend={...}) (...)", its repr twice in one message; a number was "unknown model '5'"."""
+    said = "the hybrid's setting network: expected a registry name or the path of an .onnx file or rtstereo checkpoint"
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("hybrid", network=rtstereo.load("sgbm"))
+    assert str(caught.value) == (
+        f"{said}, got Predictor; a loaded model is not taken: give the name or file it was loaded from "
+        "(network='rtnet-v5', network='net.onnx')"
+    )
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("default", settings={"network": 5})
+    assert str(caught.value) == f"{said}, got int"
+
+
 def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
@@ -424,6 +453,54 @@ def test_sgbm_path_does_not_import_torch(textured_pair):
     assert out.stdout.strip() == "False"
 
 
+def test_the_packaged_models_and_what_a_result_is_saved_as_import_no_torch(tmp_path):
+    """What the README's Python sections do with the models that ship (default, rtnet-v5): load, predict, the left-right
+    check, depth, a point cloud, the map and the cloud written and read back, in a process of its own; only sgbm's
+    path was checked. Inference must run on a plain `pip install rtstereo`, without torch."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys, numpy as np, rtstereo\n"
+        "from rtstereo.confidence import lr_check\n"
+        "from rtstereo.geometry import depth_from_disparity, point_cloud\n"
+        "from rtstereo.io import read_disparity, write_disparity\n"
+        "from rtstereo.sinks.pointcloud import write_ply\n"
+        "rng = np.random.default_rng(0)\n"
+        "wide = rng.integers(0, 256, (48, 100, 3), dtype=np.uint8); left, right = wide[:, :96], wide[:, 4:]\n"
+        "cal = rtstereo.Calibration(300, 300, 47.5, 47.5, 23.5, 0.1)\n"
+        "for name in ('default', 'rtnet-v5'):\n"
+        "    with rtstereo.load(name) as m:\n"
+        "        r = m.predict(left, right, calibration=cal)\n"
+        "        lr_check(m, rtstereo.StereoPair(left, right))\n"
+        "    depth_from_disparity(r.disparity_px, cal)\n"
+        "    write_disparity(sys.argv[1] + f'/{name}.pfm', r.disparity_px)\n"
+        "    read_disparity(sys.argv[1] + f'/{name}.pfm')\n"
+        "    write_ply(sys.argv[1] + f'/{name}.ply', point_cloud(r.disparity_px, cal, left))\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('torch', 'torchvision')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(rtstereo.__file__).parents[1])}
+    argv = [sys.executable, "-c", code, str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == ["default.pfm", "default.ply", "rtnet-v5.pfm", "rtnet-v5.ply"]
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/nets/anynet.tar", "ftp://host/anynet.tar"])
+def test_weights_at_a_url_of_a_scheme_not_read_are_refused_naming_it(url):
+    """weights="s3://bucket/nets/anynet.tar" was "weights file not found: s3:/bucket/nets/anynet.tar", the URL made
+    into a path, as image arguments once were."""
+    scheme = url.split("://")[0]
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("anynet", weights=url)
+    assert str(caught.value) == (
+        f"weights {url}: {scheme}:// URLs are not read (only http://, https:// and file://); download the file and "
+        "give its path"
+    )
+
+
 def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
     import builtins
 
@@ -495,6 +572,50 @@ def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_op
         providers.check_gpu_build("cuda")
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
+    """m.settings["max_disp"] = 32 left SGBM searching 192 px while every result recorded max_disp 32; the hybrid took
+    any value unchecked (median=4). The settings now read as a dict, copy and pickle as one, and refuse a change."""
+    import copy
+    import json
+    import pickle
+
+    left, right = textured_pair
+    loaded = rtstereo.load(model, max_disp=16)
+    for change in (
+        lambda settings: settings.__setitem__("max_disp", 32),
+        lambda settings: settings.update(median=4),
+        lambda settings: settings.pop("max_disp"),
+        lambda settings: settings.setdefault("new", 1),
+    ):
+        with pytest.raises(rtstereo.InputError, match=r"was built with its settings when it loaded"):
+            change(loaded.settings)
+    with pytest.raises(rtstereo.InputError) as caught:
+        loaded.settings["max_disp"] = 32
+    assert str(caught.value) == (
+        f"{loaded.name} was built with its settings when it loaded (max_disp=16): load it again with the new one, "
+        f"rtstereo.load('{loaded.name}', max_disp=32) (--set max_disp=32 on the command line)"
+    )
+    assert loaded.predict(left, right).settings["max_disp"] == 16
+    for copied in (pickle.loads(pickle.dumps(loaded.settings)), copy.deepcopy(loaded.settings), dict(loaded.settings)):
+        assert copied == loaded.settings and json.dumps(copied) == json.dumps(loaded.settings)
+
+
+def test_a_torch_device_is_the_device_it_names_and_another_type_is_named(textured_pair):
+    """device=torch.device("cpu") was refused as "device must be cpu or cuda[:N], got 'cpu'", and device=0 (PyTorch's
+    way to name the first GPU) as "got '0'", neither naming what was wrong."""
+    torch = pytest.importorskip("torch")
+    left, right = textured_pair
+    expected = rtstereo.load("rtnet-v5").predict(left, right)
+    result = rtstereo.load("rtnet-v5", device=torch.device("cpu")).predict(left, right)
+    assert result.settings["device"] == "cpu"
+    assert np.array_equal(result.disparity_px, expected.disparity_px, equal_nan=True)
+    for device, named in ((0, "int 0"), (None, "NoneType None")):
+        with pytest.raises(rtstereo.InputError) as caught:
+            rtstereo.load("sgbm", device=device)
+        assert str(caught.value) == f"device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got {named}"
+
+
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
 @pytest.mark.parametrize(
     ("option", "message"),
@@ -520,6 +641,22 @@ def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
     assert np.array_equal(guided.predict_pair(pair, hints=hints.tolist()).disparity_px, expected, equal_nan=True)
     with pytest.raises(rtstereo.InputError, match=r"^hints: expected a float \(H, W\) array of disparities .* got str"):
         guided.predict_pair(pair, hints="hints.npy")
+
+
+def test_a_guided_network_takes_hints_in_predict_as_its_unguided_warning_says(textured_pair):
+    """load("rtnet-guided") warns "give it hints (predict(left, right, hints=...))", and predict failed with
+    TypeError: unexpected keyword argument 'hints' (predict_pair alone took them)."""
+    with pytest.warns(rtstereo.RtStereoWarning, match=r"predict\(left, right, hints=\.\.\.\)"):
+        guided = rtstereo.load("rtnet-guided")
+    left, right = textured_pair
+    hints = np.full(left.shape[:2], np.nan, np.float32)
+    hints[10:30, 10:40] = 4.0
+    got = guided.predict(left, right, hints=hints).disparity_px
+    expected = guided.predict_pair(rtstereo.StereoPair(left, right), hints=hints).disparity_px
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert not np.array_equal(got, guided.predict(left, right).disparity_px, equal_nan=True)  # the hints are used
+    with pytest.raises(rtstereo.InputError, match="sgbm takes no hints"):
+        rtstereo.load("sgbm", max_disp=16).predict(left, right, hints=hints)
 
 
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
@@ -748,6 +885,51 @@ def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():
     hybrid.close()
 
 
+@pytest.mark.parametrize("network", ["rtnet-v5", "rtnet-guided"])
+def test_a_hybrid_closed_by_another_thread_during_a_pair_says_it_was_closed(monkeypatch, network):
+    """Closed while a pair ran, the hybrid said "the rtnet-guided predictor was closed" (its network's name), and beside
+    an unguided network it made a new SGBM worker thread after close() had stopped its own."""
+    import threading
+
+    from rtstereo.runtime import hybrid as hybrid_module
+
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("hybrid", max_disp=16, network=network, threads=2)
+    decide = hybrid_module.resolved_sgbm_input
+
+    def closed_meanwhile(*args):  # what another thread's close() does once this pair has started
+        hybrid.close()
+        return decide(*args)
+
+    monkeypatch.setattr(hybrid_module, "resolved_sgbm_input", closed_meanwhile)
+    with pytest.raises(rtstereo.InputError) as caught:
+        hybrid.predict(left, right)
+    assert str(caught.value) == "the hybrid predictor was closed; load the model again (rtstereo.load)"
+    assert hybrid._sgbm_thread is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-sgbm") and t.is_alive()]
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_loaded_model_given_to_another_process_says_to_load_it_there(model):
+    """A predictor given to a multiprocessing pool (pickled) failed with "TypeError: cannot pickle 'mappingproxy'
+    object", a word of its registry entry, nothing of what to do."""
+    import copy
+    import pickle
+
+    loaded = rtstereo.load(model)
+    said = (
+        f"a loaded {loaded.name} model cannot be pickled or copied (its ONNX Runtime sessions, OpenCV matcher and "
+        f"threads stay in this process): load it where it runs, rtstereo.load('{loaded.name}', ...) in each process (a "
+        "multiprocessing pool's initializer), or share this one between threads, which it allows"
+    )
+    for send in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(rtstereo.InputError) as caught:
+            send(loaded)
+        assert str(caught.value) == said
+
+
 def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
     """As the README says: one predictor (and two) called from several threads at once."""
     from concurrent.futures import ThreadPoolExecutor
@@ -878,6 +1060,19 @@ def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hin
     with pytest.raises(rtstereo.InputError) as info:
         rtstereo.load("sgbm", max_disp=16).predict(image, image)
     assert str(info.value) == f"left image: expected shape (H, W, 3) or (H, W), {hint}"
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # NumPy's word on np.matrix
+def test_an_array_subclass_is_read_as_the_plain_array_it_holds(textured_pair):
+    """A grey view given as np.matrix (what np.asmatrix or scipy's .todense() give) failed with a bare ValueError,
+    "shape too large to be a matrix", and a strided one (np.asmatrix(left[:, :, 0])) aborted the process, "double free
+    or corruption" (NumPy 2.4's repeat of a matrix); a masked array is taken as its data, as before."""
+    left, right = (np.ascontiguousarray(view[:, :, 0]) for view in textured_pair)
+    model = rtstereo.load("sgbm", max_disp=16)
+    expected = model.predict(left, right).disparity_px
+    for wrap in (np.asmatrix, np.ma.masked_array):
+        got = model.predict(wrap(left), wrap(right)).disparity_px
+        assert type(got) is np.ndarray and np.array_equal(got, expected, equal_nan=True), wrap
 
 
 @pytest.mark.parametrize(

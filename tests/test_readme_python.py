@@ -98,6 +98,39 @@ SETUPS = {
 RAY = "Batches, manifests, resume and Ray"
 
 
+def _python_claims(namespace: dict, printed: str) -> None:
+    """What the Python block's comments say of ``r`` and of the map read back: float32 (H, W) in pixels, positive, nan
+    where invalid; the four stages of ``timings_ms``; the same map back from ``out/sgbm.pfm``."""
+    from rtstereo.io import read_disparity
+
+    result = namespace["r"]
+    disparity = result.disparity_px
+    assert disparity.dtype == np.float32 and disparity.shape == read_image(EXAMPLE / "left.png").shape[:2]
+    assert np.all(disparity[np.isfinite(disparity)] > 0) and not np.isinf(disparity).any()
+    assert list(result.timings_ms) == ["preprocess", "inference", "postprocess", "total"]
+    assert result.timings_ms["total"] >= result.timings_ms["inference"] > 0
+    assert np.array_equal(read_disparity("out/sgbm.pfm"), disparity, equal_nan=True)
+
+
+def _3d_claims(namespace: dict, printed: str) -> None:
+    """What the 3D block's comments say: the misalignment printed well below 0.75 px, depth float32 (H, W) with nan
+    where the map is invalid, the cloud within ``max_depth_m``, the left-right check's map nan where its mask says the
+    views disagree."""
+    assert float(printed.split()[0]) < 0.75
+    disparity, depth = namespace["result"].disparity_px, namespace["depth_m"]
+    assert depth.dtype == np.float32 and depth.shape == disparity.shape == namespace["left"].shape[:2]
+    assert np.array_equal(np.isnan(depth), ~(disparity > 0))
+    cloud = namespace["cloud"]
+    assert 0 < len(cloud) and float(cloud.points_m[:, 2].max()) <= 10.0
+    checked, consistent = namespace["checked"], namespace["consistent"]
+    assert consistent.dtype == bool and np.array_equal(np.isfinite(checked.disparity_px), consistent)
+    assert 0 < np.count_nonzero(~consistent) < consistent.size
+
+
+# heading -> what its comments promise, checked after it ran (the namespace it left, what it printed)
+CLAIMS = {"Python": _python_claims, "From Python #3": _3d_claims}
+
+
 def test_every_python_block_of_the_readme_is_run_here():
     assert set(_python_blocks()) == {*SETUPS, RAY}
 
@@ -119,7 +152,7 @@ def test_the_readme_ray_block_runs_as_written_and_reports_as_it_says(tmp_path, m
 
 
 @pytest.mark.parametrize("heading", sorted(SETUPS))
-def test_a_readme_python_block_runs_as_written(heading, tmp_path, monkeypatch):
+def test_a_readme_python_block_runs_as_written(heading, tmp_path, monkeypatch, capsys):
     prepare, given, written = SETUPS[heading]
     monkeypatch.chdir(tmp_path)
     if prepare is not None:
@@ -128,6 +161,8 @@ def test_a_readme_python_block_runs_as_written(heading, tmp_path, monkeypatch):
     exec(compile(_python_blocks()[heading], f"README.md ({heading})", "exec"), namespace)
     for name in written:
         assert (tmp_path / name).is_file(), name
+    if heading in CLAIMS:  # what its comments say, beyond that it runs
+        CLAIMS[heading](namespace, capsys.readouterr().out)
 
 
 def test_the_python_block_leaves_the_quick_starts_outputs_as_they_were(tmp_path, monkeypatch):

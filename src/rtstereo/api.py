@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
-from .io.download import file_url_path, is_url, read_downloaded
+from .io.download import file_url_path, is_url, read_downloaded, refuse_other_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.checkpoint import NotSelfDescribing
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -48,7 +48,8 @@ def load(
             once into the cache). Refused for models that carry their weights or have none: classical
             methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
         backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
-        device: ``cpu`` or ``cuda[:N]`` (PyTorch / ONNX Runtime; classical methods run on the CPU).
+        device: ``cpu`` or ``cuda[:N]``, or a ``torch.device`` of one (PyTorch / ONNX Runtime; classical methods run
+            on the CPU).
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
@@ -84,6 +85,7 @@ def load(
         64
     """
     model = _model_argument(model)
+    device = _device_argument(device)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):  # Path() failed with a bare TypeError
         raise InputError(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
@@ -91,6 +93,8 @@ def load(
         )
     if isinstance(weights, str) and not weights.strip():  # Path("") is the working folder: "weights file . is a folder"
         raise InputError("weights: an empty path; give the checkpoint file or its URL, or leave weights out")
+    if isinstance(weights, str):  # s3://b/w.tar was "weights file not found: s3:/b/w.tar", the URL made into a path
+        refuse_other_url(weights, "weights")
     if settings is not None and not isinstance(settings, Mapping):
         raise InputError(
             f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
@@ -110,14 +114,11 @@ def load(
         check_fit(fit, (0, 0), "")
     predictor = _load(model, weights, backend, device, precision, overrides)
     if fit != "resize":
-        fixed_size_hw = getattr(predictor, "fixed_size_hw", None)
         try:
-            check_fit(fit, fixed_size_hw, getattr(predictor, "name", str(model)))
+            predictor.fit = fit  # each kind's own check: "crop" is for a network fixed at one size, alone
         except InputError:
             predictor.close()
             raise
-        if isinstance(predictor, Predictor):  # the hybrid takes any size: refused above
-            predictor.fit = fit
     if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
         _warn_unguided(model)
     for name, value in switches.items():
@@ -230,6 +231,30 @@ def _model_argument(model: Any) -> str:
     raise InputError(
         f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
         f"checkpoint, got {type(model).__name__} {model!r:.80}{loaded}"
+    )
+
+
+def _device_argument(device: Any) -> str:
+    """``device`` as :func:`load` reads it: a string, or a ``torch.device`` as its string (``torch.device("cpu")`` was
+    refused as "device must be cpu or cuda[:N], got 'cpu'"); torch is not imported for it.
+
+    Raises:
+        InputError: neither (the value checked against the devices is a string: ``_check_device``).
+
+    Examples:
+        >>> _device_argument("cuda:1")
+        'cuda:1'
+        >>> _device_argument(0)
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got int 0
+    """
+    if isinstance(device, str):
+        return device
+    if type(device).__module__ == "torch" and type(device).__name__ == "device":
+        return str(device)  # "cpu", "cuda", "cuda:1"
+    raise InputError(
+        f"device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got {type(device).__name__} {device!r:.80}"
     )
 
 
@@ -397,6 +422,7 @@ def _load(
         _no_weights(
             spec.name, weights, "its network is a setting: --set network=CHECKPOINT_OR_ONNX, network= in Python"
         )
+        _network_argument(overrides.get("network"))
     elif spec.kind == "onnx":
         _no_weights(
             spec.name,
@@ -483,6 +509,27 @@ def _load(
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime, given=set(overrides))
+
+
+def _network_argument(network: Any) -> None:
+    """Refuse a hybrid's ``network=`` that is neither a name nor a path (``None`` is its default): a loaded predictor
+    was read as the text of its repr, "model file not found: Predictor('rtnet-v5', settings=...)", the repr twice.
+
+    Raises:
+        InputError: ``network`` is of another type.
+    """
+    if network is None or isinstance(network, (str, os.PathLike)):
+        return
+    loaded = (
+        "; a loaded model is not taken: give the name or file it was loaded from (network='rtnet-v5', "
+        "network='net.onnx')"
+        if callable(getattr(network, "predict", None))
+        else ""
+    )
+    raise InputError(
+        "the hybrid's setting network: expected a registry name or the path of an .onnx file or rtstereo checkpoint, "
+        f"got {type(network).__name__}{loaded}"
+    )
 
 
 def _guided_onnx_file(name: str, kind: str) -> bool:

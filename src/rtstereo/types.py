@@ -24,7 +24,8 @@ from .errors import InputError, require_number, require_whole, warn
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Check an image at the public boundary and bring it to ``uint8`` RGB ``(H, W, 3)``.
 
-    Grey images ``(H, W)`` or ``(H, W, 1)`` are repeated to three channels; RGBA drops alpha.
+    Grey images ``(H, W)`` or ``(H, W, 1)`` are repeated to three channels; RGBA drops alpha. An array subclass
+    (``np.matrix``, a masked array) is read as the plain array it holds.
     Anything else (float images, wrong rank) is refused rather than guessed at.
 
     Args:
@@ -42,6 +43,9 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}{_array_hint(image)}")
     if image.dtype != np.uint8:
         raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image)}")
+    # A subclass as a plain array (no copy): np.matrix stays 2-D under image[:, :, None] ("shape too large to be a
+    # matrix"), and NumPy 2.4's repeat of a strided one aborted the process ("double free or corruption").
+    image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.ndim == 3 and image.shape[2] == 1:
@@ -80,6 +84,11 @@ def _array_hint(image: Any) -> str:
     """
     if isinstance(image, (str, os.PathLike)):
         return " (a file name? read it with rtstereo.io.read_image(path))"
+    if image is None:  # what cv2.imread gives for a file it cannot read, without a word of why
+        return (
+            " (cv2.imread gives None for a file it cannot read: check the path, or read it with "
+            "rtstereo.io.read_image(path), which says why and gives RGB where cv2.imread gives BGR)"
+        )
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
         return " (a PIL image? np.asarray(image.convert('RGB')))"
     if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, without importing torch

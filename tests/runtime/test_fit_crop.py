@@ -192,6 +192,28 @@ def test_the_hybrid_refuses_crop_set_on_it_rather_than_ignoring_it():
     assert hybrid.fit == "resize"
 
 
+def test_a_hybrid_with_a_network_of_one_size_neither_offers_nor_misnames_crop(matcher):
+    """A hybrid whose network is fixed at one size warned "or --fit crop (...) runs their centred window", and refused
+    fit="crop" as "hybrid takes pairs of any size, nothing to crop": each sent the user to the other."""
+    left, right = shifted_pair((64, 160), lambda x: 4)
+    hybrid = rtstereo.load("hybrid", network=str(matcher), max_disp=16)
+    with pytest.warns(ResizeWarning, match="the views are stretched") as caught:
+        hybrid.predict(left, right)
+    assert not [w for w in caught if "--fit crop" in str(w.message)]
+    said = (
+        "--fit crop (fit='crop') is not for the hybrid: its SGBM matches the whole pair, and its network, fixed at "
+        "32x48 (HxW), runs the pair resized to that size (stretched where the aspect ratio differs): "
+    )
+    with pytest.raises(InputError) as refused:
+        hybrid.fit = "crop"
+    assert str(refused.value).startswith(said) and str(refused.value).endswith(" (rtstereo export)")
+    with pytest.raises(InputError) as refused:
+        rtstereo.load("hybrid", network=str(matcher), max_disp=16, fit="crop")
+    assert str(refused.value).startswith(said)
+    with pytest.warns(ResizeWarning, match="or --fit crop"):  # alone, it offers it
+        _load(matcher, fit="resize").predict(left, right)
+
+
 def test_lr_check_with_crop_checks_the_windows_maps(matcher):
     left, right = shifted_pair((64, 160), lambda x: 4 if x < 80 else 10)
     model = _load(matcher)

@@ -61,7 +61,16 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import ClosedBackend, Predictor, ResizeWarning, check_fit, counted_from
+from .predictor import (
+    ClosedBackend,
+    LoadedSettings,
+    Predictor,
+    ResizeWarning,
+    check_fit,
+    check_fit_name,
+    counted_from,
+    raise_not_copied,
+)
 from .providers import check_thread_count, default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -149,7 +158,7 @@ class HybridPredictor:
 
     def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor, threads: Any = None):
         self.spec = spec
-        self.settings = dict(settings)
+        self.settings: dict[str, Any] = LoadedSettings(settings, spec.name)
         self.threads = None if threads is None else check_thread_count(coerce_setting("threads", threads, 1))
         if self.settings["median"] not in MEDIAN_SIZES:
             raise InputError(
@@ -180,6 +189,7 @@ class HybridPredictor:
                 "hole_choice=false makes no choice (the network fills every hole): give one of them"
             )
         self.network = network
+        network.offers_fit_crop = False  # the hybrid takes no fit="crop"
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
         self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
@@ -199,6 +209,9 @@ class HybridPredictor:
 
     def __enter__(self) -> HybridPredictor:
         return self
+
+    def __reduce__(self) -> Any:
+        raise_not_copied(self.name)
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -223,6 +236,13 @@ class HybridPredictor:
 
     @fit.setter
     def fit(self, value: str) -> None:
+        fixed_hw = self.network.fixed_size_hw
+        if check_fit_name(value) == "crop" and fixed_hw is not None:  # "takes pairs of any size" was untrue of it
+            raise InputError(
+                f"--fit crop (fit='crop') is not for the hybrid: its SGBM matches the whole pair, and its network, "
+                f"fixed at {fixed_hw[0]}x{fixed_hw[1]} (HxW), runs the pair resized to that size (stretched where the "
+                f"aspect ratio differs): {self.network.keep_aspect_advice} (rtstereo export)"
+            )
         check_fit(value, None, self.name)  # "crop" had been taken, and ignored
 
     @property
@@ -292,6 +312,14 @@ class HybridPredictor:
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        try:
+            return self._predict_within_budget(pair)
+        except InputError:
+            if isinstance(self.backend, ClosedBackend):  # by another thread meanwhile: the network said its own name
+                self.backend.refuse(self.name)
+            raise
+
+    def _predict_within_budget(self, pair: StereoPair) -> DisparityResult:
         if isinstance(self.backend, ClosedBackend):
             self.backend.refuse(self.name)
         pair = pair_with_calibration_for_size(pair)
@@ -373,6 +401,8 @@ class HybridPredictor:
             prepare_ms += (time.perf_counter() - t_prepare) * 1e3
         else:
             with self._sgbm_thread_lock:
+                if isinstance(self.backend, ClosedBackend):  # closed by another thread since: no worker made anew
+                    self.backend.refuse(self.name)
                 if self._sgbm_thread is None:
                     self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
                 pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)

@@ -171,6 +171,59 @@ def _scaled_to(calibration: Calibration, size_hw: tuple[int, int]) -> Calibratio
     return calibration if factors is None else calibration.scaled(*factors)
 
 
+def raise_not_copied(name: str) -> None:
+    """Refuse to pickle or copy a loaded model, whose ONNX Runtime sessions, OpenCV matcher and threads cannot be: a
+    predictor given to a ``multiprocessing`` pool failed with "TypeError: cannot pickle 'mappingproxy' object".
+
+    Raises:
+        InputError: always, saying to load the model where it runs.
+    """
+    raise InputError(
+        f"a loaded {name} model cannot be pickled or copied (its ONNX Runtime sessions, OpenCV matcher and threads "
+        f"stay in this process): load it where it runs, rtstereo.load({name!r}, ...) in each process (a "
+        "multiprocessing pool's initializer), or share this one between threads, which it allows"
+    )
+
+
+class LoadedSettings(dict):
+    """A loaded model's settings (:attr:`Predictor.settings`): a dict to read, refused when changed.
+
+    The model was built from them when it loaded (OpenCV's matcher, a network's graph): ``m.settings["max_disp"] = 32``
+    left SGBM searching 192 px while every result recorded 32, and the hybrid took a value no check had seen.
+
+    Examples:
+        >>> settings = LoadedSettings({"max_disp": 64}, "sgbm")
+        >>> settings["max_disp"], dict(settings) == {"max_disp": 64}
+        (64, True)
+        >>> settings["max_disp"] = 32  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: sgbm was built with its settings when it loaded (max_disp=64): ... max_disp=32) ...
+    """
+
+    def __init__(self, settings: Any, model: str) -> None:
+        super().__init__(settings)
+        self.model = model
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        now = f" ({key}={self[key]!r})" if key in self else ""
+        raise InputError(
+            f"{self.model} was built with its settings when it loaded{now}: load it again with the new one, "
+            f"rtstereo.load({self.model!r}, {key}={value!r}) (--set {key}={value} on the command line)"
+        )
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise InputError(
+            f"{self.model} was built with its settings when it loaded: load it again with other ones, "
+            f"rtstereo.load({self.model!r}, SETTING=VALUE)"
+        )
+
+    __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled and copied as made, not item by item through __setitem__
+        return (LoadedSettings, (dict(self), self.model))
+
+
 class Predictor:
     """Runs a stereo method on pairs of uint8 RGB images.
 
@@ -209,6 +262,10 @@ class Predictor:
         'sgbm'
     """
 
+    # Whether the warning about a pair stretched to a fixed size offers --fit crop: not for the hybrid's network, which
+    # runs the pair the hybrid's SGBM matches whole (the hybrid refuses fit="crop").
+    offers_fit_crop = True
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -224,9 +281,9 @@ class Predictor:
         fit: str = "resize",
     ):
         self.spec = spec
-        self.settings = dict(settings)
-        self.backend = backend
         self.name = name or spec.name
+        self.settings: dict[str, Any] = LoadedSettings(settings, self.name)
+        self.backend = backend
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else fill_left_border
         self.refine_edges = spec.refine_edges if refine_edges is None else refine_edges
@@ -280,6 +337,9 @@ class Predictor:
     def __enter__(self) -> Predictor:
         return self
 
+    def __reduce__(self) -> Any:
+        raise_not_copied(self.name)
+
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
@@ -301,7 +361,14 @@ class Predictor:
         searched = self.backend.describe().get("searched_disp")
         return float(searched if searched is not None else value)
 
-    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
+    def predict(
+        self,
+        left: np.ndarray,
+        right: np.ndarray,
+        calibration: Calibration | None = None,
+        *,
+        hints: np.ndarray | None = None,
+    ) -> DisparityResult:
         """Disparity of the left image.
 
         Args:
@@ -312,6 +379,8 @@ class Predictor:
                 another image size of the same aspect ratio is scaled to these images with a
                 :class:`~rtstereo.geometry.CalibrationWarning`, as on the command line; another aspect
                 ratio is refused (:class:`~rtstereo.errors.InputError`).
+            hints: for a :attr:`guided` network alone: float ``(H, W)`` disparities known in advance, ``nan`` where
+                there are none, as :meth:`predict_pair` takes them (another network refuses them).
 
         Returns:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid); with :attr:`fit`
@@ -323,7 +392,7 @@ class Predictor:
                 :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         started = time.perf_counter()
-        result = with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left)
+        result = with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration), hints=hints), left)
         return counted_from(result, started)
 
     def _postprocess(
@@ -523,8 +592,13 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}; or --fit crop (predict, video, live; "
-                "fit='crop' in Python) runs their centred window of the network's aspect ratio"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}"
+                + (
+                    "; or --fit crop (predict, video, live; fit='crop' in Python) runs their centred window of the "
+                    "network's aspect ratio"
+                    if self.offers_fit_crop
+                    else ""
+                )
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
