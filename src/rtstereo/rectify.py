@@ -1886,7 +1886,14 @@ class Rectifier:
                 f"{path} is a rectified calibration ({found}) without the raw cameras (K1, D1, K2, D2) that "
                 f"rectifying needs: {_FOR_CALIB}"
             )
-        if not needed <= matrices.keys() or 0 in size_wh:
+        if needed <= matrices.keys() and 0 in size_wh:
+            # It listed the K1, D1, K2, D2 it had found as what was needed, the size last, as if the matrices lacked
+            raise InputError(
+                f"{path} holds both cameras (their matrices and distortion) but not the size of the images they were "
+                "calibrated at, which the rectification maps are made for: add image_width and image_height (or "
+                "image_size: [width, height]) to it"
+            )
+        if not needed <= matrices.keys():
             raise InputError(
                 f"{path}: rectification needs K1, D1, K2, D2 and the image size (image_width, "
                 f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "

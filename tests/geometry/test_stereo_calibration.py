@@ -824,6 +824,25 @@ def test_a_swapped_raw_rig_is_refused_in_the_terms_of_its_file(tmp_path):
     assert "P[0,3]" not in str(swapped.value)
 
 
+def test_a_raw_rig_without_its_image_size_is_told_to_add_it_not_the_matrices_it_has(tmp_path):
+    """It said 'rectification needs K1, D1, K2, D2 and the image size; found D1, D2, K1, K2, R, T and size 0x0'."""
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = read_opencv(_pose_file(tmp_path, "sized.yaml")).matrices
+    unsized = write_opencv(tmp_path / "unsized.yaml", matrices)
+    with pytest.raises(InputError) as refused:
+        Rectifier.from_file(unsized)
+    assert str(refused.value) == (
+        f"{unsized} holds both cameras (their matrices and distortion) but not the size of the images they were "
+        "calibrated at, which the rectification maps are made for: add image_width and image_height (or "
+        "image_size: [width, height]) to it"
+    )
+    # what the message says to add is read
+    sized = tmp_path / "image_size.yaml"
+    sized.write_text(unsized.read_text() + "image_size: [160, 120]\n")
+    assert Rectifier.from_file(sized).size_hw == (120, 160)
+
+
 def test_a_rig_with_an_absurd_image_size_is_refused_before_its_maps_are_built(tmp_path, monkeypatch):
     """100000x100000 ended in OpenCV's out-of-memory traceback; 12 B per pixel of maps against the budget."""
     from rtstereo.io.calibration import write_opencv

@@ -110,7 +110,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "--rectify",
         metavar="MAPS",
         help="rectify raw pairs first with maps.npz from `rtstereo calibrate` (or an OpenCV "
-        "YAML with K1 D1 K2 D2 R T); also gives the calibration",
+        "YAML with K1 D1 K2 D2 R T and image_width, image_height); also gives the calibration",
     )
     group.add_argument(
         "--lr-check",
