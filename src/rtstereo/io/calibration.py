@@ -670,7 +670,14 @@ def _from_kitti(values: dict[str, np.ndarray], path: Path, cameras: tuple[int, i
     names = [f"P_rect_0{c}" if rect else f"P{c}" for c in cameras]
     for name in names:
         if name not in values:
-            raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))})")
+            # A file of the colour cameras' P2, P3 alone was refused for P0 without a word of --kitti-cameras
+            prefix = "P_rect_0" if rect else "P"
+            held = [(a, b) for a, b in ((0, 1), (2, 3)) if f"{prefix}{a}" in values and f"{prefix}{b}" in values]
+            hint = ""
+            if held:
+                a, b = held[0]
+                hint = f"; it holds cameras {a} and {b}: --kitti-cameras {a},{b} (kitti_cameras=({a}, {b}))"
+            raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))}){hint}")
         if values[name].size != 12:
             raise InputError(f"{path}: {name} has {values[name].size} numbers, expected 12 (a 3x4 matrix)")
         if not np.isfinite(values[name]).all():  # named here: calibration_from_projections calls them P1, P2
