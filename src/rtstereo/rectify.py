@@ -850,6 +850,38 @@ class Board:
                     f"board: unknown ArUco dictionary '{self.dictionary}' (known: {', '.join(ARUCO_DICTIONARIES)})"
                 )
 
+    @property
+    def text(self) -> str:
+        """The board as ``--board`` gives it (:meth:`parse` reads it back).
+
+        Examples:
+            >>> Board.parse("charuco:11x8:0.03:0.022:legacy").text
+            'charuco:11x8:0.03:0.022:DICT_5X5_100:legacy'
+        """
+        if self.kind == "chessboard":
+            return f"chessboard:{self.cols}x{self.rows}:{self.square_m:g}"
+        legacy = ":legacy" if self.legacy else ""
+        return f"charuco:{self.cols}x{self.rows}:{self.square_m:g}:{self.marker_m:g}:{self.dictionary}{legacy}"
+
+    def _other_layouts(self) -> list[Board]:
+        """ChArUco boards of the same squares and markers that a print of this one may be instead: its columns and rows
+        the other way round, and the other of OpenCV's two layouts (before and since 4.6; they differ for an even
+        number of rows only)."""
+        if self.kind != "charuco":
+            return []
+        c, r, legacy_given = self.cols, self.rows, self.legacy
+        # an odd number of rows has one layout, given without :legacy
+        layouts = [
+            (cols, rows, legacy and rows % 2 == 0)
+            for cols, rows, legacy in ((r, c, legacy_given), (c, r, not legacy_given), (r, c, not legacy_given))
+        ]
+        given = (c, r, legacy_given and r % 2 == 0)
+        return [
+            dataclasses.replace(self, cols=cols, rows=rows, legacy=legacy)
+            for cols, rows, legacy in dict.fromkeys(layouts)
+            if (cols, rows, legacy) != given
+        ]
+
     def opencv_charuco(self):
         """The ``cv2.aruco.CharucoBoard`` of a ChArUco board."""
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
@@ -876,17 +908,19 @@ class Board:
         """
         return self._detect(image)[0]
 
-    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None]:
-        """:meth:`detect`'s result, and for a ChArUco board found the markers' size as seen over the one given
-        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told)."""
+    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None, Board | None]:
+        """:meth:`detect`'s result; for a ChArUco board found, the markers' size as seen over the one given
+        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told); and for a ChArUco board not
+        found where its markers are seen, the board of another layout they fit (:meth:`_other_layouts`), or ``None``.
+        """
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
             charuco = self.opencv_charuco()
             corners, ids, marker_corners, marker_ids = cv2.aruco.CharucoDetector(charuco).detectBoard(grey)
             if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
-                return None, None
+                return None, None, self._layout_of(grey, marker_corners, marker_ids)
             found = np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
-            return found, _marker_scale(charuco, found, marker_corners, marker_ids)
+            return found, _marker_scale(charuco, found, marker_corners, marker_ids), None
         size = (self.cols, self.rows)
         # The classic detector with sub-pixel refinement is the more accurate on sharp views; the
         # sector-based one (SB) finds boards the classic one misses (blur, strong perspective).
@@ -904,8 +938,21 @@ class Board:
             cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
-                return None, None
-        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None
+                return None, None, None
+        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None, None
+
+    def _layout_of(self, grey: np.ndarray, marker_corners, marker_ids) -> Board | None:
+        """The first of :meth:`_other_layouts` whose corners the markers seen give, or ``None``. OpenCV finds the
+        markers of a board given with its columns and rows the other way round, or in the other layout, and then no
+        corner, without a word; the markers found are reused, so each layout tried costs well under a millisecond."""
+        if marker_ids is None or len(marker_ids) < _MIN_CHARUCO_CORNERS:
+            return None
+        for other in self._other_layouts():
+            detector = cv2.aruco.CharucoDetector(other.opencv_charuco())
+            _, ids, _, _ = detector.detectBoard(grey, markerCorners=marker_corners, markerIds=marker_ids)
+            if ids is not None and len(ids) >= _MIN_CHARUCO_CORNERS:
+                return other
+        return None
 
 
 def _marker_scale(charuco, found: tuple[np.ndarray, np.ndarray], marker_corners, marker_ids) -> float | None:
@@ -1167,6 +1214,9 @@ class BoardViews:
             else ``None``.
         marker_scale: a ChArUco board's markers as seen over the size given, median of the two views (``None``: a
             chessboard, or not found).
+        other_layouts: for each view (up to two) in which a ChArUco board's markers were seen but not the board, a
+            board of another layout they fit (its columns and rows the other way round, or OpenCV's layout before or
+            since 4.6).
     """
 
     name: str
@@ -1176,6 +1226,7 @@ class BoardViews:
     right: tuple[np.ndarray, np.ndarray] | None
     shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     marker_scale: float | None = None
+    other_layouts: tuple[Board, ...] = ()
 
 
 def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: str = "0") -> BoardViews:
@@ -1203,7 +1254,7 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
             "folder given for both cameras, or a copy); the views of the two cameras are needed"
         )
     object_points = board.object_points()
-    (found_left, scale_left), (found_right, scale_right) = board._detect(left), board._detect(right)
+    (found_left, scale_left, other_left), (found_right, scale_right, other_right) = map(board._detect, (left, right))
     found_left = _fixing_the_pose(found_left, object_points, f"calibration pair {name} (left)")
     found_right = _fixing_the_pose(found_right, object_points, f"calibration pair {name} (right)")
     scales = [scale for scale in (scale_left, scale_right) if scale is not None]
@@ -1214,7 +1265,25 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
         if common is not None and _fixing_the_pose(common[:2], object_points, where) is not None:
             shared = common
     marker_scale = float(np.median(scales)) if scales else None
-    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale)
+    others = tuple(other for other in (other_left, other_right) if other is not None)
+    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale, others)
+
+
+def _layout_difference(given: Board, other: Board) -> str:
+    """How a ChArUco board of another layout differs from the one given, for advice."""
+    differences = []
+    other_legacy = other.legacy and other.rows % 2 == 0  # an odd number of rows has one layout
+    if (other.cols, other.rows) != (given.cols, given.rows):
+        differences.append(
+            f"a board of {other.cols}x{other.rows} squares (across x down), not {given.cols}x{given.rows}"
+        )
+    if other_legacy != (given.legacy and given.rows % 2 == 0):
+        differences.append(
+            "the layout of OpenCV before 4.6 (kept by some generators, a marker in the top-left square)"
+            if other_legacy
+            else "the layout of OpenCV 4.6 and later (the top-left square black)"
+        )
+    return ", in ".join(differences)
 
 
 def calibrate_from_views(
@@ -1278,6 +1347,15 @@ def calibrate_from_views(
                 )
             if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
                 advice += _LEGACY_ADVICE
+            # The markers say which board it is, where another layout fits more views than the one given: that, not
+            # the guesses above (a view showing a corner of the board may fit another layout by chance).
+            fits = [other for pair in found for other in pair.other_layouts]
+            other = max(dict.fromkeys(fits), key=fits.count) if fits else None  # a tie: the first seen
+            if other is not None and fits.count(other) > max(seen.values()):
+                advice = (
+                    f"the markers seen in {counted(fits.count(other), 'view')} fit {_layout_difference(board, other)}: "
+                    f"give --board {other.text}"
+                )
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(found)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "

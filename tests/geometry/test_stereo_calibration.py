@@ -174,15 +174,34 @@ def test_a_charuco_board_of_the_layout_before_opencv_4_6_is_told_of_and_taken_wi
     legacy = Board.parse("charuco:11x8:0.025:0.018:DICT_5X5_100:legacy")
     assert legacy == dataclasses.replace(Board.parse("charuco:11x8:0.025:0.018:legacy"), dictionary="DICT_5X5_100")
     lefts, rights, rig = render_stereo_views(legacy, 8, seed=2)
-    with pytest.raises(
-        InputError, match=r"check --board \(charuco 11x8: .*made with OpenCV before 4.6.*add :legacy to"
-    ):
+    with pytest.raises(InputError) as newer:
         calibrate_stereo(lefts, rights, Board.parse("charuco:11x8:0.025:0.018"))
+    # the markers tell the layout: it said "... made with OpenCV before 4.6 ...: add :legacy to --board", a guess
+    # from the even number of rows given
+    assert re.search(
+        r"the markers seen in \d+ views fit the layout of OpenCV before 4.6 \(kept by some generators, a marker in the "
+        r"top-left square\): give --board charuco:11x8:0.025:0.018:DICT_5X5_100:legacy$",
+        str(newer.value),
+    ), newer.value
     result = calibrate_stereo(lefts, rights, legacy)
     assert len(result.pairs_used) >= 6 and _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
     with pytest.raises(InputError, match=r"check --board \(charuco 11x7: inner corners") as odd:
         calibrate_stereo(lefts, rights, Board.parse("charuco:11x7:0.025:0.018"))
     assert "legacy" not in str(odd.value)  # boards of an odd number of rows have one layout
+
+
+def test_a_charuco_board_given_with_its_columns_and_rows_swapped_is_told_the_board_its_markers_fit():
+    """A 7x5 board given as 5x7: OpenCV finds its markers and no corner, and the error guessed at the board's
+    corners, its dictionary and its layout; it now gives the board the markers fit, which then calibrates."""
+    lefts, rights, _ = render_stereo_views(Board.parse("charuco:7x5:0.04:0.03"), 4, seed=1)
+    with pytest.raises(InputError) as swapped:
+        calibrate_stereo(lefts, rights, Board.parse("charuco:5x7:0.04:0.03"))
+    assert str(swapped.value) == (
+        "the board was found in both images of only 0 of 4 pairs (left: 0, right: 0); need at least 4, better 15-30 "
+        "views covering the whole image at several tilts: the markers seen in 8 views fit a board of 7x5 squares "
+        "(across x down), not 5x7: give --board charuco:7x5:0.04:0.03:DICT_5X5_100"
+    )
+    assert len(calibrate_stereo(lefts, rights, Board.parse("charuco:7x5:0.04:0.03:DICT_5X5_100")).pairs_used) == 4
 
 
 def test_a_charuco_board_given_with_another_dictionary_is_told_to_check_the_dictionary():
