@@ -787,6 +787,28 @@ def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_wa
         assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)
 
 
+def test_calibrate_given_videos_says_to_save_frames_of_them_not_to_compute_their_disparity(capsys, tmp_path):
+    """Two videos of the board were read as images, 'pair left.mp4 skipped: ... a video file, not an image; `rtstereo
+    video LEFT RIGHT` ... computes the disparity of a video's frames', then 'none of the 1 pair could be read'."""
+    (tmp_path / "left.mp4").write_bytes(b"\0\0\0\x18ftypmp42")  # refused by its name, before anything is read
+    (tmp_path / "right.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
+    board = ("--board", "chessboard:9x6:0.025", "-o", tmp_path / "rig")
+    code, out, err = run_cli(
+        capsys, "calibrate", "--left", tmp_path / "left.mp4", "--right", tmp_path / "right.mp4", *board
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo calibrate: error: --left {tmp_path / 'left.mp4'} is a video: calibrate reads still images of the "
+        "board, a pair per position; save frames of the two videos taken at the same instants, the board held still "
+        "in a new place in each (e.g. ffmpeg -i left.mp4 -vf fps=1 left/%04d.png, and the same for the right one), "
+        "and give their folders to --left and --right\n"
+    )
+    (tmp_path / "lefts").mkdir()
+    code, _, err = run_cli(capsys, "calibrate", "--left", tmp_path / "lefts", "--right", tmp_path / "right.mp4", *board)
+    assert code == 2 and f"--right {tmp_path / 'right.mp4'} is a video: " in err
+    assert not (tmp_path / "rig").exists()
+
+
 def test_calibrate_refuses_one_folder_given_for_both_cameras(capsys, tmp_path):
     """The views of one camera given twice were calibrated into a rig without a baseline, refused with advice
     to swap the left and right images."""
