@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -811,13 +812,16 @@ class Board:
         try:
             if kind == "chessboard" and len(parts) == 3:
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
-                board = cls(kind, cols, rows, float(parts[2]))
+                board = cls(kind, cols, rows, _length_m(parts[2], "square", text))
             elif kind == "charuco" and len(parts) in (4, 5):
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
                 dictionary = parts[4].upper() if len(parts) == 5 else DEFAULT_ARUCO_DICTIONARY
-                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary, legacy)
+                square_m, marker_m = _length_m(parts[2], "square", text), _length_m(parts[3], "marker", text)
+                board = cls(kind, cols, rows, square_m, marker_m, dictionary, legacy)
             else:
                 raise ValueError("wrong number of fields")
+        except InputError:  # a length with a unit: said as it is (an InputError is a ValueError too)
+            raise
         except ValueError as exc:
             raise InputError(f"board '{text}' not understood ({exc}); expected {BOARD_HELP}") from None
         board._check()
@@ -953,6 +957,31 @@ class Board:
             if ids is not None and len(ids) >= _MIN_CHARUCO_CORNERS:
                 return other
         return None
+
+
+_LENGTH_UNITS_M = {"mm": 0.001, "cm": 0.01, "m": 1.0}
+
+
+def _length_m(field: str, what: str, board: str) -> float:
+    """A ``--board`` length in metres, a plain number; one with a unit or a decimal comma (``25mm``, ``0,025``) is
+    refused with the number to give (it was "could not convert string to float: '25mm'").
+
+    Raises:
+        ValueError: a field that is no number (the board is then not understood).
+        InputError: a length written with a unit or a decimal comma.
+    """
+    try:
+        return float(field)
+    except ValueError:
+        pass
+    written = re.fullmatch(r"\s*(\d+(?:[.,]\d*)?|[.,]\d+)\s*(mm|cm|m)?\s*", field, re.IGNORECASE)
+    if written is None or (written[2] is None and "," not in field):
+        raise ValueError(f"{what} size '{field}' is no number")
+    metres = float(written[1].replace(",", ".")) * _LENGTH_UNITS_M[(written[2] or "m").lower()]
+    raise InputError(
+        f"board '{board}': give the {what} size as a number of metres, without a unit and with a decimal point: "
+        f"{metres:g}, not '{field}'"
+    )
 
 
 def _marker_scale(charuco, found: tuple[np.ndarray, np.ndarray], marker_corners, marker_ids) -> float | None:

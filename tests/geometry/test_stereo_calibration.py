@@ -445,6 +445,15 @@ def test_board_parsing():
         ("chessboard:1x6:0.02", "at least 2x2"),
         ("chessboard:9x6:0", "must be > 0"),
         ("chessboard:9x6:25", "implausible"),
+        # a unit or a decimal comma: "not understood (could not convert string to float: '25mm')"
+        (
+            "chessboard:9x6:25mm",
+            r"^board 'chessboard:9x6:25mm': give the square size as a number of metres, without "
+            r"a unit and with a decimal point: 0.025, not '25mm'$",
+        ),
+        ("chessboard:9x6:0,025", r"the square size as a number of metres, .* 0.025, not '0,025'$"),
+        ("charuco:11x8:0.03:2.2 cm", r"the marker size as a number of metres, .* 0.022, not '2.2 cm'$"),
+        ("chessboard:9x6:abc", r"not understood \(square size 'abc' is no number\)"),
         ("charuco:5x7:0.04:0.05", "must be smaller"),
         ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
         # never found (fewer than 6 corners), or found only with its corners on one line: "check --board"
