@@ -157,6 +157,38 @@ def test_an_unrectified_pair_with_a_raw_rig_file_given_to_calib_points_to_rectif
         assert ("not look rectified" in err) == (pair == shifted), err
 
 
+def test_an_unrectified_pair_with_calibrates_json_given_to_calib_points_to_the_maps_beside_it(
+    capsys, tmp_path, pair_files
+):
+    """A rig folder's calibration.json given to --calib with raw pairs: the advice was only 'Calibrate the rig
+    (rtstereo calibrate) and pass --rectify maps.npz', the command that had written the file given."""
+    from rtstereo.rectify import Rectifier
+
+    left, right = pair_files
+    shifted = tmp_path / "r_shift.png"
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    k, p = projection_matrices(CAL)["P1"][:, :3], projection_matrices(CAL)["P1"]
+    rig = tmp_path / "rig"
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (160, 120), CAL).save(
+        rig / "maps.npz"
+    )
+    calib = write_calibration(rig / "calibration.json", CAL, rms_px=0.1)
+    other = write_calibration(tmp_path / "other" / "calibration.json", dataclasses.replace(CAL, baseline_m=0.2))
+    Rectifier.from_file(rig / "maps.npz").save(other.with_name("maps.npz"))  # another rig's maps
+    maps = rig / "maps.npz"
+    hint = (
+        f"{calib} is the calibration of rectified images that rtstereo calibrate wrote beside {maps}, which rectifies "
+        f"raw pairs: if these images are not rectified yet, give --rectify {maps} instead of --calib"
+    )
+    for given, pair, expected in ((calib, shifted, True), (other, shifted, False), (calib, right, False)):
+        code, _, err = run_cli(
+            capsys, "predict", left, pair, *SGBM, "--calib", given, "--format", "depth", "-o", tmp_path
+        )
+        assert code == 0, err
+        assert (hint in err) == expected, err
+        assert ("is the calibration of rectified images" in err) == expected, err
+
+
 def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair_files):
     left, right = pair_files
     shifted = tmp_path / "r_shift.png"

@@ -30,6 +30,12 @@ def raw_rig_hint(calib: str | None) -> str | None:
 
     if not calib or Path(calib).suffix.lower() not in (*OPENCV_SUFFIXES, ".json"):
         return None
+    maps = None if is_url(calib) else _maps_beside(Path(calib).expanduser())
+    if maps is not None:  # the advice was "Calibrate the rig (rtstereo calibrate)", which made this very file
+        return (
+            f"{calib} is the calibration of rectified images that rtstereo calibrate wrote beside {maps}, which "
+            f"rectifies raw pairs: if these images are not rectified yet, give --rectify {maps} instead of --calib"
+        )
     try:  # a URL's file, which --calib fetched into the cache (OpenCV, given the URL as a path, printed an error)
         matrices = read_opencv(fetch(calib) if is_url(calib) else calib).matrices.keys()
     except RtStereoError:
@@ -40,6 +46,25 @@ def raw_rig_hint(calib: str | None) -> str | None:
         f"{calib} also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it "
         "to --rectify instead of --calib"
     )
+
+
+def _maps_beside(calibration_json: Path) -> Path | None:
+    """The ``maps.npz`` that ``rtstereo calibrate`` wrote beside a ``calibration.json``, recording the same
+    calibration, or ``None``."""
+    import json
+    import zipfile
+
+    maps = calibration_json.with_name("maps.npz")
+    fields = ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m")
+    try:
+        given = json.loads(calibration_json.read_text(encoding="utf-8"))
+        with np.load(maps, allow_pickle=False) as data:
+            recorded = json.loads(str(data["calibration"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if not (isinstance(given, dict) and isinstance(recorded, dict)):
+        return None
+    return maps if all(given.get(k) == recorded.get(k) is not None for k in fields) else None
 
 
 def exposure_hint(args: argparse.Namespace) -> str:
