@@ -38,6 +38,7 @@ from .io.calibration import (
     opencv_metres_per_unit,
     read_opencv,
     rectified_format,
+    rig_folder_hint,
     write_calibration,
     write_opencv,
 )
@@ -1965,7 +1966,7 @@ class Rectifier:
         path = require_path(path, "rectification file")
         if not path.is_file():
             kind = "is a folder, not a file" if path.is_dir() else "not found"
-            raise InputError(f"rectification file {kind}: {path}")
+            raise InputError(f"rectification file {kind}: {path}{rig_folder_hint(path) if path.is_dir() else ''}")
         check_length_unit(length_unit)
         if path.suffix.lower() == ".npz":
             return cls._from_npz(path)

@@ -983,6 +983,28 @@ def test_a_rectification_file_of_the_wrong_type_or_a_folder_is_an_input_error(tm
         Rectifier.from_file(tmp_path)
 
 
+def test_the_folder_calibrate_wrote_given_for_a_file_names_the_files_to_give(tmp_path, chessboard_result):
+    """--rectify rig/ (calibrate's -o) was only 'rectification file is a folder, not a file: rig'."""
+    from rtstereo.io.calibration import read_calibration
+
+    result, _ = chessboard_result
+    rig = tmp_path / "rig"
+    result.save(rig)
+    files = (
+        f"; it holds the output of rtstereo calibrate: --rectify {rig / 'maps.npz'} for raw pairs, --calib "
+        f"{rig / 'calibration.json'} for pairs rectified already"
+    )
+    with pytest.raises(InputError) as rectify:
+        Rectifier.from_file(rig)
+    assert str(rectify.value) == f"rectification file is a folder, not a file: {rig}{files}"
+    with pytest.raises(InputError) as calib:
+        read_calibration(rig)
+    assert str(calib.value) == f"calibration file is a folder, not a file: {rig}{files}"
+    with pytest.raises(InputError) as other:  # a folder without them: as before
+        Rectifier.from_file(tmp_path)
+    assert str(other.value) == f"rectification file is a folder, not a file: {tmp_path}"
+
+
 def test_a_maps_file_that_is_no_npz_archive_is_one_input_error(tmp_path):
     # an empty file raised EOFError, a .npy under the name TypeError ("does not support the context manager
     # protocol"), and any other file numpy's advice to load it "unsafely using the allow_pickle= keyword argument"

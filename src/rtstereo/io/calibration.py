@@ -118,7 +118,7 @@ def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[
     """:func:`read_calibration` of a local path."""
     if not path.is_file():
         if path.is_dir():
-            raise InputError(f"calibration file is a folder, not a file: {path}")
+            raise InputError(f"calibration file is a folder, not a file: {path}{rig_folder_hint(path)}")
         raise InputError(missing_file_message("calibration file", path))
     check_length_unit(length_unit)
     if kitti_cameras is not None:
@@ -160,6 +160,18 @@ def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[
         f"{path}: unknown calibration format; expected rtstereo JSON, an OpenCV YAML/XML/JSON with P1/P2 "
         "or Q, a KITTI calib file (P0..P3 or P_rect_02/03) or a Middlebury calib.txt (cam0=, cam1=, "
         "baseline=)"
+    )
+
+
+def rig_folder_hint(folder: Path) -> str:
+    """For a folder given where a calibration file belongs: which of its files to give, when it holds what ``rtstereo
+    calibrate -o FOLDER`` writes (``--rectify rig/`` was only "a folder, not a file"); else ``""``."""
+    found = [name for name in ("maps.npz", "calibration.json") if (folder / name).is_file()]
+    if not found:
+        return ""
+    options = {"maps.npz": "--rectify {} for raw pairs", "calibration.json": "--calib {} for pairs rectified already"}
+    return "; it holds the output of rtstereo calibrate: " + ", ".join(
+        options[name].format(folder / name) for name in found
     )
 
 
