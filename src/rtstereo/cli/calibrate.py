@@ -77,9 +77,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"--alpha must be in [0, 1] (0 keeps only valid pixels, 1 every source pixel), got {args.alpha:g}"
         )
-    # As predict pairs them: one image given for both cameras is refused, and names whose numbers stop agreeing
-    # (left1, left10, left2 beside right01, right02) are warned about before they calibrate a rig from views of
-    # different instants.
     for option, given in (("--left", args.left), ("--right", args.right)):
         if _is_video(given):  # it was read as an image, "skipped" with advice to compute a video's disparity
             raise InputError(
@@ -88,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
                 "(e.g. ffmpeg -i left.mp4 -vf fps=1 left/%04d.png, and the same for the right one), and give their "
                 "folders to --left and --right"
             )
+    # As predict pairs them: one image given for both cameras is refused, and names whose numbers stop agreeing
+    # (left1, left10, left2 beside right01, right02) are warned about before they calibrate a rig from views of
+    # different instants.
     pairs = resolve_pairs(args.left, args.right)
     lefts, rights = [pair.left for pair in pairs], [pair.right for pair in pairs]
     output = Path(args.output)

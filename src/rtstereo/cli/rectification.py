@@ -64,7 +64,8 @@ def _maps_beside(calibration_json: Path) -> Path | None:
         return None
     if not (isinstance(given, dict) and isinstance(recorded, dict)):
         return None
-    return maps if all(given.get(k) == recorded.get(k) is not None for k in fields) else None
+    same = all(k in given and given[k] == recorded.get(k) for k in fields)
+    return maps if same else None
 
 
 def exposure_hint(args: argparse.Namespace) -> str:
