@@ -94,6 +94,10 @@ OFF_ROWS_MIN_SHARE = 0.9
 _OFF_ROW_PX = 2 * MAX_MISALIGNMENT_PX
 
 
+# What the warning of a pair that does not look rectified advises; said otherwise of a pair --rectify rectified.
+CALIBRATE_ADVICE = "Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+
+
 @dataclass(frozen=True)
 class RectificationCheck:
     """How well the rows of a pair line up, from matched features.
@@ -250,14 +254,14 @@ class RectificationCheck:
             return (
                 f"the pair does not look rectified: rows are off by {self.median_abs_dy_px:.1f} px at the median "
                 f"of {self.matches} matched features ({self.lower_view()}; expected < {max_misalignment_px:g} px); "
-                "disparity will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+                f"disparity will be poor. {CALIBRATE_ADVICE}"
             )
         if self.measured_misalignment_px > max_misalignment_px:
             return (
                 f"the pair does not look rectified: rows are off by up to {self.measured_misalignment_px:.1f} px "
                 f"({self.lower_view()}; median |dy| {self.median_abs_dy_px:.2f} px "
                 f"over {self.matches} matched features; expected < {max_misalignment_px:g} px); disparity "
-                "will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+                f"will be poor. {CALIBRATE_ADVICE}"
             )
         return None
 

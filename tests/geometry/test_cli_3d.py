@@ -189,6 +189,38 @@ def test_an_unrectified_pair_with_calibrates_json_given_to_calib_points_to_the_m
         assert ("is the calibration of rectified images" in err) == expected, err
 
 
+def test_a_pair_rectify_left_unrectified_is_not_told_to_pass_rectify(capsys, tmp_path, pair_files):
+    """Rectified images given to --rectify again (or maps of another rig) were told 'Calibrate the rig (rtstereo
+    calibrate) and pass --rectify maps.npz', which is what had been done."""
+    from rtstereo.rectify import CALIBRATE_ADVICE, Rectifier
+
+    left, right = pair_files
+    k, p = projection_matrices(CAL)["P1"][:, :3], projection_matrices(CAL)["P1"]
+    moved = p.copy()
+    moved[1, 2] += 3.0  # these maps move the right view's rows by 3 px
+    maps = Rectifier.from_matrices(
+        k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, moved, (160, 120), CAL
+    ).save(tmp_path / "rig" / "maps.npz")
+    code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "--rectify", maps, "-o", tmp_path / "d.pfm")
+    assert code == 0, err
+    assert "the pair does not look rectified" in err and CALIBRATE_ADVICE not in err, err
+    assert (
+        f"The pair went through --rectify {maps}: if its images were rectified already, give the rig's calibration "
+        "to --calib instead; if they come from another rig, or another camera mode, than the one calibrated, "
+        "calibrate it again (rtstereo calibrate)"
+    ) in err, err
+    for side, image in (("L", left), ("R", right)):  # video's frames, the same
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "0.png").write_bytes(Path(image).read_bytes())
+    argv = ("video", tmp_path / "L", tmp_path / "R", "--rectify", maps, *SGBM, "--output-prefix", tmp_path / "v" / "f")
+    code, _, err = run_cli(capsys, *argv, "-q")
+    assert code == 0 and CALIBRATE_ADVICE not in err and f"The pair went through --rectify {maps}: " in err, err
+    shifted = tmp_path / "r_shift.png"  # without --rectify, the advice is still to calibrate and pass it
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    code, _, err = run_cli(capsys, "predict", left, shifted, *SGBM, "-o", tmp_path / "e.pfm")
+    assert code == 0 and CALIBRATE_ADVICE in err and "went through --rectify" not in err, err
+
+
 def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair_files):
     left, right = pair_files
     shifted = tmp_path / "r_shift.png"

@@ -90,11 +90,25 @@ def swap_hint(swapped: bool) -> str:
 
 
 def rectification_warnings(
-    pair: StereoPair, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+    pair: StereoPair,
+    exposure: str = "on",
+    align_rows: bool = False,
+    rig_hint: str | None = None,
+    rectified_by: str | None = None,
 ) -> tuple[list[str], bool]:
     """The lines of :func:`rectification_findings`, in its order (rows first), and whether the pair was judged."""
-    findings, conclusive = rectification_findings(pair, exposure, align_rows, rig_hint)
+    findings, conclusive = rectification_findings(pair, exposure, align_rows, rig_hint, rectified_by=rectified_by)
     return list(findings.values()), conclusive
+
+
+def _rectified_advice(rectified_by: str) -> str:
+    """What a pair that ``--rectify`` rectified and that still does not look rectified is advised (it was told to
+    calibrate the rig and pass --rectify, which it had)."""
+    return (
+        f"The pair went through --rectify {rectified_by}: if its images were rectified already, give the rig's "
+        "calibration to --calib instead; if they come from another rig, or another camera mode, than the one "
+        "calibrated, calibrate it again (rtstereo calibrate)"
+    )
 
 
 def rectification_findings(
@@ -103,6 +117,7 @@ def rectification_findings(
     align_rows: bool = False,
     rig_hint: str | None = None,
     swap_hint: str | None = None,
+    rectified_by: str | None = None,
 ) -> tuple[dict[str, str], bool]:
     """What to warn about a pair that does not look rectified (with ``rig_hint``, :func:`raw_rig_hint`, if
     given) and whose two views look exposed differently
@@ -115,6 +130,7 @@ def rectification_findings(
         rig_hint: the advice of :func:`raw_rig_hint`.
         swap_hint: how this command exchanges the views (:func:`swap_hint`), added to the advice for views
             that look swapped.
+        rectified_by: the ``--rectify`` file the pair went through, whose pair is not advised to go through it.
 
     Returns:
         ``(findings, conclusive)``: the lines to warn by what they are about (``"same"`` for two identical views;
@@ -122,7 +138,7 @@ def rectification_findings(
         had enough matched features to be judged.
     """
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
+    from ..rectify import CALIBRATE_ADVICE, MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
     # Rows aligned and nothing swapped: the check found nothing to say. (Frames too plain to be judged, a stream's
@@ -133,6 +149,8 @@ def rectification_findings(
             "views, or a copy): the disparity is 0 everywhere; give the two cameras' views"
         }, True
     rows = check.warning()
+    if rows and rectified_by:
+        rows = rows.replace(CALIBRATE_ADVICE, _rectified_advice(rectified_by))
     if rows and check.sideways():  # turning the views is the advice: neither other hint can make them a pair
         pass
     elif rows and rig_hint and check.median_dx_px >= -1.0:
@@ -195,6 +213,7 @@ class StreamRectificationCheck:
         logger: where the warnings go.
         name: what the warning names, as ``predict`` names a pair (``frame 0``).
         swap_hint: as :func:`rectification_findings`.
+        rectified_by: as :func:`rectification_findings` (``--rectify``).
     """
 
     TRIES = 5
@@ -210,9 +229,11 @@ class StreamRectificationCheck:
         logger: logging.Logger | None = None,
         name: str = "frame",
         swap_hint: str | None = None,
+        rectified_by: str | None = None,
     ) -> None:
         self.prepare = prepare
         self.exposure, self.align_rows, self.rig_hint, self.swap_hint = exposure, align_rows, rig_hint, swap_hint
+        self.rectified_by = rectified_by
         self.log = logger if logger is not None else logging.getLogger("rtstereo.stream")
         self.name = name
         self.tries = 0
@@ -272,7 +293,7 @@ class StreamRectificationCheck:
     def _check(self, pair: StereoPair) -> None:
         try:
             findings, conclusive = rectification_findings(
-                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint
+                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint, self.rectified_by
             )
         except Exception as exc:  # noqa: BLE001 - a check that fails must not stop the stream
             self.log.info("the rectification check of frame %s failed: %s", pair.index, exc)
