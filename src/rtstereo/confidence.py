@@ -65,8 +65,9 @@ def lr_difference_px(disparity_left_px: np.ndarray, disparity_right_px: np.ndarr
         >>> lr_difference_px(dl, dr)
         array([[nan,  0.,  0.,  2.]], dtype=float32)
     """
-    dl = require_numbers(disparity_left_px, "left disparity", "a float (H, W) array").astype(np.float64)
-    dr = require_numbers(disparity_right_px, "right disparity", "a float (H, W) array").astype(np.float64)
+    dl, dr = (
+        _float_map(disparity, side) for disparity, side in ((disparity_left_px, "left"), (disparity_right_px, "right"))
+    )
     if dl.ndim != 2 or dl.shape != dr.shape:
         raise InputError(f"left and right disparity must both be (H, W) of one size, got {dl.shape} and {dr.shape}")
     height, width = dl.shape
@@ -80,6 +81,20 @@ def lr_difference_px(disparity_left_px: np.ndarray, disparity_right_px: np.ndarr
         difference = np.fmin(np.abs(dl - dr[rows, x0]), np.abs(dl - dr[rows, x1]))
         difference = np.where(inside, difference, np.nan)
     return difference.astype(np.float32)
+
+
+def _float_map(disparity_px: np.ndarray, side: str) -> np.ndarray:
+    """A disparity map as float64, or an :class:`InputError` for one of integers: OpenCV's StereoBM and StereoSGBM give
+    int16 d * 16, 16-bit PNGs d * 256, which taken as pixels moved each match 16 or 256 times too far and judged every
+    pixel against a threshold in the wrong unit, without a word."""
+    disparity = require_numbers(disparity_px, f"{side} disparity", "a float (H, W) array")
+    if not np.issubdtype(disparity.dtype, np.floating):
+        raise InputError(
+            f"{side} disparity: expected a float (H, W) array of pixels, got {disparity.dtype}; OpenCV's StereoBM and "
+            "StereoSGBM give int16 d * 16 and 16-bit disparity PNGs d * 256 (rtstereo.io.read_disparity reads them in "
+            "pixels): divide by that first, or for a map of whole pixels, .astype(np.float32)"
+        )
+    return disparity.astype(np.float64)
 
 
 def consistency_mask(

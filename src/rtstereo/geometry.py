@@ -39,9 +39,26 @@ class CalibrationWarning(RtStereoWarning):
     puts its principal point far from their centre (made for images of another size?)."""
 
 
+# How integer maps are usually encoded, by what they hold: such a map given as it is made depths 256, 16 or 1000
+# times off without a word (a 16-bit disparity PNG read with cv2.imread, a depth_mm PNG read back).
+_FIXED_POINT = {
+    "disparity": "16-bit disparity PNGs hold d * 256 (KITTI's, and the NAME.png of rtstereo predict: "
+    "rtstereo.io.read_disparity reads them in pixels), OpenCV's StereoBM and StereoSGBM give int16 d * 16: divide "
+    "by that first",
+    "depth": "16-bit depth PNGs hold millimetres (the NAME_depth_mm.png of rtstereo predict: "
+    "depth_mm.astype(np.float32) / 1000)",
+}
+
+
 def _check_map(values: np.ndarray, name: str, unit: str) -> np.ndarray:
-    """A float64 ``(H, W)`` copy of a disparity or depth map of at least one pixel, or an :class:`InputError`."""
+    """A float64 ``(H, W)`` copy of a disparity or depth map of at least one pixel, or an :class:`InputError`
+    (for an integer or bool map too: those are fixed-point encodings, read as they are they are off by their scale)."""
     m = require_numbers(values, name, f"a float (H, W) array of {unit}")
+    if not np.issubdtype(m.dtype, np.floating):
+        raise InputError(
+            f"{name}: expected a float (H, W) array of {unit}, got {m.dtype}; {_FIXED_POINT[name]}, or for a map of "
+            f"whole {unit}, .astype(np.float32)"
+        )
     if m.ndim != 2 or m.size == 0:  # an empty map divided by its height of 0 px (a ZeroDivisionError)
         raise InputError(f"{name}: expected shape (H, W) of at least 1x1 pixels, got {m.shape}")
     return m.astype(np.float64)
@@ -66,7 +83,8 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
         (a disparity below about 1e-37 px).
 
     Raises:
-        InputError: the calibration records an image size of another aspect ratio.
+        InputError: the calibration records an image size of another aspect ratio, or the map is of integers (a
+            fixed-point encoding, such as a 16-bit PNG's d * 256: divide by its scale first; as every function here).
 
     Examples:
         >>> cal = Calibration(fx_px=700, fy_px=700, cx0_px=320, cx1_px=330, cy_px=240, baseline_m=0.1)

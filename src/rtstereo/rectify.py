@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from .io.calibration import (
     opencv_metres_per_unit,
     read_opencv,
     rectified_format,
+    rig_folder_hint,
     write_calibration,
     write_opencv,
 )
@@ -90,6 +92,10 @@ MIN_AGREEING_SHARE = 0.5
 # benchmarks/rectification_check.py --seed 300 with 20 matches or more) and 82 % (the noisy pair of the tests).
 OFF_ROWS_MIN_SHARE = 0.9
 _OFF_ROW_PX = 2 * MAX_MISALIGNMENT_PX
+
+
+# What the warning of a pair that does not look rectified advises; said otherwise of a pair --rectify rectified.
+CALIBRATE_ADVICE = "Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
 
 
 @dataclass(frozen=True)
@@ -248,14 +254,14 @@ class RectificationCheck:
             return (
                 f"the pair does not look rectified: rows are off by {self.median_abs_dy_px:.1f} px at the median "
                 f"of {self.matches} matched features ({self.lower_view()}; expected < {max_misalignment_px:g} px); "
-                "disparity will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+                f"disparity will be poor. {CALIBRATE_ADVICE}"
             )
         if self.measured_misalignment_px > max_misalignment_px:
             return (
                 f"the pair does not look rectified: rows are off by up to {self.measured_misalignment_px:.1f} px "
                 f"({self.lower_view()}; median |dy| {self.median_abs_dy_px:.2f} px "
                 f"over {self.matches} matched features; expected < {max_misalignment_px:g} px); disparity "
-                "will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+                f"will be poor. {CALIBRATE_ADVICE}"
             )
         return None
 
@@ -812,13 +818,16 @@ class Board:
         try:
             if kind == "chessboard" and len(parts) == 3:
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
-                board = cls(kind, cols, rows, float(parts[2]))
+                board = cls(kind, cols, rows, _length_m(parts[2], "square", text))
             elif kind == "charuco" and len(parts) in (4, 5):
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
                 dictionary = parts[4].upper() if len(parts) == 5 else DEFAULT_ARUCO_DICTIONARY
-                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary, legacy)
+                square_m, marker_m = _length_m(parts[2], "square", text), _length_m(parts[3], "marker", text)
+                board = cls(kind, cols, rows, square_m, marker_m, dictionary, legacy)
             else:
                 raise ValueError("wrong number of fields")
+        except InputError:  # a length with a unit: said as it is (an InputError is a ValueError too)
+            raise
         except ValueError as exc:
             raise InputError(f"board '{text}' not understood ({exc}); expected {BOARD_HELP}") from None
         board._check()
@@ -851,6 +860,38 @@ class Board:
                     f"board: unknown ArUco dictionary '{self.dictionary}' (known: {', '.join(ARUCO_DICTIONARIES)})"
                 )
 
+    @property
+    def text(self) -> str:
+        """The board as ``--board`` gives it (:meth:`parse` reads it back).
+
+        Examples:
+            >>> Board.parse("charuco:11x8:0.03:0.022:legacy").text
+            'charuco:11x8:0.03:0.022:DICT_5X5_100:legacy'
+        """
+        if self.kind == "chessboard":
+            return f"chessboard:{self.cols}x{self.rows}:{self.square_m:g}"
+        legacy = ":legacy" if self.legacy else ""
+        return f"charuco:{self.cols}x{self.rows}:{self.square_m:g}:{self.marker_m:g}:{self.dictionary}{legacy}"
+
+    def _other_layouts(self) -> list[Board]:
+        """ChArUco boards of the same squares and markers that a print of this one may be instead: its columns and rows
+        the other way round, and the other of OpenCV's two layouts (before and since 4.6; they differ for an even
+        number of rows only)."""
+        if self.kind != "charuco":
+            return []
+        c, r, legacy_given = self.cols, self.rows, self.legacy
+        # an odd number of rows has one layout, given without :legacy
+        layouts = [
+            (cols, rows, legacy and rows % 2 == 0)
+            for cols, rows, legacy in ((r, c, legacy_given), (c, r, not legacy_given), (r, c, not legacy_given))
+        ]
+        given = (c, r, legacy_given and r % 2 == 0)
+        return [
+            dataclasses.replace(self, cols=cols, rows=rows, legacy=legacy)
+            for cols, rows, legacy in dict.fromkeys(layouts)
+            if (cols, rows, legacy) != given
+        ]
+
     def opencv_charuco(self):
         """The ``cv2.aruco.CharucoBoard`` of a ChArUco board."""
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
@@ -877,17 +918,19 @@ class Board:
         """
         return self._detect(image)[0]
 
-    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None]:
-        """:meth:`detect`'s result, and for a ChArUco board found the markers' size as seen over the one given
-        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told)."""
+    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None, Board | None]:
+        """:meth:`detect`'s result; for a ChArUco board found, the markers' size as seen over the one given
+        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told); and for a ChArUco board not
+        found where its markers are seen, the board of another layout they fit (:meth:`_other_layouts`), or ``None``.
+        """
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
             charuco = self.opencv_charuco()
             corners, ids, marker_corners, marker_ids = cv2.aruco.CharucoDetector(charuco).detectBoard(grey)
             if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
-                return None, None
+                return None, None, self._layout_of(grey, marker_corners, marker_ids)
             found = np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
-            return found, _marker_scale(charuco, found, marker_corners, marker_ids)
+            return found, _marker_scale(charuco, found, marker_corners, marker_ids), None
         size = (self.cols, self.rows)
         # The classic detector with sub-pixel refinement is the more accurate on sharp views; the
         # sector-based one (SB) finds boards the classic one misses (blur, strong perspective).
@@ -905,8 +948,46 @@ class Board:
             cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
-                return None, None
-        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None
+                return None, None, None
+        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None, None
+
+    def _layout_of(self, grey: np.ndarray, marker_corners, marker_ids) -> Board | None:
+        """The first of :meth:`_other_layouts` whose corners the markers seen give, or ``None``. OpenCV finds the
+        markers of a board given with its columns and rows the other way round, or in the other layout, and then no
+        corner, without a word; the markers found are reused, so each layout tried costs well under a millisecond."""
+        if marker_ids is None or len(marker_ids) < _MIN_CHARUCO_CORNERS:
+            return None
+        for other in self._other_layouts():
+            detector = cv2.aruco.CharucoDetector(other.opencv_charuco())
+            _, ids, _, _ = detector.detectBoard(grey, markerCorners=marker_corners, markerIds=marker_ids)
+            if ids is not None and len(ids) >= _MIN_CHARUCO_CORNERS:
+                return other
+        return None
+
+
+_LENGTH_UNITS_M = {"mm": 0.001, "cm": 0.01, "m": 1.0}
+
+
+def _length_m(field: str, what: str, board: str) -> float:
+    """A ``--board`` length in metres, a plain number; one with a unit or a decimal comma (``25mm``, ``0,025``) is
+    refused with the number to give (it was "could not convert string to float: '25mm'").
+
+    Raises:
+        ValueError: a field that is no number (the board is then not understood).
+        InputError: a length written with a unit or a decimal comma.
+    """
+    try:
+        return float(field)
+    except ValueError:
+        pass
+    written = re.fullmatch(r"\s*(\d+(?:[.,]\d*)?|[.,]\d+)\s*(mm|cm|m)?\s*", field, re.IGNORECASE)
+    if written is None or (written[2] is None and "," not in field):
+        raise ValueError(f"{what} size '{field}' is no number")
+    metres = float(written[1].replace(",", ".")) * _LENGTH_UNITS_M[(written[2] or "m").lower()]
+    raise InputError(
+        f"board '{board}': give the {what} size as a number of metres, without a unit and with a decimal point: "
+        f"{metres:g}, not '{field}'"
+    )
 
 
 def _marker_scale(charuco, found: tuple[np.ndarray, np.ndarray], marker_corners, marker_ids) -> float | None:
@@ -1168,6 +1249,9 @@ class BoardViews:
             else ``None``.
         marker_scale: a ChArUco board's markers as seen over the size given, median of the two views (``None``: a
             chessboard, or not found).
+        other_layouts: for each view (up to two) in which a ChArUco board's markers were seen but not the board, a
+            board of another layout they fit (its columns and rows the other way round, or OpenCV's layout before or
+            since 4.6).
     """
 
     name: str
@@ -1177,6 +1261,7 @@ class BoardViews:
     right: tuple[np.ndarray, np.ndarray] | None
     shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     marker_scale: float | None = None
+    other_layouts: tuple[Board, ...] = ()
 
 
 def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: str = "0") -> BoardViews:
@@ -1204,7 +1289,7 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
             "folder given for both cameras, or a copy); the views of the two cameras are needed"
         )
     object_points = board.object_points()
-    (found_left, scale_left), (found_right, scale_right) = board._detect(left), board._detect(right)
+    (found_left, scale_left, other_left), (found_right, scale_right, other_right) = map(board._detect, (left, right))
     found_left = _fixing_the_pose(found_left, object_points, f"calibration pair {name} (left)")
     found_right = _fixing_the_pose(found_right, object_points, f"calibration pair {name} (right)")
     scales = [scale for scale in (scale_left, scale_right) if scale is not None]
@@ -1215,7 +1300,25 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
         if common is not None and _fixing_the_pose(common[:2], object_points, where) is not None:
             shared = common
     marker_scale = float(np.median(scales)) if scales else None
-    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale)
+    others = tuple(other for other in (other_left, other_right) if other is not None)
+    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale, others)
+
+
+def _layout_difference(given: Board, other: Board) -> str:
+    """How a ChArUco board of another layout differs from the one given, for advice."""
+    differences = []
+    other_legacy = other.legacy and other.rows % 2 == 0  # an odd number of rows has one layout
+    if (other.cols, other.rows) != (given.cols, given.rows):
+        differences.append(
+            f"a board of {other.cols}x{other.rows} squares (across x down), not {given.cols}x{given.rows}"
+        )
+    if other_legacy != (given.legacy and given.rows % 2 == 0):
+        differences.append(
+            "the layout of OpenCV before 4.6 (kept by some generators, a marker in the top-left square)"
+            if other_legacy
+            else "the layout of OpenCV 4.6 and later (the top-left square black)"
+        )
+    return ", in ".join(differences)
 
 
 def calibrate_from_views(
@@ -1279,6 +1382,15 @@ def calibrate_from_views(
                 )
             if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
                 advice += _LEGACY_ADVICE
+            # The markers say which board it is, where another layout fits more views than the one given: that, not
+            # the guesses above (a view showing a corner of the board may fit another layout by chance).
+            fits = [other for pair in found for other in pair.other_layouts]
+            other = max(dict.fromkeys(fits), key=fits.count) if fits else None  # a tie: the first seen
+            if other is not None and fits.count(other) > max(seen.values()):
+                advice = (
+                    f"the markers seen in {counted(fits.count(other), 'view')} fit {_layout_difference(board, other)}: "
+                    f"give --board {other.text}"
+                )
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(found)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
@@ -1859,7 +1971,7 @@ class Rectifier:
         path = require_path(path, "rectification file")
         if not path.is_file():
             kind = "is a folder, not a file" if path.is_dir() else "not found"
-            raise InputError(f"rectification file {kind}: {path}")
+            raise InputError(f"rectification file {kind}: {path}{rig_folder_hint(path) if path.is_dir() else ''}")
         check_length_unit(length_unit)
         if path.suffix.lower() == ".npz":
             return cls._from_npz(path)
@@ -1887,7 +1999,14 @@ class Rectifier:
                 f"{path} is a rectified calibration ({found}) without the raw cameras (K1, D1, K2, D2) that "
                 f"rectifying needs: {_FOR_CALIB}"
             )
-        if not needed <= matrices.keys() or 0 in size_wh:
+        if needed <= matrices.keys() and 0 in size_wh:
+            # It listed the K1, D1, K2, D2 it had found as what was needed, the size last, as if the matrices lacked
+            raise InputError(
+                f"{path} holds both cameras (their matrices and distortion) but not the size of the images they were "
+                "calibrated at, which the rectification maps are made for: add image_width and image_height (or "
+                "image_size: [width, height]) to it"
+            )
+        if not needed <= matrices.keys():
             raise InputError(
                 f"{path}: rectification needs K1, D1, K2, D2 and the image size (image_width, "
                 f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "

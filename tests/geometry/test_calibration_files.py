@@ -307,6 +307,27 @@ def test_reader_errors(tmp_path):
         read_calibration(wrong_type)
 
 
+def test_a_kitti_file_of_the_other_cameras_names_the_option_that_reads_it(tmp_path):
+    """A file of P2 and P3 alone (the colour cameras) was refused for P0 without a word of --kitti-cameras."""
+    colour = tmp_path / "colour.txt"
+    colour.write_text("P2: 700 0 600 45 0 700 180 0 0 0 1 0\nP3: 700 0 600 -330 0 700 180 0 0 0 1 0\n")
+    with pytest.raises(InputError) as refused:
+        read_calibration(colour)
+    assert str(refused.value) == (
+        f"{colour}: KITTI calibration without P0 (has: P2, P3); it holds cameras 2 and 3: --kitti-cameras 2,3 "
+        "(kitti_cameras=(2, 3))"
+    )
+    assert read_calibration(colour, kitti_cameras=(2, 3)).baseline_m == pytest.approx(375 / 700)
+    grey = tmp_path / "calib_cam_to_cam.txt"  # KITTI 2015's, whose default is the colour cameras
+    grey.write_text("P_rect_00: 700 0 600 0 0 700 180 0 0 0 1 0\nP_rect_01: 700 0 600 -378 0 700 180 0 0 0 1 0\n")
+    with pytest.raises(InputError, match=r"without P_rect_02 .*: --kitti-cameras 0,1 \(kitti_cameras=\(0, 1\)\)$"):
+        read_calibration(grey)
+    single = tmp_path / "single.txt"  # no pair to offer
+    single.write_text("P1: 700 0 600 0 0 700 180 0 0 0 1 0\nP3: 700 0 600 -330 0 700 180 0 0 0 1 0\n")
+    with pytest.raises(InputError, match=r"without P0 \(has: P1, P3\)$"):
+        read_calibration(single)
+
+
 def test_kitti_and_middlebury_errors(tmp_path):
     kitti = tmp_path / "k.txt"
     kitti.write_text("P0: 1 0 0 0 0 1 0 0 0 0 1 0\n")

@@ -157,6 +157,70 @@ def test_an_unrectified_pair_with_a_raw_rig_file_given_to_calib_points_to_rectif
         assert ("not look rectified" in err) == (pair == shifted), err
 
 
+def test_an_unrectified_pair_with_calibrates_json_given_to_calib_points_to_the_maps_beside_it(
+    capsys, tmp_path, pair_files
+):
+    """A rig folder's calibration.json given to --calib with raw pairs: the advice was only 'Calibrate the rig
+    (rtstereo calibrate) and pass --rectify maps.npz', the command that had written the file given."""
+    from rtstereo.rectify import Rectifier
+
+    left, right = pair_files
+    shifted = tmp_path / "r_shift.png"
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    k, p = projection_matrices(CAL)["P1"][:, :3], projection_matrices(CAL)["P1"]
+    rig = tmp_path / "rig"
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (160, 120), CAL).save(
+        rig / "maps.npz"
+    )
+    calib = write_calibration(rig / "calibration.json", CAL, rms_px=0.1)
+    other = write_calibration(tmp_path / "other" / "calibration.json", dataclasses.replace(CAL, baseline_m=0.2))
+    Rectifier.from_file(rig / "maps.npz").save(other.with_name("maps.npz"))  # another rig's maps
+    maps = rig / "maps.npz"
+    hint = (
+        f"{calib} is the calibration of rectified images that rtstereo calibrate wrote beside {maps}, which rectifies "
+        f"raw pairs: if these images are not rectified yet, give --rectify {maps} instead of --calib"
+    )
+    for given, pair, expected in ((calib, shifted, True), (other, shifted, False), (calib, right, False)):
+        code, _, err = run_cli(
+            capsys, "predict", left, pair, *SGBM, "--calib", given, "--format", "depth", "-o", tmp_path
+        )
+        assert code == 0, err
+        assert (hint in err) == expected, err
+        assert ("is the calibration of rectified images" in err) == expected, err
+
+
+def test_a_pair_rectify_left_unrectified_is_not_told_to_pass_rectify(capsys, tmp_path, pair_files):
+    """Rectified images given to --rectify again (or maps of another rig) were told 'Calibrate the rig (rtstereo
+    calibrate) and pass --rectify maps.npz', which is what had been done."""
+    from rtstereo.rectify import CALIBRATE_ADVICE, Rectifier
+
+    left, right = pair_files
+    k, p = projection_matrices(CAL)["P1"][:, :3], projection_matrices(CAL)["P1"]
+    moved = p.copy()
+    moved[1, 2] += 3.0  # these maps move the right view's rows by 3 px
+    maps = Rectifier.from_matrices(
+        k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, moved, (160, 120), CAL
+    ).save(tmp_path / "rig" / "maps.npz")
+    code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "--rectify", maps, "-o", tmp_path / "d.pfm")
+    assert code == 0, err
+    assert "the pair does not look rectified" in err and CALIBRATE_ADVICE not in err, err
+    assert (
+        f"The pair went through --rectify {maps}: if its images were rectified already, give the rig's calibration "
+        "to --calib instead; if they come from another rig, or another camera mode, than the one calibrated, "
+        "calibrate it again (rtstereo calibrate)"
+    ) in err, err
+    for side, image in (("L", left), ("R", right)):  # video's frames, the same
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "0.png").write_bytes(Path(image).read_bytes())
+    argv = ("video", tmp_path / "L", tmp_path / "R", "--rectify", maps, *SGBM, "--output-prefix", tmp_path / "v" / "f")
+    code, _, err = run_cli(capsys, *argv, "-q")
+    assert code == 0 and CALIBRATE_ADVICE not in err and f"The pair went through --rectify {maps}: " in err, err
+    shifted = tmp_path / "r_shift.png"  # without --rectify, the advice is still to calibrate and pass it
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    code, _, err = run_cli(capsys, "predict", left, shifted, *SGBM, "-o", tmp_path / "e.pfm")
+    assert code == 0 and CALIBRATE_ADVICE in err and "went through --rectify" not in err, err
+
+
 def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair_files):
     left, right = pair_files
     shifted = tmp_path / "r_shift.png"
@@ -785,6 +849,28 @@ def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_wa
         )
         assert code == 0, err
         assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)
+
+
+def test_calibrate_given_videos_says_to_save_frames_of_them_not_to_compute_their_disparity(capsys, tmp_path):
+    """Two videos of the board were read as images, 'pair left.mp4 skipped: ... a video file, not an image; `rtstereo
+    video LEFT RIGHT` ... computes the disparity of a video's frames', then 'none of the 1 pair could be read'."""
+    (tmp_path / "left.mp4").write_bytes(b"\0\0\0\x18ftypmp42")  # refused by its name, before anything is read
+    (tmp_path / "right.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
+    board = ("--board", "chessboard:9x6:0.025", "-o", tmp_path / "rig")
+    code, out, err = run_cli(
+        capsys, "calibrate", "--left", tmp_path / "left.mp4", "--right", tmp_path / "right.mp4", *board
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo calibrate: error: --left {tmp_path / 'left.mp4'} is a video: calibrate reads still images of the "
+        "board, a pair per position; save frames of the two videos taken at the same instants, the board held still "
+        "in a new place in each (e.g. ffmpeg -i left.mp4 -vf fps=1 left/%04d.png, and the same for the right one), "
+        "and give their folders to --left and --right\n"
+    )
+    (tmp_path / "lefts").mkdir()
+    code, _, err = run_cli(capsys, "calibrate", "--left", tmp_path / "lefts", "--right", tmp_path / "right.mp4", *board)
+    assert code == 2 and f"--right {tmp_path / 'right.mp4'} is a video: " in err
+    assert not (tmp_path / "rig").exists()
 
 
 def test_calibrate_refuses_one_folder_given_for_both_cameras(capsys, tmp_path):

@@ -251,6 +251,32 @@ def test_values_whose_result_float32_cannot_hold_are_nan_as_documented_without_a
             assert np.isnan(depth_from_disparity(np.array([[5e-324, 1e-300]]), cal)).all()
 
 
+def test_integer_maps_are_refused_with_their_usual_scale_not_read_as_pixels_or_metres(tmp_path):
+    """A 16-bit disparity PNG read with cv2.imread (d * 256) gave depths 256 times too near, and predict's own depth_mm
+    PNG read back gave points 1000 times too far, without a word."""
+    cal = _cal(width_px=4, height_px=2)
+    disparity = np.full((2, 4), 10.0, np.float32)
+    png = tmp_path / "d.png"
+    cv2.imwrite(str(png), (disparity * 256).astype(np.uint16))
+    as_stored = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    for call in (depth_from_disparity, point_cloud):
+        with pytest.raises(
+            InputError, match=r"^disparity: expected a float \(H, W\) array of pixels, got uint16; 16-bi"
+        ):
+            call(as_stored, cal)
+    with pytest.raises(InputError, match=r"got int16; .*OpenCV's StereoBM and StereoSGBM give int16 d \* 16"):
+        depth_from_disparity((disparity * 16).astype(np.int16), cal)
+    depth_mm = np.full((2, 4), 1500, np.uint16)
+    for call in (points_from_depth, disparity_from_depth):
+        with pytest.raises(InputError, match=r"^depth: expected a float .* of metres, got uint16; .* / 1000\)"):
+            call(depth_mm, cal)
+    with pytest.raises(InputError, match=r"got bool; .*, or for a map of whole pixels, \.astype\(np\.float32\)$"):
+        depth_from_disparity(np.ones((2, 4), bool), cal)
+    # as the messages say
+    np.testing.assert_allclose(depth_from_disparity(read_disparity(png), cal), depth_from_disparity(disparity, cal))
+    np.testing.assert_allclose(points_from_depth(depth_mm.astype(np.float32) / 1000, cal)[..., 2], 1.5)
+
+
 def test_points_follow_the_pinhole_model():
     cal = _cal(cx0_px=2.0, cy_px=1.0, fx_px=10.0, fy_px=20.0)
     depth = np.full((3, 5), 4.0, np.float32)

@@ -123,6 +123,24 @@ def test_confidence_errors():
         confidence_from_difference(np.zeros(2), -1)
 
 
+def test_integer_maps_are_refused_not_compared_as_pixels():
+    """OpenCV's StereoSGBM gives int16 d * 16: two such maps moved each match 16 times too far and judged against a
+    threshold of 1/16 px, and the check's mask came back without a word."""
+    left_px = np.full((2, 40), 2.0, np.float32)
+    right_px = np.full((2, 40), 2.5, np.float32)
+    assert consistency_mask(left_px, right_px, 1.0)[:, 2:].all()  # in pixels, 0.5 apart: consistent
+    fixed = [(m * 16).astype(np.int16) for m in (left_px, right_px)]
+    with pytest.raises(InputError) as refused:
+        consistency_mask(*fixed, 1.0)
+    assert str(refused.value) == (
+        "left disparity: expected a float (H, W) array of pixels, got int16; OpenCV's StereoBM and StereoSGBM give "
+        "int16 d * 16 and 16-bit disparity PNGs d * 256 (rtstereo.io.read_disparity reads them in pixels): divide by "
+        "that first, or for a map of whole pixels, .astype(np.float32)"
+    )
+    with pytest.raises(InputError, match=r"^right disparity: expected a float \(H, W\) array of pixels, got uint16"):
+        lr_difference_px(left_px, right_px.astype(np.uint16))
+
+
 @pytest.mark.parametrize(
     ("difference", "scale", "match"),
     [

@@ -174,15 +174,34 @@ def test_a_charuco_board_of_the_layout_before_opencv_4_6_is_told_of_and_taken_wi
     legacy = Board.parse("charuco:11x8:0.025:0.018:DICT_5X5_100:legacy")
     assert legacy == dataclasses.replace(Board.parse("charuco:11x8:0.025:0.018:legacy"), dictionary="DICT_5X5_100")
     lefts, rights, rig = render_stereo_views(legacy, 8, seed=2)
-    with pytest.raises(
-        InputError, match=r"check --board \(charuco 11x8: .*made with OpenCV before 4.6.*add :legacy to"
-    ):
+    with pytest.raises(InputError) as newer:
         calibrate_stereo(lefts, rights, Board.parse("charuco:11x8:0.025:0.018"))
+    # the markers tell the layout: it said "... made with OpenCV before 4.6 ...: add :legacy to --board", a guess
+    # from the even number of rows given
+    assert re.search(
+        r"the markers seen in \d+ views fit the layout of OpenCV before 4.6 \(kept by some generators, a marker in the "
+        r"top-left square\): give --board charuco:11x8:0.025:0.018:DICT_5X5_100:legacy$",
+        str(newer.value),
+    ), newer.value
     result = calibrate_stereo(lefts, rights, legacy)
     assert len(result.pairs_used) >= 6 and _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
     with pytest.raises(InputError, match=r"check --board \(charuco 11x7: inner corners") as odd:
         calibrate_stereo(lefts, rights, Board.parse("charuco:11x7:0.025:0.018"))
     assert "legacy" not in str(odd.value)  # boards of an odd number of rows have one layout
+
+
+def test_a_charuco_board_given_with_its_columns_and_rows_swapped_is_told_the_board_its_markers_fit():
+    """A 7x5 board given as 5x7: OpenCV finds its markers and no corner, and the error guessed at the board's
+    corners, its dictionary and its layout; it now gives the board the markers fit, which then calibrates."""
+    lefts, rights, _ = render_stereo_views(Board.parse("charuco:7x5:0.04:0.03"), 4, seed=1)
+    with pytest.raises(InputError) as swapped:
+        calibrate_stereo(lefts, rights, Board.parse("charuco:5x7:0.04:0.03"))
+    assert str(swapped.value) == (
+        "the board was found in both images of only 0 of 4 pairs (left: 0, right: 0); need at least 4, better 15-30 "
+        "views covering the whole image at several tilts: the markers seen in 8 views fit a board of 7x5 squares "
+        "(across x down), not 5x7: give --board charuco:7x5:0.04:0.03:DICT_5X5_100"
+    )
+    assert len(calibrate_stereo(lefts, rights, Board.parse("charuco:7x5:0.04:0.03:DICT_5X5_100")).pairs_used) == 4
 
 
 def test_a_charuco_board_given_with_another_dictionary_is_told_to_check_the_dictionary():
@@ -426,6 +445,15 @@ def test_board_parsing():
         ("chessboard:1x6:0.02", "at least 2x2"),
         ("chessboard:9x6:0", "must be > 0"),
         ("chessboard:9x6:25", "implausible"),
+        # a unit or a decimal comma: "not understood (could not convert string to float: '25mm')"
+        (
+            "chessboard:9x6:25mm",
+            r"^board 'chessboard:9x6:25mm': give the square size as a number of metres, without "
+            r"a unit and with a decimal point: 0.025, not '25mm'$",
+        ),
+        ("chessboard:9x6:0,025", r"the square size as a number of metres, .* 0.025, not '0,025'$"),
+        ("charuco:11x8:0.03:2.2 cm", r"the marker size as a number of metres, .* 0.022, not '2.2 cm'$"),
+        ("chessboard:9x6:abc", r"not understood \(square size 'abc' is no number\)"),
         ("charuco:5x7:0.04:0.05", "must be smaller"),
         ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
         # never found (fewer than 6 corners), or found only with its corners on one line: "check --board"
@@ -824,6 +852,25 @@ def test_a_swapped_raw_rig_is_refused_in_the_terms_of_its_file(tmp_path):
     assert "P[0,3]" not in str(swapped.value)
 
 
+def test_a_raw_rig_without_its_image_size_is_told_to_add_it_not_the_matrices_it_has(tmp_path):
+    """It said 'rectification needs K1, D1, K2, D2 and the image size; found D1, D2, K1, K2, R, T and size 0x0'."""
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = read_opencv(_pose_file(tmp_path, "sized.yaml")).matrices
+    unsized = write_opencv(tmp_path / "unsized.yaml", matrices)
+    with pytest.raises(InputError) as refused:
+        Rectifier.from_file(unsized)
+    assert str(refused.value) == (
+        f"{unsized} holds both cameras (their matrices and distortion) but not the size of the images they were "
+        "calibrated at, which the rectification maps are made for: add image_width and image_height (or "
+        "image_size: [width, height]) to it"
+    )
+    # what the message says to add is read
+    sized = tmp_path / "image_size.yaml"
+    sized.write_text(unsized.read_text() + "image_size: [160, 120]\n")
+    assert Rectifier.from_file(sized).size_hw == (120, 160)
+
+
 def test_a_rig_with_an_absurd_image_size_is_refused_before_its_maps_are_built(tmp_path, monkeypatch):
     """100000x100000 ended in OpenCV's out-of-memory traceback; 12 B per pixel of maps against the budget."""
     from rtstereo.io.calibration import write_opencv
@@ -934,6 +981,28 @@ def test_a_rectification_file_of_the_wrong_type_or_a_folder_is_an_input_error(tm
         Rectifier.from_file(5)  # pathlib's bare TypeError before
     with pytest.raises(InputError, match="rectification file is a folder, not a file"):
         Rectifier.from_file(tmp_path)
+
+
+def test_the_folder_calibrate_wrote_given_for_a_file_names_the_files_to_give(tmp_path, chessboard_result):
+    """--rectify rig/ (calibrate's -o) was only 'rectification file is a folder, not a file: rig'."""
+    from rtstereo.io.calibration import read_calibration
+
+    result, _ = chessboard_result
+    rig = tmp_path / "rig"
+    result.save(rig)
+    files = (
+        f"; it holds the output of rtstereo calibrate: --rectify {rig / 'maps.npz'} for raw pairs, --calib "
+        f"{rig / 'calibration.json'} for pairs rectified already"
+    )
+    with pytest.raises(InputError) as rectify:
+        Rectifier.from_file(rig)
+    assert str(rectify.value) == f"rectification file is a folder, not a file: {rig}{files}"
+    with pytest.raises(InputError) as calib:
+        read_calibration(rig)
+    assert str(calib.value) == f"calibration file is a folder, not a file: {rig}{files}"
+    with pytest.raises(InputError) as other:  # a folder without them: as before
+        Rectifier.from_file(tmp_path)
+    assert str(other.value) == f"rectification file is a folder, not a file: {tmp_path}"
 
 
 def test_a_maps_file_that_is_no_npz_archive_is_one_input_error(tmp_path):

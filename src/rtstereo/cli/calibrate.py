@@ -6,10 +6,11 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem, kind_of_file
-from ..io.images import read_image
+from ..io.images import VIDEO_SUFFIXES, read_image
 from ..rectify import BOARD_HELP, Board, BoardViews, calibrate_from_views, find_board_views
 from ..sources.pairs import resolve_pairs
 from ..text import counted
@@ -76,6 +77,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"--alpha must be in [0, 1] (0 keeps only valid pixels, 1 every source pixel), got {args.alpha:g}"
         )
+    for option, given in (("--left", args.left), ("--right", args.right)):
+        if _is_video(given):  # it was read as an image, "skipped" with advice to compute a video's disparity
+            raise InputError(
+                f"{option} {given} is a video: calibrate reads still images of the board, a pair per position; save "
+                "frames of the two videos taken at the same instants, the board held still in a new place in each "
+                "(e.g. ffmpeg -i left.mp4 -vf fps=1 left/%04d.png, and the same for the right one), and give their "
+                "folders to --left and --right"
+            )
     # As predict pairs them: one image given for both cameras is refused, and names whose numbers stop agreeing
     # (left1, left10, left2 beside right01, right02) are warned about before they calibrate a rig from views of
     # different instants.
@@ -134,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _is_video(argument: str) -> bool:
+    """Whether ``--left`` or ``--right`` names a video file or URL, by its suffix."""
+    return Path(urlparse(argument).path if "://" in argument else argument).suffix.lower() in VIDEO_SUFFIXES
 
 
 def _boards_found(lefts: list[str], rights: list[str], board: Board, quiet: bool = False) -> list[BoardViews]:

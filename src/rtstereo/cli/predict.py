@@ -113,7 +113,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "--rectify",
         metavar="MAPS",
         help="rectify raw pairs first with maps.npz from `rtstereo calibrate` (or an OpenCV "
-        "YAML with K1 D1 K2 D2 R T); also gives the calibration",
+        "YAML with K1 D1 K2 D2 R T and image_width, image_height); also gives the calibration",
     )
     group.add_argument(
         "--lr-check",
@@ -432,10 +432,15 @@ def _classical(name: str) -> bool:
 
 
 def _warn_if_unrectified(
-    pair, name: str, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+    pair,
+    name: str,
+    exposure: str = "on",
+    align_rows: bool = False,
+    rig_hint: str | None = None,
+    rectified_by: str | None = None,
 ) -> None:
     """Print :func:`~rtstereo.cli.rectification.rectification_warnings` of the pair, named ``name``."""
-    for message in rectification_warnings(pair, exposure, align_rows, rig_hint)[0]:
+    for message in rectification_warnings(pair, exposure, align_rows, rig_hint, rectified_by)[0]:
         print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
 
@@ -490,7 +495,7 @@ def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[Pai
             continue
         messages, judged = [], True
         if not args.no_rectification_check:
-            hints = _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib)
+            hints = _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib), args.rectify
             messages, judged = rectification_warnings(pair, *hints)
         if judged or first:  # of a pair that cannot be judged, only --align-rows's word that it left it alone
             for message in messages:
@@ -506,7 +511,7 @@ def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: boo
     """Warn when the first pair is not rectified or exposed differently (unless --no-rectification-check), and
     when its colour images come with a KITTI calibration read for the grey cameras."""
     if not args.no_rectification_check:
-        _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib))
+        _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib), args.rectify)
     _warn_about_kitti_colours(args, pair, name)
 
 

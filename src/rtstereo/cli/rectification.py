@@ -31,6 +31,12 @@ def raw_rig_hint(calib: str | None) -> str | None:
 
     if not calib or Path(calib).suffix.lower() not in (*OPENCV_SUFFIXES, ".json"):
         return None
+    maps = None if is_url(calib) else _maps_beside(Path(calib).expanduser())
+    if maps is not None:  # the advice was "Calibrate the rig (rtstereo calibrate)", which made this very file
+        return (
+            f"{calib} is the calibration of rectified images that rtstereo calibrate wrote beside {maps}, which "
+            f"rectifies raw pairs: if these images are not rectified yet, give --rectify {maps} instead of --calib"
+        )
     try:  # a URL's file, which --calib fetched into the cache (OpenCV, given the URL as a path, printed an error)
         matrices = read_opencv(fetch(calib) if is_url(calib) else calib).matrices.keys()
     except RtStereoError:
@@ -41,6 +47,26 @@ def raw_rig_hint(calib: str | None) -> str | None:
         f"{calib} also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it "
         "to --rectify instead of --calib"
     )
+
+
+def _maps_beside(calibration_json: Path) -> Path | None:
+    """The ``maps.npz`` that ``rtstereo calibrate`` wrote beside a ``calibration.json``, recording the same
+    calibration, or ``None``."""
+    import json
+    import zipfile
+
+    maps = calibration_json.with_name("maps.npz")
+    fields = ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m")
+    try:
+        given = json.loads(calibration_json.read_text(encoding="utf-8"))
+        with np.load(maps, allow_pickle=False) as data:
+            recorded = json.loads(str(data["calibration"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if not (isinstance(given, dict) and isinstance(recorded, dict)):
+        return None
+    same = all(k in given and given[k] == recorded.get(k) for k in fields)
+    return maps if same else None
 
 
 def exposure_hint(args: argparse.Namespace) -> str:
@@ -65,11 +91,25 @@ def swap_hint(swapped: bool) -> str:
 
 
 def rectification_warnings(
-    pair: StereoPair, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+    pair: StereoPair,
+    exposure: str = "on",
+    align_rows: bool = False,
+    rig_hint: str | None = None,
+    rectified_by: str | None = None,
 ) -> tuple[list[str], bool]:
     """The lines of :func:`rectification_findings`, in its order (rows first), and whether the pair was judged."""
-    findings, conclusive = rectification_findings(pair, exposure, align_rows, rig_hint)
+    findings, conclusive = rectification_findings(pair, exposure, align_rows, rig_hint, rectified_by=rectified_by)
     return list(findings.values()), conclusive
+
+
+def _rectified_advice(rectified_by: str) -> str:
+    """What a pair that ``--rectify`` rectified and that still does not look rectified is advised (it was told to
+    calibrate the rig and pass --rectify, which it had)."""
+    return (
+        f"The pair went through --rectify {rectified_by}: if its images were rectified already, give the rig's "
+        "calibration to --calib instead; if they come from another rig, or another camera mode, than the one "
+        "calibrated, calibrate it again (rtstereo calibrate)"
+    )
 
 
 def rectification_findings(
@@ -78,6 +118,7 @@ def rectification_findings(
     align_rows: bool = False,
     rig_hint: str | None = None,
     swap_hint: str | None = None,
+    rectified_by: str | None = None,
 ) -> tuple[dict[str, str], bool]:
     """What to warn about a pair that does not look rectified (with ``rig_hint``, :func:`raw_rig_hint`, if
     given) and whose two views look exposed differently
@@ -90,6 +131,7 @@ def rectification_findings(
         rig_hint: the advice of :func:`raw_rig_hint`.
         swap_hint: how this command exchanges the views (:func:`swap_hint`), added to the advice for views
             that look swapped.
+        rectified_by: the ``--rectify`` file the pair went through, whose pair is not advised to go through it.
 
     Returns:
         ``(findings, conclusive)``: the lines to warn by what they are about (``"same"`` for two identical views;
@@ -97,7 +139,7 @@ def rectification_findings(
         had enough matched features to be judged.
     """
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
+    from ..rectify import CALIBRATE_ADVICE, MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
     # Rows aligned and nothing swapped: the check found nothing to say. (Frames too plain to be judged, a stream's
@@ -108,6 +150,8 @@ def rectification_findings(
             "views, or a copy): the disparity is 0 everywhere; give the two cameras' views"
         }, True
     rows = check.warning()
+    if rows and rectified_by:
+        rows = rows.replace(CALIBRATE_ADVICE, _rectified_advice(rectified_by))
     if rows and check.sideways():  # turning the views is the advice: neither other hint can make them a pair
         pass
     elif rows and rig_hint and check.median_dx_px >= -1.0:
@@ -170,6 +214,7 @@ class StreamRectificationCheck(PreparationWrapper):
         logger: where the warnings go.
         name: what the warning names, as ``predict`` names a pair (``frame 0``).
         swap_hint: as :func:`rectification_findings`.
+        rectified_by: as :func:`rectification_findings` (``--rectify``).
     """
 
     TRIES = 5
@@ -185,9 +230,11 @@ class StreamRectificationCheck(PreparationWrapper):
         logger: logging.Logger | None = None,
         name: str = "frame",
         swap_hint: str | None = None,
+        rectified_by: str | None = None,
     ) -> None:
         self.prepare = prepare
         self.exposure, self.align_rows, self.rig_hint, self.swap_hint = exposure, align_rows, rig_hint, swap_hint
+        self.rectified_by = rectified_by
         self.log = logger if logger is not None else logging.getLogger("rtstereo.stream")
         self.name = name
         self.tries = 0
@@ -235,7 +282,7 @@ class StreamRectificationCheck(PreparationWrapper):
     def _check(self, pair: StereoPair) -> None:
         try:
             findings, conclusive = rectification_findings(
-                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint
+                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint, self.rectified_by
             )
         except Exception as exc:  # noqa: BLE001 - a check that fails must not stop the stream
             self.log.info("the rectification check of frame %s failed: %s", pair.index, exc)

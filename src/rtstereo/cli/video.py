@@ -401,7 +401,12 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
     if args.no_rectification_check:
         return pair
     findings, _ = rectification_findings(
-        pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
+        pair,
+        exposure_hint(args),
+        prepare.align_rows,
+        raw_rig_hint(args.calib),
+        swap_hint(args.swap),
+        getattr(args, "rectify", None),
     )
     messages = findings.values()
     for message in messages:
@@ -691,6 +696,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             raw_rig_hint(args.calib),
             logging.getLogger(STREAM_LOGGER),
             swap_hint=swap_hint(args.swap) if swappable else None,
+            rectified_by=getattr(args, "rectify", None),
         )
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None

@@ -118,7 +118,7 @@ def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[
     """:func:`read_calibration` of a local path."""
     if not path.is_file():
         if path.is_dir():
-            raise InputError(f"calibration file is a folder, not a file: {path}")
+            raise InputError(f"calibration file is a folder, not a file: {path}{rig_folder_hint(path)}")
         raise InputError(missing_file_message("calibration file", path))
     check_length_unit(length_unit)
     if kitti_cameras is not None:
@@ -160,6 +160,18 @@ def _read_calibration(path: Path, length_unit: str | None, kitti_cameras: tuple[
         f"{path}: unknown calibration format; expected rtstereo JSON, an OpenCV YAML/XML/JSON with P1/P2 "
         "or Q, a KITTI calib file (P0..P3 or P_rect_02/03) or a Middlebury calib.txt (cam0=, cam1=, "
         "baseline=)"
+    )
+
+
+def rig_folder_hint(folder: Path) -> str:
+    """For a folder given where a calibration file belongs: which of its files to give, when it holds what ``rtstereo
+    calibrate -o FOLDER`` writes (``--rectify rig/`` was only "a folder, not a file"); else ``""``."""
+    found = [name for name in ("maps.npz", "calibration.json") if (folder / name).is_file()]
+    if not found:
+        return ""
+    options = {"maps.npz": "--rectify {} for raw pairs", "calibration.json": "--calib {} for pairs rectified already"}
+    return "; it holds the output of rtstereo calibrate: " + ", ".join(
+        options[name].format(folder / name) for name in found
     )
 
 
@@ -663,7 +675,14 @@ def _from_kitti(values: dict[str, np.ndarray], path: Path, cameras: tuple[int, i
     names = [f"P_rect_0{c}" if rect else f"P{c}" for c in cameras]
     for name in names:
         if name not in values:
-            raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))})")
+            # A file of the colour cameras' P2, P3 alone was refused for P0 without a word of --kitti-cameras
+            prefix = "P_rect_0" if rect else "P"
+            held = [(a, b) for a, b in ((0, 1), (2, 3)) if f"{prefix}{a}" in values and f"{prefix}{b}" in values]
+            hint = ""
+            if held:
+                a, b = held[0]
+                hint = f"; it holds cameras {a} and {b}: --kitti-cameras {a},{b} (kitti_cameras=({a}, {b}))"
+            raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))}){hint}")
         if values[name].size != 12:
             raise InputError(f"{path}: {name} has {values[name].size} numbers, expected 12 (a 3x4 matrix)")
         if not np.isfinite(values[name]).all():  # named here: calibration_from_projections calls them P1, P2
