@@ -363,6 +363,7 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
         (["predict", "missing_l.png", "missing_r.png"], "left image not found"),
         (["predict", "no_folder/", "{right}"], "left folder not found: no_folder/"),  # was "left image not found"
         (["predict", "{left}"], "expected RIGHT after LEFT "),  # it said "expected LEFT RIGHT" of a LEFT it had
+        (["predict", "-", "{right}"], "left image -: images are read from files, not from standard input"),
         (["predict", "{corrupt}", "{right}"], "cannot read"),
         (["predict", "{left}", "{small}"], "differ in size"),
         (["predict", "{left}", "{right}", "--model", "sgmb"], "Did you mean: sgbm"),
