@@ -842,6 +842,15 @@ def test_predict_help_names_file_urls_and_where_max_disp_s_default_is_said(capsy
     assert "whether a model takes another value: `rtstereo models NAME`" in text
 
 
+def test_predict_help_examples_name_no_s3_manifest(capsys):
+    """The Ray example read '--pairs s3_pairs.parquet', while s3:// paths are refused (a cluster reads a shared file
+    system): it is /shared/pairs.parquet, as in the README."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "s3" not in text and "--pairs /shared/pairs.parquet -o /shared/out --engine ray" in text
+
+
 def test_predict_help_says_how_folders_are_paired():
     """Its example said "folders: pairs matched by sorted name", where each side is sorted by the numbers in the
     names (frame9 before frame10, L_9.png beside R_09.png), as the README says."""

@@ -55,7 +55,7 @@ saying so. A rerun skips pairs whose outputs are complete (--overwrite
 redoes them); files appear only when complete (written under a temporary name, then renamed).
   rtstereo predict --pairs pairs.csv -o out/          # manifest: CSV or Parquet, columns left,right[,name]
   rtstereo predict lefts/ rights/ -o out/ --engine ray --workers 2     # Ray Data on this machine
-  RAY_ADDRESS=ray://head:10001 rtstereo predict --pairs s3_pairs.parquet -o /shared/out --engine ray
+  RAY_ADDRESS=ray://head:10001 rtstereo predict --pairs /shared/pairs.parquet -o /shared/out --engine ray
 """
 
 
