@@ -362,6 +362,8 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
     [
         (["predict", "missing_l.png", "missing_r.png"], "left image not found"),
         (["predict", "no_folder/", "{right}"], "left folder not found: no_folder/"),  # was "left image not found"
+        (["predict", "{left}"], "expected RIGHT after LEFT "),  # it said "expected LEFT RIGHT" of a LEFT it had
+        (["predict", "-", "{right}"], "left image -: images are read from files, not from standard input"),
         (["predict", "{corrupt}", "{right}"], "cannot read"),
         (["predict", "{left}", "{small}"], "differ in size"),
         (["predict", "{left}", "{right}", "--model", "sgmb"], "Did you mean: sgbm"),
@@ -838,6 +840,15 @@ def test_predict_help_names_file_urls_and_where_max_disp_s_default_is_said(capsy
     text = " ".join(capsys.readouterr().out.split())
     assert text.count("image: file, folder, glob, http(s) or file:// URL") == 2
     assert "whether a model takes another value: `rtstereo models NAME`" in text
+
+
+def test_predict_help_examples_name_no_s3_manifest(capsys):
+    """The Ray example read '--pairs s3_pairs.parquet', while s3:// paths are refused (a cluster reads a shared file
+    system): it is /shared/pairs.parquet, as in the README."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "s3" not in text and "--pairs /shared/pairs.parquet -o /shared/out --engine ray" in text
 
 
 def test_predict_help_says_how_folders_are_paired():

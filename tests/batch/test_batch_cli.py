@@ -300,7 +300,7 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
     ("argv", "message"),
     [
         (["predict", "{left}", "{right}", "--pairs", "{tmp}/p.csv"], "not both"),
-        (["predict", "{left}"], "expected LEFT RIGHT"),
+        (["predict", "{left}"], "expected RIGHT after LEFT"),
         (["predict", "{left}", "{right}", "--workers", "2"], "--workers applies to --engine ray only"),
         (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address applies to --engine ray only"),
         (["predict", "{left}", "{right}", "--engine", "ray"], "give an output folder with -o"),

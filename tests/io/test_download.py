@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.error
 import warnings
 
@@ -297,6 +298,31 @@ def test_a_video_given_as_an_image_is_named_a_video_and_not_downloaded_or_read(s
         with pytest.raises(InputError, match=r"a video file, not an image; `rtstereo video LEFT RIGHT`"):
             read_image(source)
     assert _cached(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("head", "container"),
+    [
+        (b"\x00\x00\x00\x18ftypmp42", "MP4/QuickTime"),
+        (b"\x1a\x45\xdf\xa3\x01\x00", "Matroska/WebM"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "AVI"),
+    ],
+)
+def test_a_video_saved_under_an_image_s_name_is_called_a_video(served, tmp_path, head, container):
+    """A video named left.png (or a URL without a suffix giving one) said 'not an image OpenCV can decode, or the
+    file is damaged' / 'a web page, or damaged'."""
+    video = tmp_path / "left.png"
+    video.write_bytes(head + bytes(64))
+    served["https://x.org/rig/left"] = head + bytes(64)
+    for source in (video, "https://x.org/rig/left"):
+        said = f"cannot read {source}: a video file ({container}), not an image, whatever its name says; `rtstereo v"
+        with pytest.raises(InputError, match=re.escape(said)):
+            read_image(source)
+    assert _cached(tmp_path) == []  # the download is not kept, as another file that is no image
+    avif = tmp_path / "still.png"  # an image in an ISO media file, which this OpenCV may not decode: not a video
+    avif.write_bytes(b"\x00\x00\x00\x1cftypavif" + bytes(64))
+    with pytest.raises(InputError, match="not an image OpenCV can decode, or the file is damaged"):
+        read_image(avif)
 
 
 def test_a_checksum_must_be_hexadecimal_and_agree_with_the_urls(tmp_path):

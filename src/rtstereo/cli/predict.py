@@ -55,7 +55,7 @@ saying so. A rerun skips pairs whose outputs are complete (--overwrite
 redoes them); files appear only when complete (written under a temporary name, then renamed).
   rtstereo predict --pairs pairs.csv -o out/          # manifest: CSV or Parquet, columns left,right[,name]
   rtstereo predict lefts/ rights/ -o out/ --engine ray --workers 2     # Ray Data on this machine
-  RAY_ADDRESS=ray://head:10001 rtstereo predict --pairs s3_pairs.parquet -o /shared/out --engine ray
+  RAY_ADDRESS=ray://head:10001 rtstereo predict --pairs /shared/pairs.parquet -o /shared/out --engine ray
 """
 
 
@@ -347,6 +347,11 @@ def _sources(args: argparse.Namespace) -> list[PairSource]:
         if args.left is not None or args.right is not None:
             raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
         return read_manifest(args.pairs)  # it warns of a pair's files listed again
+    if args.left is not None and args.right is None:  # it said "expected LEFT RIGHT" of a LEFT it had
+        raise InputError(
+            f"expected RIGHT after LEFT {args.left}: a pair is two images, one per camera (files, folders, globs or "
+            "URLs), or give --pairs MANIFEST.csv"
+        )
     if args.left is None or args.right is None:
         raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)

@@ -225,6 +225,14 @@ def _decode_turned(source: str | Path) -> tuple[np.ndarray, str | Path, int]:
             "damaged, the image and its disparity are wrong"
         )
     if image is None:
+        container = _video_container(data[:16].tobytes())
+        if container is not None:  # a video saved under an image's name said "not an image ..., or damaged"
+            if url is not None and url.split("://", 1)[0].lower() != "file":
+                forget(path)
+            raise InputError(
+                f"cannot read {url or path}: a video file ({container}), not an image, whatever its name says; "
+                "`rtstereo video LEFT RIGHT` (or --sbs VIDEO) computes the disparity of a video's frames"
+            )
         if url is not None and url.split("://", 1)[0].lower() != "file":
             forget(path)  # not kept in the cache: a rerun downloads it again
             raise InputError(
@@ -241,6 +249,29 @@ def _decode_turned(source: str | Path) -> tuple[np.ndarray, str | Path, int]:
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
     return image, url or path, _jpeg_orientation(data)
+
+
+# The brands of ISO media files (an "ftyp" box at byte 4) that hold still images (HEIF, AVIF), not a video.
+IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+def _video_container(head: bytes) -> str | None:
+    """The video container the first bytes of a file announce (MP4/QuickTime, Matroska/WebM, AVI, FLV), or ``None``.
+
+    Examples:
+        >>> _video_container(b"\\x00\\x00\\x00\\x1cftypisom"), _video_container(b"\\x89PNG\\r\\n\\x1a\\n")
+        ('MP4/QuickTime', None)
+        >>> _video_container(b"\\x00\\x00\\x00\\x1cftypavif")  # an AVIF image
+    """
+    if head[4:8] == b"ftyp" and head[8:12] not in IMAGE_BRANDS:
+        return "MP4/QuickTime"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:3] == b"FLV":
+        return "FLV"
+    return None
 
 
 def header_size_hw(source: str | Path) -> tuple[int, int] | None:

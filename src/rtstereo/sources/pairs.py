@@ -138,6 +138,10 @@ def expand(argument: str, side: str) -> list[str]:
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
         return images
+    if argument == "-":  # standard input to other tools: it said "left image not found: -"
+        raise InputError(
+            f"{side} image -: images are read from files, not from standard input: save it to a file and give its path"
+        )
     # "nodir/" named a folder: it said "left image not found: nodir/"
     what = "folder" if argument.endswith(("/", os.sep)) else "image"
     raise InputError(missing_file_message(f"{side} {what}", argument))
