@@ -858,6 +858,21 @@ class Board:
                 raise InputError(
                     f"board: unknown ArUco dictionary '{self.dictionary}' (known: {', '.join(ARUCO_DICTIONARIES)})"
                 )
+            # OpenCV made such a board without a word, and then searched views for markers no dictionary holds:
+            # minutes a view for 1000x1000 squares, and never a board found
+            markers, held = self.cols * self.rows // 2, _dictionary_size(self.dictionary)
+            if markers > held:
+                larger = [
+                    name
+                    for name in ARUCO_DICTIONARIES
+                    if name.rsplit("_", 1)[0] == self.dictionary.rsplit("_", 1)[0] and _dictionary_size(name) >= markers
+                ]
+                instead = f" (such as {larger[0]})" if larger else ""
+                raise InputError(
+                    f"board: a ChArUco board of {self.cols}x{self.rows} squares holds {markers} markers, more than the "
+                    f"{held} of {self.dictionary}: give the dictionary it was made with{instead}, or check its squares "
+                    "across x down"
+                )
 
     @property
     def text(self) -> str:
@@ -1301,6 +1316,11 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
     marker_scale = float(np.median(scales)) if scales else None
     others = tuple(other for other in (other_left, other_right) if other is not None)
     return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale, others)
+
+
+def _dictionary_size(name: str) -> int:
+    """How many markers the ArUco dictionary ``name`` holds."""
+    return int(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name)).bytesList.shape[0])
 
 
 def _layout_difference(given: Board, other: Board) -> str:

@@ -456,6 +456,16 @@ def test_board_parsing():
         ("chessboard:9x6:abc", r"not understood \(square size 'abc' is no number\)"),
         ("charuco:5x7:0.04:0.05", "must be smaller"),
         ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
+        # more markers than the dictionary holds: OpenCV made the board, then searched views for minutes
+        (
+            "charuco:16x12:0.03:0.02:DICT_4X4_50",
+            r"^board: a ChArUco board of 16x12 squares holds 96 markers, more than the 50 of DICT_4X4_50: give the "
+            r"dictionary it was made with \(such as DICT_4X4_100\), or check its squares across x down$",
+        ),
+        (
+            "charuco:1000x1000:0.01:0.007",
+            r"holds 500000 markers, more than the 100 of DICT_5X5_100: give the dictionary",
+        ),
         # never found (fewer than 6 corners), or found only with its corners on one line: "check --board"
         ("charuco:3x3:0.04:0.03", r"3x3 squares has 4 inner corners; a view needs at least 6, not on one line"),
         ("charuco:2x8:0.04:0.03", r"2x8 squares has 7 inner corners on one line; .*at least 3x4 squares"),
