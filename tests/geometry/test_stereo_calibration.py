@@ -476,6 +476,24 @@ def test_board_errors(text, message):
         Board.parse(text)
 
 
+def test_a_board_too_fine_for_the_images_is_refused_not_a_memory_error():
+    """chessboard:100000x100000 ended in numpy's 'Unable to allocate 149. GiB' traceback."""
+    from rtstereo.rectify import find_board_views
+
+    view = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(InputError) as refused:
+        find_board_views(Board.parse("chessboard:100000x100000:0.001"), view, view + 1, "07.png")
+    assert str(refused.value) == (
+        "calibration pair 07.png: a chessboard of 100000x100000 inner corners cannot show in 48x64 (HxW) images: its "
+        "100001x100001 squares would need 3x3 px each at least; check --board"
+    )
+    with pytest.raises(
+        InputError, match=r"a ChArUco board of 30x20 squares cannot show in 48x64 \(HxW\) images: its 30x20"
+    ):
+        find_board_views(Board.parse("charuco:30x20:0.01:0.007:DICT_4X4_1000"), view, view + 1, "07.png")
+    assert find_board_views(Board.parse("chessboard:20x15:0.01"), view, view + 1, "07.png").left is None  # fits
+
+
 def test_calibration_errors(chessboard_views):
     board, lefts, rights, _ = chessboard_views
     with pytest.raises(InputError, match="same number"):
