@@ -389,11 +389,21 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         return calibration
     factors = calibration_scale(calibration, height_px, width_px)
     if factors is None and calibration_scale(calibration, width_px, height_px) is not None:
+        # a file whose width_px and height_px were written the other way round puts the principal point at the centre
+        # of the images as given: said, as the EXIF tag was the only cause named
+        recorded_hw = (calibration.height_px, calibration.width_px)
+        swapped = _off_centre(calibration, height_px, width_px) < _off_centre(calibration, *recorded_hw)
+        fields = (
+            f"; or the calibration's width_px and height_px are the other way round: its principal point "
+            f"({calibration.cx0_px:.1f}, {calibration.cy_px:.1f}) px lies near the centre of these images"
+            if swapped
+            else ""
+        )
         raise InputError(
             f"the calibration is for {calibration.height_px}x{calibration.width_px} (HxW) images but these are "
             f"{height_px}x{width_px}, the same turned 90 degrees: photos turned upright by their EXIF orientation "
             "tag (applied when read, as viewers do), calibrated as stored or the other way round? Calibrate "
-            "with the images as rtstereo reads them (rtstereo calibrate)"
+            f"with the images as rtstereo reads them (rtstereo calibrate){fields}"
         )
     if factors is None:
         raise InputError(
@@ -409,6 +419,12 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         CalibrationWarning,
     )
     return calibration.scaled(*factors)
+
+
+def _off_centre(calibration: Calibration, height_px: int, width_px: int) -> float:
+    """How far the principal point lies from the centre of ``width_px x height_px`` images, in fractions of their
+    sides (0: at the centre)."""
+    return abs((calibration.cx0_px + 0.5) / width_px - 0.5) + abs((calibration.cy_px + 0.5) / height_px - 0.5)
 
 
 def calibration_scale(calibration: Calibration, height_px: int, width_px: int) -> tuple[float, float] | None:

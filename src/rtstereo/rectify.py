@@ -859,6 +859,21 @@ class Board:
                 raise InputError(
                     f"board: unknown ArUco dictionary '{self.dictionary}' (known: {', '.join(ARUCO_DICTIONARIES)})"
                 )
+            # OpenCV made such a board without a word, and then searched views for markers no dictionary holds:
+            # minutes a view for 1000x1000 squares, and never a board found
+            markers, held = self.cols * self.rows // 2, _dictionary_size(self.dictionary)
+            if markers > held:
+                larger = [
+                    name
+                    for name in ARUCO_DICTIONARIES
+                    if name.rsplit("_", 1)[0] == self.dictionary.rsplit("_", 1)[0] and _dictionary_size(name) >= markers
+                ]
+                instead = f" (such as {larger[0]})" if larger else ""
+                raise InputError(
+                    f"board: a ChArUco board of {self.cols}x{self.rows} squares holds {markers} markers, more than the "
+                    f"{held} of {self.dictionary}: give the dictionary it was made with{instead}, or check its squares "
+                    "across x down"
+                )
 
     @property
     def text(self) -> str:
@@ -1288,6 +1303,7 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
             f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
             "folder given for both cameras, or a copy); the views of the two cameras are needed"
         )
+    _require_board_fits(board, left.shape, f"calibration pair {name}")
     object_points = board.object_points()
     (found_left, scale_left, other_left), (found_right, scale_right, other_right) = map(board._detect, (left, right))
     found_left = _fixing_the_pose(found_left, object_points, f"calibration pair {name} (left)")
@@ -1302,6 +1318,31 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
     marker_scale = float(np.median(scales)) if scales else None
     others = tuple(other for other in (other_left, other_right) if other is not None)
     return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale, others)
+
+
+def _dictionary_size(name: str) -> int:
+    """How many markers the ArUco dictionary ``name`` holds."""
+    return int(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name)).bytesList.shape[0])
+
+
+# A board's square must cover at least this many pixels across to be found: a board with more squares than the
+# images' pixels so allow cannot be in them (100000x100000 corners ended in numpy's MemoryError traceback).
+MIN_SQUARE_PX = 3
+
+
+def _require_board_fits(board: Board, shape_hw: tuple[int, ...], name: str) -> None:
+    """Refuse a board whose squares cannot all show in images of ``shape_hw``, each :data:`MIN_SQUARE_PX` across."""
+    squares_x, squares_y = (board.cols + 1, board.rows + 1) if board.kind == "chessboard" else (board.cols, board.rows)
+    height, width = shape_hw[:2]
+    if squares_x * squares_y * MIN_SQUARE_PX**2 > height * width:
+        kind, counted_as = (
+            ("chessboard", "inner corners") if board.kind == "chessboard" else ("ChArUco board", "squares")
+        )
+        raise InputError(
+            f"{name}: a {kind} of {board.cols}x{board.rows} {counted_as} cannot show in {height}x{width} (HxW) "
+            f"images: its {squares_x}x{squares_y} squares would need {MIN_SQUARE_PX}x{MIN_SQUARE_PX} px each at least; "
+            "check --board"
+        )
 
 
 def _layout_difference(given: Board, other: Board) -> str:

@@ -851,6 +851,36 @@ def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_wa
         assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)
 
 
+def test_grey_images_with_a_cam_to_cam_file_read_for_the_colour_cameras_get_a_warning(capsys, tmp_path, pair_files):
+    """KITTI raw's grey image_00/01 with its calib_cam_to_cam.txt, read for the colour cameras 2,3 by default: the
+    colour pair's baseline made the depths off without a word (colour images with a KITTI 2012 file were warned of)."""
+    cam_to_cam = tmp_path / "calib_cam_to_cam.txt"  # grey cameras 0,1 0.105 m apart, colour cameras 2,3 0.1 m apart
+    rows = "0 200 59.5 0 0 0 1 0"
+    cam_to_cam.write_text(
+        "calib_time: 09-Jan-2012 13:57:47\n"
+        + "".join(f"P_rect_0{i}: 200 0 79.5 {x} {rows}\n" for i, x in enumerate((0, -21.0, 1.0, -19.0)))
+    )
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for path in pair_files:
+        cv2.imwrite(str(grey / path.name), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    advice = (
+        f"the images are in grey, but {cam_to_cam} is read for KITTI's colour cameras 2,3 (the default for "
+        "calib_cam_to_cam files of KITTI 2015 and raw, baseline 0.1000 m); KITTI's grey pairs are cameras 0,1 "
+        "(baseline 0.1050 m), whose depths this makes 4.8 % too near: add --kitti-cameras 0,1"
+    )
+    for inputs, extra, warned in (
+        ((grey / "l.png", grey / "r.png"), (), True),
+        ((grey / "l.png", grey / "r.png"), ("--kitti-cameras", "2,3"), False),  # said outright: taken as meant
+        (pair_files, (), False),  # colour images: the default's cameras
+    ):
+        code, _, err = run_cli(
+            capsys, "predict", *inputs, *SGBM, "--calib", cam_to_cam, *extra, "--format", "json", "-o", tmp_path / "o"
+        )
+        assert code == 0, err
+        assert (advice in err) == warned, (inputs, extra, err)
+
+
 def test_calibrate_given_videos_says_to_save_frames_of_them_not_to_compute_their_disparity(capsys, tmp_path):
     """Two videos of the board were read as images, 'pair left.mp4 skipped: ... a video file, not an image; `rtstereo
     video LEFT RIGHT` ... computes the disparity of a video's frames', then 'none of the 1 pair could be read'."""

@@ -428,8 +428,22 @@ def test_a_resize_is_told_from_a_crop_or_padding_by_whole_pixels_not_by_a_share(
 
 @pytest.mark.parametrize("hw", [(640, 480), (1280, 960)])
 def test_images_turned_90_degrees_from_the_calibration_are_said_to_be_turned_not_another_camera(hw):
-    with pytest.raises(InputError, match=rf"these are {hw[0]}x{hw[1]}, the same turned 90 degrees.*EXIF orientation"):
+    with pytest.raises(
+        InputError, match=rf"these are {hw[0]}x{hw[1]}, the same turned 90 degrees.*EXIF orientation"
+    ) as turned:
         calibration_for_size(_cal(width_px=640, height_px=480), *hw)
+    assert "width_px and height_px are the other way round" not in str(turned.value)  # its principal point: 640x480's
+
+
+def test_a_calibration_whose_size_fields_are_swapped_is_said_to_be_so_beside_a_turned_photo():
+    """width_px 480 and height_px 640 written for 640x480 images: the error named only photos turned by EXIF."""
+    swapped = _cal(width_px=480, height_px=640)  # its principal point (320, 240): the centre of 640x480 images
+    with pytest.raises(InputError) as refused:
+        calibration_for_size(swapped, 480, 640)
+    assert str(refused.value).endswith(
+        "Calibrate with the images as rtstereo reads them (rtstereo calibrate); or the calibration's width_px and "
+        "height_px are the other way round: its principal point (320.0, 240.0) px lies near the centre of these images"
+    )
 
 
 # --- feature: a calibration made at another size, in the Python API --------------------------------------

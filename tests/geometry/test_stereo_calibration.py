@@ -456,6 +456,16 @@ def test_board_parsing():
         ("chessboard:9x6:abc", r"not understood \(square size 'abc' is no number\)"),
         ("charuco:5x7:0.04:0.05", "must be smaller"),
         ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
+        # more markers than the dictionary holds: OpenCV made the board, then searched views for minutes
+        (
+            "charuco:16x12:0.03:0.02:DICT_4X4_50",
+            r"^board: a ChArUco board of 16x12 squares holds 96 markers, more than the 50 of DICT_4X4_50: give the "
+            r"dictionary it was made with \(such as DICT_4X4_100\), or check its squares across x down$",
+        ),
+        (
+            "charuco:1000x1000:0.01:0.007",
+            r"holds 500000 markers, more than the 100 of DICT_5X5_100: give the dictionary",
+        ),
         # never found (fewer than 6 corners), or found only with its corners on one line: "check --board"
         ("charuco:3x3:0.04:0.03", r"3x3 squares has 4 inner corners; a view needs at least 6, not on one line"),
         ("charuco:2x8:0.04:0.03", r"2x8 squares has 7 inner corners on one line; .*at least 3x4 squares"),
@@ -464,6 +474,24 @@ def test_board_parsing():
 def test_board_errors(text, message):
     with pytest.raises(InputError, match=message):
         Board.parse(text)
+
+
+def test_a_board_too_fine_for_the_images_is_refused_not_a_memory_error():
+    """chessboard:100000x100000 ended in numpy's 'Unable to allocate 149. GiB' traceback."""
+    from rtstereo.rectify import find_board_views
+
+    view = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(InputError) as refused:
+        find_board_views(Board.parse("chessboard:100000x100000:0.001"), view, view + 1, "07.png")
+    assert str(refused.value) == (
+        "calibration pair 07.png: a chessboard of 100000x100000 inner corners cannot show in 48x64 (HxW) images: its "
+        "100001x100001 squares would need 3x3 px each at least; check --board"
+    )
+    with pytest.raises(
+        InputError, match=r"a ChArUco board of 30x20 squares cannot show in 48x64 \(HxW\) images: its 30x20"
+    ):
+        find_board_views(Board.parse("charuco:30x20:0.01:0.007:DICT_4X4_1000"), view, view + 1, "07.png")
+    assert find_board_views(Board.parse("chessboard:20x15:0.01"), view, view + 1, "07.png").left is None  # fits
 
 
 def test_calibration_errors(chessboard_views):

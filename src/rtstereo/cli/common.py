@@ -141,9 +141,11 @@ def refuse_unused_calib_unit(args: argparse.Namespace) -> None:
 
 
 def kitti_colour_warning(calib: str | None, kitti_cameras: tuple[int, int] | None, left: np.ndarray) -> str | None:
-    """The warning for colour images with a KITTI 2012 ``--calib`` file read for its grey cameras 0,1 (the
-    default without ``--kitti-cameras``), or ``None``: KITTI's colour pairs are cameras 2,3, whose baseline
-    differs (0.5333 m against 0.5372 m for 000070), so their depths would be 0.7 % off without a word.
+    """The warning for images whose colour is not that of the KITTI cameras a ``--calib`` file is read for by default
+    (without ``--kitti-cameras``), or ``None``: colour images with a KITTI 2012 ``calib/NNNNNN.txt`` (read for the grey
+    cameras 0,1), or grey ones with a ``calib_cam_to_cam.txt`` (KITTI 2015 and raw; read for the colour cameras 2,3,
+    while the raw recordings' grey image_00/01 are cameras 0,1). The two pairs' baselines differ (0.5333 m against
+    0.5372 m for 000070), so the depths would be 0.7 % off without a word.
 
     Args:
         calib: the ``--calib`` file.
@@ -153,21 +155,27 @@ def kitti_colour_warning(calib: str | None, kitti_cameras: tuple[int, int] | Non
     from ..errors import RtStereoError
     from ..io.calibration import kitti_default_cameras, read_calibration
 
-    if not calib or kitti_cameras is not None or kitti_default_cameras(calib) != (0, 1):
+    default = kitti_default_cameras(calib) if calib and kitti_cameras is None else None
+    if default is None:
         return None
     sample = left[::8, ::8]
-    if np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2]):
-        return None  # grey: cameras 0,1 are right
+    grey = np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2])
+    if grey == (default == (0, 1)):
+        return None  # grey images with the grey cameras, colour ones with the colour cameras
     try:
-        grey, colour = (read_calibration(calib, kitti_cameras=cameras) for cameras in ((0, 1), (2, 3)))
-    except RtStereoError:  # no P2/P3: nothing better to offer
+        read_for, right_one = (read_calibration(calib, kitti_cameras=cameras) for cameras in ((0, 1), (2, 3)))
+    except RtStereoError:  # one of the pairs missing: nothing better to offer
         return None
-    off = grey.baseline_m / colour.baseline_m - 1
+    if default == (2, 3):
+        read_for, right_one = right_one, read_for
+    off = read_for.baseline_m / right_one.baseline_m - 1
+    kinds = ("colour", "grey", "2,3", "0,1") if default == (2, 3) else ("grey", "colour", "0,1", "2,3")
+    files = "calib_cam_to_cam files of KITTI 2015 and raw" if default == (2, 3) else "KITTI 2012 files"
     return (
-        f"the images are in colour, but {calib} is read for KITTI's grey cameras 0,1 (the default for KITTI 2012 "
-        f"files, baseline {grey.baseline_m:.4f} m); KITTI's colour pairs are cameras 2,3 (baseline "
-        f"{colour.baseline_m:.4f} m), whose depths this makes {abs(off) * 100:.1f} % too "
-        f"{'far' if off > 0 else 'near'}: add --kitti-cameras 2,3"
+        f"the images are in {kinds[1]}, but {calib} is read for KITTI's {kinds[0]} cameras {kinds[2]} (the default for "
+        f"{files}, baseline {read_for.baseline_m:.4f} m); KITTI's {kinds[1]} pairs are cameras {kinds[3]} (baseline "
+        f"{right_one.baseline_m:.4f} m), whose depths this makes {abs(off) * 100:.1f} % too "
+        f"{'far' if off > 0 else 'near'}: add --kitti-cameras {kinds[3]}"
     )
 
 
