@@ -733,6 +733,21 @@ def test_a_video_url_without_yt_dlp_names_the_extra(run_cli, stream_cache, monke
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
 
+def _signalled_at_the_first_png(tmp_path, script: str, args: list[str], number: int) -> tuple[int, str]:
+    """``python -c SCRIPT ARGS...`` in a process of its own, sent ``number`` once its first ``d_*.png`` is in
+    ``tmp_path`` (or after 60 s): its exit code and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(number)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
 def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     """A real SIGINT to a real `rtstereo video` process, once it has written its first frame."""
     # Far more frames than the interrupt needs: on a loaded machine this process may look for the first
@@ -763,20 +778,8 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
         str(tmp_path / "d"),
         *FAST,
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    code, err = _signalled_at_the_first_png(tmp_path, script, args, signal.SIGINT)
+    assert code == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
     assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
@@ -797,16 +800,8 @@ def test_kill_stops_a_live_stream_as_ctrl_c_does(tmp_path):
         "import sys; from rtstereo import cli; cli.VERBS += ['live'] * ('live' not in cli.VERBS); sys.exit(cli.main())"
     )
     args = ["live", "--camera", f"uvc:{video}", "-o", str(tmp_path / "o.mp4"), "--output-prefix", str(tmp_path / "d")]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, *args, *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    code, err = _signalled_at_the_first_png(tmp_path, script, [*args, *FAST], signal.SIGTERM)
+    assert code == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
     assert f"rtstereo live: interrupted: {len(pngs)} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames and len(read_video(tmp_path / "o.mp4")) == len(pngs)
