@@ -245,11 +245,7 @@ def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_vi
 
 
 def test_image_sequence_with_temporal_filter(run_cli, tmp_path):
-    scene = render_scene(frames=3)
-    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
-        (tmp_path / side).mkdir()
-        for i, image in enumerate(frames):
-            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    _sequence(tmp_path, render_scene(frames=3))
     code, _, err = run_cli(
         "video",
         tmp_path / "L",
@@ -967,11 +963,7 @@ def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
 
 def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
     """predict takes a folder's file:// URL; video read it as a video: "left video /data/L is a folder"."""
-    scene = render_scene(frames=3)
-    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
-        (tmp_path / side).mkdir()
-        for i, image in enumerate(frames):
-            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    _sequence(tmp_path, render_scene(frames=3))
     urls = [(tmp_path / side).resolve().as_uri() for side in ("L", "R")]
     code, _, err = run_cli("video", *urls, "--output-prefix", tmp_path / "d", "-q", *FAST)
     assert code == 0, err
