@@ -89,36 +89,26 @@ def cpu(args: argparse.Namespace) -> None:
     """Every registry network at 480x640 on the CPU, torch vs onnxruntime, SGBM baseline."""
     weights = shared_weights(args.shared, args.rtnet)
     networks = [n for n in list_models() if get_spec(n).kind == "network"]
-    report = run_bench(
-        networks,
-        [CPU_SIZE_HW],
-        precisions=["fp32"],
-        backends=["torch", "onnxruntime"],
-        weights=weights,
-        device="cpu",
-        threads=args.threads,
-        warmup=args.warmup,
-        runs=args.runs,
-        baseline="sgbm",
-        random_weights=True,
-        progress=progress,
-    )
+    common = {
+        "precisions": ["fp32"],
+        "backends": ["torch", "onnxruntime"],
+        "weights": weights,
+        "device": "cpu",
+        "threads": args.threads,
+        "warmup": args.warmup,
+        "runs": args.runs,
+        "baseline": "sgbm",
+        "progress": progress,
+    }
+    report = run_bench(networks, [CPU_SIZE_HW], random_weights=True, **common)
     report.notes.append(f"weights: {weights}; networks without a file there ran with random weights")
     save(report, args.output, f"cpu_{args.threads}threads_480x640")
     seed = run_bench(
         ["gwcnet-gc"],
         [SEED_SIZE_HW],
         sweeps={"max_disp": [192]},
-        precisions=["fp32"],
-        backends=["torch", "onnxruntime"],
-        weights=weights,
-        device="cpu",
-        threads=args.threads,
-        warmup=args.warmup,
-        runs=args.runs,
-        baseline="sgbm",
         random_weights="gwcnet-gc" not in weights,  # its rows were skipped without a file; timing needs none
-        progress=progress,
+        **common,
     )
     if "gwcnet-gc" not in weights:
         seed.notes.append(f"weights: {weights}; gwcnet-gc, without a file there, ran with random weights")

@@ -171,6 +171,20 @@ def warp_right_to_left(right, disparity):
     return F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def write_middlebury_scene(scene: Path, left: np.ndarray, right: np.ndarray, disparity_px: float) -> Path:
+    """A Middlebury-2014-style scene folder (made with its parents): ``im0.png`` and ``im1.png`` of the uint8 RGB
+    views, and ``disp0GT.pfm``, ``disparity_px`` everywhere. Returns the folder."""
+    import cv2
+
+    from rtstereo.io.pfm import write_pfm
+
+    scene.mkdir(parents=True)
+    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
+    write_pfm(scene / "disp0GT.pfm", np.full(left.shape[:2], disparity_px, np.float32))
+    return scene
+
+
 def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4, seed: int = 0):
     """A random-texture pair whose right view is the left shifted by a constant disparity."""
     rng = np.random.default_rng(seed)

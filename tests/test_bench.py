@@ -34,10 +34,11 @@ from rtstereo.bench import (
 )
 from rtstereo.cli import main
 from rtstereo.errors import InputError
-from rtstereo.io.pfm import write_pfm
 from rtstereo.runtime.onnx import HalfOnCpuWarning
 from rtstereo.text import counted
 from rtstereo.types import DisparityResult
+
+from .conftest import write_middlebury_scene
 
 SIZE_HW = (32, 48)
 
@@ -49,12 +50,7 @@ def _json_notes(folder) -> list[str]:
 @pytest.fixture
 def tiny_dataset(tmp_path):
     """One Middlebury-2014-style scene: a textured pair shifted by 6 px, with its ground truth."""
-    left, right = synthetic_pair((48, 96), disparity_px=6)
-    scene = tmp_path / "data" / "scene"
-    scene.mkdir(parents=True)
-    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
-    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
-    write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 6.0, np.float32))
+    write_middlebury_scene(tmp_path / "data" / "scene", *synthetic_pair((48, 96), disparity_px=6), 6.0)
     return tmp_path / "data"
 
 

@@ -21,9 +21,10 @@ from rtstereo.bench_reference import (
 )
 from rtstereo.cli import main
 from rtstereo.errors import InputError
-from rtstereo.io.pfm import write_pfm
 from rtstereo.sources.pairs import PairSource
 from rtstereo.types import DisparityResult
+
+from .conftest import write_middlebury_scene
 
 FAST = {"warmup": 1, "runs": 1, "threads": 1}
 
@@ -163,12 +164,8 @@ def test_a_reference_map_without_a_valid_pixel_fails_that_pair(pairs, monkeypatc
 
 def test_ground_truth_of_data_is_not_used_with_a_reference_and_a_note_says_so(tmp_path):
     """A dataset with ground truth and --reference: the scores are against the reference, and the note says which."""
-    scene = tmp_path / "data" / "scene"
-    scene.mkdir(parents=True)
-    left, right = synthetic_pair((48, 96), disparity_px=6)
-    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
-    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
-    write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 40.0, np.float32))  # far from any map: the GT would show
+    # ground truth far from any map: the GT would show
+    write_middlebury_scene(tmp_path / "data" / "scene", *synthetic_pair((48, 96), disparity_px=6), 40.0)
     report = run_bench(
         ["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[tmp_path / "data"], reference="sgbm:max_disp=16", **FAST
     )
@@ -321,12 +318,7 @@ def test_the_command_writes_the_scores_against_the_reference(cli, pairs, tmp_pat
 
 
 def test_a_dataset_folder_whose_name_ends_in_csv_is_a_dataset_not_a_manifest(tmp_path):
-    scene = tmp_path / "runs.csv" / "scene"
-    scene.mkdir(parents=True)
-    left, right = synthetic_pair((48, 96), disparity_px=6)
-    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
-    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
-    write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 6.0, np.float32))
+    write_middlebury_scene(tmp_path / "runs.csv" / "scene", *synthetic_pair((48, 96), disparity_px=6), 6.0)
     report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[tmp_path / "runs.csv"], **FAST)
     assert report.options["scenes"] == ["scene"] and "d1" in report.rows[0].accuracy
 

@@ -20,7 +20,7 @@ from rtstereo.errors import InputError
 from rtstereo.io import read_disparity, write_pfm
 from rtstereo.models import PACKAGED_NETWORK
 
-from .conftest import make_textured_pair, run_cli
+from .conftest import make_textured_pair, run_cli, write_middlebury_scene
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -1667,12 +1667,7 @@ def test_eval_help_says_the_hybrid_searches_each_scenes_range_as_it_does(tmp_pat
     description = " ".join(build_parser().verb_parsers["eval"].description.split())
     assert "Classical methods, and the hybrid's SGBM (default), search each scene's own disparity range" in description
     assert "(predict and bench search the model's default, 192 px)" in description
-    scene = tmp_path / "data" / "scene"
-    scene.mkdir(parents=True)
-    left, right = make_textured_pair(64, 256, disparity_px=6)
-    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
-    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
-    write_pfm(scene / "disp0GT.pfm", np.full((64, 256), 6.0, np.float32))
+    scene = write_middlebury_scene(tmp_path / "data" / "scene", *make_textured_pair(64, 256, disparity_px=6), 6.0)
     (scene / "calib.txt").write_text("cam0=[100 0 128; 0 100 32; 0 0 1]\ncam1=[100 0 128; 0 100 32; 0 0 1]\nndisp=32\n")
     assert main(["eval", "--model", "default", str(tmp_path / "data"), "-o", str(tmp_path / "out"), "-q"]) == 0
     capsys.readouterr()

@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from rtstereo.bench import synthetic_pair
-from rtstereo.io.pfm import write_pfm
+
+from .conftest import write_middlebury_scene
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "exposure_stress.py"
 
@@ -50,12 +50,7 @@ def test_an_exposure_changes_the_image_as_it_says(stress):
 
 
 def test_the_run_scores_both_forms_and_leaves_the_data_alone(stress, tmp_path, monkeypatch):
-    left, right = synthetic_pair((64, 128), disparity_px=6)
-    scene = tmp_path / "data" / "scene"
-    scene.mkdir(parents=True)
-    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
-    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
-    write_pfm(scene / "disp0GT.pfm", np.full((64, 128), 6.0, np.float32))
+    scene = write_middlebury_scene(tmp_path / "data" / "scene", *synthetic_pair((64, 128), disparity_px=6), 6.0)
     before = sorted(p.name for p in scene.iterdir())
     monkeypatch.setenv("RTSTEREO_THREADS", "1")
     out = tmp_path / "out"

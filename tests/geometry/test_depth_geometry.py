@@ -83,12 +83,16 @@ def _relative_error_of_half_size(disparity_px: np.ndarray, calibration: Calibrat
 # --- feature: the closed form on real calibration files ------------------------------------------------
 
 
-def test_middlebury_gt_depth_matches_closed_form_and_survives_half_size(shared, tmp_path):
-    scene = shared("data", "real", "middlebury2003", "cones")
+def _cones_ground_truth(shared, tmp_path):
+    """Middlebury 2003 cones' ground truth (``../shared``), and :data:`MIDDLEBURY_CALIB` read from a calib.txt."""
     calib_file = tmp_path / "calib.txt"
     calib_file.write_text(MIDDLEBURY_CALIB)
-    calibration = read_calibration(calib_file)
-    gt = read_disparity(scene / "disp2.png", scale=4)
+    gt = read_disparity(shared("data", "real", "middlebury2003", "cones") / "disp2.png", scale=4)
+    return gt, read_calibration(calib_file)
+
+
+def test_middlebury_gt_depth_matches_closed_form_and_survives_half_size(shared, tmp_path):
+    gt, calibration = _cones_ground_truth(shared, tmp_path)
     depth = depth_from_disparity(gt, calibration)
     closed_form = 193.001 / 1000 * 1038.018 / (gt.astype(np.float64) + 32.518)
     valid = np.isfinite(gt)
@@ -105,11 +109,7 @@ def test_middlebury_gt_depth_matches_closed_form_and_survives_half_size(shared, 
 
 def test_middlebury_doffs_must_scale_with_the_image(shared, tmp_path):
     """The classic mistake: halving disparity but not doffs puts depth off by far more than 1 %."""
-    scene = shared("data", "real", "middlebury2003", "cones")
-    calib_file = tmp_path / "calib.txt"
-    calib_file.write_text(MIDDLEBURY_CALIB)
-    calibration = read_calibration(calib_file)
-    gt = read_disparity(scene / "disp2.png", scale=4)
+    gt, calibration = _cones_ground_truth(shared, tmp_path)
     # Halved disparities kept at full size (not resized): without its recorded size, the half
     # calibration is taken as it is rather than scaled back to the map's size.
     half = dataclasses.replace(calibration.scaled(0.5), width_px=0, height_px=0)

@@ -29,6 +29,19 @@ def interrupted_in_rays_queue(self):
         raise RuntimeError("release unlocked lock") from None
 
 
+def ctrl_c_after_two_reports(monkeypatch, ray) -> None:
+    """Ctrl-C while reports wait in Ray's queues: Ray Data's row iterator waits until the workers have done every
+    item (and written its files), hands over two of their reports, then raises ``KeyboardInterrupt``."""
+    original = ray.data.Dataset.iter_rows
+
+    def interrupted(self):
+        rows = list(original(self))
+        yield from rows[:2]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray.data.Dataset, "iter_rows", interrupted)
+
+
 def ctrl_c_at_shutdown(monkeypatch, engine) -> None:
     """Ctrl-C while Ray shuts down after the last item: ``engine``'s ``ray_session`` (the module of a verb's Ray
     engine) raises ``KeyboardInterrupt`` once its session has ended."""

@@ -243,14 +243,9 @@ def test_an_interrupt_counts_the_pairs_workers_wrote_whose_reports_had_not_come_
     capsys, tmp_path, ray_local, dozen, monkeypatch
 ):
     """Ctrl-C while reports wait in Ray's queues: the workers had written every readable pair, 2 reported."""
-    original = ray_local.data.Dataset.iter_rows
+    from .conftest import ctrl_c_after_two_reports
 
-    def interrupted(self):
-        rows = list(original(self))  # every pair done and written by the workers
-        yield from rows[:2]
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
+    ctrl_c_after_two_reports(monkeypatch, ray_local)
     left, right = dozen
     argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
     code, _, err = run_cli(capsys, *argv)

@@ -194,14 +194,9 @@ def test_an_interrupt_counts_the_frames_workers_wrote_whose_reports_had_not_come
 ):
     """Ctrl-C while range reports waited in Ray's queues: the summary held none of the frames written (no
     summary at all); predict's pairs were counted."""
-    original = ray_local.data.Dataset.iter_rows
+    from .conftest import ctrl_c_after_two_reports
 
-    def interrupted(self):
-        rows = list(original(self))  # every range done and written by the workers
-        yield from rows[:2]
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
+    ctrl_c_after_two_reports(monkeypatch, ray_local)
     prefix = tmp_path / "d"
     argv = ["video", *videos, "--output-prefix", prefix, *SGBM, "--engine", "ray", "--workers", 1, "-q"]
     code, _, err = run_cli(capsys, *argv)

@@ -245,11 +245,7 @@ def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_vi
 
 
 def test_image_sequence_with_temporal_filter(run_cli, tmp_path):
-    scene = render_scene(frames=3)
-    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
-        (tmp_path / side).mkdir()
-        for i, image in enumerate(frames):
-            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    _sequence(tmp_path, render_scene(frames=3))
     code, _, err = run_cli(
         "video",
         tmp_path / "L",
@@ -733,6 +729,21 @@ def test_a_video_url_without_yt_dlp_names_the_extra(run_cli, stream_cache, monke
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
 
+def _signalled_at_the_first_png(tmp_path, script: str, args: list[str], number: int) -> tuple[int, str]:
+    """``python -c SCRIPT ARGS...`` in a process of its own, sent ``number`` once its first ``d_*.png`` is in
+    ``tmp_path`` (or after 60 s): its exit code and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(number)
+    _, err = process.communicate(timeout=60)
+    return process.returncode, err
+
+
 def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     """A real SIGINT to a real `rtstereo video` process, once it has written its first frame."""
     # Far more frames than the interrupt needs: on a loaded machine this process may look for the first
@@ -763,20 +774,8 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
         str(tmp_path / "d"),
         *FAST,
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    code, err = _signalled_at_the_first_png(tmp_path, script, args, signal.SIGINT)
+    assert code == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
     assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
@@ -797,16 +796,8 @@ def test_kill_stops_a_live_stream_as_ctrl_c_does(tmp_path):
         "import sys; from rtstereo import cli; cli.VERBS += ['live'] * ('live' not in cli.VERBS); sys.exit(cli.main())"
     )
     args = ["live", "--camera", f"uvc:{video}", "-o", str(tmp_path / "o.mp4"), "--output-prefix", str(tmp_path / "d")]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, *args, *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    code, err = _signalled_at_the_first_png(tmp_path, script, [*args, *FAST], signal.SIGTERM)
+    assert code == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
     assert f"rtstereo live: interrupted: {len(pngs)} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames and len(read_video(tmp_path / "o.mp4")) == len(pngs)
@@ -984,11 +975,7 @@ def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
 
 def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
     """predict takes a folder's file:// URL; video read it as a video: "left video /data/L is a folder"."""
-    scene = render_scene(frames=3)
-    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
-        (tmp_path / side).mkdir()
-        for i, image in enumerate(frames):
-            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    _sequence(tmp_path, render_scene(frames=3))
     urls = [(tmp_path / side).resolve().as_uri() for side in ("L", "R")]
     code, _, err = run_cli("video", *urls, "--output-prefix", tmp_path / "d", "-q", *FAST)
     assert code == 0, err

@@ -86,6 +86,15 @@ class SlowSink(Sink):
         return []
 
 
+class PreviewSink(SlowSink):
+    """Keeps the preview image of each frame (in ``numbers``)."""
+
+    wants_preview = True
+
+    def write(self, frame):
+        self.numbers.append(frame.preview)
+
+
 class ScriptedWindow:
     """Stands in for the OpenCV window (no display here): answers poll() from a script."""
 
@@ -147,26 +156,14 @@ def test_the_preview_shows_a_colour_left_view_matched_in_grey_in_colour():
             for index in range(2):
                 yield StereoPair(colour, np.full((32, 64, 3), 7, np.uint8), index=index)
 
-    class Previews(SlowSink):
-        wants_preview = True
-
-        def write(self, frame):
-            self.numbers.append(frame.preview)
-
-    sink = Previews(0.0)
+    sink = PreviewSink(0.0)
     with pytest.warns(UserWarning, match="matched in grey"):
         Stream(ColourAndGrey(), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
     assert [tuple(image[0, 0]) for image in sink.numbers] == [(200, 0, 0)] * 2  # the left half: the left view
 
 
 def test_colour_range_is_fixed_across_frames_not_per_frame():
-    class Previews(SlowSink):
-        wants_preview = True
-
-        def write(self, frame):
-            self.numbers.append(frame.preview)
-
-    sink = Previews(0.0)
+    sink = PreviewSink(0.0)
     Stream(Frames(4), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
     # Frame k has disparity k + 5 everywhere: with a fixed range the colour changes with the value;
     # per-frame scaling would paint every frame with the same (top) colour.

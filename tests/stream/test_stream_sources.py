@@ -860,16 +860,23 @@ def test_bad_sizes(text):
         parse_size_hw(text)
 
 
-def test_align_rows_is_measured_once_on_the_first_judgeable_frame_and_applied_to_every_frame(caplog):
+def _teddy_with_rows_off():
+    """Middlebury 2003 teddy's views (``../shared``), and its right view moved 1.5 rows down."""
     from tests.conftest import shared_path
 
     from rtstereo.io.images import read_image
-    from rtstereo.rectify import check_rectification
 
     teddy = shared_path("data", "real", "middlebury2003", "teddy")
     left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
     height, width = right.shape[:2]
     off = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 1.5]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    return left, right, off
+
+
+def test_align_rows_is_measured_once_on_the_first_judgeable_frame_and_applied_to_every_frame(caplog):
+    from rtstereo.rectify import check_rectification
+
+    left, right, off = _teddy_with_rows_off()
     flat = np.full_like(left, 128)  # too few features to judge: the preparer waits for a better frame
     prepare = FramePreparer(align_rows=True)
     with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
@@ -936,15 +943,9 @@ def test_align_rows_says_when_the_stream_ended_before_the_rows_could_be_measured
 
 
 def test_align_rows_measures_again_when_the_frames_change_size(caplog):
-    from tests.conftest import shared_path
-
-    from rtstereo.io.images import read_image
     from rtstereo.rectify import check_rectification
 
-    teddy = shared_path("data", "real", "middlebury2003", "teddy")
-    left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
-    height, width = right.shape[:2]
-    off = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 1.5]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    left, right, off = _teddy_with_rows_off()
     prepare = FramePreparer(align_rows=True)
     with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
         prepare(StereoPair(left, off))
