@@ -236,12 +236,30 @@ class EvalReport:
                 note = f"\nStopped at the first failure (--fail-fast): {done} of {self.listed} scenes; the rest were "
                 note += "not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
-                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
+                text = f"# {self.model}\n\n{self.table(markdown=True)}\n{self._failures_markdown()}{note}"
+                partial.write_text(text, encoding="utf-8")
             if not (self.interrupted or self.stopped_at_failure):
                 remove_interrupted_results(folder, stem, (".json", ".md"), (INTERRUPTED_SUFFIX, STOPPED_SUFFIX))
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path
+
+    def _failures_markdown(self) -> str:
+        """Why each failed scene and path was not scored, for the Markdown file: its table's rows read "failed" alone,
+        the reasons being in the JSON and on stderr only.
+
+        Examples:
+            >>> print(EvalReport("m", failures=[{"name": "s", "left": "s/im0.png", "error": "cannot read"}])
+            ...       ._failures_markdown())
+            <BLANKLINE>
+            Not scored:
+            <BLANKLINE>
+            - s (s/im0.png): cannot read
+            <BLANKLINE>
+        """
+        lines = [f"- {f['name']} ({f['left']}): {f['error']}" for f in self.failures]
+        lines += [f"- {f['path']} (path): {f['error']}" for f in self.failed_paths]
+        return "".join(f"{line}\n" for line in ["", "Not scored:", "", *lines]) if lines else ""
 
 
 class EvalInterrupted(KeyboardInterrupt):

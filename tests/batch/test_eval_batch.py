@@ -32,6 +32,17 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
 
 
+def test_eval_markdown_says_why_each_failed_scene_was_not_scored(capsys, tmp_path):
+    """The .md file's row of a failed scene read "failed" alone: why was in the JSON and on stderr only."""
+    data = write_kitti(tmp_path / "kitti", 2, corrupt=(1,))
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")[0] == 1
+    failure = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["failed"][0]
+    markdown = (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_text()
+    assert "| kitti/000001 | failed |" in markdown
+    assert markdown.endswith(f"\nNot scored:\n\n- kitti/000001 ({failure['left']}): {failure['error']}\n")
+    assert failure["error"].startswith("cannot read")
+
+
 class _ClosedPipe:
     """stdout whose reader went away (``eval ... | head -1``): every write fails as a closed pipe does."""
 
