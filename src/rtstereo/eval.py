@@ -477,14 +477,14 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             )
         out.append(sample)
     # one line for the scenes a note is true of: 400 small KITTI frames gave 400 lines of one note, burying the rest
-    return out, [f"{_first_names(names)}: {text}" for text, names in said.items()]
+    return out, [f"{first_names(names)}: {text}" for text, names in said.items()]
 
 
-def _first_names(names: list[str], shown: int = 5) -> str:
-    """The first few names, and how many more.
+def first_names(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more (eval's notes and summaries).
 
     Examples:
-        >>> _first_names(["a"]), _first_names(["a", "b", "c"], shown=2)
+        >>> first_names(["a"]), first_names(["a", "b", "c"], shown=2)
         ('a', 'a, b and 1 more')
     """
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
