@@ -1145,6 +1145,21 @@ def test_one_folder_of_a_dataset_names_the_dataset_above_it(tmp_path, given):
         find_samples(tmp_path / "mine")
 
 
+def test_the_look_at_the_folder_above_says_nothing_of_its_scenes_own_warnings(tmp_path):
+    """Looking above a folder of no known layout ran the detectors there, which warned about a map of the scene above
+    (a Middlebury 2001 map whose values disagree with its scale) as if it had been given."""
+    scene = tmp_path / "renamed"
+    _save_rgb(scene / "im2.png")
+    _save_rgb(scene / "im6.png", seed=1)
+    _save_grey8(scene / "disp2.pgm", _raw_8bit_gt(16))
+    _save_rgb(scene / "notes" / "a.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DatasetError, match=r"see `rtstereo eval --help` for the expected files$"):
+            find_samples(scene / "notes")
+    assert [str(w.message) for w in caught] == []
+
+
 def test_one_unknown_folder_among_several_paths_raises(tmp_path):
     _tsukuba(tmp_path / "good" / "tsukuba")
     (tmp_path / "empty").mkdir()

@@ -794,7 +794,9 @@ def _layout_above(path: Path, levels: int = 2) -> tuple[Path, str] | None:
             entries = list(os.scandir(folder))
             dirs = _visible([e.name for e in entries if e.is_dir()])
             names = _visible([e.name for e in entries if not e.is_dir()])
-            claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, folder)]
+            with warnings.catch_warnings():  # what a detector warns about is said when that folder is searched
+                warnings.simplefilter("ignore")
+                claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, folder)]
         except Exception:  # a courtesy: a folder above that cannot be read, or that fails a detector, says nothing
             return None
         files = [file for sample in claimed for file in (sample.left_path, sample.right_path, sample.gt_path) if file]
