@@ -1173,6 +1173,18 @@ def test_missing_folder_raises(tmp_path):
         find_samples(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("name", ["MiddEval3-data-Q.zip", "data_scene_flow.tar.gz", "two_view_training.7z"])
+def test_an_archive_given_as_the_dataset_is_told_to_be_unpacked(tmp_path, name):
+    """A downloaded archive was told to be a file, with an example of a scene folder: not that it had to be unpacked."""
+    (tmp_path / name).write_bytes(b"archive")
+    with pytest.raises(DatasetError) as info:
+        find_samples(tmp_path / name)
+    assert str(info.value) == (
+        f"{tmp_path / name} is a file, not a folder: an archive, which is not read as it is: unpack it and give the "
+        "folder it unpacks to"
+    )
+
+
 def test_a_file_url_is_the_folder_it_names(tmp_path):
     """It was 'dataset folder not found: /cwd/file:/...', the URL made a path; predict and train take one."""
     _tsukuba(tmp_path / "my sets" / "tsukuba")

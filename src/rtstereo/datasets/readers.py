@@ -784,6 +784,10 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
         yield Path(folder), dirs, _visible(names)
 
 
+# Archives datasets are downloaded as (MiddEval3-data-Q.zip, data_scene_flow.zip, ETH3D's .7z, SceneFlow's .tar)
+ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
 def _layout_above(path: Path, levels: int = 2) -> tuple[Path, str] | None:
     """The folder just above ``path`` (up to ``levels`` folders up) that a layout claims with a view or ground truth
     under ``path``, and that layout: one view's folder of a dataset (KITTI's ``image_2``, SceneFlow's
@@ -842,6 +846,11 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():
+            if path.name.lower().endswith(ARCHIVE_SUFFIXES):  # a download not unpacked yet
+                raise DatasetError(
+                    f"{not_a_folder(path)}: an archive, which is not read as it is: unpack it and give the folder it "
+                    "unpacks to"
+                )
             raise DatasetError(
                 f"{not_a_folder(path)}: give the folder of a scene or of a dataset "
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
