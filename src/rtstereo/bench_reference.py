@@ -385,6 +385,11 @@ def compute_reference_maps(
             progress(f"reference {reference.model}: pair {index + 1} of {len(pairs)} ({source.name})")
         try:
             pair = source.load(index)
+            if np.array_equal(pair.left, pair.right):  # it read "its map has no valid pixel", a map of 0 everywhere
+                raise InputError(
+                    "left and right are the same picture (identical pixels: one file under two names, or a copy): a "
+                    "stereo pair needs its two views"
+                )
             disparity = disparity_at(predictor, pair.left, pair.right, size_hw or pair.left.shape[:2])
             with np.errstate(invalid="ignore"):
                 if not (np.isfinite(disparity) & (disparity > 0)).any():
