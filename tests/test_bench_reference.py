@@ -171,7 +171,7 @@ def test_a_pair_of_one_picture_twice_fails_that_pair_by_what_it_is(pairs, tmp_pa
     assert [m.source.name for m in maps.maps] == ["p0"]
     assert maps.failed == {
         "p1": "left and right are the same picture (identical pixels: one file under two names, or a copy): a stereo "
-        "pair needs its two views"
+        "pair needs its two views, one per camera"
     }
 
 

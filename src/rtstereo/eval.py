@@ -580,11 +580,10 @@ def _score_sample(
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None
-    if np.array_equal(left, right):  # scored, a right view copied from the left read as a method 100 % wrong
-        raise InputError(
-            f"scene {sample.name}: left {sample.left_path} and right {sample.right_path} are the same picture "
-            "(identical pixels: one file under two names, or a copy): a stereo pair needs its two views"
-        )
+    from .batch.job import refuse_one_picture
+
+    # scored, a right view copied from the left read as a method 100 % wrong
+    refuse_one_picture(left, right, f"scene {sample.name}: left {sample.left_path} and right {sample.right_path}")
     if gt.shape != left.shape[:2]:
         raise InputError(
             f"scene {sample.name}: ground truth {sample.gt_path} is {gt.shape[0]}x{gt.shape[1]} but the left "

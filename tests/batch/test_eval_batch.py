@@ -46,7 +46,7 @@ def test_eval_fails_a_scene_whose_right_view_is_a_copy_of_its_left(capsys, tmp_p
     assert failure[0]["error"] == (
         f"scene kitti/000001: left {data / 'image_2' / '000001_10.png'} and right {data / 'image_3' / '000001_10.png'} "
         "are the same picture (identical pixels: one file under two names, or a copy): a stereo pair needs its two "
-        "views"
+        "views, one per camera"
     )
 
 
