@@ -1069,6 +1069,23 @@ def test_one_scene_at_two_sizes_is_named_by_the_folder_that_tells_them_apart(tmp
     assert names == ["middlebury2014/Piano", "middlebury2014/Teddy (trainingH)", "middlebury2014/Teddy (trainingQ)"]
 
 
+def test_one_frame_in_two_image_formats_is_named_by_its_files(tmp_path):
+    """A SceneFlow-layout frame kept as a.png and a.jpg was scored as "a" and "a#2", the name not saying which was
+    which."""
+    images, disparity = tmp_path / "sf" / "images", tmp_path / "sf" / "disparity" / "left"
+    for suffix in (".png", ".jpg"):
+        _save_rgb(images / "left" / f"a{suffix}")
+        _save_rgb(images / "right" / f"a{suffix}", seed=1)
+    _save_pfm(disparity / "a.pfm", np.full((HEIGHT, WIDTH), 5.0, np.float32))
+
+    samples = find_samples(tmp_path)
+
+    assert sorted((s.name, s.left_path.name) for s in samples) == [
+        ("sceneflow/sf/a (a.jpg)", "a.jpg"),
+        ("sceneflow/sf/a (a.png)", "a.png"),
+    ]
+
+
 def test_names_that_no_one_folder_tells_apart_are_numbered(tmp_path):
     for path in ("x/a", "y/a", "x/b"):  # the nearest folders that part them, a, a and b, do not tell all three apart
         _write_two_view_scene(tmp_path / path / "Teddy", MIDDEVAL3_CALIB)

@@ -920,7 +920,8 @@ def _folder_of_url(given: object) -> object:
 def _unique_names(samples: list[Sample]) -> list[Sample]:
     """Prefix repeated names with their dataset; names that still repeat (a scene at two sizes, SceneFlow's
     clean and final passes, two copies of one scene) get the nearest folder that tells them apart,
-    ``Teddy (trainingH)``, or else a number, ``name#2``."""
+    ``Teddy (trainingH)``, or else their left image's file name where that does (``a (a.jpg)``), or else a number,
+    ``name#2``."""
     if len({s.name for s in samples}) != len(samples):
         samples = [dataclasses.replace(s, name=f"{s.dataset}/{s.name}") for s in samples]
     groups: dict[str, list[int]] = {}
@@ -931,6 +932,9 @@ def _unique_names(samples: list[Sample]) -> list[Sample]:
         if len(indices) == 1:
             continue
         labels = _telling_folders([samples[i].left_path for i in indices])
+        files = [samples[i].left_path.name for i in indices]
+        if labels is None and len(set(files)) == len(files):  # one frame as a.png and a.jpg: "a" and "a#2"
+            labels = files
         for number, i in enumerate(indices, 1):
             if labels is not None:
                 names[i] = f"{names[i]} ({labels[number - 1]})"
