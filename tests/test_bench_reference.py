@@ -162,6 +162,20 @@ def test_a_reference_map_without_a_valid_pixel_fails_that_pair(pairs, monkeypatc
         compute_reference_maps(Reference("sgbm"), pairs_of([pairs])[0])
 
 
+def test_a_pair_of_one_picture_twice_fails_that_pair_by_what_it_is(pairs, tmp_path):
+    """A right image copied from the left failed as "its map has no valid pixel": the reference's map of 0 everywhere,
+    not the pair, was blamed."""
+    import shutil
+
+    shutil.copy(tmp_path / "lefts" / "p1.png", tmp_path / "rights" / "p1.png")
+    maps = compute_reference_maps(Reference("sgbm", settings=(("max_disp", "16"),)), pairs_of([pairs])[0])
+    assert [m.source.name for m in maps.maps] == ["p0"]
+    assert maps.failed == {
+        "p1": "left and right are the same picture (identical pixels: one file under two names, or a copy): a stereo "
+        "pair needs its two views, one per camera"
+    }
+
+
 def test_ground_truth_of_data_is_not_used_with_a_reference_and_a_note_says_so(tmp_path):
     """A dataset with ground truth and --reference: the scores are against the reference, and the note says which."""
     # ground truth far from any map: the GT would show

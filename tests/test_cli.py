@@ -1209,9 +1209,9 @@ def test_compare_an_unreadable_file_beside_a_map_is_said_to_be_unreadable(capsys
             code == 2 and out == "" and err.startswith(f"rtstereo compare: error: cannot read {tmp_path / 'out.png'}: ")
         )
         assert reason in err and err.count("\n") == 1, err
-    # a readable image beside a map is still told to say how to read them
+    # a readable image beside a map is told what it is (a colour image, which no kind reads as a map)
     code, _, err = run_cli(capsys, "compare", EXAMPLES / "disparity.pfm", EXAMPLES / "left.png")
-    assert code == 2 and "are not both images or both disparity maps; use --kind image|disparity" in err
+    assert code == 2 and f"are not both images or both disparity maps; {EXAMPLES / 'left.png'} is a colour image" in err
 
 
 def _strict_json(text):

@@ -577,3 +577,31 @@ def test_the_help_of_scale_gives_every_divisor_of_middleburys_8bit_ground_truth(
         main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "2001 ground truth: 8, tsukuba's 16; 2003's by its width: 1 at 1800 px, 2 at 900, 4 at 450" in text
+
+
+def test_a_map_beside_an_image_is_told_what_to_do_with_that_image(tmp_path, capsys):
+    """ "Use --kind image|disparity" was said for any map beside any image: neither reads a PFM beside a colour
+    preview (NAME_color.png), each refusing one of them, and --kind image refuses a PFM beside an 8-bit map."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.random.default_rng(3).uniform(2, 15, (24, 32)).astype(np.float32)
+    write_pfm(tmp_path / "map.pfm", disparity)
+    assert cv2.imwrite(str(tmp_path / "map_color.png"), cv2.applyColorMap(np.uint8(disparity * 16), cv2.COLORMAP_TURBO))
+    assert cv2.imwrite(str(tmp_path / "gt.png"), np.uint8(disparity * 8))
+    assert cv2.imwrite(str(tmp_path / "mono.png"), np.uint16(disparity * 256))
+    said = {
+        ("map.pfm", "map_color.png"): "map_color.png is a colour image, which no disparity map is (a colourised "
+        "preview such as NAME_color.png cannot be read back): compare the .pfm or 16-bit .png written beside it",
+        ("gt.png", "map.pfm"): "gt.png is an 8-bit grey image: for an 8-bit disparity map (Middlebury's ground truth) "
+        "give its divisor with --scale S",
+        ("mono.png", "gt.png"): "gt.png is an 8-bit grey image: for an 8-bit disparity map (Middlebury's ground truth) "
+        f"give its divisor with --scale S; for two photos ({tmp_path / 'mono.png'}: a mono camera's 16-bit one) give "
+        "--kind image",
+    }
+    for (a, b), advice in said.items():
+        assert main(["compare", str(tmp_path / a), str(tmp_path / b)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("rtstereo compare: error: ") and err.count("\n") == 1, err
+        assert err.rstrip().endswith(f"not both images or both disparity maps; {tmp_path}/{advice}"), err
+    assert main(["compare", str(tmp_path / "gt.png"), str(tmp_path / "map.pfm"), "--scale", "8", "--json"]) == 0

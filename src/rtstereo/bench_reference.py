@@ -372,7 +372,7 @@ def compute_reference_maps(
     Raises:
         InputError: the reference cannot be built (see :func:`reference_predictor`), or it failed on every pair.
     """
-    from .batch.job import failure_reason
+    from .batch.job import failure_reason, refuse_one_picture
 
     predictor, size_hw = reference_predictor(reference, weights, device, threads)
     # a fixed-size export runs at its own size: the notes and bench.json name it, not "each pair's own size";
@@ -385,6 +385,7 @@ def compute_reference_maps(
             progress(f"reference {reference.model}: pair {index + 1} of {len(pairs)} ({source.name})")
         try:
             pair = source.load(index)
+            refuse_one_picture(pair.left, pair.right)  # it read "its map has no valid pixel", a map of 0 everywhere
             disparity = disparity_at(predictor, pair.left, pair.right, size_hw or pair.left.shape[:2])
             with np.errstate(invalid="ignore"):
                 if not (np.isfinite(disparity) & (disparity > 0)).any():

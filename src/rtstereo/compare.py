@@ -444,8 +444,7 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
                 if not looks_like_disparity(path):
                     read_image_levels(path)
             raise InputError(
-                f"{path_a} and {path_b} are not both images or both disparity maps; "
-                "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
+                f"{path_a} and {path_b} are not both images or both disparity maps; {_mixed_advice(path_a, path_b)}"
             )
         kind = "disparity" if kinds.pop() else "image"
         grey16 = [str(p) for p in (path_a, path_b) if kind == "disparity" and _is_16bit_grey(Path(p))]
@@ -466,6 +465,24 @@ def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scal
         compared = _compare_maps(path_a, path_b, scale)
         return replace(compared, note="; ".join(filter(None, (auto_note, compared.note)))) if auto_note else compared
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _mixed_advice(path_a: str | Path, path_b: str | Path) -> str:
+    """What to do with a disparity map beside an image: "use --kind image|disparity" was said whatever they were, and
+    neither helps a PFM beside a colour preview (NAME_color.png), which each kind refuses one of."""
+    image, other = (path_b, path_a) if looks_like_disparity(path_a) else (path_a, path_b)
+    photos = ""
+    if _is_16bit_grey(Path(other)):  # the one file of the two that may be a photo as well as a map
+        photos = f"; for two photos ({other}: a mono camera's 16-bit one) give --kind image"
+    if is_colour(Path(image)):
+        return (
+            f"{image} is a colour image, which no disparity map is (a colourised preview such as NAME_color.png cannot "
+            f"be read back): compare the .pfm or 16-bit .png written beside it{photos}"
+        )
+    return (
+        f"{image} is an 8-bit grey image: for an 8-bit disparity map (Middlebury's ground truth) give its divisor with "
+        f"--scale S{photos}"
+    )
 
 
 def _local(path: str | Path) -> str | Path:

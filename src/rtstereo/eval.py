@@ -236,12 +236,30 @@ class EvalReport:
                 note = f"\nStopped at the first failure (--fail-fast): {done} of {self.listed} scenes; the rest were "
                 note += "not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
-                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
+                text = f"# {self.model}\n\n{self.table(markdown=True)}\n{self._failures_markdown()}{note}"
+                partial.write_text(text, encoding="utf-8")
             if not (self.interrupted or self.stopped_at_failure):
                 remove_interrupted_results(folder, stem, (".json", ".md"), (INTERRUPTED_SUFFIX, STOPPED_SUFFIX))
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path
+
+    def _failures_markdown(self) -> str:
+        """Why each failed scene and path was not scored, for the Markdown file: its table's rows read "failed" alone,
+        the reasons being in the JSON and on stderr only.
+
+        Examples:
+            >>> print(EvalReport("m", failures=[{"name": "s", "left": "s/im0.png", "error": "cannot read"}])
+            ...       ._failures_markdown())
+            <BLANKLINE>
+            Not scored:
+            <BLANKLINE>
+            - s (s/im0.png): cannot read
+            <BLANKLINE>
+        """
+        lines = [f"- {f['name']} ({f['left']}): {f['error']}" for f in self.failures]
+        lines += [f"- {f['path']} (path): {f['error']}" for f in self.failed_paths]
+        return "".join(f"{line}\n" for line in ["", "Not scored:", "", *lines]) if lines else ""
 
 
 class EvalInterrupted(KeyboardInterrupt):
@@ -459,14 +477,14 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
             )
         out.append(sample)
     # one line for the scenes a note is true of: 400 small KITTI frames gave 400 lines of one note, burying the rest
-    return out, [f"{_first_names(names)}: {text}" for text, names in said.items()]
+    return out, [f"{first_names(names)}: {text}" for text, names in said.items()]
 
 
-def _first_names(names: list[str], shown: int = 5) -> str:
-    """The first few names, and how many more.
+def first_names(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more (eval's notes and summaries).
 
     Examples:
-        >>> _first_names(["a"]), _first_names(["a", "b", "c"], shown=2)
+        >>> first_names(["a"]), first_names(["a", "b", "c"], shown=2)
         ('a', 'a, b and 1 more')
     """
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
@@ -562,6 +580,10 @@ def _score_sample(
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None
+    from .batch.job import refuse_one_picture
+
+    # scored, a right view copied from the left read as a method 100 % wrong
+    refuse_one_picture(left, right, f"scene {sample.name}: left {sample.left_path} and right {sample.right_path}")
     if gt.shape != left.shape[:2]:
         raise InputError(
             f"scene {sample.name}: ground truth {sample.gt_path} is {gt.shape[0]}x{gt.shape[1]} but the left "

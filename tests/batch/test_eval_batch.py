@@ -32,6 +32,35 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
 
 
+def test_eval_fails_a_scene_whose_right_view_is_a_copy_of_its_left(capsys, tmp_path):
+    """A right image copied from the left was scored, 100 % wrong and 0 % dense, as a method's figures; predict refuses
+    such a pair."""
+    import shutil
+
+    data = write_kitti(tmp_path / "kitti", 2)
+    shutil.copy(data / "image_2" / "000001_10.png", data / "image_3" / "000001_10.png")
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 1, err
+    failure = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["failed"]
+    assert [f["name"] for f in failure] == ["kitti/000001"]
+    assert failure[0]["error"] == (
+        f"scene kitti/000001: left {data / 'image_2' / '000001_10.png'} and right {data / 'image_3' / '000001_10.png'} "
+        "are the same picture (identical pixels: one file under two names, or a copy): a stereo pair needs its two "
+        "views, one per camera"
+    )
+
+
+def test_eval_markdown_says_why_each_failed_scene_was_not_scored(capsys, tmp_path):
+    """The .md file's row of a failed scene read "failed" alone: why was in the JSON and on stderr only."""
+    data = write_kitti(tmp_path / "kitti", 2, corrupt=(1,))
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")[0] == 1
+    failure = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["failed"][0]
+    markdown = (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_text()
+    assert "| kitti/000001 | failed |" in markdown
+    assert markdown.endswith(f"\nNot scored:\n\n- kitti/000001 ({failure['left']}): {failure['error']}\n")
+    assert failure["error"].startswith("cannot read")
+
+
 class _ClosedPipe:
     """stdout whose reader went away (``eval ... | head -1``): every write fails as a closed pipe does."""
 

@@ -1069,6 +1069,23 @@ def test_one_scene_at_two_sizes_is_named_by_the_folder_that_tells_them_apart(tmp
     assert names == ["middlebury2014/Piano", "middlebury2014/Teddy (trainingH)", "middlebury2014/Teddy (trainingQ)"]
 
 
+def test_one_frame_in_two_image_formats_is_named_by_its_files(tmp_path):
+    """A SceneFlow-layout frame kept as a.png and a.jpg was scored as "a" and "a#2", the name not saying which was
+    which."""
+    images, disparity = tmp_path / "sf" / "images", tmp_path / "sf" / "disparity" / "left"
+    for suffix in (".png", ".jpg"):
+        _save_rgb(images / "left" / f"a{suffix}")
+        _save_rgb(images / "right" / f"a{suffix}", seed=1)
+    _save_pfm(disparity / "a.pfm", np.full((HEIGHT, WIDTH), 5.0, np.float32))
+
+    samples = find_samples(tmp_path)
+
+    assert sorted((s.name, s.left_path.name) for s in samples) == [
+        ("sceneflow/sf/a (a.jpg)", "a.jpg"),
+        ("sceneflow/sf/a (a.png)", "a.png"),
+    ]
+
+
 def test_names_that_no_one_folder_tells_apart_are_numbered(tmp_path):
     for path in ("x/a", "y/a", "x/b"):  # the nearest folders that part them, a, a and b, do not tell all three apart
         _write_two_view_scene(tmp_path / path / "Teddy", MIDDEVAL3_CALIB)
@@ -1145,6 +1162,21 @@ def test_one_folder_of_a_dataset_names_the_dataset_above_it(tmp_path, given):
         find_samples(tmp_path / "mine")
 
 
+def test_the_look_at_the_folder_above_says_nothing_of_its_scenes_own_warnings(tmp_path):
+    """Looking above a folder of no known layout ran the detectors there, which warned about a map of the scene above
+    (a Middlebury 2001 map whose values disagree with its scale) as if it had been given."""
+    scene = tmp_path / "renamed"
+    _save_rgb(scene / "im2.png")
+    _save_rgb(scene / "im6.png", seed=1)
+    _save_grey8(scene / "disp2.pgm", _raw_8bit_gt(16))
+    _save_rgb(scene / "notes" / "a.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DatasetError, match=r"see `rtstereo eval --help` for the expected files$"):
+            find_samples(scene / "notes")
+    assert [str(w.message) for w in caught] == []
+
+
 def test_one_unknown_folder_among_several_paths_raises(tmp_path):
     _tsukuba(tmp_path / "good" / "tsukuba")
     (tmp_path / "empty").mkdir()
@@ -1156,6 +1188,18 @@ def test_one_unknown_folder_among_several_paths_raises(tmp_path):
 def test_missing_folder_raises(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         find_samples(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", ["MiddEval3-data-Q.zip", "data_scene_flow.tar.gz", "two_view_training.7z"])
+def test_an_archive_given_as_the_dataset_is_told_to_be_unpacked(tmp_path, name):
+    """A downloaded archive was told to be a file, with an example of a scene folder: not that it had to be unpacked."""
+    (tmp_path / name).write_bytes(b"archive")
+    with pytest.raises(DatasetError) as info:
+        find_samples(tmp_path / name)
+    assert str(info.value) == (
+        f"{tmp_path / name} is a file, not a folder: an archive, which is not read as it is: unpack it and give the "
+        "folder it unpacks to"
+    )
 
 
 def test_a_file_url_is_the_folder_it_names(tmp_path):

@@ -686,8 +686,8 @@ def _scene_4x4(folder):
     from .corpus import _write_pfm
 
     folder.mkdir(parents=True)
-    for name in ("im0.png", "im1.png"):
-        cv2.imwrite(str(folder / name), np.zeros((4, 256, 3), np.uint8))
+    for level, name in enumerate(("im0.png", "im1.png")):  # two views (one picture twice is no scene)
+        cv2.imwrite(str(folder / name), np.full((4, 256, 3), level, np.uint8))
     _write_pfm(folder / "disp0GT.pfm", _GT_4X4)
     (folder / "calib.txt").write_text("ndisp=16\n")
     return find_samples(folder)[0]

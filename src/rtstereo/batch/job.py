@@ -367,11 +367,7 @@ class BatchJob:
             InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
                 link or a copy), whose disparity would be 0 everywhere.
         """
-        if np.array_equal(pair.left, pair.right):
-            raise InputError(
-                "left and right are the same picture (identical pixels: one file under two names, or a copy): a "
-                "stereo pair needs its two views, one per camera"
-            )
+        refuse_one_picture(pair.left, pair.right)
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             # the colours of a left view turned grey beside a grey right one are rectified too, for the point cloud
@@ -455,6 +451,20 @@ MADE_WITH_OPTIONS = {
     "cloud": "point cloud cleaning (--max-depth, --max-jump)",
     "fit": "fit to a fixed-size network (--fit)",
 }
+
+
+def refuse_one_picture(left: np.ndarray, right: np.ndarray, views: str = "left and right") -> None:
+    """Refuse two views that are one picture (identical pixels: a file given twice under two names, by a link or a
+    copy), whose disparity would be 0 everywhere; ``views`` names them in the message (eval: the scene and its files).
+
+    Raises:
+        InputError: the two views are identical.
+    """
+    if np.array_equal(left, right):
+        raise InputError(
+            f"{views} are the same picture (identical pixels: one file under two names, or a copy): a stereo pair "
+            "needs its two views, one per camera"
+        )
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..errors import InputError
-from ..eval import EvalInterrupted, clamp_search_ranges, evaluate
+from ..eval import EvalInterrupted, clamp_search_ranges, evaluate, first_names
 from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted, shortened
@@ -140,13 +140,13 @@ def run(args: argparse.Namespace) -> int:
     if not samples:
         raise InputError(
             f"no scene with ground truth under {', '.join(args.paths)}: {counted(len(unscored), 'scene')} found "
-            f"({_names(unscored)}), none with a disparity map to score against{looked_for}"
+            f"({first_names(unscored)}), none with a disparity map to score against{looked_for}"
             + "".join(f"; {given}: no known layout" for given, _ in failed_paths)
         )
     if unscored:
         print(
             f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: "
-            f"{_names(unscored)}{looked_for}",
+            f"{first_names(unscored)}{looked_for}",
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     if report.failures:
         # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
         # frames gave a line of 400 names)
-        names = _names([f["name"] for f in report.failures], shown=FAILURES_LISTED)
+        names = first_names([f["name"] for f in report.failures], shown=FAILURES_LISTED)
         print(
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
@@ -349,17 +349,6 @@ def _looked_for(unscored: list[Sample]) -> str:
     for ``disparity/left/X.pfm``) was told "none with a disparity map", not where one was looked for."""
     first = next((s for s in unscored if s.extra.get("gt_expected")), None)
     return f" (looked for {first.name}'s at {first.extra['gt_expected']})" if first else ""
-
-
-def _names(names: list[str], shown: int = 5) -> str:
-    """The first few names, and how many more.
-
-    Examples:
-        >>> _names(["a", "b", "c"], shown=2)
-        'a, b and 1 more'
-    """
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 def _is_classical(name: str) -> bool:

@@ -784,6 +784,10 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
         yield Path(folder), dirs, _visible(names)
 
 
+# Archives datasets are downloaded as (MiddEval3-data-Q.zip, data_scene_flow.zip, ETH3D's .7z, SceneFlow's .tar)
+ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
 def _layout_above(path: Path, levels: int = 2) -> tuple[Path, str] | None:
     """The folder just above ``path`` (up to ``levels`` folders up) that a layout claims with a view or ground truth
     under ``path``, and that layout: one view's folder of a dataset (KITTI's ``image_2``, SceneFlow's
@@ -794,7 +798,9 @@ def _layout_above(path: Path, levels: int = 2) -> tuple[Path, str] | None:
             entries = list(os.scandir(folder))
             dirs = _visible([e.name for e in entries if e.is_dir()])
             names = _visible([e.name for e in entries if not e.is_dir()])
-            claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, folder)]
+            with warnings.catch_warnings():  # what a detector warns about is said when that folder is searched
+                warnings.simplefilter("ignore")
+                claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, folder)]
         except Exception:  # a courtesy: a folder above that cannot be read, or that fails a detector, says nothing
             return None
         files = [file for sample in claimed for file in (sample.left_path, sample.right_path, sample.gt_path) if file]
@@ -840,6 +846,11 @@ def find_samples(*paths: str | Path, unreadable: list[tuple[str, str]] | None = 
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():
+            if path.name.lower().endswith(ARCHIVE_SUFFIXES):  # a download not unpacked yet
+                raise DatasetError(
+                    f"{not_a_folder(path)}: an archive, which is not read as it is: unpack it and give the folder it "
+                    "unpacks to"
+                )
             raise DatasetError(
                 f"{not_a_folder(path)}: give the folder of a scene or of a dataset "
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
@@ -909,7 +920,8 @@ def _folder_of_url(given: object) -> object:
 def _unique_names(samples: list[Sample]) -> list[Sample]:
     """Prefix repeated names with their dataset; names that still repeat (a scene at two sizes, SceneFlow's
     clean and final passes, two copies of one scene) get the nearest folder that tells them apart,
-    ``Teddy (trainingH)``, or else a number, ``name#2``."""
+    ``Teddy (trainingH)``, or else their left image's file name where that does (``a (a.jpg)``), or else a number,
+    ``name#2``."""
     if len({s.name for s in samples}) != len(samples):
         samples = [dataclasses.replace(s, name=f"{s.dataset}/{s.name}") for s in samples]
     groups: dict[str, list[int]] = {}
@@ -920,6 +932,9 @@ def _unique_names(samples: list[Sample]) -> list[Sample]:
         if len(indices) == 1:
             continue
         labels = _telling_folders([samples[i].left_path for i in indices])
+        files = [samples[i].left_path.name for i in indices]
+        if labels is None and len(set(files)) == len(files):  # one frame as a.png and a.jpg: "a" and "a#2"
+            labels = files
         for number, i in enumerate(indices, 1):
             if labels is not None:
                 names[i] = f"{names[i]} ({labels[number - 1]})"
