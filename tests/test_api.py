@@ -333,6 +333,15 @@ def test_unknown_setting_names_close_matches():
         rtstereo.load("sgbm", max_dsp=3)
 
 
+@pytest.mark.parametrize("key", [64, None])
+def test_a_setting_named_by_no_text_is_an_input_error(key):
+    """settings={64: 1} failed inside difflib with a bare TypeError, "'int' object is not iterable"."""
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("sgbm", settings={key: 1})
+    assert str(caught.value).startswith(f"model 'sgbm' has no setting '{key}' (it has: block_size, ")
+    assert str(caught.value).endswith(f"): settings are named by text, got {type(key).__name__} {key}")
+
+
 @pytest.mark.parametrize(
     ("model", "typo", "meant"), [("hybrid", "thread", "threads"), ("rtnet-v5", "thread", "threads")]
 )

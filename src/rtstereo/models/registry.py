@@ -134,7 +134,9 @@ class ModelSpec:
         )
         names = [*self.defaults, *POSTPROCESS_SETTINGS, *(k for b in backends for k in runtime_options[b])]
         elsewhere = [b for b in backends[1:] if key in runtime_options[b]]
-        if key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
+        if not isinstance(key, str):  # settings={64: 1} failed inside difflib: "'int' object is not iterable"
+            hint = f": settings are named by text, got {type(key).__name__} {shortened(key)}"
+        elif key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
             # the CPU threads of every library: an option on every backend
             hint = (  # one message for both: rtstereo.load(threads=N) got a command-line option only
                 ": CPU threads are an option of their own, --threads N (from Python: "
