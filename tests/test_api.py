@@ -333,6 +333,13 @@ def test_unknown_setting_names_close_matches():
         rtstereo.load("sgbm", max_dsp=3)
 
 
+@pytest.mark.parametrize(("key", "hint"), [("MAX_DISP", "did you mean max_disp?"), ("THREADS", "CPU threads are")])
+def test_a_setting_in_capitals_is_matched_in_small_letters(key, hint):
+    """MAX_DISP=64, as a constant is written, was refused with no "did you mean max_disp?"."""
+    with pytest.raises(rtstereo.InputError, match=hint):
+        rtstereo.load("sgbm", **{key: 64})
+
+
 @pytest.mark.parametrize("key", [64, None])
 def test_a_setting_named_by_no_text_is_an_input_error(key):
     """settings={64: 1} failed inside difflib with a bare TypeError, "'int' object is not iterable"."""

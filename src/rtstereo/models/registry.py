@@ -134,9 +134,11 @@ class ModelSpec:
         )
         names = [*self.defaults, *POSTPROCESS_SETTINGS, *(k for b in backends for k in runtime_options[b])]
         elsewhere = [b for b in backends[1:] if key in runtime_options[b]]
+        # matched in small letters: MAX_DISP, as a constant is written, had no "did you mean max_disp?"
+        lowered = key.lower() if isinstance(key, str) else ""
         if not isinstance(key, str):  # settings={64: 1} failed inside difflib: "'int' object is not iterable"
             hint = f": settings are named by text, got {type(key).__name__} {shortened(key)}"
-        elif key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
+        elif lowered == "threads" or ("threads" not in names and difflib.get_close_matches(lowered, ["threads"])):
             # the CPU threads of every library: an option on every backend
             hint = (  # one message for both: rtstereo.load(threads=N) got a command-line option only
                 ": CPU threads are an option of their own, --threads N (from Python: "
@@ -147,7 +149,7 @@ class ModelSpec:
                 f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]} (backend= in Python)"
             )
         else:
-            close = difflib.get_close_matches(key, list(dict.fromkeys(names)), n=3)
+            close = difflib.get_close_matches(lowered, list(dict.fromkeys(names)), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
         return (
             f"model '{self.name}' has no setting '{shortened(key)}' (it has: {known}; and, as every model, "
