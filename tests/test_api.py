@@ -675,6 +675,22 @@ def test_a_guided_network_takes_hints_in_predict_as_its_unguided_warning_says(te
         rtstereo.load("sgbm", max_disp=16).predict(left, right, hints=hints)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_hints_holding_inf_are_refused_before_the_network_runs(textured_pair, value):
+    """A hint of inf (a PFM map's invalid pixels read as they are stored) failed inside ONNX Runtime with its own
+    exception, "GatherElements op: Out of range value in index tensor"."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    hints[10:12, 10:13] = value
+    with pytest.raises(rtstereo.InputError) as caught:
+        guided.predict_pair(pair, hints=hints)
+    assert str(caught.value) == (
+        "hints hold inf at 6 pixels: give nan where there is no hint (a PFM map's invalid pixels: "
+        "rtstereo.io.read_disparity reads them as nan)"
+    )
+
+
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
     """The error quoted the result's repr, cut off in the first row of its array."""
     from rtstereo.geometry import depth_from_disparity

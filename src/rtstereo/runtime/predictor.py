@@ -568,6 +568,12 @@ class Predictor:
             hints = require_numbers(hints, "hints", "a float (H, W) array of disparities in pixels, nan where none")
             if hints.shape != (height, width):
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
+            infinite = int(np.count_nonzero(np.isinf(hints)))
+            if infinite:  # ONNX Runtime failed on them with its own "Out of range value in index tensor"
+                raise InputError(
+                    f"hints hold inf at {infinite} pixel{'s' if infinite != 1 else ''}: give nan where there is no "
+                    "hint (a PFM map's invalid pixels: rtstereo.io.read_disparity reads them as nan)"
+                )
         left, right = pair.left, pair.right
         net_hw = (height, width)
         reduced_hw = self.memory_plan((height, width))
