@@ -72,8 +72,8 @@ def load(
     Raises:
         ModelNotFoundError: an unknown model name.
         InputError: an unknown setting or backend, a device or precision that is not one of the above,
-            ``weights`` for a model that takes none or that is no path nor URL, or a network without the weights
-            it needs.
+            ``weights`` for a model that takes none or that is no path nor URL (or a URL of a scheme not read,
+            ``s3://``), or a network without the weights it needs.
         CheckpointError: a model or weights file that is missing or not a checkpoint.
         MissingDependencyError: a network that runs in PyTorch (registry networks, rtstereo checkpoints)
             without torch installed.

@@ -250,6 +250,8 @@ class Predictor:
 
     One predictor may be called from several threads at once: each call gives the map a call alone gives.
     :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
+    Its :attr:`settings` are a :class:`LoadedSettings`, to read (a change raises :class:`InputError`: load the model
+    again), and it is neither pickled nor copied (another process loads its own).
 
     Examples:
         >>> import rtstereo
