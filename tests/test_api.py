@@ -1084,6 +1084,7 @@ def test_the_post_processing_switches_read_false_as_load_reads_it(textured_pair,
     [
         ((2, 48, 64, 3), "got (2, 48, 64, 3); a batch of 2 images? one pair at a time: (left[i], right[i])"),
         ((3, 48, 64), "got (3, 48, 64); channels first (C, H, W)? image.transpose(1, 2, 0)"),
+        ((48, 64, 2), "got (48, 64, 2); grey with alpha (PIL's mode LA)? image[:, :, 0]"),  # said nothing of it
     ],
 )
 def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hint):
