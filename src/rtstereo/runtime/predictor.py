@@ -807,7 +807,8 @@ def range_ceiling_warning(
         return (
             f"{said}{fixed} {max_disp_px:g} px): nearer points lie beyond it and are cut off there, and --max-disp "
             f"cannot move it; give it the pair at a smaller size (half the width halves every disparity), or use a "
-            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)}"
+            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)} "
+            f"(rtstereo.load('sgbm', max_disp={min(larger, fits)}) in Python)"
         )
     if fixed_in and not fixed and fits > max_disp_px:
         # "search further with a larger --max-disp" sent an exported file to a refusal: its range is in its graph
