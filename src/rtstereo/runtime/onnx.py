@@ -707,12 +707,13 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             raise InputError(
                 f"{path}: a public CREStereo file's iterations are fixed in its graph and known from its name only "
                 f"(iterN, as in crestereo_init_iter10_480x640.onnx), which this one does not hold: --iters cannot "
-                "be checked against them; leave --iters out, or give the file its published name"
+                "be checked against them; leave --iters out (iters= in Python), or give the file its published name"
             )
         if key == "max_disp" and key not in contract.settings and contract.role == "rt-stereo":
             raise InputError(
                 f"{path}: this RT-Stereo file's disparity range is fixed in its graph, and rtstereo could not read it "
-                "there (no soft-argmin levels 0..D-1): --max-disp cannot be checked against it; leave --max-disp out"
+                "there (no soft-argmin levels 0..D-1): --max-disp cannot be checked against it; leave --max-disp out "
+                "(max_disp= in Python)"
             )
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
