@@ -691,6 +691,24 @@ def test_hints_holding_inf_are_refused_before_the_network_runs(textured_pair, va
     )
 
 
+def test_hints_at_or_beyond_the_images_width_are_refused(textured_pair):
+    """A hint of 1e30 px (a map in other units) gave a map of 1.8e26 px without a word; no match lies at or beyond
+    the width. Hints just below it run."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    width = pair.size_hw[1]
+    hints[10:12, 10:13] = width
+    with pytest.raises(rtstereo.InputError) as caught:
+        guided.predict_pair(pair, hints=hints)
+    assert str(caught.value) == (
+        f"hints reach {width} px at 6 pixels, not below the images' width of {width} px, where no match lies: hints "
+        "are disparities in pixels of these images (a map of another size or unit?), nan where there is none"
+    )
+    hints[10:12, 10:13] = width - 0.5
+    assert np.isfinite(guided.predict_pair(pair, hints=hints).disparity_px).any()
+
+
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
     """The error quoted the result's repr, cut off in the first row of its array."""
     from rtstereo.geometry import depth_from_disparity

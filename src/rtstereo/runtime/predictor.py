@@ -576,6 +576,13 @@ class Predictor:
                     f"hints hold inf at {infinite} pixel{'s' if infinite != 1 else ''}: give nan where there is no "
                     "hint (a PFM map's invalid pixels: rtstereo.io.read_disparity reads them as nan)"
                 )
+            beyond = int(np.count_nonzero(hints >= width))
+            if beyond:  # no match lies there; 1e30 gave a map of 1e26 px
+                raise InputError(
+                    f"hints reach {float(np.nanmax(hints)):g} px at {beyond} pixel{'s' if beyond != 1 else ''}, not "
+                    f"below the images' width of {width} px, where no match lies: hints are disparities in pixels of "
+                    "these images (a map of another size or unit?), nan where there is none"
+                )
         left, right = pair.left, pair.right
         net_hw = (height, width)
         reduced_hw = self.memory_plan((height, width))
