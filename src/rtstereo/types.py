@@ -172,6 +172,8 @@ def _uint8_hint(image: np.ndarray) -> str:
                 "image.round().clip(0, 255).astype(np.uint8)"
             )
         return "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image (check its range)"
+    if dtype == np.bool_:  # image.astype(np.uint8), as advised below, gave 0 and 1: an image black to the eye
+        return "a mask? (image * 255).astype(np.uint8) makes it black and white"
     return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
 
