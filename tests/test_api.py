@@ -710,6 +710,21 @@ def test_hints_at_or_beyond_the_images_width_are_refused(textured_pair):
     assert np.isfinite(guided.predict_pair(pair, hints=hints).disparity_px).any()
 
 
+def test_the_one_shot_predict_passes_hints_to_a_guided_network(textured_pair):
+    """rtstereo.predict(left, right, "rtnet-guided", hints=...) was refused as "model 'rtnet-guided' has no setting
+    'hints'": the keyword went to load() as a setting."""
+    left, right = textured_pair
+    hints = np.full(left.shape[:2], np.nan, np.float32)
+    hints[10:30, 10:40] = 4.0
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network"):
+        got = rtstereo.predict(left, right, "rtnet-guided", hints=hints).disparity_px
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network"):
+        expected = rtstereo.load("rtnet-guided").predict(left, right, hints=hints).disparity_px
+    assert np.array_equal(got, expected, equal_nan=True)
+    with pytest.raises(rtstereo.InputError, match=r"^hybrid takes no hints \(only a guided network alone does"):
+        rtstereo.predict(left, right, "default", hints=hints)
+
+
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
     """The error quoted the result's repr, cut off in the first row of its array."""
     from rtstereo.geometry import depth_from_disparity
