@@ -390,7 +390,8 @@ class Predictor:
 
         Raises:
             InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
-                calibration of another aspect ratio, an image too small for the method, a closed predictor;
+                calibration of another aspect ratio, an image too small for the method, a closed predictor, hints
+                to a network that takes none or hints that are not disparities below the width (inf, 1e30);
                 :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         started = time.perf_counter()
