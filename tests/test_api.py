@@ -333,6 +333,19 @@ def test_unknown_setting_names_close_matches():
         rtstereo.load("sgbm", max_dsp=3)
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_calibration_given_to_load_is_sent_to_predict(model):
+    """rtstereo.load("sgbm", calibration=cal) was refused as "has no setting 'calibration'" and no word of where a
+    calibration goes."""
+    calibration = rtstereo.Calibration(300, 300, 160, 160, 120, 0.1)
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load(model, calibration=calibration)
+    assert str(caught.value).endswith(
+        ": a calibration goes with the pairs, not the model: model.predict(left, right, calibration=...) (--calib FILE "
+        "on the command line)"
+    )
+
+
 @pytest.mark.parametrize(("key", "hint"), [("MAX_DISP", "did you mean max_disp?"), ("THREADS", "CPU threads are")])
 def test_a_setting_in_capitals_is_matched_in_small_letters(key, hint):
     """MAX_DISP=64, as a constant is written, was refused with no "did you mean max_disp?"."""

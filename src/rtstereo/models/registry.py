@@ -144,6 +144,11 @@ class ModelSpec:
                 ": CPU threads are an option of their own, --threads N (from Python: "
                 "rtstereo.runtime.providers.limit_threads(N) before loading)"
             )
+        elif lowered in ("calibration", "calib"):  # the rig's, given with the model: it goes with each pair
+            hint = (
+                ": a calibration goes with the pairs, not the model: model.predict(left, right, calibration=...) "
+                "(--calib FILE on the command line)"
+            )
         elif elsewhere:
             hint = (
                 f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]} (backend= in Python)"
