@@ -346,6 +346,25 @@ def test_a_calibration_given_to_load_is_sent_to_predict(model):
     )
 
 
+@pytest.mark.parametrize(
+    ("settings", "hint"),
+    [
+        ({64: 1}, ": settings are named by text, got int 64"),  # a bare TypeError from difflib
+        ({"MAX_DISP": 192}, "; did you mean max_disp?"),
+        ({"calibration": "calib.txt"}, ": a calibration goes with the pairs, not the model: model.predict("),
+    ],
+)
+def test_an_exported_files_unknown_setting_gets_the_registrys_hints(settings, hint):
+    """An .onnx file's refusal of a setting it has not matched no capitals, named no calibration's place, and a setting
+    named by a number failed inside difflib with "'int' object is not iterable", as the registry's once did."""
+    from rtstereo.runtime.onnx import packaged_path
+
+    path = str(packaged_path(rtstereo.models.get_spec("rtnet-v5")))
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load(path, settings=settings)
+    assert str(caught.value).startswith(f"{path} was exported without a setting ") and hint in str(caught.value)
+
+
 @pytest.mark.parametrize(("key", "hint"), [("MAX_DISP", "did you mean max_disp?"), ("THREADS", "CPU threads are")])
 def test_a_setting_in_capitals_is_matched_in_small_letters(key, hint):
     """MAX_DISP=64, as a constant is written, was refused with no "did you mean max_disp?"."""

@@ -27,7 +27,6 @@ export; an image of a new size costs one more export.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import threading
@@ -41,7 +40,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError, RtStereoWarning, warn
-from ..models.registry import ModelSpec, coerce_setting
+from ..models.registry import ModelSpec, coerce_setting, unknown_setting_hint
 from ..text import shortened
 from .agreement import check_action
 from .backends import Backend
@@ -717,7 +716,7 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             )
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
-            close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
+            hint = unknown_setting_hint(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS])
             # A public file was never exported by rtstereo, and CREStereo has no disparity range to set (max_disp)
             made = {
                 "public": "is a public CREStereo file, which has no",
@@ -725,8 +724,7 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             }.get(contract.role, "was exported without a")
             raise InputError(
                 f"{path} {made} setting '{shortened(key)}' (its settings: {known}; and, as every model, "
-                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
-                + (f"; did you mean {', '.join(close)}?" if close else "")
+                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})" + hint
             )
         baked = contract.settings[key]
         wanted = coerce_setting(key, value, baked)
