@@ -626,6 +626,7 @@ def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
     """m.settings["max_disp"] = 32 left SGBM searching 192 px while every result recorded max_disp 32; the hybrid took
     any value unchecked (median=4). The settings now read as a dict, copy and pickle as one, and refuse a change."""
     import copy
+    import dataclasses
     import json
     import pickle
 
@@ -648,6 +649,12 @@ def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
     assert loaded.predict(left, right).settings["max_disp"] == 16
     for copied in (pickle.loads(pickle.dumps(loaded.settings)), copy.deepcopy(loaded.settings), dict(loaded.settings)):
         assert copied == loaded.settings and json.dumps(copied) == json.dumps(loaded.settings)
+
+    @dataclasses.dataclass
+    class Record:  # a dataclass holding them, as OnnxContract does: asdict remade them as type(them)(items)
+        settings: dict
+
+    assert dataclasses.asdict(Record(loaded.settings)) == {"settings": dict(loaded.settings)}
 
 
 def test_a_torch_device_is_the_device_it_names_and_another_type_is_named(textured_pair):

@@ -201,7 +201,8 @@ class LoadedSettings(dict):
         rtstereo.errors.InputError: sgbm was built with its settings when it loaded (max_disp=64): ... max_disp=32) ...
     """
 
-    def __init__(self, settings: Any, model: str) -> None:
+    def __init__(self, settings: Any = (), model: str = "the model") -> None:
+        # both optional: dataclasses.asdict remakes a dict field as type(field)(items), with no model name
         super().__init__(settings)
         self.model = model
 
