@@ -333,6 +333,54 @@ def test_unknown_setting_names_close_matches():
         rtstereo.load("sgbm", max_dsp=3)
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_calibration_given_to_load_is_sent_to_predict(model):
+    """rtstereo.load("sgbm", calibration=cal) was refused as "has no setting 'calibration'" and no word of where a
+    calibration goes."""
+    calibration = rtstereo.Calibration(300, 300, 160, 160, 120, 0.1)
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load(model, calibration=calibration)
+    assert str(caught.value).endswith(
+        ": a calibration goes with the pairs, not the model: model.predict(left, right, calibration=...) (--calib FILE "
+        "on the command line)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "hint"),
+    [
+        ({64: 1}, ": settings are named by text, got int 64"),  # a bare TypeError from difflib
+        ({"MAX_DISP": 192}, "; did you mean max_disp?"),
+        ({"calibration": "calib.txt"}, ": a calibration goes with the pairs, not the model: model.predict("),
+    ],
+)
+def test_an_exported_files_unknown_setting_gets_the_registrys_hints(settings, hint):
+    """An .onnx file's refusal of a setting it has not matched no capitals, named no calibration's place, and a setting
+    named by a number failed inside difflib with "'int' object is not iterable", as the registry's once did."""
+    from rtstereo.runtime.onnx import packaged_path
+
+    path = str(packaged_path(rtstereo.models.get_spec("rtnet-v5")))
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load(path, settings=settings)
+    assert str(caught.value).startswith(f"{path} was exported without a setting ") and hint in str(caught.value)
+
+
+@pytest.mark.parametrize(("key", "hint"), [("MAX_DISP", "did you mean max_disp?"), ("THREADS", "CPU threads are")])
+def test_a_setting_in_capitals_is_matched_in_small_letters(key, hint):
+    """MAX_DISP=64, as a constant is written, was refused with no "did you mean max_disp?"."""
+    with pytest.raises(rtstereo.InputError, match=hint):
+        rtstereo.load("sgbm", **{key: 64})
+
+
+@pytest.mark.parametrize("key", [64, None])
+def test_a_setting_named_by_no_text_is_an_input_error(key):
+    """settings={64: 1} failed inside difflib with a bare TypeError, "'int' object is not iterable"."""
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.load("sgbm", settings={key: 1})
+    assert str(caught.value).startswith(f"model 'sgbm' has no setting '{key}' (it has: block_size, ")
+    assert str(caught.value).endswith(f"): settings are named by text, got {type(key).__name__} {key}")
+
+
 @pytest.mark.parametrize(
     ("model", "typo", "meant"), [("hybrid", "thread", "threads"), ("rtnet-v5", "thread", "threads")]
 )
@@ -390,7 +438,7 @@ def test_float_images_are_refused(textured_pair):
     [
         (np.uint16, "image // 257"),
         (np.int64, "check its range"),
-        (bool, "check its range"),
+        (bool, "a mask? (image * 255).astype(np.uint8) makes it black and white"),  # image.astype: 0 and 1, black
     ],
 )
 def test_the_dtype_error_gives_advice_for_that_dtype(textured_pair, dtype, hint):
@@ -398,7 +446,8 @@ def test_the_dtype_error_gives_advice_for_that_dtype(textured_pair, dtype, hint)
     with pytest.raises(rtstereo.InputError, match=f"got {np.dtype(dtype)}") as raised:
         rtstereo.load("sgbm", max_disp=16).predict(left.astype(dtype), right)
     assert hint in str(raised.value)
-    assert "* 255" not in str(raised.value)  # scaling by 255 turns a 16-bit image white
+    if dtype is not bool:  # a mask's True is 1, brought to 255 so
+        assert "* 255" not in str(raised.value)  # scaling by 255 turns a 16-bit image white
 
 
 def test_a_float_image_is_told_how_to_convert_by_its_range(textured_pair):
@@ -577,6 +626,7 @@ def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
     """m.settings["max_disp"] = 32 left SGBM searching 192 px while every result recorded max_disp 32; the hybrid took
     any value unchecked (median=4). The settings now read as a dict, copy and pickle as one, and refuse a change."""
     import copy
+    import dataclasses
     import json
     import pickle
 
@@ -599,6 +649,12 @@ def test_a_loaded_models_settings_are_read_not_changed(textured_pair, model):
     assert loaded.predict(left, right).settings["max_disp"] == 16
     for copied in (pickle.loads(pickle.dumps(loaded.settings)), copy.deepcopy(loaded.settings), dict(loaded.settings)):
         assert copied == loaded.settings and json.dumps(copied) == json.dumps(loaded.settings)
+
+    @dataclasses.dataclass
+    class Record:  # a dataclass holding them, as OnnxContract does: asdict remade them as type(them)(items)
+        settings: dict
+
+    assert dataclasses.asdict(Record(loaded.settings)) == {"settings": dict(loaded.settings)}
 
 
 def test_a_torch_device_is_the_device_it_names_and_another_type_is_named(textured_pair):
@@ -657,6 +713,55 @@ def test_a_guided_network_takes_hints_in_predict_as_its_unguided_warning_says(te
     assert not np.array_equal(got, guided.predict(left, right).disparity_px, equal_nan=True)  # the hints are used
     with pytest.raises(rtstereo.InputError, match="sgbm takes no hints"):
         rtstereo.load("sgbm", max_disp=16).predict(left, right, hints=hints)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_hints_holding_inf_are_refused_before_the_network_runs(textured_pair, value):
+    """A hint of inf (a PFM map's invalid pixels read as they are stored) failed inside ONNX Runtime with its own
+    exception, "GatherElements op: Out of range value in index tensor"."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    hints[10:12, 10:13] = value
+    with pytest.raises(rtstereo.InputError) as caught:
+        guided.predict_pair(pair, hints=hints)
+    assert str(caught.value) == (
+        "hints hold inf at 6 pixels: give nan where there is no hint (a PFM map's invalid pixels: "
+        "rtstereo.io.read_disparity reads them as nan)"
+    )
+
+
+def test_hints_at_or_beyond_the_images_width_are_refused(textured_pair):
+    """A hint of 1e30 px (a map in other units) gave a map of 1.8e26 px without a word; no match lies at or beyond
+    the width. Hints just below it run."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    width = pair.size_hw[1]
+    hints[10:12, 10:13] = width
+    with pytest.raises(rtstereo.InputError) as caught:
+        guided.predict_pair(pair, hints=hints)
+    assert str(caught.value) == (
+        f"hints reach {width} px at 6 pixels, not below the images' width of {width} px, where no match lies: hints "
+        "are disparities in pixels of these images (a map of another size or unit?), nan where there is none"
+    )
+    hints[10:12, 10:13] = width - 0.5
+    assert np.isfinite(guided.predict_pair(pair, hints=hints).disparity_px).any()
+
+
+def test_the_one_shot_predict_passes_hints_to_a_guided_network(textured_pair):
+    """rtstereo.predict(left, right, "rtnet-guided", hints=...) was refused as "model 'rtnet-guided' has no setting
+    'hints'": the keyword went to load() as a setting."""
+    left, right = textured_pair
+    hints = np.full(left.shape[:2], np.nan, np.float32)
+    hints[10:30, 10:40] = 4.0
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network"):
+        got = rtstereo.predict(left, right, "rtnet-guided", hints=hints).disparity_px
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network"):
+        expected = rtstereo.load("rtnet-guided").predict(left, right, hints=hints).disparity_px
+    assert np.array_equal(got, expected, equal_nan=True)
+    with pytest.raises(rtstereo.InputError, match=r"^hybrid takes no hints \(only a guided network alone does"):
+        rtstereo.predict(left, right, "default", hints=hints)
 
 
 def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
@@ -1052,6 +1157,7 @@ def test_the_post_processing_switches_read_false_as_load_reads_it(textured_pair,
     [
         ((2, 48, 64, 3), "got (2, 48, 64, 3); a batch of 2 images? one pair at a time: (left[i], right[i])"),
         ((3, 48, 64), "got (3, 48, 64); channels first (C, H, W)? image.transpose(1, 2, 0)"),
+        ((48, 64, 2), "got (48, 64, 2); grey with alpha (PIL's mode LA)? image[:, :, 0]"),  # said nothing of it
     ],
 )
 def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hint):

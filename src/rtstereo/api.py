@@ -73,8 +73,8 @@ def load(
     Raises:
         ModelNotFoundError: an unknown model name.
         InputError: an unknown setting or backend, a device or precision that is not one of the above,
-            ``weights`` for a model that takes none or that is no path nor URL, or a network without the weights
-            it needs.
+            ``weights`` for a model that takes none or that is no path nor URL (or a URL of a scheme not read,
+            ``s3://``), or a network without the weights it needs.
         CheckpointError: a model or weights file that is missing or not a checkpoint.
         MissingDependencyError: a network that runs in PyTorch (registry networks, rtstereo checkpoints)
             without torch installed.
@@ -755,6 +755,8 @@ def predict(
     right: np.ndarray,
     model: str | os.PathLike[str] = "default",
     calibration: Calibration | None = None,
+    *,
+    hints: np.ndarray | None = None,
     **kwargs: Any,
 ) -> DisparityResult:
     """One-shot convenience: ``load(model, **kwargs).predict(left, right, calibration=calibration)``.
@@ -766,6 +768,8 @@ def predict(
         right: uint8 RGB, same size as ``left``.
         model: as :func:`load` takes it (default: ``"default"``, the hybrid).
         calibration: optional; carried into the result for depth and point clouds.
+        hints: for a guided network alone (``"rtnet-guided"``): disparities known in advance, as
+            :meth:`~rtstereo.runtime.predictor.Predictor.predict` takes them (another model refuses them).
         **kwargs: :func:`load`'s other arguments (``weights``, ``backend``, ``device``, ``precision``,
             ``settings``, ``fit``) and settings as keywords (``max_disp=64``).
 
@@ -779,4 +783,9 @@ def predict(
         >>> rtstereo.predict(image, image, "sgbm", max_disp=16).disparity_px.shape
         (32, 48)
     """
-    return load(model, **kwargs).predict(left, right, calibration=calibration)
+    with load(model, **kwargs) as loaded:  # released once the map is made: its sessions, the hybrid's SGBM thread
+        if hints is None:  # the hybrid's predict takes none
+            return loaded.predict(left, right, calibration=calibration)
+        if not isinstance(loaded, Predictor):
+            raise InputError(f"{loaded.name} takes no hints (only a guided network alone does: SGBM's are its own)")
+        return loaded.predict(left, right, calibration=calibration, hints=hints)

@@ -60,18 +60,23 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
 
 
 def _shape_hint(shape: tuple[int, ...]) -> str:
-    """What an image of another shape may be: a batch (one pair per call), or channels first (a tensor's layout).
+    """What an image of another shape may be: a batch (one pair per call), channels first (a tensor's layout), or
+    grey with alpha (PIL's mode LA, whose alpha is dropped as an RGBA image's is: the grey channel alone).
 
     Examples:
         >>> _shape_hint((2, 48, 64, 3))
         '; a batch of 2 images? one pair at a time: (left[i], right[i])'
-        >>> _shape_hint((3, 48, 64)), _shape_hint((48, 64, 2))
+        >>> _shape_hint((3, 48, 64)), _shape_hint((48, 64, 5))
         ('; channels first (C, H, W)? image.transpose(1, 2, 0)', '')
+        >>> _shape_hint((48, 64, 2))
+        "; grey with alpha (PIL's mode LA)? image[:, :, 0]"
     """
     if len(shape) == 4:
         return f"; a batch of {shape[0]} images? one pair at a time: (left[i], right[i])"
     if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
         return "; channels first (C, H, W)? image.transpose(1, 2, 0)"
+    if len(shape) == 3 and shape[2] == 2:
+        return "; grey with alpha (PIL's mode LA)? image[:, :, 0]"
     return ""
 
 
@@ -167,6 +172,8 @@ def _uint8_hint(image: np.ndarray) -> str:
                 "image.round().clip(0, 255).astype(np.uint8)"
             )
         return "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image (check its range)"
+    if dtype == np.bool_:  # image.astype(np.uint8), as advised below, gave 0 and 1: an image black to the eye
+        return "a mask? (image * 255).astype(np.uint8) makes it black and white"
     return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
 

@@ -357,6 +357,18 @@ def test_loader_names_every_setting_that_differs_at_once(tmp_path, small_full_mo
     assert f"--model {path}; rtstereo export {path} ...) and leave these settings out: it reads them" in message
 
 
+def test_the_settings_a_checkpoint_needs_are_named_in_python_too(tmp_path, small_full_model):
+    """rtstereo.load("rtnet", weights=...) was told "--set half_refinement=true ... --model PATH", the command line's
+    words alone."""
+    path = tmp_path / "full.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32, "half_refinement": True, "full_refinement": True}, {})
+    with pytest.raises(CheckpointError) as info:
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 32}), path)
+    message = str(info.value)
+    assert "(half_refinement=True, full_refinement=True in Python), or give the checkpoint" in message
+    assert message.endswith(f"it reads them from the file (rtstereo.load('{path}') in Python)")
+
+
 def test_a_setting_given_with_the_checkpoint_as_the_model_is_named_to_leave_out(tmp_path, small_full_model):
     """`--model FILE --max-disp 64` was told to "give the checkpoint as the model", which it had done."""
     import rtstereo

@@ -200,5 +200,7 @@ def test_a_range_that_max_disp_cannot_move_is_not_told_to_search_further_with_it
         assert said.endswith("search further with a larger --max-disp (max_disp= in Python), e.g. 288"), said
         return
     assert f"(190-191 px; {fixed}): nearer points lie beyond it" in said, said
-    assert "--max-disp cannot move it" in said and said.endswith("e.g. --model sgbm --max-disp 288"), said
+    # with the Python words too: a Python caller was told "--model sgbm --max-disp 288" alone
+    python = "e.g. --model sgbm --max-disp 288 (rtstereo.load('sgbm', max_disp=288) in Python)"
+    assert "--max-disp cannot move it" in said and said.endswith(python), said
     assert "search further" not in said and "searched as" not in said, said

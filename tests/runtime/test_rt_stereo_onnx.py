@@ -283,6 +283,8 @@ def test_a_seed_file_whose_range_cannot_be_read_says_so(tmp_path, capsys):
     assert model.settings == {} and "max disparity unknown" in message
     with pytest.raises(InputError, match=r"model.onnx: this RT-Stereo file's disparity range is fixed in its graph"):
         rtstereo.load(str(path), max_disp=192)
+    with pytest.raises(InputError, match=r"leave --max-disp out \(max_disp= in Python\)$"):  # a Python caller's words
+        rtstereo.load(str(path), max_disp=192)
     code, out, err = run_cli(capsys, "models", path)
     assert code == 0 and "  max_disp: unknown (the graph holds no soft-argmin levels 0..D-1" in out, err
 

@@ -134,7 +134,11 @@ class ModelSpec:
         )
         names = [*self.defaults, *POSTPROCESS_SETTINGS, *(k for b in backends for k in runtime_options[b])]
         elsewhere = [b for b in backends[1:] if key in runtime_options[b]]
-        if key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
+        # matched in small letters: MAX_DISP, as a constant is written, had no "did you mean max_disp?"
+        lowered = key.lower() if isinstance(key, str) else ""
+        if not isinstance(key, str):
+            hint = unknown_setting_hint(key, names)
+        elif lowered == "threads" or ("threads" not in names and difflib.get_close_matches(lowered, ["threads"])):
             # the CPU threads of every library: an option on every backend
             hint = (  # one message for both: rtstereo.load(threads=N) got a command-line option only
                 ": CPU threads are an option of their own, --threads N (from Python: "
@@ -145,12 +149,33 @@ class ModelSpec:
                 f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]} (backend= in Python)"
             )
         else:
-            close = difflib.get_close_matches(key, list(dict.fromkeys(names)), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            hint = unknown_setting_hint(key, names)
         return (
             f"model '{self.name}' has no setting '{shortened(key)}' (it has: {known}; and, as every model, "
             f"{', '.join(POSTPROCESS_SETTINGS)}{runtime}){hint}"
         )
+
+
+def unknown_setting_hint(key: Any, names: Sequence[str]) -> str:
+    """What to add to the refusal of a setting ``key`` that a model (of settings ``names``) has not: the close names,
+    matched in small letters (MAX_DISP, as a constant is written, had no "did you mean max_disp?"); for a calibration,
+    where it goes; for a name that is no text, that names are (difflib failed on it: "'int' object is not iterable").
+
+    Examples:
+        >>> unknown_setting_hint("MAX_DISP", ["max_disp", "block_size"])
+        '; did you mean max_disp?'
+        >>> unknown_setting_hint(64, ["max_disp"])
+        ': settings are named by text, got int 64'
+    """
+    if not isinstance(key, str):
+        return f": settings are named by text, got {type(key).__name__} {shortened(key)}"
+    if key.lower() in ("calibration", "calib"):  # the rig's, given with the model: it goes with each pair
+        return (
+            ": a calibration goes with the pairs, not the model: model.predict(left, right, calibration=...) "
+            "(--calib FILE on the command line)"
+        )
+    close = difflib.get_close_matches(key.lower(), list(dict.fromkeys(names)), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -691,12 +691,14 @@ def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
         differ = [name for name in trained if trained[name] != built.get(name, False)]
         if differ:
             was, now = ({n: str(values.get(n, False)).lower() for n in differ} for values in (trained, built))
+            # the Python words too: rtstereo.load('rtnet', weights=...) was told of --set alone
+            keywords = ", ".join(f"{n}={trained[n]!r}" for n in differ)
             raise CheckpointError(
                 f"{path} was trained with {', '.join(f'{n}={v}' for n, v in was.items())}, but the network was "
                 f"built with {', '.join(f'{n}={v}' for n, v in now.items())}; build it with "
-                f"{' '.join(f'--set {n}={v}' for n, v in was.items())}, or give the checkpoint as the model "
-                f"(--model {path}; rtstereo export {path} ...) and leave these settings out: it reads them from the "
-                "file"
+                f"{' '.join(f'--set {n}={v}' for n, v in was.items())} ({keywords} in Python), or give the checkpoint "
+                f"as the model (--model {path}; rtstereo export {path} ...) and leave these settings out: it reads "
+                f"them from the file (rtstereo.load({str(path)!r}) in Python)"
             )
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     load_into(module, state_dict, path, MODEL_NAME)

@@ -285,7 +285,8 @@ class HybridPredictor:
         return latch
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
-        """Disparity of the left image (see :meth:`Predictor.predict`)."""
+        """Disparity of the left image (see :meth:`Predictor.predict`; no ``hints``: SGBM's confident matches are its
+        network's hints)."""
         started = time.perf_counter()
         return counted_from(
             with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left), started

@@ -27,7 +27,6 @@ export; an image of a new size costs one more export.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import threading
@@ -41,7 +40,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError, RtStereoWarning, warn
-from ..models.registry import ModelSpec, coerce_setting
+from ..models.registry import ModelSpec, coerce_setting, unknown_setting_hint
 from ..text import shortened
 from .agreement import check_action
 from .backends import Backend
@@ -740,16 +739,17 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             raise InputError(
                 f"{path}: a public CREStereo file's iterations are fixed in its graph and known from its name only "
                 f"(iterN, as in crestereo_init_iter10_480x640.onnx), which this one does not hold: --iters cannot "
-                "be checked against them; leave --iters out, or give the file its published name"
+                "be checked against them; leave --iters out (iters= in Python), or give the file its published name"
             )
         if key == "max_disp" and key not in contract.settings and contract.role == "rt-stereo":
             raise InputError(
                 f"{path}: this RT-Stereo file's disparity range is fixed in its graph, and rtstereo could not read it "
-                "there (no soft-argmin levels 0..D-1): --max-disp cannot be checked against it; leave --max-disp out"
+                "there (no soft-argmin levels 0..D-1): --max-disp cannot be checked against it; leave --max-disp out "
+                "(max_disp= in Python)"
             )
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
-            close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
+            hint = unknown_setting_hint(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS])
             # A public file was never exported by rtstereo, and CREStereo has no disparity range to set (max_disp)
             made = {
                 "public": "is a public CREStereo file, which has no",
@@ -757,8 +757,7 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             }.get(contract.role, "was exported without a")
             raise InputError(
                 f"{path} {made} setting '{shortened(key)}' (its settings: {known}; and, as every model, "
-                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
-                + (f"; did you mean {', '.join(close)}?" if close else "")
+                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})" + hint
             )
         baked = contract.settings[key]
         wanted = coerce_setting(key, value, baked)

@@ -201,7 +201,8 @@ class LoadedSettings(dict):
         rtstereo.errors.InputError: sgbm was built with its settings when it loaded (max_disp=64): ... max_disp=32) ...
     """
 
-    def __init__(self, settings: Any, model: str) -> None:
+    def __init__(self, settings: Any = (), model: str = "the model") -> None:
+        # both optional: dataclasses.asdict remakes a dict field as type(field)(items), with no model name
         super().__init__(settings)
         self.model = model
 
@@ -250,6 +251,8 @@ class Predictor:
 
     One predictor may be called from several threads at once: each call gives the map a call alone gives.
     :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
+    Its :attr:`settings` are a :class:`LoadedSettings`, to read (a change raises :class:`InputError`: load the model
+    again), and it is neither pickled nor copied (another process loads its own).
 
     Examples:
         >>> import rtstereo
@@ -388,7 +391,8 @@ class Predictor:
 
         Raises:
             InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
-                calibration of another aspect ratio, an image too small for the method, a closed predictor;
+                calibration of another aspect ratio, an image too small for the method, a closed predictor, hints
+                to a network that takes none or hints that are not disparities below the width (inf, 1e30);
                 :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         started = time.perf_counter()
@@ -568,6 +572,19 @@ class Predictor:
             hints = require_numbers(hints, "hints", "a float (H, W) array of disparities in pixels, nan where none")
             if hints.shape != (height, width):
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
+            infinite = int(np.count_nonzero(np.isinf(hints)))
+            if infinite:  # ONNX Runtime failed on them with its own "Out of range value in index tensor"
+                raise InputError(
+                    f"hints hold inf at {infinite} pixel{'s' if infinite != 1 else ''}: give nan where there is no "
+                    "hint (a PFM map's invalid pixels: rtstereo.io.read_disparity reads them as nan)"
+                )
+            beyond = int(np.count_nonzero(hints >= width))
+            if beyond:  # no match lies there; 1e30 gave a map of 1e26 px
+                raise InputError(
+                    f"hints reach {float(np.nanmax(hints)):g} px at {beyond} pixel{'s' if beyond != 1 else ''}, not "
+                    f"below the images' width of {width} px, where no match lies: hints are disparities in pixels of "
+                    "these images (a map of another size or unit?), nan where there is none"
+                )
         left, right = pair.left, pair.right
         net_hw = (height, width)
         reduced_hw = self.memory_plan((height, width))
@@ -799,7 +816,8 @@ def range_ceiling_warning(
         return (
             f"{said}{fixed} {max_disp_px:g} px): nearer points lie beyond it and are cut off there, and --max-disp "
             f"cannot move it; give it the pair at a smaller size (half the width halves every disparity), or use a "
-            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)}"
+            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)} "
+            f"(rtstereo.load('sgbm', max_disp={min(larger, fits)}) in Python)"
         )
     if fixed_in and not fixed and fits > max_disp_px:
         # "search further with a larger --max-disp" sent an exported file to a refusal: its range is in its graph
