@@ -293,6 +293,15 @@ def test_a_uvc_format_asked_for_that_the_camera_lacks_is_a_warning_and_none_asks
     assert cv2.CAP_PROP_FOURCC not in capture.asked and capture.fourcc == "YUYV"
 
 
+def test_a_common_format_given_in_lower_case_is_asked_in_its_own_case(caplog):
+    """--camera-fourcc mjpg was asked as 'mjpg' (V4L2's codes are case-sensitive): the camera kept YUYV, warned of as
+    'asked for mjpg frames, but it delivers YUYV'."""
+    capture = FormatCapture(sbs_frames(1))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fourcc="mjpg", capture_factory=lambda device: capture)))
+    assert capture.fourcc == "MJPG" and not caplog.messages
+
+
 def test_a_recording_standing_in_for_a_camera_is_asked_for_no_format(sbs_video):
     capture = FormatCapture(sbs_frames(1))
     next(iter(UVCSource(str(sbs_video), capture_factory=lambda device: capture)))
@@ -522,6 +531,16 @@ def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_mod
             "the rig was calibrated in, or calibrate at this size"
         )
     )
+    # maps made of the whole side-by-side frame (64x256 for 64x128 views) are said to be
+    whole = Calibration(100.0, 100.0, 127.5, 127.5, 31.5, 0.1, 256, 64)
+    Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (256, 64), whole).save(tmp_path / "whole.npz")
+    assert main(["live", "--camera", "uvc:0", "--rectify", str(tmp_path / "whole.npz")]) == 2
+    said = capsys.readouterr().err.strip()
+    assert said.endswith(
+        "error: the frames are 64x128 but the rectification maps are for 64x256 (HxW) images: use the camera mode "
+        "the rig was calibrated in, or calibrate at this size; the maps are two frames wide: calibrate from the two "
+        "halves (rtstereo calibrate --left L --right R), not the side-by-side frame"
+    ), said
 
 
 def test_a_device_node_path_unplugged_mid_stream_is_a_lost_camera_not_the_end_of_a_file():
@@ -606,6 +625,13 @@ def test_camera_names(spec, device):
     assert open_camera(spec).device == device
 
 
+@pytest.mark.parametrize("spec", ["uvc:", "uvc: "])
+def test_uvc_with_nothing_after_the_colon_is_refused(spec):
+    """`--camera "uvc:$CAMERA"` with the variable unset opened device 0, another camera than the one meant."""
+    with pytest.raises(InputError, match=f"^camera '{spec}' names no device after 'uvc:': give its OpenCV index"):
+        open_camera(spec)
+
+
 def test_unknown_camera_and_misplaced_swap():
     with pytest.raises(InputError, match="unknown camera 'kinect': expected one of oak, uvc:N, realsense"):
         open_camera("kinect")
@@ -625,6 +651,13 @@ def test_a_camera_given_without_uvc_is_told_how_to_name_it(spec, hint):
     """--camera 0 was told only the camera names, 'expected one of oak, uvc:N, realsense'."""
     with pytest.raises(InputError, match=f"unknown camera '{spec}': expected one of oak, uvc:N, realsense: {hint}"):
         open_camera(spec)
+
+
+def test_an_unknown_camera_name_too_long_for_a_path_is_one_short_line():
+    """The hint's look for a file of that name raised OSError (File name too long): a traceback."""
+    said = r"^unknown camera 'xxxxx*\.\.\. \(5000 characters\)': expected one of oak, uvc:N, realsense$"
+    with pytest.raises(InputError, match=said):
+        open_camera("x" * 5000)
 
 
 def test_a_recording_given_without_uvc_is_told_how_to_name_it(tmp_path):

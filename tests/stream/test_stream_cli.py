@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import logging
 import os
 import re
 import signal
@@ -1100,16 +1101,45 @@ def test_frames_too_wide_for_an_mp4_are_refused_before_the_model_loads(run_cli, 
         cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((16, 4100, 3), np.uint8))
     monkeypatch.setattr(video, "predictor_from_args", lambda *a, **k: pytest.fail("the model was loaded"))
     code, out, err = run_cli("video", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o.mp4", *FAST)
-    assert (
-        code == 2
-        and out == ""
-        and err.endswith(
-            f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4100 (HxW) image "
-            "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames (e.g. "
-            "--size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)\n"
-        )
+    assert code == 2 and out == "", err
+    assert err.endswith(
+        f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4100 (HxW) image "
+        "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames "
+        "(e.g. --size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)\n"
     ), err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
+
+
+def test_a_calibration_of_the_whole_side_by_side_frame_is_said_to_be_one(run_cli, sbs_video, tmp_path):
+    """A side-by-side rig calibrated on its whole frame (64x256 for two 64x128 views) was told only 'another aspect
+    ratio: give the calibration of this camera mode', as if it were another camera's."""
+    from rtstereo.io.calibration import write_calibration
+
+    write_calibration(tmp_path / "whole.json", Calibration(100.0, 100.0, 127.5, 127.5, 31.5, 0.1, 256, 64))
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--calib", tmp_path / "whole.json", "-q", *FAST)
+    assert code == 2 and err.endswith(
+        "(another aspect ratio): give the calibration of this camera mode (--size resizes the frames after it is "
+        "applied); it has the aspect ratio of two frames side by side: a calibration describes one view, 64x128 here, "
+        "not the side-by-side frame\n"
+    ), err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["video", "--sbs", "x" * 5000], "rtstereo video: error: side-by-side video x"),
+        (["video", "x" * 5000, "r.mp4"], "rtstereo video: error: left input x"),
+        (["live", "--camera", "uvc:" + "x" * 5000], "rtstereo live: error: camera uvc:x"),
+    ],
+)
+def test_an_input_name_no_file_can_have_is_one_line(run_cli, argv, said):
+    """Path.is_dir() and exists() raised OSError (File name too long) on such a name: a traceback."""
+    code, _, err = run_cli(*argv, *FAST)
+    assert code == 2 and err.startswith(said) and err.count("\n") == 1, err
+    assert err.endswith(
+        "... (5000 characters): no file can have this name: File name too long (a name of 5000 bytes; the file system "
+        "takes at most 255)\n"
+    ), err
 
 
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
@@ -1713,6 +1743,22 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+def test_the_range_is_checked_on_the_first_frame_written_when_frame_0_did_not_decode(caplog):
+    """The check ran on the frames numbered 0, 30, 60...: a video whose frame 0 did not decode (its number left unused)
+    was first checked at frame 30, and a shorter one never."""
+    from rtstereo.cli.video import _RangeCeilingCheck
+    from rtstereo.sinks.video import OutputFrame
+    from rtstereo.types import DisparityResult, StereoPair
+
+    disparity = np.full((32, 96), 31.5, np.float32)  # every pixel at the top of a 32 px range
+    image = np.zeros((32, 96, 3), np.uint8)
+    check = _RangeCeilingCheck(32.0, logging.getLogger("rtstereo.stream"))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        for number in (1, 2, 3):
+            check.write(OutputFrame(number, StereoPair(image, image, index=number), DisparityResult(disparity)))
+    assert [m for m in caplog.messages if "top of the searched range" in m][0].startswith("frame 1: "), caplog.text
 
 
 def test_the_range_warning_names_the_frame_by_the_sources_number_as_the_other_warnings_do(run_cli, tmp_path):

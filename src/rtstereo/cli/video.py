@@ -12,6 +12,7 @@ import inspect
 import logging
 import math
 import os
+import re
 import sys
 import textwrap
 import threading
@@ -24,7 +25,7 @@ from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource, PreparationWrapper
 from ..temporal import TemporalFilter
-from ..text import counted, first_few
+from ..text import counted, first_few, shortened
 from ..types import Calibration, StereoPair
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
@@ -442,6 +443,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     if args.fps is not None:
         check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
+    _refuse_input_names_too_long(inputs, args.sbs)
     # The command a still image given as a video is sent to: adapt takes image pairs itself.
     images_command = getattr(args, "images_command", "predict")
     if args.sbs:
@@ -483,7 +485,8 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         source = ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
-        _refuse_pngs_among_the_images(getattr(args, "output_prefix", None), (("left", left), ("right", right)))
+        sides = (("left", left), ("right", right))
+        _refuse_pngs_among_the_images(getattr(args, "output_prefix", None), sides, source.input_files)
         _refuse_an_mp4_rate(args, fps)
         return source
     images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
@@ -505,13 +508,33 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
 
 
-def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str, str]]) -> None:
+def _refuse_input_names_too_long(inputs: Sequence[str], sbs: bool) -> None:
+    """Refuse an input whose name no file can have (a part over the file system's length limit): ``Path.is_dir()``
+    and ``exists()`` raised OSError on it, and the run ended in a traceback.
+
+    Raises:
+        InputError: such a name, not a URL.
+    """
+    from ..io.atomic import name_length_problem
+    from ..io.download import file_url_path, is_url
+
+    for number, name in enumerate(inputs):
+        local = file_url_path(name) if is_url(name) else name
+        problem = name_length_problem(local) if local else None
+        if problem is not None:
+            what = "side-by-side video" if sbs else ("left", "right")[number] + " input" if number < 2 else "input"
+            raise InputError(f"{what} {shortened(name, 500)}: no file can have this name: {problem}")
+
+
+def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str, str]], inputs: Sequence[Path]) -> None:
     """Refuse an ``--output-prefix`` whose PNGs the folder or glob of a side's images would list: written among
     them, the next run read them as frames ("left gives 10 images and right gives 5").
 
     Args:
         prefix: ``--output-prefix``, or ``None``.
         sides: ``(side, folder or glob)`` of the sequence's two sides.
+        inputs: the sequence's images: PNGs that would be some of them are left to the refusal that names them
+            (:func:`~rtstereo.sinks.video.refuse_writing_over_inputs`, which says they would be destroyed).
 
     Raises:
         InputError: the PNGs ``PREFIX_00000.png``, ... would be among a side's images.
@@ -524,6 +547,9 @@ def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str,
     if not prefix:
         return
     png = Path(prefix).parent / f"{Path(prefix).name}_00000.png"
+    numbered = re.compile(re.escape(Path(prefix).name) + r"_\d{5}\.png")
+    if any(path.parent.resolve() == png.parent.resolve() and numbered.fullmatch(path.name) for path in inputs):
+        return
     for side, spec in sides:
         where = Path(file_url_path(spec) or spec)
         if where.is_dir():
@@ -858,7 +884,8 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
 class _RangeCeilingCheck(Sink):
     """Warns once when a frame's map piles up at the top of the searched range, and once when it holds disparities of
     the frame's width or more (as ``predict`` warns of a pair: :func:`~rtstereo.runtime.predictor.range_ceiling_warning`
-    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on every :attr:`EVERY`-th frame."""
+    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on the first frame written and every
+    :attr:`EVERY`-th after it."""
 
     EVERY = 30
 
@@ -866,9 +893,13 @@ class _RangeCeilingCheck(Sink):
         self.max_disp_px, self.log, self.fixed_in = max_disp_px, log, fixed_in
         self._warned = max_disp_px is None
         self._beyond_said = False
+        self._written = 0
 
     def write(self, frame) -> None:
-        if frame.number % self.EVERY:
+        # Counted here, not by the frame's number: a video whose frame 0 did not decode (its number unused) had its
+        # first check at frame 30, none at all in a shorter stream.
+        written, self._written = self._written, self._written + 1
+        if written % self.EVERY:
             return
         from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 

@@ -347,10 +347,17 @@ class FramePreparer:
         """
         maps_hw = getattr(self.rectifier, "size_hw", None)
         if maps_hw is not None and tuple(maps_hw) != tuple(size_hw):
+            # a side-by-side rig calibrated on its whole frame
+            whole = (
+                "; the maps are two frames wide: calibrate from the two halves (rtstereo calibrate --left L --right "
+                "R), not the side-by-side frame"
+                if tuple(maps_hw) == (size_hw[0], 2 * size_hw[1])
+                else ""
+            )
             raise InputError(
                 f"the frames are {size_hw[0]}x{size_hw[1]} but the rectification maps are for "
                 f"{maps_hw[0]}x{maps_hw[1]} (HxW) images: use the camera mode the rig was calibrated in, or calibrate "
-                "at this size"
+                f"at this size{whole}"
             )
         if self.rectifier is None and self.calibration is not None:
             self._calibration_for(size_hw)
@@ -366,10 +373,18 @@ class FramePreparer:
         if self._scaled is None or self._scaled[0] != tuple(size_hw):
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
+                # A side-by-side rig calibrated on its whole frame (2560 wide for two 1280-px views): said so
+                whole = calibration_scale(calibration, size_hw[0], 2 * size_hw[1]) is not None
+                hint = (
+                    f"; it has the aspect ratio of two frames side by side: a calibration describes one view, "
+                    f"{size_hw[0]}x{size_hw[1]} here, not the side-by-side frame"
+                    if whole
+                    else ""
+                )
                 raise InputError(
                     f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
                     f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
-                    "(--size resizes the frames after it is applied)"
+                    f"(--size resizes the frames after it is applied){hint}"
                 )
             log.warning(
                 "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",

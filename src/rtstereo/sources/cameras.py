@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require_bool, require_whole
+from ..io.atomic import name_length_problem
 from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shortened, shown
@@ -281,6 +283,7 @@ class UVCSource(LiveSource):
 
 
 _OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
+_UPPER_CASE_FORMATS = frozenset({"MJPG", "YUYV", "UYVY", "H264", "HEVC", "NV12", "GREY"})
 _MAX_DEVICE_INDEX = 2**31 - 1
 
 
@@ -320,7 +323,9 @@ def _checked_fourcc(fourcc: Any) -> str | None:
         raise InputError(
             f"--camera-fourcc: expected four characters (a pixel format such as MJPG or YUYV) or none, got {given}"
         )
-    return fourcc
+    # V4L2's codes are case-sensitive: 'mjpg' was asked as such, kept YUYV and was warned of as not delivered. The
+    # webcams' formats have upper-case codes only (others, such as Bayer 'pBAA', keep their case).
+    return fourcc.upper() if fourcc.upper() in _UPPER_CASE_FORMATS else fourcc
 
 
 def _checked_size_wh(size_wh: Any) -> tuple[int, int]:
@@ -375,13 +380,18 @@ def open_camera(
         fps = check_fps(fps, "--camera-fps")
     if frame_size_wh is not None:
         frame_size_wh = _checked_size_wh(frame_size_wh)
-    name, _, argument = spec.strip().partition(":")
+    name, colon, argument = spec.strip().partition(":")
     name = name.lower()
     if color and name not in _OAK_NAMES:
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     fourcc = _checked_fourcc(fourcc)
     if fourcc != UVC_FOURCC and name != "uvc":
         raise InputError(f"--camera-fourcc applies to uvc cameras, not to '{spec}'; drop --camera-fourcc")
+    if name == "uvc" and colon and not argument.strip():
+        # `--camera "uvc:$CAMERA"` with the variable unset opened device 0, another camera than meant (a laptop's own)
+        raise InputError(
+            f"camera '{spec}' names no device after 'uvc:': give its OpenCV index (uvc:0, uvc:2) or a path (uvc:FILE)"
+        )
     if name == "uvc":
         # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
         device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
@@ -391,6 +401,9 @@ def open_camera(
             device = file_url_path(device) or device
         if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
             raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
+        too_long = name_length_problem(device) if isinstance(device, str) and "://" not in device else None
+        if too_long:  # Path.is_dir() and exists() raised OSError on such a name: a traceback
+            raise InputError(f"camera uvc:{shortened(device, 500)}: no file can have this name: {too_long}")
         if isinstance(device, str) and _missing_recording(device):
             # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
             raise InputError(f"camera uvc:{device}: no such file")
@@ -423,7 +436,9 @@ def open_camera(
         from .realsense import RealSenseSource
 
         return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
-    raise InputError(f"unknown camera '{spec}': expected one of {', '.join(CAMERAS)}{_uvc_hint(spec.strip())}")
+    raise InputError(
+        f"unknown camera '{shortened(spec, 500)}': expected one of {', '.join(CAMERAS)}{_uvc_hint(spec.strip())}"
+    )
 
 
 def _uvc_hint(spec: str) -> str:
@@ -437,7 +452,8 @@ def _uvc_hint(spec: str) -> str:
         ''
     """
     if spec.isdecimal():
-        return f": a device index goes in as --camera uvc:{spec}"
-    if "://" in spec or spec.startswith("/dev/") or Path(spec).exists():
-        return f": a device path, video file or stream URL goes in as --camera uvc:{spec}"
+        return f": a device index goes in as --camera uvc:{shortened(spec, 500)}"
+    # os.path.exists: False for a name too long for the system, where Path.exists raised OSError (a traceback)
+    if "://" in spec or spec.startswith("/dev/") or os.path.exists(spec):
+        return f": a device path, video file or stream URL goes in as --camera uvc:{shortened(spec, 500)}"
     return ""
