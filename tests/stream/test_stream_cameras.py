@@ -590,6 +590,34 @@ def test_unknown_camera_and_misplaced_swap():
 
 
 @pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("0", "a device index goes in as --camera uvc:0"),
+        ("/dev/video2", "a device path, video file or stream URL goes in as --camera uvc:/dev/video2"),
+        ("rtsp://rig.local/stream", "a device path, video file or stream URL goes in as --camera uvc:rtsp://rig"),
+    ],
+)
+def test_a_camera_given_without_uvc_is_told_how_to_name_it(spec, hint):
+    """--camera 0 was told only the camera names, 'expected one of oak, uvc:N, realsense'."""
+    with pytest.raises(InputError, match=f"unknown camera '{spec}': expected one of oak, uvc:N, realsense: {hint}"):
+        open_camera(spec)
+
+
+def test_an_unknown_camera_name_too_long_for_a_path_is_one_short_line():
+    """The hint's look for a file of that name raised OSError (File name too long): a traceback."""
+    said = r"^unknown camera 'xxxxx*\.\.\. \(5000 characters\)': expected one of oak, uvc:N, realsense$"
+    with pytest.raises(InputError, match=said):
+        open_camera("x" * 5000)
+
+
+def test_a_recording_given_without_uvc_is_told_how_to_name_it(tmp_path):
+    recording = tmp_path / "rig.mp4"
+    recording.write_bytes(b"")
+    with pytest.raises(InputError, match=f"goes in as --camera uvc:{recording}$"):
+        open_camera(str(recording))
+
+
+@pytest.mark.parametrize(
     ("spec", "fps", "message"),
     [
         (0, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got int 0: a device index goes in as 'uvc:0'"),

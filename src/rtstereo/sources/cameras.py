@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -412,4 +413,24 @@ def open_camera(
         from .realsense import RealSenseSource
 
         return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
-    raise InputError(f"unknown camera '{spec}': expected one of {', '.join(CAMERAS)}")
+    raise InputError(
+        f"unknown camera '{shortened(spec, 500)}': expected one of {', '.join(CAMERAS)}{_uvc_hint(spec.strip())}"
+    )
+
+
+def _uvc_hint(spec: str) -> str:
+    """What ``--camera SPEC`` meant when it is a device index, a path or a URL without ``uvc:`` (``--camera 0`` was
+    told only the camera names).
+
+    Examples:
+        >>> _uvc_hint("0")
+        ': a device index goes in as --camera uvc:0'
+        >>> _uvc_hint("kinect")
+        ''
+    """
+    if spec.isdecimal():
+        return f": a device index goes in as --camera uvc:{shortened(spec, 500)}"
+    # os.path.exists: False for a name too long for the system, where Path.exists raised OSError (a traceback)
+    if "://" in spec or spec.startswith("/dev/") or os.path.exists(spec):
+        return f": a device path, video file or stream URL goes in as --camera uvc:{shortened(spec, 500)}"
+    return ""
