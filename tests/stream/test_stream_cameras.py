@@ -456,6 +456,19 @@ def test_a_camera_lost_mid_stream_exits_with_1_an_absent_one_with_2(monkeypatch,
     assert "error: cannot open camera uvc:0: is it plugged in" in capsys.readouterr().err
 
 
+def test_a_device_that_opens_but_gives_no_frame_is_no_camera_lost_mid_stream(monkeypatch, capsys):
+    """A camera another program streams from opens and gives no frame: it was said to have 'stopped delivering frames
+    after 0 frames (unplugged?)', exit code 1, as a camera lost mid-stream."""
+    import rtstereo.sources.cameras as cameras
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture([]))
+    assert main(["live", "--camera", "uvc:1", "--model", "sgbm", "--max-disp", "16", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo live: error: camera uvc:1 opened but gives no frame: is another program using it? (close it, or "
+        "try another uvc:N)\n"
+    )
+
+
 def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_model_loads(monkeypatch, tmp_path, capsys):
     """The camera's size is known once it opens: a --calib of another aspect ratio, or --rectify maps of another
     size, were refused at its first frame, after the model had loaded (and an --adapt process had started)."""

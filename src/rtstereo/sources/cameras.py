@@ -221,6 +221,13 @@ class UVCSource(LiveSource):
                 self._lost_leading += damaged
             self._number += damaged
         if not ok or frame is None:
+            if self.is_device and self._number == 0:
+                # Opened, then not one frame (V4L2 opens a camera that another program streams from): it was said to
+                # have "stopped delivering frames after 0 frames (unplugged?)", a camera lost mid-stream, exit code 1.
+                raise CameraError(
+                    f"{self.description} opened but gives no frame: is another program using it? (close it, or try "
+                    "another uvc:N)"
+                )
             if self.is_device:
                 raise CameraLostError(
                     f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
