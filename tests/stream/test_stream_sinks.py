@@ -295,6 +295,19 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
+def test_png_warnings_name_the_frame_by_the_sources_number(tmp_path):
+    """PNG 0 of --start 300 was 'frame 0' in the PNG warnings, where the stream's other warnings name it frame 300."""
+    sink = DisparityPngSink(tmp_path / "d")
+    for number, value_px, said in (
+        (0, 300.0, r"^frame 300: disparity up to 300\.0 px"),
+        (1, -1.0, r"^frame 301 \(d_00001"),
+    ):
+        made = frame(number, value_px=value_px)
+        pair = StereoPair(made.pair.left, made.pair.right, index=300 + number)
+        with pytest.warns(UserWarning, match=said):
+            sink.write(OutputFrame(number, pair, made.result))
+
+
 def test_output_paths_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")  # where a "~" folder would be made

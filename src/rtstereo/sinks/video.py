@@ -506,12 +506,14 @@ class DisparityPngSink(Sink):
 
     def write(self, frame: OutputFrame) -> None:
         path = self.path_for(frame.number)
+        # The source's number, as the stream's other warnings name a frame (PNG 0 of --start 300 is frame 300)
+        named = frame.pair.index if frame.pair.index is not None else frame.number
         try:
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
             if not self.too_far:
                 warn(
-                    f"frame {frame.number}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
+                    f"frame {named}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
                     "PNGs of --output-prefix (max 255.99 px at d*256): this frame and any other beyond 256 px get "
                     f"no PNG{'; the mp4 still shows them' if self.beside_video else ''}"
                 )
@@ -528,7 +530,7 @@ class DisparityPngSink(Sink):
         lost = 0 if self._said_unstored else png16_unstored(frame.result.disparity_px)
         if lost:  # once per stream: a predictor of one's own may give them on every frame
             self._said_unstored = True
-            warn(f"frame {frame.number} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
+            warn(f"frame {named} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
 
     def _remove_earlier(self, numbers: Iterable[int]) -> None:
         """Remove the PNGs an earlier run left under the numbers of frames that get none in this run: they would
