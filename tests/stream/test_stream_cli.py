@@ -1026,6 +1026,17 @@ def test_an_mp4_in_a_folder_that_is_a_file_is_named_as_given(run_cli, sbs_video,
     )
 
 
+def test_pngs_in_a_folder_that_is_a_file_are_named_as_given(run_cli, sbs_video, tmp_path):
+    """--output-prefix afile/d was refused as "cannot write the summary afile/d_summary.json", a file never named."""
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    prefix = tmp_path / "afile" / "d"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", prefix, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: cannot write the PNGs {prefix}_*.png of --output-prefix: {tmp_path / 'afile'} is a "
+        "file, not a folder\n"
+    )
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

@@ -626,6 +626,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if args.output:  # its name and rate, before the model loads: its writer is made after it
         check_video_output(args.output, fps)
     _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
+    _check_png_folder(args.output_prefix)  # the same: PREFIX_summary.json was named, not --output-prefix
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
@@ -978,6 +979,21 @@ def _check_video_folder(video: str | None) -> None:
     problem = folder_write_problem(Path(video).parent)
     if problem is not None:
         raise OutputError(f"cannot write the video {video}: {problem}")
+
+
+def _check_png_folder(prefix: str | None) -> None:
+    """Refuse, before the first frame, an ``--output-prefix`` whose folder cannot be written, naming the option given.
+
+    Raises:
+        OutputError: the folder of ``prefix`` cannot be made or written (a file stands in its path).
+    """
+    if not prefix:
+        return
+    from ..io.atomic import folder_write_problem
+
+    problem = folder_write_problem(Path(prefix).parent)
+    if problem is not None:
+        raise OutputError(f"cannot write the PNGs {prefix}_*.png of --output-prefix: {problem}")
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:
