@@ -507,5 +507,6 @@ def check_rrd_path(path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # the reason in words ("out.mp4 is a file, not a folder"), not "[Errno 17] File exists"
-        raise OutputError(f"cannot create folder {path.parent}: {os_reason(exc, path)}") from None
+        # named as given, as -o's video is: "cannot create folder out/afile" did not say which option wanted it
+        raise OutputError(f"cannot write the 3D recording {path} of --view3d-save: {os_reason(exc, path)}") from None
     return path

@@ -416,7 +416,11 @@ def test_rrd_check(tmp_path):
     with pytest.raises(OutputError, match=r"expected a \.rrd file name"):
         viewer.check_rrd_path("view.txt")
     (tmp_path / "out.mp4").write_bytes(b"a video")  # was: "cannot create folder ...: [Errno 17] File exists: ..."
-    with pytest.raises(OutputError, match=r"^cannot create folder .*out.mp4: .*out.mp4 is a file, not a folder$"):
+    # named as given, then the reason (it was "cannot create folder out.mp4: ...", without the option)
+    recording_in_a_file = (
+        r"^cannot write the 3D recording .*view.rrd of --view3d-save: .*out.mp4 is a file, not a folder$"
+    )
+    with pytest.raises(OutputError, match=recording_in_a_file):
         viewer.check_rrd_path(tmp_path / "out.mp4" / "view.rrd")
     (tmp_path / "old.rrd").mkdir()  # Rerun's own error (or the rename's) would have come at the end of the stream
     with pytest.raises(OutputError, match=r"old.rrd is a folder: give a file name, e.g. .*old.rrd/view.rrd$"):
