@@ -125,6 +125,17 @@ def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     assert not caplog.messages
 
 
+def test_a_camera_size_written_width_first_is_named_the_right_way_round(sbs_video, caplog):
+    """--camera-size 256x64 (WxH) for a 64x256 side-by-side frame was said not to be delivered, without the size
+    meant."""
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(str(sbs_video), frame_size_wh=(64, 256))))
+    assert caplog.messages == [
+        f"camera uvc:{sbs_video}: --camera-size asked for 256x64 (HxW), but it delivers 64x256: going on at that size; "
+        "sizes are HxW, height first: did you mean --camera-size 64x256?"
+    ]
+
+
 def test_a_camera_fps_the_camera_does_not_run_at_is_said(caplog):
     # ScriptedCapture keeps 30 fps whatever is set, as a UVC camera without that mode does.
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):

@@ -168,13 +168,17 @@ class UVCSource(LiveSource):
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
             # OpenCV's set() does not fail for a mode the camera lacks (or a file): it keeps its own.
+            asked_w, asked_h = self.frame_size_wh
+            # A side-by-side frame taller than wide is a size written WxH (2560x720): named the right way round
+            meant = f"; sizes are HxW, height first: did you mean --camera-size {asked_w}x{asked_h}?"
             log.warning(
-                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size",
+                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size%s",
                 self.description,
-                self.frame_size_wh[1],
-                self.frame_size_wh[0],
+                asked_h,
+                asked_w,
                 height,
                 width,
+                meant if asked_h > asked_w else "",
             )
         try:
             if width:
