@@ -1425,6 +1425,31 @@ def test_ctrl_c_that_an_import_callback_could_not_raise_still_stops_the_start(ca
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_while_the_progress_bars_are_imported_at_the_start_is_one_line(capsys, monkeypatch):
+    """SIGTERM as tqdm was imported, after the verbs and before the verb ran, ended in a traceback (on a busy machine
+    the import took long enough for `kill` a second after the start to land there)."""
+    import importlib.abc
+
+    from rtstereo.cli import models
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "rtstereo.progress":
+                raise KeyboardInterrupt
+            return None
+
+    ran = []
+    monkeypatch.delitem(sys.modules, "rtstereo.progress", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    monkeypatch.setattr(models, "run", lambda args: ran.append(args))
+    try:
+        code = main(["models"])
+    except KeyboardInterrupt:  # caught here, or pytest would take it for the user's and stop the session
+        pytest.fail("the interruption escaped main(): a traceback")
+    assert code == 130 and capsys.readouterr().err == "rtstereo models: interrupted\n"
+    assert not ran
+
+
 def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch):
     from rtstereo.cli import models
     from rtstereo.errors import MissingDependencyError

@@ -224,6 +224,9 @@ def _run(argv: list[str] | None) -> int:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
+        # tqdm too, here: imported below, SIGTERM as it loaded ended the start in a traceback
+        from ..progress import silenced
+
         if _CTRL_C_LOST.is_set():  # Ctrl-C while a module was imported, which Python could not raise there
             raise KeyboardInterrupt
         args, extra = parser.parse_known_args(argv)
@@ -239,8 +242,6 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
-    from ..progress import silenced
-
     sys.stdout = _Stdout(sys.stdout)
     try:
         with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
