@@ -1395,6 +1395,39 @@ def test_ctrl_c_that_an_extension_module_turned_into_an_import_error_is_an_inter
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler main found is back"
 
 
+@pytest.mark.parametrize("swallowed", ["ImportError", "MissingDependencyError"])
+def test_a_sigterm_an_extension_module_turned_into_an_import_error_is_an_interruption(capsys, monkeypatch, swallowed):
+    """As for Ctrl-C above: `kill PID` while onnxruntime initialised (video loading the default model) said "the ONNX
+    Runtime backend needs the Python package 'onnxruntime', which is installed but cannot be imported (ImportError:
+    initialization failed)", exit code 2."""
+    import signal
+
+    from rtstereo.cli import models
+    from rtstereo.errors import MissingDependencyError, require
+
+    def run(args):
+        try:
+            signal.raise_signal(signal.SIGTERM)  # the command line's handler: KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass  # what the extension's initialisation does with it
+        if swallowed == "ImportError":
+            raise ImportError("initialization failed")
+        monkeypatch.setattr("importlib.import_module", lambda name: (_ for _ in ()).throw(ImportError("failed")))
+        require("onnxruntime", None, "the ONNX Runtime backend")
+
+    monkeypatch.setattr(models, "run", run)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "rtstereo models: interrupted\n"
+
+    def missing(args):
+        raise MissingDependencyError("a test needs the Python package 'no_such_package_here'")
+
+    monkeypatch.undo()  # importlib.import_module back
+    monkeypatch.setattr(models, "run", missing)
+    assert main(["models"]) == 2, "the SIGTERM of the run before is not this run's"
+    assert "needs the Python package 'no_such_package_here'" in capsys.readouterr().err
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the callback's, as Python prints it
 def test_ctrl_c_that_an_import_callback_could_not_raise_still_stops_the_start(capsys, monkeypatch):
     """Ctrl-C while the verbs were imported at start-up, as the import system's weakref callback of a module lock ran

@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     own_handler = threading.current_thread() is threading.main_thread()
     own_handler = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     previous_hook = sys.unraisablehook
+    atomic = sys.modules.get("rtstereo.io.atomic")  # not imported here: rtstereo.io imports NumPy (see _main)
+    if atomic is not None:
+        atomic.TERMINATED.clear()  # an earlier run's SIGTERM, in this process
     if own_handler:
         _CTRL_C.clear()
         signal.signal(signal.SIGINT, _ctrl_c)
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except ImportError:
-        if not _CTRL_C.is_set():
+        if not _interrupted():
             raise
         print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -186,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         if own_handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             sys.unraisablehook = previous_hook
+
+
+def _interrupted() -> bool:
+    """Whether Ctrl-C (:data:`_CTRL_C`) or a SIGTERM (``rtstereo.io.atomic.TERMINATED``) was raised as an interruption
+    in this run: an import it cut short reads as an ``ImportError`` or a missing package."""
+    atomic = sys.modules.get("rtstereo.io.atomic")
+    return _CTRL_C.is_set() or (atomic is not None and atomic.TERMINATED.is_set())
 
 
 def _interrupt_lost(previous_hook: Callable[[Any], object], unraisable: Any) -> None:
@@ -253,7 +263,7 @@ def _run(argv: list[str] | None) -> int:
         print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     except RtStereoError as exc:
-        if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
+        if _interrupted() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C or SIGTERM cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)

@@ -518,6 +518,12 @@ def interruption_cause(exc: BaseException) -> str:
     return getattr(exc, "signal_name", None) or "Ctrl-C"
 
 
+TERMINATED = threading.Event()
+"""Set when :func:`terminate_as_interrupt` raises for a SIGTERM: a C extension being imported at that moment
+(onnxruntime, NumPy) turns the interruption into an ``ImportError``, which the command line then tells from a
+missing package (as it tells a Ctrl-C so). Cleared by the command line as it starts."""
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt(
     error: type[KeyboardInterrupt] = KeyboardInterrupt, unless: Callable[[], bool] | None = None, once: bool = False
@@ -546,6 +552,7 @@ def terminate_as_interrupt(
         if (once and raised) or (unless is not None and unless()):
             return
         raised = True
+        TERMINATED.set()
         interrupt = error(f"signal {number}")
         interrupt.signal_name = signal.Signals(number).name  # what a report says stopped it (see interruption_cause)
         raise interrupt
