@@ -1037,6 +1037,19 @@ def test_pngs_in_a_folder_that_is_a_file_are_named_as_given(run_cli, sbs_video, 
     )
 
 
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_run_without_outputs_says_so_without_denying_its_summary(run_cli, sbs_video, tmp_path, summary):
+    """'nothing is written or shown' was said of a run whose report then listed its --summary as written."""
+    given = ["--summary", tmp_path / "s.json"] if summary else []
+    code, out, err = run_cli("video", "--sbs", sbs_video, *given, *FAST)
+    assert code == 0, err
+    said = "rtstereo video: no disparity is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): "
+    said += f"measuring speed only (and the summary {tmp_path / 's.json'})" if summary else "measuring speed only"
+    assert said + "\n" in err, err
+    assert "nothing is written" not in err
+    assert (f"written: {tmp_path / 's.json'}" in out) == summary, out
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

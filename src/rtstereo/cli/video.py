@@ -673,7 +673,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if not sinks and window is None:
         # After "--show: no display", asking for --show again would contradict it.
         ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
-        log.info(f"nothing is written or shown (give {ways}): measuring speed only")
+        # "nothing is written" was said of a run that then listed its --summary (or --adapt-save) as written
+        summary = _summary_path(args)
+        besides = f" (and the summary {summary})" if summary else ""
+        log.info(f"no disparity is written or shown (give {ways}): measuring speed only{besides}")
     sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log, getattr(predictor, "range_fixed_in", None)))
     if adaptation is not None:
         try:
