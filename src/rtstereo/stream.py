@@ -843,7 +843,7 @@ class Stream:
                 "frame %d is %dx%d (HxW), where the stream began at %dx%d: its disparities are in pixels of its own "
                 "size, while the summary's frame_size_hw and calibration are the first frame's (--size HxW resizes "
                 "every frame to one size)",
-                number,
+                number if pair.index is None else pair.index,  # the source's number, as the other warnings name it
                 *size_hw,
                 *self._frame_size_hw,
             )

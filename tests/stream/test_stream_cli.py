@@ -1050,6 +1050,22 @@ def test_a_run_without_outputs_says_so_without_denying_its_summary(run_cli, sbs_
     assert (f"written: {tmp_path / 's.json'}" in out) == summary, out
 
 
+@pytest.mark.parametrize("mp4", [False, True])
+def test_a_frame_of_another_size_is_named_by_the_sequences_number(run_cli, tmp_path, mp4):
+    """With --start 1 the sequence's frame 2 (of another size) was 'frame 1', the number of its PNG, beside warnings
+    that name the sequence's frames by their own numbers."""
+    texture = np.random.default_rng(0).integers(0, 256, (32, 96), dtype=np.uint8)
+    for side, shift in (("L", 0), ("R", 4)):
+        (tmp_path / side).mkdir()
+        for i in range(4):
+            image = texture[:, shift : shift + 80]
+            cv2.imwrite(str(tmp_path / side / f"f{i}.png"), image if i < 2 else cv2.resize(image, (40, 16)))
+    outputs = ["-o", tmp_path / "o.mp4"] if mp4 else ["--output-prefix", tmp_path / "p" / "d"]
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--start", 1, *outputs, "-q", *FAST)
+    said = "frame size changed mid-stream from 32x80 to 16x40 (HxW) at frame 2:" if mp4 else "frame 2 is 16x40 (HxW)"
+    assert said in err and (code == 2) == mp4, err
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

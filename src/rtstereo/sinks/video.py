@@ -292,7 +292,8 @@ class VideoSink(Sink):
             (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
             raise OutputError(
                 f"{self.path}: frame size changed mid-stream from {h0}x{w0} to {h1}x{w1} (HxW) at frame "
-                f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
+                f"{frame.number if frame.pair.index is None else frame.pair.index}: an mp4 holds one size (--size HxW "
+                "resizes every frame to one)"
             )
         if frame.number > self.frames:  # frames passed over (damaged, not decoded): black, so mp4 frame n stays n
             black = np.zeros((padded_wh[1], padded_wh[0], 3), np.uint8)
