@@ -1319,6 +1319,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
     assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err
     code, _, err = run_cli("video", "--sbs", tmp_path / "L", *FAST)
     assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err
+    glob = tmp_path / "L" / "*.png"  # was "side-by-side video not found", of a glob that matches files
+    code, _, err = run_cli("video", "--sbs", glob, *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: side-by-side video {glob} is a glob of images, not a video file: --sbs reads one "
+        "video (file or URL); for images, give the left and the right ones as two folders or globs, without --sbs\n"
+    )
 
 
 def test_one_video_given_as_both_views_is_refused_as_predict_refuses_one_image(run_cli, two_videos, tmp_path):

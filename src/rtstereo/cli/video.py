@@ -430,7 +430,7 @@ def _write_ray_summary(
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
     from ..datasets.readers import IMAGE_SUFFIXES
-    from ..io.download import file_url_path
+    from ..io.download import file_url_path, is_url
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
@@ -442,6 +442,12 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     if args.sbs:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
+        if not Path(inputs[0]).exists() and is_image_sequence(inputs[0]) and not is_url(inputs[0]):
+            # was "side-by-side video not found: frames/*.png", of a glob that matches files
+            raise InputError(
+                f"side-by-side video {inputs[0]} is a glob of images, not a video file: --sbs reads one video (file or "
+                "URL); for images, give the left and the right ones as two folders or globs, without --sbs"
+            )
         _refuse_fps_for_videos(args)
         return SideBySideVideoSource(
             inputs[0], swap=args.swap, start=args.start, stride=args.stride, images_command=images_command
