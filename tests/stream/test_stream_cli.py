@@ -1066,6 +1066,27 @@ def test_a_frame_of_another_size_is_named_by_the_sequences_number(run_cli, tmp_p
     assert said in err and (code == 2) == mp4, err
 
 
+@pytest.mark.parametrize("given", ["folder", "glob"])
+def test_pngs_written_among_a_sequences_images_are_refused(run_cli, tmp_path, given):
+    """--output-prefix L/disp wrote the PNGs into the folder of left images: the next run read them as frames and
+    stopped on "left gives 6 images and right gives 3"."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / side / f"f{i}.png"), np.zeros((32, 48, 3), np.uint8))
+    left = tmp_path / "L" if given == "folder" else tmp_path / "L" / "*.PNG"
+    prefix = tmp_path / "L" / "disp"
+    code, _, err = run_cli("video", left, tmp_path / "R", "--output-prefix", prefix, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --output-prefix {prefix} writes its PNGs among the left images {left}, which would "
+        f"read them as frames the next time: give a prefix in another folder, e.g. {tmp_path / 'L' / 'disparity' / 'd'}"
+        "\n"
+    ), err
+    assert sorted(path.name for path in (tmp_path / "L").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+    code, _, err = run_cli("video", tmp_path / "L" / "f*.png", tmp_path / "R", "--output-prefix", prefix, "-q", *FAST)
+    assert code == 0, err  # a glob that does not list them
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

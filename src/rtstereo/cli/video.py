@@ -12,6 +12,7 @@ import inspect
 import logging
 import math
 import os
+import re
 import sys
 import textwrap
 import threading
@@ -478,6 +479,8 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         source = ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+        sides = (("left", left), ("right", right))
+        _refuse_pngs_among_the_images(getattr(args, "output_prefix", None), sides, source.input_files)
         _refuse_an_mp4_rate(args, fps)
         return source
     images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
@@ -497,6 +500,47 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         )
     _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
+
+
+def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str, str]], inputs: Sequence[Path]) -> None:
+    """Refuse an ``--output-prefix`` whose PNGs the folder or glob of a side's images would list: written among
+    them, the next run read them as frames ("left gives 10 images and right gives 5").
+
+    Args:
+        prefix: ``--output-prefix``, or ``None``.
+        sides: ``(side, folder or glob)`` of the sequence's two sides.
+        inputs: the sequence's images: PNGs that would be some of them are left to the refusal that names them
+            (:func:`~rtstereo.sinks.video.refuse_writing_over_inputs`, which says they would be destroyed).
+
+    Raises:
+        InputError: the PNGs ``PREFIX_00000.png``, ... would be among a side's images.
+    """
+    import fnmatch
+    import glob
+
+    from ..io.download import file_url_path
+
+    if not prefix:
+        return
+    png = Path(prefix).parent / f"{Path(prefix).name}_00000.png"
+    numbered = re.compile(re.escape(Path(prefix).name) + r"_\d{5}\.png")
+    if any(path.parent.resolve() == png.parent.resolve() and numbered.fullmatch(path.name) for path in inputs):
+        return
+    for side, spec in sides:
+        where = Path(file_url_path(spec) or spec)
+        if where.is_dir():
+            listed = where.resolve() == png.parent.resolve()
+        else:  # a glob: its folder part without wildcards, and a name pattern the PNGs' names match (in any case)
+            listed = (
+                not glob.has_magic(str(where.parent))
+                and where.parent.resolve() == png.parent.resolve()
+                and fnmatch.fnmatch(png.name.lower(), where.name.lower())
+            )
+        if listed:
+            raise InputError(
+                f"--output-prefix {prefix} writes its PNGs among the {side} images {spec}, which would read them as "
+                f"frames the next time: give a prefix in another folder, e.g. {png.parent / 'disparity' / 'd'}"
+            )
 
 
 def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
