@@ -1087,6 +1087,25 @@ def test_pngs_written_among_a_sequences_images_are_refused(run_cli, tmp_path, gi
     assert code == 0, err  # a glob that does not list them
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["video", "l.mp4", "r.mp4", "--every", "2"], "; did you mean --stride?"),
+        (["video", "l.mp4", "r.mp4", "--limit", "100"], "; did you mean --max-frames?"),
+        (["video", "l.mp4", "r.mp4", "--start-frame", "300"], "; did you mean --start?"),
+        (["live", "--camera", "uvc:0", "--fps", "15"], "; did you mean --camera-fps?"),
+        (["live", "--camera", "uvc:0", "--stride", "2"], "; a live camera has no --stride or --start: its newest"),
+    ],
+)
+def test_other_tools_names_of_the_stream_options_get_the_option_meant(capsys, argv, hint):
+    """`--every 2` (adapt's name for it, and other tools'), `--fps` for a camera and the like got "unrecognized
+    arguments" alone: no option is spelled close to them."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"unrecognized arguments: {' '.join(argv[-2:])}{hint}" in err, err
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

@@ -80,6 +80,23 @@ EVAL_DATA_HINT = (
     "; eval takes the dataset folders themselves, without an option: rtstereo eval --model MODEL DIR [DIR ...]"
 )
 
+# Other tools' names of the stream options (`--every 2`, ffmpeg's and OpenCV scripts' `--fps` for a camera): each got
+# "unrecognized arguments" alone, as no option is spelled close to it; offered where the verb has the option meant.
+STREAM_OPTION_SYNONYMS = {
+    "--every": "--stride",
+    "--step": "--stride",
+    "--skip": "--stride",
+    "--limit": "--max-frames",  # --frames, --num-frames: close enough to --max-frames for difflib
+    "--start-frame": "--start",
+    "--first-frame": "--start",
+    "--fps": "--camera-fps",
+}
+# live has no --stride or --start: a camera's newest frame is always the one processed
+LIVE_NO_STRIDE_HINT = (
+    "; a live camera has no --stride or --start: its newest frame is always the one processed (a slow model skips "
+    "the others); --max-frames N stops after N frames"
+)
+
 # a batch resumes by being run again: `--resume`, as other tools spell it, got "unrecognized arguments" alone
 PREDICT_RESUME_HINT = (
     "; predict resumes without an option: the same command run again skips the pairs whose outputs are all there "
@@ -125,10 +142,15 @@ class _Parser(argparse.ArgumentParser):
                 return EVAL_DATA_HINT
             if self.prog.endswith(" predict") and {"--resume", "--skip-existing", "--continue"} & set(words):
                 return PREDICT_RESUME_HINT
+            if self.prog.endswith(" live") and {"--stride", "--start", "--every", "--step", "--skip"} & set(words):
+                return LIVE_NO_STRIDE_HINT
         else:
             return ""
+        meant = [STREAM_OPTION_SYNONYMS[word] for word in words if STREAM_OPTION_SYNONYMS.get(word) in candidates]
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)
-        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.75)]
+        close = meant + [
+            match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.75)
+        ]
         return f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
 
 
