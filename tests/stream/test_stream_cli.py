@@ -1106,6 +1106,25 @@ def test_other_tools_names_of_the_stream_options_get_the_option_meant(capsys, ar
     assert stop.value.code == 2 and f"unrecognized arguments: {' '.join(argv[-2:])}{hint}" in err, err
 
 
+def test_frames_too_wide_for_an_mp4_are_refused_before_the_model_loads(run_cli, tmp_path, monkeypatch):
+    """Known from the files' headers, they were refused at the first frame, after the model had loaded, with a report
+    of 0 frames and a summary written."""
+    from rtstereo.cli import video
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((16, 4100, 3), np.uint8))
+    monkeypatch.setattr(video, "predictor_from_args", lambda *a, **k: pytest.fail("the model was loaded"))
+    code, out, err = run_cli("video", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and out == "", err
+    assert err.endswith(
+        f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4100 (HxW) image "
+        "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames "
+        "(e.g. --size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)\n"
+    ), err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

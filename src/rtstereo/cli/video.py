@@ -660,7 +660,14 @@ def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
-    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, check_video_output, open_window
+    from ..sinks.video import (
+        ColourScale,
+        DisparityPngSink,
+        VideoSink,
+        check_video_frame_size,
+        check_video_output,
+        open_window,
+    )
     from ..stream import Stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -701,6 +708,11 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if view_size_hw is not None:  # --calib or --rectify of another size or camera mode: said now, not at frame 0
         prepare.check_frame_size(view_size_hw)
     _refuse_a_size_no_memory_holds(args, _memory_plan_before_load(args), view_size_hw)  # before the model loads
+    # The frames' size as the mp4 gets them (the maps of --rectify, and --fit crop's window, make their own: checked
+    # at the first frame): frames too wide for an mp4 were refused there, after the model had loaded.
+    frame_hw = parse_size_hw(args.size) if args.size else view_size_hw
+    if args.output and frame_hw is not None and not args.rectify and getattr(args, "fit", None) != "crop":
+        check_video_frame_size(args.output, frame_hw)
     try:
         predictor, adaptation = stream_predictor(args, predictor_from_args)
     except KeyboardInterrupt:

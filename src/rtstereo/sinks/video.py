@@ -222,6 +222,37 @@ def check_video_output(path: str | Path, fps: float | None = None) -> Path:
     return path
 
 
+def _too_large(path: Path, frame_hw: tuple[int, int], preview_hw: tuple[int, int]) -> str:
+    """Why the previews of ``frame_hw`` frames cannot be the mp4 ``path``, and the largest ``--size`` whose can (the
+    preview is the left image beside its disparity: twice as wide). A 4096-px-wide camera's frames, or a 6000x4000
+    photo's, were refused by FFmpeg with its own lines on stderr and 'folder not writable?'."""
+    height, width = frame_hw
+    scale = min(1.0, (MP4_MAX_SIDE_PX // 2) / width, MP4_MAX_SIDE_PX / height)
+    fits_h, fits_w = (max(2, int(side * scale) // 2 * 2) for side in (height, width))
+    return (
+        f"cannot write the video {path}: its frames, each {height}x{width} (HxW) image beside its coloured "
+        f"disparity, are {preview_hw[0]}x{preview_hw[1]}, and MPEG-4 holds at most {MP4_MAX_SIDE_PX} px a side: "
+        f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
+        "disparity as 16-bit PNGs at full size (--output-prefix)"
+    )
+
+
+def check_video_frame_size(path: str | Path, frame_hw: tuple[int, int]) -> None:
+    """Refuse, before a stream starts, frames of ``frame_hw`` (HxW) whose previews no mp4 holds (:class:`VideoSink`
+    refuses them at the first frame, after the model has loaded).
+
+    Raises:
+        OutputError: the preview (the frame beside its disparity, each side padded to even) is over
+            :data:`MP4_MAX_SIDE_PX` a side.
+
+    Examples:
+        >>> check_video_frame_size("o.mp4", (480, 4095))  # 8190 px wide: the most an mp4 holds
+    """
+    height, width = (int(side) for side in frame_hw)
+    if max(2 * width, height + height % 2) > MP4_MAX_SIDE_PX:
+        raise OutputError(_too_large(Path(path), (height, width), (height, 2 * width)))
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -266,7 +297,7 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             if max(padded_wh) > MP4_MAX_SIDE_PX:  # the writer did not open, and the message blamed the folder
-                raise OutputError(self._too_large(frame.pair.left.shape[:2], (height, width)))
+                raise OutputError(_too_large(self.path, frame.pair.left.shape[:2], (height, width)))
             self._writer = self._open(padded_wh)
             self._size_wh = padded_wh
             self._frame_hw = frame.pair.left.shape[:2]
@@ -304,20 +335,6 @@ class VideoSink(Sink):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.frames += 1
-
-    def _too_large(self, frame_hw: tuple[int, int], preview_hw: tuple[int, int]) -> str:
-        """Why the previews of ``frame_hw`` frames cannot be an mp4, and the largest ``--size`` whose can (the preview
-        is the left image beside its disparity: twice as wide). A 4096-px-wide camera's frames, or a 6000x4000
-        photo's, were refused by FFmpeg with its own lines on stderr and 'folder not writable?'."""
-        height, width = frame_hw
-        scale = min(1.0, (MP4_MAX_SIDE_PX // 2) / width, MP4_MAX_SIDE_PX / height)
-        fits_h, fits_w = (max(2, int(side * scale) // 2 * 2) for side in (height, width))
-        return (
-            f"cannot write the video {self.path}: its frames, each {height}x{width} (HxW) image beside its coloured "
-            f"disparity, are {preview_hw[0]}x{preview_hw[1]}, and MPEG-4 holds at most {MP4_MAX_SIDE_PX} px a side: "
-            f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
-            "disparity as 16-bit PNGs at full size (--output-prefix)"
-        )
 
     def _open(self, size_wh: tuple[int, int]) -> cv2.VideoWriter:
         """The writer of ``size_wh`` frames at :attr:`fps`, or at the nearest rate with fewer decimals that MPEG-4
