@@ -606,6 +606,13 @@ def test_camera_names(spec, device):
     assert open_camera(spec).device == device
 
 
+@pytest.mark.parametrize("spec", ["uvc:", "uvc: "])
+def test_uvc_with_nothing_after_the_colon_is_refused(spec):
+    """`--camera "uvc:$CAMERA"` with the variable unset opened device 0, another camera than the one meant."""
+    with pytest.raises(InputError, match=f"^camera '{spec}' names no device after 'uvc:': give its OpenCV index"):
+        open_camera(spec)
+
+
 def test_unknown_camera_and_misplaced_swap():
     with pytest.raises(InputError, match="unknown camera 'kinect': expected one of oak, uvc:N, realsense"):
         open_camera("kinect")

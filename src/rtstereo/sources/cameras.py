@@ -376,13 +376,18 @@ def open_camera(
         fps = check_fps(fps, "--camera-fps")
     if frame_size_wh is not None:
         frame_size_wh = _checked_size_wh(frame_size_wh)
-    name, _, argument = spec.strip().partition(":")
+    name, colon, argument = spec.strip().partition(":")
     name = name.lower()
     if color and name not in _OAK_NAMES:
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     fourcc = _checked_fourcc(fourcc)
     if fourcc != UVC_FOURCC and name != "uvc":
         raise InputError(f"--camera-fourcc applies to uvc cameras, not to '{spec}'; drop --camera-fourcc")
+    if name == "uvc" and colon and not argument.strip():
+        # `--camera "uvc:$CAMERA"` with the variable unset opened device 0, another camera than meant (a laptop's own)
+        raise InputError(
+            f"camera '{spec}' names no device after 'uvc:': give its OpenCV index (uvc:0, uvc:2) or a path (uvc:FILE)"
+        )
     if name == "uvc":
         # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
         device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
