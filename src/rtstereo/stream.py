@@ -233,7 +233,12 @@ class StreamSummary:
             lines.append(f"  {name:<10} {stage['frames']:>7d} {stage['fps']:>9.2f} {stage['ms_per_frame']:>9.1f}{mark}")
         if self.bottleneck is not None:
             own_fps = self.stages[self.bottleneck]["fps"]
-            share = f" ({self.throughput_fps / own_fps:.0%} of it end to end)" if own_fps > 0 else ""
+            # none for a run that wrote no frame (an error at the first): "(0% of it end to end)" read as a measurement
+            share = (
+                f" ({self.throughput_fps / own_fps:.0%} of it end to end)"
+                if own_fps > 0 and self.frames_written
+                else ""
+            )
             lines.append(f"  limit: {self.bottleneck}, {own_fps:.2f} fps alone{share}")
         if self.closing_s >= CLOSING_SAID_S:
             lines.append(f"  then {self.closing_s:.1f} s closing the outputs{self._closing_what()}, not counted above")

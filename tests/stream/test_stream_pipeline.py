@@ -892,6 +892,15 @@ def test_the_report_names_the_limit_its_share_and_the_stale_frames():
     ]
 
 
+def test_the_report_of_a_run_that_wrote_no_frame_gives_no_share_end_to_end():
+    """A stream stopped by an error at its first frame said 'limit: capture, 80.48 fps alone (0% of it end to end)'."""
+    from rtstereo.stream import StreamSummary
+
+    stages = {"capture": {"frames": 2, "fps": 80.0, "ms_per_frame": 12.5}}
+    summary = StreamSummary("v", "sgbm", {}, 2, 0, 0, 0.1, 0.0, stages, "error")
+    assert "  limit: capture, 80.00 fps alone" in summary.report().splitlines()
+
+
 def test_the_report_shortens_a_long_damaged_frames_list_and_the_json_keeps_it_whole(tmp_path):
     """A video with many damaged frames printed every one of their numbers on the report's source: line."""
     from rtstereo.stream import StreamSummary
