@@ -267,8 +267,11 @@ def slowest_stage(stages: dict[str, tuple[int, float]]) -> str | None:
         'inference'
         >>> slowest_stage({"capture": (0, 0.0)}) is None
         True
+        >>> slowest_stage({"capture": (1, 0.0), "inference": (1, 12.0)})  # one camera frame spans no interval
+        'inference'
     """
-    rated = {name: fps for name, (frames, fps) in stages.items() if frames}
+    # A rate of 0 is none measured (a live camera's single frame spans no interval): it was named the limit
+    rated = {name: fps for name, (frames, fps) in stages.items() if frames and fps > 0}
     return min(rated, key=rated.__getitem__) if rated else None
 
 

@@ -901,6 +901,20 @@ def test_the_report_of_a_run_that_wrote_no_frame_gives_no_share_end_to_end():
     assert "  limit: capture, 80.00 fps alone" in summary.report().splitlines()
 
 
+def test_a_stage_whose_rate_was_not_measured_is_not_the_limit():
+    """`live --max-frames 1`: the camera's one frame spans no interval, its capture rate 0, which the report named the
+    limit ('limit: capture, 0.00 fps alone')."""
+    from rtstereo.stream import StreamSummary
+
+    stages = {
+        name: {"frames": 1, "fps": fps, "ms_per_frame": 1e3 / fps if fps else 0.0}
+        for name, fps in (("capture", 0.0), ("inference", 12.0), ("write", 290.0))
+    }
+    summary = StreamSummary("camera", "sgbm", {}, 1, 1, 1, 0.1, 7.0, stages, "max-frames")
+    assert summary.bottleneck == "inference"
+    assert "  limit: inference, 12.00 fps alone (58% of it end to end)" in summary.report().splitlines()
+
+
 def test_the_report_shortens_a_long_damaged_frames_list_and_the_json_keeps_it_whole(tmp_path):
     """A video with many damaged frames printed every one of their numbers on the report's source: line."""
     from rtstereo.stream import StreamSummary
