@@ -1125,6 +1125,20 @@ def test_frames_too_wide_for_an_mp4_are_refused_before_the_model_loads(run_cli, 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
 
 
+def test_a_calibration_of_the_whole_side_by_side_frame_is_said_to_be_one(run_cli, sbs_video, tmp_path):
+    """A side-by-side rig calibrated on its whole frame (64x256 for two 64x128 views) was told only 'another aspect
+    ratio: give the calibration of this camera mode', as if it were another camera's."""
+    from rtstereo.io.calibration import write_calibration
+
+    write_calibration(tmp_path / "whole.json", Calibration(100.0, 100.0, 127.5, 127.5, 31.5, 0.1, 256, 64))
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--calib", tmp_path / "whole.json", "-q", *FAST)
+    assert code == 2 and err.endswith(
+        "(another aspect ratio): give the calibration of this camera mode (--size resizes the frames after it is "
+        "applied); it has the aspect ratio of two frames side by side: a calibration describes one view, 64x128 here, "
+        "not the side-by-side frame\n"
+    ), err
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

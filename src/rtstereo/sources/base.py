@@ -366,10 +366,18 @@ class FramePreparer:
         if self._scaled is None or self._scaled[0] != tuple(size_hw):
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
+                # A side-by-side rig calibrated on its whole frame (2560 wide for two 1280-px views): said so
+                whole = calibration_scale(calibration, size_hw[0], 2 * size_hw[1]) is not None
+                hint = (
+                    f"; it has the aspect ratio of two frames side by side: a calibration describes one view, "
+                    f"{size_hw[0]}x{size_hw[1]} here, not the side-by-side frame"
+                    if whole
+                    else ""
+                )
                 raise InputError(
                     f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
                     f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
-                    "(--size resizes the frames after it is applied)"
+                    f"(--size resizes the frames after it is applied){hint}"
                 )
             log.warning(
                 "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",
