@@ -522,6 +522,16 @@ def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_mod
             "the rig was calibrated in, or calibrate at this size"
         )
     )
+    # maps made of the whole side-by-side frame (64x256 for 64x128 views) are said to be
+    whole = Calibration(100.0, 100.0, 127.5, 127.5, 31.5, 0.1, 256, 64)
+    Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (256, 64), whole).save(tmp_path / "whole.npz")
+    assert main(["live", "--camera", "uvc:0", "--rectify", str(tmp_path / "whole.npz")]) == 2
+    said = capsys.readouterr().err.strip()
+    assert said.endswith(
+        "error: the frames are 64x128 but the rectification maps are for 64x256 (HxW) images: use the camera mode "
+        "the rig was calibrated in, or calibrate at this size; the maps are two frames wide: calibrate from the two "
+        "halves (rtstereo calibrate --left L --right R), not the side-by-side frame"
+    ), said
 
 
 def test_a_device_node_path_unplugged_mid_stream_is_a_lost_camera_not_the_end_of_a_file():

@@ -347,10 +347,17 @@ class FramePreparer:
         """
         maps_hw = getattr(self.rectifier, "size_hw", None)
         if maps_hw is not None and tuple(maps_hw) != tuple(size_hw):
+            # a side-by-side rig calibrated on its whole frame
+            whole = (
+                "; the maps are two frames wide: calibrate from the two halves (rtstereo calibrate --left L --right "
+                "R), not the side-by-side frame"
+                if tuple(maps_hw) == (size_hw[0], 2 * size_hw[1])
+                else ""
+            )
             raise InputError(
                 f"the frames are {size_hw[0]}x{size_hw[1]} but the rectification maps are for "
                 f"{maps_hw[0]}x{maps_hw[1]} (HxW) images: use the camera mode the rig was calibrated in, or calibrate "
-                "at this size"
+                f"at this size{whole}"
             )
         if self.rectifier is None and self.calibration is not None:
             self._calibration_for(size_hw)
