@@ -1139,6 +1139,24 @@ def test_a_calibration_of_the_whole_side_by_side_frame_is_said_to_be_one(run_cli
     ), err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["video", "--sbs", "x" * 5000], "rtstereo video: error: side-by-side video x"),
+        (["video", "x" * 5000, "r.mp4"], "rtstereo video: error: left input x"),
+        (["live", "--camera", "uvc:" + "x" * 5000], "rtstereo live: error: camera uvc:x"),
+    ],
+)
+def test_an_input_name_no_file_can_have_is_one_line(run_cli, argv, said):
+    """Path.is_dir() and exists() raised OSError (File name too long) on such a name: a traceback."""
+    code, _, err = run_cli(*argv, *FAST)
+    assert code == 2 and err.startswith(said) and err.count("\n") == 1, err
+    assert err.endswith(
+        "... (5000 characters): no file can have this name: File name too long (a name of 5000 bytes; the file system "
+        "takes at most 255)\n"
+    ), err
+
+
 def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     video = tmp_path / "o.mp4"
     code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)

@@ -25,7 +25,7 @@ from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
-from ..text import counted, first_few
+from ..text import counted, first_few, shortened
 from ..types import Calibration, StereoPair
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
@@ -438,6 +438,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     if args.fps is not None:
         check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
+    _refuse_input_names_too_long(inputs, args.sbs)
     # The command a still image given as a video is sent to: adapt takes image pairs itself.
     images_command = getattr(args, "images_command", "predict")
     if args.sbs:
@@ -500,6 +501,24 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         )
     _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
+
+
+def _refuse_input_names_too_long(inputs: Sequence[str], sbs: bool) -> None:
+    """Refuse an input whose name no file can have (a part over the file system's length limit): ``Path.is_dir()``
+    and ``exists()`` raised OSError on it, and the run ended in a traceback.
+
+    Raises:
+        InputError: such a name, not a URL.
+    """
+    from ..io.atomic import name_length_problem
+    from ..io.download import file_url_path, is_url
+
+    for number, name in enumerate(inputs):
+        local = file_url_path(name) if is_url(name) else name
+        problem = name_length_problem(local) if local else None
+        if problem is not None:
+            what = "side-by-side video" if sbs else ("left", "right")[number] + " input" if number < 2 else "input"
+            raise InputError(f"{what} {shortened(name, 500)}: no file can have this name: {problem}")
 
 
 def _refuse_pngs_among_the_images(prefix: str | None, sides: Sequence[tuple[str, str]], inputs: Sequence[Path]) -> None:

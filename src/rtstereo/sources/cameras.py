@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require_bool, require_whole
+from ..io.atomic import name_length_problem
 from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shortened, shown
@@ -397,6 +398,9 @@ def open_camera(
             device = file_url_path(device) or device
         if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
             raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
+        too_long = name_length_problem(device) if isinstance(device, str) and "://" not in device else None
+        if too_long:  # Path.is_dir() and exists() raised OSError on such a name: a traceback
+            raise InputError(f"camera uvc:{shortened(device, 500)}: no file can have this name: {too_long}")
         if isinstance(device, str) and _missing_recording(device):
             # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
             raise InputError(f"camera uvc:{device}: no such file")
