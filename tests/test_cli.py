@@ -1483,6 +1483,22 @@ def test_ctrl_c_while_the_progress_bars_are_imported_at_the_start_is_one_line(ca
     assert not ran
 
 
+def test_a_path_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path):
+    """`--calib`, `--rectify` or `--model` with a name over the file system's limit: Path.exists() raised OSError
+    (File name too long) and the run ended in a traceback."""
+    for side in ("l", "r"):
+        cv2.imwrite(str(tmp_path / f"{side}.png"), np.zeros((32, 48, 3), np.uint8))
+    pair = [str(tmp_path / "l.png"), str(tmp_path / "r.png"), "-o", str(tmp_path / "o")]
+    for option, value in (("--calib", "x" * 5000), ("--model", "x" * 4995 + ".onnx")):
+        code = main(["predict", *pair, option, value])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err == (
+            "rtstereo predict: error: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... (5000 characters): no file can have this name "
+            "(File name too long)\n"
+        )
+
+
 def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch):
     from rtstereo.cli import models
     from rtstereo.errors import MissingDependencyError

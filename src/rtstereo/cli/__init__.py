@@ -293,6 +293,16 @@ def _run(argv: list[str] | None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # A path no file can have (--calib, --rectify, --model with a name over the file system's limit): Path.exists()
+        # and is_file() raise on it rather than answer, and the run ended in a traceback wherever one was asked
+        from ..text import shortened
+
+        named = f" {shortened(exc.filename, 500)}" if exc.filename is not None else ""
+        print(f"rtstereo {args.verb}: error:{named}: no file can have this name ({exc.strerror})", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
