@@ -293,6 +293,15 @@ def test_a_uvc_format_asked_for_that_the_camera_lacks_is_a_warning_and_none_asks
     assert cv2.CAP_PROP_FOURCC not in capture.asked and capture.fourcc == "YUYV"
 
 
+def test_a_common_format_given_in_lower_case_is_asked_in_its_own_case(caplog):
+    """--camera-fourcc mjpg was asked as 'mjpg' (V4L2's codes are case-sensitive): the camera kept YUYV, warned of as
+    'asked for mjpg frames, but it delivers YUYV'."""
+    capture = FormatCapture(sbs_frames(1))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fourcc="mjpg", capture_factory=lambda device: capture)))
+    assert capture.fourcc == "MJPG" and not caplog.messages
+
+
 def test_a_recording_standing_in_for_a_camera_is_asked_for_no_format(sbs_video):
     capture = FormatCapture(sbs_frames(1))
     next(iter(UVCSource(str(sbs_video), capture_factory=lambda device: capture)))

@@ -283,6 +283,7 @@ class UVCSource(LiveSource):
 
 
 _OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
+_UPPER_CASE_FORMATS = frozenset({"MJPG", "YUYV", "UYVY", "H264", "HEVC", "NV12", "GREY"})
 _MAX_DEVICE_INDEX = 2**31 - 1
 
 
@@ -322,7 +323,9 @@ def _checked_fourcc(fourcc: Any) -> str | None:
         raise InputError(
             f"--camera-fourcc: expected four characters (a pixel format such as MJPG or YUYV) or none, got {given}"
         )
-    return fourcc
+    # V4L2's codes are case-sensitive: 'mjpg' was asked as such, kept YUYV and was warned of as not delivered. The
+    # webcams' formats have upper-case codes only (others, such as Bayer 'pBAA', keep their case).
+    return fourcc.upper() if fourcc.upper() in _UPPER_CASE_FORMATS else fourcc
 
 
 def _checked_size_wh(size_wh: Any) -> tuple[int, int]:
