@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import logging
 import os
 import re
 import signal
@@ -1736,6 +1737,22 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+def test_the_range_is_checked_on_the_first_frame_written_when_frame_0_did_not_decode(caplog):
+    """The check ran on the frames numbered 0, 30, 60...: a video whose frame 0 did not decode (its number left unused)
+    was first checked at frame 30, and a shorter one never."""
+    from rtstereo.cli.video import _RangeCeilingCheck
+    from rtstereo.sinks.video import OutputFrame
+    from rtstereo.types import DisparityResult, StereoPair
+
+    disparity = np.full((32, 96), 31.5, np.float32)  # every pixel at the top of a 32 px range
+    image = np.zeros((32, 96, 3), np.uint8)
+    check = _RangeCeilingCheck(32.0, logging.getLogger("rtstereo.stream"))
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        for number in (1, 2, 3):
+            check.write(OutputFrame(number, StereoPair(image, image, index=number), DisparityResult(disparity)))
+    assert [m for m in caplog.messages if "top of the searched range" in m][0].startswith("frame 1: "), caplog.text
 
 
 def test_the_range_warning_names_the_frame_by_the_sources_number_as_the_other_warnings_do(run_cli, tmp_path):

@@ -878,7 +878,8 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
 class _RangeCeilingCheck(Sink):
     """Warns once when a frame's map piles up at the top of the searched range, and once when it holds disparities of
     the frame's width or more (as ``predict`` warns of a pair: :func:`~rtstereo.runtime.predictor.range_ceiling_warning`
-    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on every :attr:`EVERY`-th frame."""
+    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on the first frame written and every
+    :attr:`EVERY`-th after it."""
 
     EVERY = 30
 
@@ -886,9 +887,13 @@ class _RangeCeilingCheck(Sink):
         self.max_disp_px, self.log, self.fixed_in = max_disp_px, log, fixed_in
         self._warned = max_disp_px is None
         self._beyond_said = False
+        self._written = 0
 
     def write(self, frame) -> None:
-        if frame.number % self.EVERY:
+        # Counted here, not by the frame's number: a video whose frame 0 did not decode (its number unused) had its
+        # first check at frame 30, none at all in a shorter stream.
+        written, self._written = self._written, self._written + 1
+        if written % self.EVERY:
             return
         from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
