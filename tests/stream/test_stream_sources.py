@@ -1153,3 +1153,17 @@ def test_a_second_ctrl_c_waits_for_the_other_videos_decoder():
         assert finished.is_set()
     finally:
         pool.shutdown(wait=True)
+
+
+def test_a_video_source_expands_the_home_folder_and_refuses_what_is_no_path(sbs_video, monkeypatch):
+    """`SideBySideVideoSource("~/sbs.mp4")` was "not found" (images expand it), and None "not found: None"."""
+    from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource
+
+    monkeypatch.setenv("HOME", str(sbs_video.parent))
+    assert SideBySideVideoSource("~/sbs.mp4").path == sbs_video
+    with pytest.raises(
+        InputError, match=r"^side-by-side video: expected a video file or URL \(str or Path\), got NoneType"
+    ):
+        SideBySideVideoSource(None)
+    with pytest.raises(InputError, match=r"^right video: expected a video file or URL \(str or Path\), got int 3$"):
+        TwoVideoSource(sbs_video, 3)

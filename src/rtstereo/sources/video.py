@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import os
 import re
 import urllib.parse
 import urllib.request
@@ -314,6 +315,25 @@ def _frames_after(total: int | None, start: int, stride: int, max_frames: int | 
     return count if max_frames is None else min(count, max_frames)
 
 
+def video_argument(value: Any, name: str) -> str:
+    """A video source's file or URL as text, with a leading ``~`` expanded to the home folder (as for images:
+    ``SideBySideVideoSource("~/clips/sbs.mp4")`` was "not found"), or an :class:`InputError` for anything that is no
+    path (``None`` was "side-by-side video not found: None").
+
+    Examples:
+        >>> video_argument("clips/sbs.mp4", "side-by-side video")
+        'clips/sbs.mp4'
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(
+            f"{name}: expected a video file or URL (str or Path), got {type(value).__name__} {value!r:.80}"
+        )
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        raise InputError(f"{name}: expected a video file or URL (str or Path), got bytes {text!r:.80}")
+    return os.path.expanduser(text) if text.startswith("~") else text
+
+
 class DamagedFrames:
     """The frames a video source wanted that did not decode (:data:`DAMAGED`), passed over: said, and counted for
     the summary, once a frame after them decodes; the end of the video when none does."""
@@ -410,6 +430,7 @@ class TwoVideoSource(FrameSource):
     ):
         start, stride = check_start_stride(start, stride)
         self.images_command = images_command
+        left, right = video_argument(left, "left video"), video_argument(right, "right video")
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
         both_files = self.left_path.is_file() and self.right_path.is_file()
         if self.left_path == self.right_path or (both_files and self.left_path.samefile(self.right_path)):
@@ -609,6 +630,7 @@ class SideBySideVideoSource(FrameSource):
     ):
         start, stride = check_start_stride(start, stride)
         swap = require_bool(swap, "swap")
+        video = video_argument(video, "side-by-side video")
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
         self.description = f"side-by-side video {Path(str(video)).name}{' (swapped)' if swap else ''}"
