@@ -1916,6 +1916,16 @@ def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibrati
 _REMAP_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
 
 
+def rectification_record(rectifier: Any) -> dict[str, Any]:
+    """What a result's ``preparation`` records of ``rectifier`` (:attr:`Rectifier.record`); of another object with
+    a ``rectify`` method, that it rectified, and its size when it has one."""
+    record = getattr(rectifier, "record", None)
+    if isinstance(record, dict):
+        return dict(record)
+    size_hw = getattr(rectifier, "size_hw", None)
+    return {"file": None, "raw_size_hw": [int(n) for n in size_hw] if size_hw is not None else None}
+
+
 class Rectifier:
     """Rectifies raw pairs of one stereo rig with precomputed maps.
 
@@ -1923,6 +1933,8 @@ class Rectifier:
         maps_left, maps_right: ``(map1, map2)`` as ``cv2.remap`` takes them (fixed-point
             ``int16 (H, W, 2)`` + ``uint16 (H, W)``, or float32 ``x`` and ``y`` maps).
         calibration: the calibration of the rectified images.
+        source: the file the maps were read from or made of (:meth:`from_file` records it, absolute, or the URL
+            given), which a result's ``preparation`` names (:attr:`record`); ``None``: made in memory.
 
     Examples:
         >>> cal = Calibration(fx_px=50, fy_px=50, cx0_px=15.5, cx1_px=15.5, cy_px=11.5, baseline_m=0.1,
@@ -1941,10 +1953,12 @@ class Rectifier:
         maps_left: tuple[np.ndarray, np.ndarray],
         maps_right: tuple[np.ndarray, np.ndarray],
         calibration: Calibration,
+        source: str | None = None,
     ):
         self.maps_left = maps_left
         self.maps_right = maps_right
         self.calibration = calibration
+        self.source = source
         self.size_hw = tuple(maps_left[0].shape[:2])
         self._left_valid: np.ndarray | None = None
 
@@ -2004,6 +2018,20 @@ class Rectifier:
             InputError: a missing or unreadable file, a rectified calibration (for images rectified
                 already, read by :func:`~rtstereo.io.calibration.read_calibration`), missing matrices.
         """
+        rectifier = cls._from_file(path, length_unit)
+        given = str(path)
+        rectifier.source = given if is_url(given) else str(Path(given).absolute())
+        return rectifier
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a result's ``preparation`` records of the rectification (``{"rectify": ...}`` of ``predict``'s sidecar,
+        of ``video``'s and ``live``'s summaries): the file of the maps (``None``: made in memory) and the size
+        ``[H, W]`` of the raw images they take, which the disparity is not of: it is of the rectified view."""
+        return {"file": getattr(self, "source", None), "raw_size_hw": [int(n) for n in self.size_hw]}
+
+    @classmethod
+    def _from_file(cls, path: str | Path, length_unit: str | None) -> Rectifier:
         if isinstance(path, str):  # as a path, a URL was "rectification file not found: http:/host/maps.npz"
             refuse_other_url(path, "rectification file")
             if is_url(path) and file_url_path(path) is None:  # a web page in its place named the cache's file, kept

@@ -29,6 +29,7 @@ from ..rectify import (
     ALIGN_MIN_PX,
     RectificationCheck,
     check_rectification,
+    rectification_record,
     remap_in_tiles,
     row_alignment_maps,
     row_alignment_record,
@@ -318,12 +319,17 @@ class FramePreparer:
     @property
     def preparation(self) -> dict[str, Any]:
         """What the stream's summary records of the frames' preparation, as ``predict``'s sidecar does of a pair's:
-        with ``align_rows``, ``{"align_rows": ...}`` (:func:`~rtstereo.rectify.row_alignment_record` of the frame
-        the rows were measured on; not applied, and nothing measured, when no frame could be judged); else empty."""
-        if not self.align_rows:
-            return {}
-        unmeasured = {"applied": False, "misalignment_px": None, "row_shift_px": None}
-        return {"align_rows": self._align_record or unmeasured}
+        with a rectifier, ``{"rectify": ...}`` (its file and the raw frames' size,
+        :func:`~rtstereo.rectify.rectification_record`); with ``align_rows``, ``{"align_rows": ...}``
+        (:func:`~rtstereo.rectify.row_alignment_record` of the frame the rows were measured on; not applied, and
+        nothing measured, when no frame could be judged); else empty."""
+        recorded: dict[str, Any] = {}
+        if self.rectifier is not None:
+            recorded["rectify"] = rectification_record(self.rectifier)
+        if self.align_rows:
+            unmeasured = {"applied": False, "misalignment_px": None, "row_shift_px": None}
+            recorded["align_rows"] = self._align_record or unmeasured
+        return recorded
 
     def align_rows_unmeasured(self) -> str | None:
         """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its
