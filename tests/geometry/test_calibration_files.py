@@ -713,3 +713,21 @@ def test_opencv_files_under_a_path_that_is_not_utf8_are_written_and_read_not_a_c
     done = subprocess.run([sys.executable, "-c", NOT_UTF8_SCRIPT, str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert done.stdout.splitlines() == [f"{suffix} (640, 480) 15.0 1" for suffix in (".yaml", ".xml", ".json")]
+
+
+def test_a_q_file_of_a_vertical_rig_that_keeps_its_pose_t_is_refused_as_vertical(tmp_path):
+    """Q with T of cameras one above the other was read as a horizontal rig of the same baseline, with no word (the
+    P1/P2 of the same rig are refused): T tells them apart where Q cannot, as OpenCV writes one Q for both."""
+    k, d = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]), np.zeros(5)
+    read = {}
+    for axis, t in (("horizontal", [-0.1, 0.0, 0.0]), ("vertical", [0.0, -0.1, 0.0])):
+        t = np.array(t).reshape(3, 1)
+        q = cv2.stereoRectify(k, d, k, d, (640, 480), np.eye(3), t, flags=cv2.CALIB_ZERO_DISPARITY)[4]
+        read[axis] = read_calibration(write_opencv(tmp_path / f"{axis}_q.yaml", {"Q": q}, 640, 480))
+        with_pose = write_opencv(tmp_path / f"{axis}.yaml", {"Q": q, "R": np.eye(3), "T": t}, 640, 480)
+        if axis == "horizontal":
+            assert read_calibration(with_pose).baseline_m == pytest.approx(0.1)
+        else:
+            with pytest.raises(InputError, match=r"displaced vertically \(T = 0, -0.1, 0\).*vertical stereo"):
+                read_calibration(with_pose)
+    assert read["vertical"] == read["horizontal"]  # Q alone cannot tell them: documented, not guessed
