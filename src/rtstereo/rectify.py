@@ -1817,6 +1817,43 @@ _DISTORTION_SIZES = (4, 5, 8, 12, 14)
 _ROTATION_TOLERANCE = 5e-3  # |R R^T - I| beyond it is no rotation (one rounded to 3 decimals reaches 1.5e-3)
 
 
+# What the text entries of rig files (ROS camera_info, Kalibr, hand-written) call OpenCV's two lens models: a
+# 4-coefficient D of cv2.fisheye (k1..k4) reads as pinhole k1, k2, p1, p2, so only such an entry tells them apart.
+_MODEL_KEYS = ("distortion_model", "model", "camera_model", "lens_model")
+_FISHEYE_MODELS = {"fisheye", "equidistant", "kannala_brandt", "kannala-brandt", "kb4", "opencv_fisheye"}
+_PINHOLE_MODELS = {"pinhole", "plumb_bob", "radtan", "radial_tangential", "rational_polynomial", "opencv", "brown"}
+
+
+def _lens_is_fisheye(path: Path, texts: dict[str, str], matrices: dict[str, np.ndarray]) -> bool:
+    """Whether an OpenCV rig file's ``D1``, ``D2`` are ``cv2.fisheye``'s (k1..k4), as its model entry says
+    (``distortion_model: equidistant``); pinhole without one.
+
+    Raises:
+        InputError: a model entry naming neither model, or a fisheye model with ``D`` of another length than 4.
+    """
+    named = {key: texts[key].strip().lower() for key in _MODEL_KEYS if key in texts}
+    fisheye = any(name in _FISHEYE_MODELS for name in named.values())
+    # "model" and "camera_model" may name a product ("ZED 2"): only the distortion's own entries must be known
+    unknown = [
+        name
+        for key, name in named.items()
+        if key in ("distortion_model", "lens_model") and name not in _FISHEYE_MODELS | _PINHOLE_MODELS
+    ]
+    if unknown:
+        raise InputError(
+            f"{path}: lens model '{unknown[0]}' is not one rtstereo rectifies: expected pinhole (plumb_bob, radtan, "
+            "rational_polynomial) or fisheye (equidistant, cv2.fisheye's k1..k4)"
+        )
+    if fisheye:
+        for name in ("D1", "D2"):
+            if matrices[name].size != 4:
+                raise InputError(
+                    f"{path}: its lens model is fisheye, whose distortion is 4 coefficients (k1..k4 of cv2.fisheye), "
+                    f"but {name} holds {matrices[name].size}"
+                )
+    return fisheye
+
+
 def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
     """Refuse an OpenCV rig file whose matrices OpenCV cannot rectify with: a wrong shape, a value that is
     not finite (nan would make black images without a word), a focal length that is not positive, a camera
@@ -1979,8 +2016,10 @@ class Rectifier:
         size_wh: tuple[int, int],
         calibration: Calibration | None = None,
         source: str = "rectification",
+        fisheye: bool = False,
     ) -> Rectifier:
-        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices.
+        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices; with ``fisheye``,
+        of ``cv2.fisheye``'s lens model (``D`` = k1..k4), else of the pinhole one.
 
         Raises:
             MemoryBudgetError: maps of ``size_wh`` (named by ``source``) that the memory budget cannot hold.
@@ -1989,10 +2028,11 @@ class Rectifier:
         _check_maps_fit(source, size_wh)
         if calibration is None:
             calibration = calibration_from_projections(p1, p2, *size_wh, source="rectification")
+        undistort = cv2.fisheye.initUndistortRectifyMap if fisheye else cv2.initUndistortRectifyMap
         maps = [
-            cv2.initUndistortRectifyMap(
+            undistort(
                 np.asarray(k, np.float64),
-                np.asarray(d, np.float64),
+                np.asarray(d, np.float64).reshape(4, 1) if fisheye else np.asarray(d, np.float64),
                 np.asarray(r, np.float64),
                 np.asarray(p, np.float64)[:3, :3],
                 size_wh,
@@ -2006,6 +2046,11 @@ class Rectifier:
     def from_file(cls, path: str | Path, length_unit: str | None = None) -> Rectifier:
         """Load ``maps.npz`` (from :meth:`save` / ``rtstereo calibrate``) or an OpenCV YAML/XML/JSON with
         ``K1, D1, K2, D2`` and either ``R1, R2, P1, P2`` or ``R, T`` (then rectified here, ``alpha=0``).
+
+        ``D1``, ``D2`` are of the pinhole lens model unless a text entry ``distortion_model`` (or ``model``,
+        ``camera_model``, ``lens_model``) names a fisheye one (``equidistant``, ``fisheye``, ``kannala_brandt``):
+        then they are ``cv2.fisheye``'s k1..k4, rectified with ``cv2.fisheye``. Without that entry, a fisheye
+        rig's 4 coefficients cannot be told from pinhole k1, k2, p1, p2, and are read as those.
 
         Args:
             path: the file.
@@ -2082,23 +2127,38 @@ class Rectifier:
                 f"{size_wh[1]}x{size_wh[0]} (HxW)"
             )
         _check_rig_matrices(path, matrices)
+        fisheye = _lens_is_fisheye(path, texts, matrices)
         metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
         if not {"R1", "R2", "P1", "P2"} <= matrices.keys():
             if not {"R", "T"} <= matrices.keys():
                 raise InputError(f"{path}: needs R1, R2, P1, P2 (rectification) or R, T (camera pose)")
             # R1, R2 depend on T's direction only and P2's translation on its length: the unit is applied
             # to the baseline below.
-            r1, r2, p1, p2, *_ = cv2.stereoRectify(
-                matrices["K1"],
-                matrices["D1"],
-                matrices["K2"],
-                matrices["D2"],
-                size_wh,
-                matrices["R"],
-                matrices["T"].reshape(3, 1),
-                flags=cv2.CALIB_ZERO_DISPARITY,
-                alpha=0,
-            )
+            if fisheye:  # balance 0, as alpha 0 below: only pixels that both views show
+                d1, d2 = (matrices[name].reshape(4, 1) for name in ("D1", "D2"))
+                r1, r2, p1, p2, _ = cv2.fisheye.stereoRectify(
+                    matrices["K1"],
+                    d1,
+                    matrices["K2"],
+                    d2,
+                    size_wh,
+                    matrices["R"],
+                    matrices["T"].reshape(3, 1),
+                    flags=cv2.CALIB_ZERO_DISPARITY,
+                    balance=0.0,
+                )
+            else:
+                r1, r2, p1, p2, *_ = cv2.stereoRectify(
+                    matrices["K1"],
+                    matrices["D1"],
+                    matrices["K2"],
+                    matrices["D2"],
+                    size_wh,
+                    matrices["R"],
+                    matrices["T"].reshape(3, 1),
+                    flags=cv2.CALIB_ZERO_DISPARITY,
+                    alpha=0,
+                )
             matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
             horizontal = abs(p2[0, 3] - p1[0, 3]) >= abs(p2[1, 3] - p1[1, 3])  # else: refused as vertical below
             if horizontal and not p1[0, 3] > p2[0, 3]:  # P[0,3] is no value of the file: say it in T's terms
@@ -2113,7 +2173,18 @@ class Rectifier:
             m["P1"], m["P2"], *size_wh, source=str(path), metres_per_unit=metres_per_unit
         )
         return cls.from_matrices(
-            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh, calibration, str(path)
+            m["K1"],
+            m["D1"],
+            m["K2"],
+            m["D2"],
+            m["R1"],
+            m["R2"],
+            m["P1"],
+            m["P2"],
+            size_wh,
+            calibration,
+            str(path),
+            fisheye,
         )
 
     @classmethod

@@ -731,3 +731,48 @@ def test_a_q_file_of_a_vertical_rig_that_keeps_its_pose_t_is_refused_as_vertical
             with pytest.raises(InputError, match=r"displaced vertically \(T = 0, -0.1, 0\).*vertical stereo"):
                 read_calibration(with_pose)
     assert read["vertical"] == read["horizontal"]  # Q alone cannot tell them: documented, not guessed
+
+
+def _fisheye_rig(tmp_path, name: str, **entries: str):
+    """A 320x240 fisheye rig (cv2.fisheye's k1..k4, strong), side by side and parallel, as an OpenCV file."""
+    k = np.array([[160.0, 0, 159.5], [0, 160.0, 119.5], [0, 0, 1]])
+    d = np.array([0.3, -0.05, 0.02, -0.004])
+    rig = {"K1": k, "D1": d, "K2": k, "D2": d, "R": np.eye(3), "T": np.array([[-0.1], [0.0], [0.0]])}
+    return write_opencv(tmp_path / name, rig, 320, 240, **entries), k, d
+
+
+def test_rectify_reads_a_fisheye_rig_whose_file_names_its_lens_model(tmp_path):
+    """D1/D2 of cv2.fisheye (k1..k4) were read as pinhole k1, k2, p1, p2 whatever the file said: the rectified views
+    sampled the raw ones pixels away from where each rectified pixel looks. A distortion_model entry now tells."""
+    named, k, d = _fisheye_rig(tmp_path, "fisheye.yaml", distortion_model="equidistant")
+    unnamed = _fisheye_rig(tmp_path, "unnamed.yaml")[0]
+    off_px = {}
+    for path in (named, unnamed):
+        rectifier = Rectifier.from_file(path)
+        cal = rectifier.calibration
+        rows, columns = np.mgrid[20:240:40, 20:320:40]
+        rays = np.stack([(columns - cal.cx0_px) / cal.fx_px, (rows - cal.cy_px) / cal.fy_px, np.ones(rows.shape)], -1)
+        # the parallel rig's rectification turns neither camera: each rectified pixel looks along its own ray
+        raw = cv2.fisheye.projectPoints(rays.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), k, d)[0].reshape(-1, 2)
+        map_x, map_y = cv2.convertMaps(*rectifier.maps_left, cv2.CV_32FC1)
+        sampled = np.stack([map_x[rows, columns].ravel(), map_y[rows, columns].ravel()], -1)
+        off_px[path.name] = np.abs(sampled - raw).max()
+    assert off_px["fisheye.yaml"] < 0.1, off_px
+    assert off_px["unnamed.yaml"] > 2, off_px  # read as pinhole: what the docs warn of
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"distortion_model": "omnidir"}, "lens model 'omnidir' is not one rtstereo rectifies"),
+        ({"distortion_model": "fisheye", "D1": np.zeros(5)}, "fisheye, whose distortion is 4 coefficients.*D1 holds 5"),
+    ],
+)
+def test_rectify_refuses_a_lens_model_it_cannot_use(tmp_path, entries, message):
+    k = np.array([[160.0, 0, 159.5], [0, 160.0, 119.5], [0, 0, 1]])
+    rig = {"K1": k, "D1": np.zeros(4), "K2": k, "D2": np.zeros(4), "R": np.eye(3), "T": np.array([-0.1, 0.0, 0.0])}
+    rig.update({name: value for name, value in entries.items() if name.startswith("D")})
+    texts = {name: value for name, value in entries.items() if not name.startswith("D")}
+    path = write_opencv(tmp_path / "rig.yaml", rig, 320, 240, **texts)
+    with pytest.raises(InputError, match=message):
+        Rectifier.from_file(path)
