@@ -2292,10 +2292,17 @@ class Rectifier:
                 got = f"an array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
                 raise InputError(f"{side} image: expected a numpy array (H, W, 3) or (H, W), got {got}")
             if image.shape[:2] != (height, width):
+                # as --calib says of a calibration of the turned size: a photo's EXIF tag turns it when read
+                turned = (
+                    ", the same turned 90 degrees: photos turned upright by their EXIF orientation tag (applied when "
+                    "read, as viewers do), calibrated as stored or the other way round? Calibrate with the images as "
+                    "rtstereo reads them (rtstereo calibrate)"
+                    if image.shape[:2] == (width, height)
+                    else ": use images of the calibrated size (same camera mode), or calibrate at this size"
+                )
                 raise InputError(
                     f"{side} image is {image.shape[0]}x{image.shape[1]} but the rectification maps are "
-                    f"for {height}x{width} (HxW) images: use images of the calibrated size (same camera "
-                    "mode), or calibrate at this size"
+                    f"for {height}x{width} (HxW) images{turned}"
                 )
             if image.dtype not in _REMAP_DTYPES:  # a bool or int64 image was a cv2.error traceback from remap
                 raise InputError(

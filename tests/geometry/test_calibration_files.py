@@ -776,3 +776,18 @@ def test_rectify_refuses_a_lens_model_it_cannot_use(tmp_path, entries, message):
     path = write_opencv(tmp_path / "rig.yaml", rig, 320, 240, **texts)
     with pytest.raises(InputError, match=message):
         Rectifier.from_file(path)
+
+
+def test_rectify_names_photos_turned_by_their_exif_tag_for_images_of_the_turned_size():
+    """Photos of a rig calibrated as stored, read upright by their EXIF tag, were told only to use 'images of the
+    calibrated size' where --calib names the turn: the maps now say it too, and keep the old advice otherwise."""
+    k, d = np.array([[100.0, 0, 79.5], [0, 100.0, 59.5], [0, 0, 1]]), np.zeros(5)
+    p1 = np.hstack([k, np.zeros((3, 1))])
+    p2 = p1.copy()
+    p2[0, 3] = -10.0
+    rectifier = Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p1, p2, (160, 120))
+    turned = np.zeros((160, 120, 3), np.uint8)
+    with pytest.raises(InputError, match=r"is 160x120 but .* for 120x160 \(HxW\) images, the same turned 90 "):
+        rectifier.rectify(turned, turned)
+    with pytest.raises(InputError, match=r"for 120x160 \(HxW\) images: use images of the calibrated size"):
+        rectifier.rectify(np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320, 3), np.uint8))
