@@ -1854,6 +1854,28 @@ def _lens_is_fisheye(path: Path, texts: dict[str, str], matrices: dict[str, np.n
     return fisheye
 
 
+def _warn_if_cameras_of_another_size(path: Path, matrices: dict[str, np.ndarray], size_wh: tuple[int, int]) -> None:
+    """Warn when a camera's principal point lies outside the middle half of the image size the file records (as
+    for a calibration that records no size): matrices of another camera mode or of a resized copy, whose maps
+    rectify images of the recorded size wrongly, and give depths off by the ratio of the sizes, without an error."""
+    from .geometry import _CENTRAL_FRACTION, CalibrationWarning
+
+    width, height = size_wh
+    low, high = _CENTRAL_FRACTION
+    for name in ("K1", "K2"):
+        cx, cy = matrices[name][0, 2], matrices[name][1, 2]
+        if low <= cx / width <= high and low <= cy / height <= high:
+            continue
+        warn(
+            f"{path}: {name}'s principal point ({cx:.1f}, {cy:.1f}) px is far from the centre of the {height}x{width} "
+            f"(HxW) images the file records (it is the centre of about {2 * cy + 1:.0f}x{2 * cx + 1:.0f} ones): if its "
+            "matrices are of another camera mode or image size, the rectified views are wrong and depths off by "
+            "about that ratio; give the file its cameras' own image_width and image_height",
+            CalibrationWarning,
+        )
+        return
+
+
 def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
     """Refuse an OpenCV rig file whose matrices OpenCV cannot rectify with: a wrong shape, a value that is
     not finite (nan would make black images without a word), a focal length that is not positive, a camera
@@ -2127,6 +2149,7 @@ class Rectifier:
                 f"{size_wh[1]}x{size_wh[0]} (HxW)"
             )
         _check_rig_matrices(path, matrices)
+        _warn_if_cameras_of_another_size(path, matrices, size_wh)
         fisheye = _lens_is_fisheye(path, texts, matrices)
         metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
         if not {"R1", "R2", "P1", "P2"} <= matrices.keys():

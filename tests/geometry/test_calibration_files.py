@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rtstereo.errors import InputError, OutputError
+from rtstereo.geometry import CalibrationWarning
 from rtstereo.io.calibration import (
     CalibrationUnitWarning,
     calibration_from_projections,
@@ -791,3 +792,19 @@ def test_rectify_names_photos_turned_by_their_exif_tag_for_images_of_the_turned_
         rectifier.rectify(turned, turned)
     with pytest.raises(InputError, match=r"for 120x160 \(HxW\) images: use images of the calibrated size"):
         rectifier.rectify(np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320, 3), np.uint8))
+
+
+def test_rectify_warns_of_cameras_whose_principal_point_belongs_to_another_image_size(tmp_path):
+    """A rig file of 160x120 cameras recording 320x240 images rectified 320x240 pairs wrongly, with depths 2x too near,
+    without a word; a principal point outside the middle half of the size recorded now gets a warning."""
+    k = np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 1]])
+    rig = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": np.array([-0.1, 0.0, 0.0])}
+    with pytest.warns(
+        CalibrationWarning,
+        match=r"K1's principal point \(79.5, 59.5\) px .* the 240x320 \(HxW\) "
+        r"images the file records \(it is the centre of about 120x160 ones\)",
+    ):
+        Rectifier.from_file(write_opencv(tmp_path / "other.yaml", rig, 320, 240))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Rectifier.from_file(write_opencv(tmp_path / "own.yaml", rig, 160, 120))
