@@ -372,10 +372,18 @@ class FramePreparer:
         if self._scaled is None or self._scaled[0] != tuple(size_hw):
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
+                # predict names the EXIF tag for the turned size; frames are turned by a video's rotation tag too
+                turned = calibration_scale(calibration, *size_hw[::-1]) is not None
+                why = (
+                    ", the same turned 90 degrees: frames turned upright when read (a phone video's rotation tag, a "
+                    "photo's EXIF orientation tag), or a camera turned the other way than when calibrated? Give the "
+                    "calibration of the frames as rtstereo reads them"
+                    if turned
+                    else " (another aspect ratio): give the calibration of this camera mode"
+                )
                 raise InputError(
                     f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
-                    f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
-                    "(--size resizes the frames after it is applied)"
+                    f"{size_hw[0]}x{size_hw[1]}{why} (--size resizes the frames after it is applied)"
                 )
             log.warning(
                 "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",
