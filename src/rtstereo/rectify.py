@@ -1817,6 +1817,65 @@ _DISTORTION_SIZES = (4, 5, 8, 12, 14)
 _ROTATION_TOLERANCE = 5e-3  # |R R^T - I| beyond it is no rotation (one rounded to 3 decimals reaches 1.5e-3)
 
 
+# What the text entries of rig files (ROS camera_info, Kalibr, hand-written) call OpenCV's two lens models: a
+# 4-coefficient D of cv2.fisheye (k1..k4) reads as pinhole k1, k2, p1, p2, so only such an entry tells them apart.
+_MODEL_KEYS = ("distortion_model", "model", "camera_model", "lens_model")
+_FISHEYE_MODELS = {"fisheye", "equidistant", "kannala_brandt", "kannala-brandt", "kb4", "opencv_fisheye"}
+_PINHOLE_MODELS = {"pinhole", "plumb_bob", "radtan", "radial_tangential", "rational_polynomial", "opencv", "brown"}
+
+
+def _lens_is_fisheye(path: Path, texts: dict[str, str], matrices: dict[str, np.ndarray]) -> bool:
+    """Whether an OpenCV rig file's ``D1``, ``D2`` are ``cv2.fisheye``'s (k1..k4), as its model entry says
+    (``distortion_model: equidistant``); pinhole without one.
+
+    Raises:
+        InputError: a model entry naming neither model, or a fisheye model with ``D`` of another length than 4.
+    """
+    named = {key: texts[key].strip().lower() for key in _MODEL_KEYS if key in texts}
+    fisheye = any(name in _FISHEYE_MODELS for name in named.values())
+    # "model" and "camera_model" may name a product ("ZED 2"): only the distortion's own entries must be known
+    unknown = [
+        name
+        for key, name in named.items()
+        if key in ("distortion_model", "lens_model") and name not in _FISHEYE_MODELS | _PINHOLE_MODELS
+    ]
+    if unknown:
+        raise InputError(
+            f"{path}: lens model '{unknown[0]}' is not one rtstereo rectifies: expected pinhole (plumb_bob, radtan, "
+            "rational_polynomial) or fisheye (equidistant, cv2.fisheye's k1..k4)"
+        )
+    if fisheye:
+        for name in ("D1", "D2"):
+            if matrices[name].size != 4:
+                raise InputError(
+                    f"{path}: its lens model is fisheye, whose distortion is 4 coefficients (k1..k4 of cv2.fisheye), "
+                    f"but {name} holds {matrices[name].size}"
+                )
+    return fisheye
+
+
+def _warn_if_cameras_of_another_size(path: Path, matrices: dict[str, np.ndarray], size_wh: tuple[int, int]) -> None:
+    """Warn when a camera's principal point lies outside the middle half of the image size the file records (as
+    for a calibration that records no size): matrices of another camera mode or of a resized copy, whose maps
+    rectify images of the recorded size wrongly, and give depths off by the ratio of the sizes, without an error."""
+    from .geometry import _CENTRAL_FRACTION, CalibrationWarning
+
+    width, height = size_wh
+    low, high = _CENTRAL_FRACTION
+    for name in ("K1", "K2"):
+        cx, cy = matrices[name][0, 2], matrices[name][1, 2]
+        if low <= cx / width <= high and low <= cy / height <= high:
+            continue
+        warn(
+            f"{path}: {name}'s principal point ({cx:.1f}, {cy:.1f}) px is far from the centre of the {height}x{width} "
+            f"(HxW) images the file records (it is the centre of about {2 * cy + 1:.0f}x{2 * cx + 1:.0f} ones): if its "
+            "matrices are of another camera mode or image size, the rectified views are wrong and depths off by "
+            "about that ratio; give the file its cameras' own image_width and image_height",
+            CalibrationWarning,
+        )
+        return
+
+
 def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
     """Refuse an OpenCV rig file whose matrices OpenCV cannot rectify with: a wrong shape, a value that is
     not finite (nan would make black images without a word), a focal length that is not positive, a camera
@@ -1916,6 +1975,16 @@ def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibrati
 _REMAP_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
 
 
+def rectification_record(rectifier: Any) -> dict[str, Any]:
+    """What a result's ``preparation`` records of ``rectifier`` (:attr:`Rectifier.record`); of another object with
+    a ``rectify`` method, that it rectified, and its size when it has one."""
+    record = getattr(rectifier, "record", None)
+    if isinstance(record, dict):
+        return dict(record)
+    size_hw = getattr(rectifier, "size_hw", None)
+    return {"file": None, "raw_size_hw": [int(n) for n in size_hw] if size_hw is not None else None}
+
+
 class Rectifier:
     """Rectifies raw pairs of one stereo rig with precomputed maps.
 
@@ -1923,6 +1992,8 @@ class Rectifier:
         maps_left, maps_right: ``(map1, map2)`` as ``cv2.remap`` takes them (fixed-point
             ``int16 (H, W, 2)`` + ``uint16 (H, W)``, or float32 ``x`` and ``y`` maps).
         calibration: the calibration of the rectified images.
+        source: the file the maps were read from or made of (:meth:`from_file` records it, absolute, or the URL
+            given), which a result's ``preparation`` names (:attr:`record`); ``None``: made in memory.
 
     Examples:
         >>> cal = Calibration(fx_px=50, fy_px=50, cx0_px=15.5, cx1_px=15.5, cy_px=11.5, baseline_m=0.1,
@@ -1941,10 +2012,12 @@ class Rectifier:
         maps_left: tuple[np.ndarray, np.ndarray],
         maps_right: tuple[np.ndarray, np.ndarray],
         calibration: Calibration,
+        source: str | None = None,
     ):
         self.maps_left = maps_left
         self.maps_right = maps_right
         self.calibration = calibration
+        self.source = source
         self.size_hw = tuple(maps_left[0].shape[:2])
         self._left_valid: np.ndarray | None = None
 
@@ -1965,8 +2038,10 @@ class Rectifier:
         size_wh: tuple[int, int],
         calibration: Calibration | None = None,
         source: str = "rectification",
+        fisheye: bool = False,
     ) -> Rectifier:
-        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices.
+        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices; with ``fisheye``,
+        of ``cv2.fisheye``'s lens model (``D`` = k1..k4), else of the pinhole one.
 
         Raises:
             MemoryBudgetError: maps of ``size_wh`` (named by ``source``) that the memory budget cannot hold.
@@ -1975,10 +2050,11 @@ class Rectifier:
         _check_maps_fit(source, size_wh)
         if calibration is None:
             calibration = calibration_from_projections(p1, p2, *size_wh, source="rectification")
+        undistort = cv2.fisheye.initUndistortRectifyMap if fisheye else cv2.initUndistortRectifyMap
         maps = [
-            cv2.initUndistortRectifyMap(
+            undistort(
                 np.asarray(k, np.float64),
-                np.asarray(d, np.float64),
+                np.asarray(d, np.float64).reshape(4, 1) if fisheye else np.asarray(d, np.float64),
                 np.asarray(r, np.float64),
                 np.asarray(p, np.float64)[:3, :3],
                 size_wh,
@@ -1993,6 +2069,11 @@ class Rectifier:
         """Load ``maps.npz`` (from :meth:`save` / ``rtstereo calibrate``) or an OpenCV YAML/XML/JSON with
         ``K1, D1, K2, D2`` and either ``R1, R2, P1, P2`` or ``R, T`` (then rectified here, ``alpha=0``).
 
+        ``D1``, ``D2`` are of the pinhole lens model unless a text entry ``distortion_model`` (or ``model``,
+        ``camera_model``, ``lens_model``) names a fisheye one (``equidistant``, ``fisheye``, ``kannala_brandt``):
+        then they are ``cv2.fisheye``'s k1..k4, rectified with ``cv2.fisheye``. Without that entry, a fisheye
+        rig's 4 coefficients cannot be told from pinhole k1, k2, p1, p2, and are read as those.
+
         Args:
             path: the file.
             length_unit: unit of the lengths (``T``, ``P2``) in an OpenCV file, as
@@ -2004,6 +2085,20 @@ class Rectifier:
             InputError: a missing or unreadable file, a rectified calibration (for images rectified
                 already, read by :func:`~rtstereo.io.calibration.read_calibration`), missing matrices.
         """
+        rectifier = cls._from_file(path, length_unit)
+        given = str(path)
+        rectifier.source = given if is_url(given) else str(Path(given).absolute())
+        return rectifier
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a result's ``preparation`` records of the rectification (``{"rectify": ...}`` of ``predict``'s sidecar,
+        of ``video``'s and ``live``'s summaries): the file of the maps (``None``: made in memory) and the size
+        ``[H, W]`` of the raw images they take, which the disparity is not of: it is of the rectified view."""
+        return {"file": getattr(self, "source", None), "raw_size_hw": [int(n) for n in self.size_hw]}
+
+    @classmethod
+    def _from_file(cls, path: str | Path, length_unit: str | None) -> Rectifier:
         if isinstance(path, str):  # as a path, a URL was "rectification file not found: http:/host/maps.npz"
             refuse_other_url(path, "rectification file")
             if is_url(path) and file_url_path(path) is None:  # a web page in its place named the cache's file, kept
@@ -2054,23 +2149,39 @@ class Rectifier:
                 f"{size_wh[1]}x{size_wh[0]} (HxW)"
             )
         _check_rig_matrices(path, matrices)
+        _warn_if_cameras_of_another_size(path, matrices, size_wh)
+        fisheye = _lens_is_fisheye(path, texts, matrices)
         metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
         if not {"R1", "R2", "P1", "P2"} <= matrices.keys():
             if not {"R", "T"} <= matrices.keys():
                 raise InputError(f"{path}: needs R1, R2, P1, P2 (rectification) or R, T (camera pose)")
             # R1, R2 depend on T's direction only and P2's translation on its length: the unit is applied
             # to the baseline below.
-            r1, r2, p1, p2, *_ = cv2.stereoRectify(
-                matrices["K1"],
-                matrices["D1"],
-                matrices["K2"],
-                matrices["D2"],
-                size_wh,
-                matrices["R"],
-                matrices["T"].reshape(3, 1),
-                flags=cv2.CALIB_ZERO_DISPARITY,
-                alpha=0,
-            )
+            if fisheye:  # balance 0, as alpha 0 below: only pixels that both views show
+                d1, d2 = (matrices[name].reshape(4, 1) for name in ("D1", "D2"))
+                r1, r2, p1, p2, _ = cv2.fisheye.stereoRectify(
+                    matrices["K1"],
+                    d1,
+                    matrices["K2"],
+                    d2,
+                    size_wh,
+                    matrices["R"],
+                    matrices["T"].reshape(3, 1),
+                    flags=cv2.CALIB_ZERO_DISPARITY,
+                    balance=0.0,
+                )
+            else:
+                r1, r2, p1, p2, *_ = cv2.stereoRectify(
+                    matrices["K1"],
+                    matrices["D1"],
+                    matrices["K2"],
+                    matrices["D2"],
+                    size_wh,
+                    matrices["R"],
+                    matrices["T"].reshape(3, 1),
+                    flags=cv2.CALIB_ZERO_DISPARITY,
+                    alpha=0,
+                )
             matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
             horizontal = abs(p2[0, 3] - p1[0, 3]) >= abs(p2[1, 3] - p1[1, 3])  # else: refused as vertical below
             if horizontal and not p1[0, 3] > p2[0, 3]:  # P[0,3] is no value of the file: say it in T's terms
@@ -2085,7 +2196,18 @@ class Rectifier:
             m["P1"], m["P2"], *size_wh, source=str(path), metres_per_unit=metres_per_unit
         )
         return cls.from_matrices(
-            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh, calibration, str(path)
+            m["K1"],
+            m["D1"],
+            m["K2"],
+            m["D2"],
+            m["R1"],
+            m["R2"],
+            m["P1"],
+            m["P2"],
+            size_wh,
+            calibration,
+            str(path),
+            fisheye,
         )
 
     @classmethod
@@ -2193,10 +2315,17 @@ class Rectifier:
                 got = f"an array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
                 raise InputError(f"{side} image: expected a numpy array (H, W, 3) or (H, W), got {got}")
             if image.shape[:2] != (height, width):
+                # as --calib says of a calibration of the turned size: a photo's EXIF tag turns it when read
+                turned = (
+                    ", the same turned 90 degrees: photos turned upright by their EXIF orientation tag (applied when "
+                    "read, as viewers do), calibrated as stored or the other way round? Calibrate with the images as "
+                    "rtstereo reads them (rtstereo calibrate)"
+                    if image.shape[:2] == (width, height)
+                    else ": use images of the calibrated size (same camera mode), or calibrate at this size"
+                )
                 raise InputError(
                     f"{side} image is {image.shape[0]}x{image.shape[1]} but the rectification maps are "
-                    f"for {height}x{width} (HxW) images: use images of the calibrated size (same camera "
-                    "mode), or calibrate at this size"
+                    f"for {height}x{width} (HxW) images{turned}"
                 )
             if image.dtype not in _REMAP_DTYPES:  # a bool or int64 image was a cv2.error traceback from remap
                 raise InputError(

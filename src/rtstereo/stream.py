@@ -153,9 +153,10 @@ class StreamSummary:
         encodings: how the files written per frame read back, as in ``predict``'s JSON sidecar: ``png16``, the
             PNGs' name pattern and value / ``divide_by`` in ``unit``, ``invalid`` marking no match.
         preparation: what was done to the frames before the model, as ``predict``'s sidecar records it of a pair
-            (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``;
-            ``--fit crop``: ``{"crop": {"input_size_hw": [H, W], "x0_px": ..., "y0_px": ..., "width_px": ...,
-            "height_px": ...}}``, the first written frame's window).
+            (``--rectify``: ``{"rectify": {"file": ..., "raw_size_hw": [H, W]}}``; ``--align-rows``: ``{"align_rows":
+            {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``; ``--fit crop``: ``{"crop":
+            {"input_size_hw": [H, W], "x0_px": ..., "y0_px": ..., "width_px": ..., "height_px": ...}}``, the first
+            written frame's window).
         video_fps: the frame rate stored in the mp4 (the source's rate over the stride; for a camera, the measured
             rate; with fewer decimals where MPEG-4 cannot store it); ``None`` without one.
         calibration: the first written frame's calibration as the model used it (scaled to ``frame_size_hw``), its

@@ -513,7 +513,8 @@ class DisparityResult:
             input width / the width it ran at when the pair was resized (a fixed-size export, a memory
             budget), 1.0 when it ran at the input's size or was only padded.
         calibration: the pair's calibration, when known (enables depth and point clouds).
-        preparation: what was done to the pair before the model that its files record (``predict --align-rows``:
+        preparation: what was done to the pair before the model that its files record (``--rectify``: ``{"rectify":
+            {"file": ..., "raw_size_hw": [H, W]}}``, the map being of the rectified view; ``predict --align-rows``:
             ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``; ``--fit crop``:
             ``{"crop": {"input_size_hw": [H, W], "x0_px": ..., "y0_px": ..., "width_px": ..., "height_px": ...}}``,
             the window of the pair the map covers); empty otherwise.

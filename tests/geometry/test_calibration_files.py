@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rtstereo.errors import InputError, OutputError
+from rtstereo.geometry import CalibrationWarning
 from rtstereo.io.calibration import (
     CalibrationUnitWarning,
     calibration_from_projections,
@@ -713,3 +714,97 @@ def test_opencv_files_under_a_path_that_is_not_utf8_are_written_and_read_not_a_c
     done = subprocess.run([sys.executable, "-c", NOT_UTF8_SCRIPT, str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert done.stdout.splitlines() == [f"{suffix} (640, 480) 15.0 1" for suffix in (".yaml", ".xml", ".json")]
+
+
+def test_a_q_file_of_a_vertical_rig_that_keeps_its_pose_t_is_refused_as_vertical(tmp_path):
+    """Q with T of cameras one above the other was read as a horizontal rig of the same baseline, with no word (the
+    P1/P2 of the same rig are refused): T tells them apart where Q cannot, as OpenCV writes one Q for both."""
+    k, d = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]), np.zeros(5)
+    read = {}
+    for axis, t in (("horizontal", [-0.1, 0.0, 0.0]), ("vertical", [0.0, -0.1, 0.0])):
+        t = np.array(t).reshape(3, 1)
+        q = cv2.stereoRectify(k, d, k, d, (640, 480), np.eye(3), t, flags=cv2.CALIB_ZERO_DISPARITY)[4]
+        read[axis] = read_calibration(write_opencv(tmp_path / f"{axis}_q.yaml", {"Q": q}, 640, 480))
+        with_pose = write_opencv(tmp_path / f"{axis}.yaml", {"Q": q, "R": np.eye(3), "T": t}, 640, 480)
+        if axis == "horizontal":
+            assert read_calibration(with_pose).baseline_m == pytest.approx(0.1)
+        else:
+            with pytest.raises(InputError, match=r"displaced vertically \(T = 0, -0.1, 0\).*vertical stereo"):
+                read_calibration(with_pose)
+    assert read["vertical"] == read["horizontal"]  # Q alone cannot tell them: documented, not guessed
+
+
+def _fisheye_rig(tmp_path, name: str, **entries: str):
+    """A 320x240 fisheye rig (cv2.fisheye's k1..k4, strong), side by side and parallel, as an OpenCV file."""
+    k = np.array([[160.0, 0, 159.5], [0, 160.0, 119.5], [0, 0, 1]])
+    d = np.array([0.3, -0.05, 0.02, -0.004])
+    rig = {"K1": k, "D1": d, "K2": k, "D2": d, "R": np.eye(3), "T": np.array([[-0.1], [0.0], [0.0]])}
+    return write_opencv(tmp_path / name, rig, 320, 240, **entries), k, d
+
+
+def test_rectify_reads_a_fisheye_rig_whose_file_names_its_lens_model(tmp_path):
+    """D1/D2 of cv2.fisheye (k1..k4) were read as pinhole k1, k2, p1, p2 whatever the file said: the rectified views
+    sampled the raw ones pixels away from where each rectified pixel looks. A distortion_model entry now tells."""
+    named, k, d = _fisheye_rig(tmp_path, "fisheye.yaml", distortion_model="equidistant")
+    unnamed = _fisheye_rig(tmp_path, "unnamed.yaml")[0]
+    off_px = {}
+    for path in (named, unnamed):
+        rectifier = Rectifier.from_file(path)
+        cal = rectifier.calibration
+        rows, columns = np.mgrid[20:240:40, 20:320:40]
+        rays = np.stack([(columns - cal.cx0_px) / cal.fx_px, (rows - cal.cy_px) / cal.fy_px, np.ones(rows.shape)], -1)
+        # the parallel rig's rectification turns neither camera: each rectified pixel looks along its own ray
+        raw = cv2.fisheye.projectPoints(rays.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), k, d)[0].reshape(-1, 2)
+        map_x, map_y = cv2.convertMaps(*rectifier.maps_left, cv2.CV_32FC1)
+        sampled = np.stack([map_x[rows, columns].ravel(), map_y[rows, columns].ravel()], -1)
+        off_px[path.name] = np.abs(sampled - raw).max()
+    assert off_px["fisheye.yaml"] < 0.1, off_px
+    assert off_px["unnamed.yaml"] > 2, off_px  # read as pinhole: what the docs warn of
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"distortion_model": "omnidir"}, "lens model 'omnidir' is not one rtstereo rectifies"),
+        ({"distortion_model": "fisheye", "D1": np.zeros(5)}, "fisheye, whose distortion is 4 coefficients.*D1 holds 5"),
+    ],
+)
+def test_rectify_refuses_a_lens_model_it_cannot_use(tmp_path, entries, message):
+    k = np.array([[160.0, 0, 159.5], [0, 160.0, 119.5], [0, 0, 1]])
+    rig = {"K1": k, "D1": np.zeros(4), "K2": k, "D2": np.zeros(4), "R": np.eye(3), "T": np.array([-0.1, 0.0, 0.0])}
+    rig.update({name: value for name, value in entries.items() if name.startswith("D")})
+    texts = {name: value for name, value in entries.items() if not name.startswith("D")}
+    path = write_opencv(tmp_path / "rig.yaml", rig, 320, 240, **texts)
+    with pytest.raises(InputError, match=message):
+        Rectifier.from_file(path)
+
+
+def test_rectify_names_photos_turned_by_their_exif_tag_for_images_of_the_turned_size():
+    """Photos of a rig calibrated as stored, read upright by their EXIF tag, were told only to use 'images of the
+    calibrated size' where --calib names the turn: the maps now say it too, and keep the old advice otherwise."""
+    k, d = np.array([[100.0, 0, 79.5], [0, 100.0, 59.5], [0, 0, 1]]), np.zeros(5)
+    p1 = np.hstack([k, np.zeros((3, 1))])
+    p2 = p1.copy()
+    p2[0, 3] = -10.0
+    rectifier = Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p1, p2, (160, 120))
+    turned = np.zeros((160, 120, 3), np.uint8)
+    with pytest.raises(InputError, match=r"is 160x120 but .* for 120x160 \(HxW\) images, the same turned 90 "):
+        rectifier.rectify(turned, turned)
+    with pytest.raises(InputError, match=r"for 120x160 \(HxW\) images: use images of the calibrated size"):
+        rectifier.rectify(np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320, 3), np.uint8))
+
+
+def test_rectify_warns_of_cameras_whose_principal_point_belongs_to_another_image_size(tmp_path):
+    """A rig file of 160x120 cameras recording 320x240 images rectified 320x240 pairs wrongly, with depths 2x too near,
+    without a word; a principal point outside the middle half of the size recorded now gets a warning."""
+    k = np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 1]])
+    rig = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": np.array([-0.1, 0.0, 0.0])}
+    with pytest.warns(
+        CalibrationWarning,
+        match=r"K1's principal point \(79.5, 59.5\) px .* the 240x320 \(HxW\) "
+        r"images the file records \(it is the centre of about 120x160 ones\)",
+    ):
+        Rectifier.from_file(write_opencv(tmp_path / "other.yaml", rig, 320, 240))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Rectifier.from_file(write_opencv(tmp_path / "own.yaml", rig, 160, 120))

@@ -266,6 +266,34 @@ def test_predict_align_rows_records_the_row_shift_it_applied_in_the_sidecar(caps
     assert code == 0 and json.loads((tmp_path / "off" / "a.json").read_text())["preparation"] == {}, err
 
 
+def test_the_sidecar_and_the_video_summary_say_the_pair_was_rectified_and_with_which_file(
+    capsys, tmp_path, pair_files, calib_file
+):
+    """predict --rectify rig.yaml --format json wrote "preparation": {} beside a map of the rectified view, and so did
+    video's summary: nothing told it from a map of the pair as taken, nor which rig's file had made it."""
+    import json
+
+    k = np.array([[CAL.fx_px, 0, CAL.cx0_px], [0, CAL.fy_px, CAL.cy_px], [0, 0, 1]])
+    turned = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "T": np.array([[-0.1], [0.0], [0.0]])}
+    turned["R"] = cv2.Rodrigues(np.array([0.0, 0.0, 0.01]))[0]
+    rig = write_opencv(tmp_path / "rig.yaml", turned, 160, 120)
+    expected = {"rectify": {"file": str(rig.absolute()), "raw_size_hw": [120, 160]}}
+    argv = ("predict", *pair_files, *SGBM, "--rectify", rig, "--format", "json", "-o", tmp_path / "o")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o" / "l.json").read_text())["preparation"] == expected
+    for side, path in zip("LR", pair_files):
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "f1.png"), cv2.imread(str(path)))
+    argv = ("video", tmp_path / "L", tmp_path / "R", *SGBM, "--rectify", rig, "--output-prefix", tmp_path / "v" / "f")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert json.loads((tmp_path / "v" / "f_summary.json").read_text())["preparation"] == expected
+    argv = ("predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "json", "-o", tmp_path / "c")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and json.loads((tmp_path / "c" / "l.json").read_text())["preparation"] == {}, err
+
+
 def test_predict_align_rows_says_when_it_cannot_measure_the_rows(capsys, tmp_path):
     plain = np.full((120, 160, 3), 128, np.uint8)
     plain[40:50, 40:50] = 200  # one square: too few features to fit the rows

@@ -805,6 +805,17 @@ def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
         FramePreparer(calibration=wrong)(pair)
 
 
+def test_a_calibration_of_the_frames_turned_90_degrees_says_so():
+    """Portrait frames (a phone video turned upright by its rotation tag) with the landscape calibration were told
+    only 'another aspect ratio', where predict names the turn; and another aspect ratio keeps its advice."""
+    pair = StereoPair(np.zeros((128, 64, 3), np.uint8), np.zeros((128, 64, 3), np.uint8))
+    landscape = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64)
+    with pytest.raises(InputError, match=r"are 128x64, the same turned 90 degrees: frames turned upright when read"):
+        FramePreparer(calibration=landscape)(pair)
+    with pytest.raises(InputError, match=r"are 128x64 \(another aspect ratio\): give the calibration"):
+        FramePreparer(calibration=Calibration(100.0, 100.0, 63.5, 63.5, 49.5, 0.1, 128, 100))(pair)
+
+
 def test_a_calibration_of_another_size_of_the_same_aspect_is_scaled_and_said_once(caplog):
     """video/live refused it while predict scales it (with a warning): a camera calibrated at 256x128."""
     pair = StereoPair(np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8))

@@ -32,7 +32,7 @@ from ..geometry import pair_with_calibration_for_size
 from ..io.disparity import given_range_top_px
 from ..io.download import is_url
 from ..io.images import header_size_hw
-from ..rectify import align_rows, row_alignment_record, without_unseen_pixels
+from ..rectify import align_rows, rectification_record, row_alignment_record, without_unseen_pixels
 from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, check_fit_name, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
@@ -360,7 +360,8 @@ class BatchJob:
 
     def prepare_recorded(self, pair: StereoPair) -> tuple[StereoPair, dict[str, Any]]:
         """:meth:`prepare`, and what it did to the pair that its files should record
-        (:attr:`~rtstereo.types.DisparityResult.preparation`): with ``align_rows``, ``{"align_rows": ...}``
+        (:attr:`~rtstereo.types.DisparityResult.preparation`): with a rectifier, ``{"rectify": ...}`` (its file and
+        the raw size, :attr:`~rtstereo.rectify.Rectifier.record`); with ``align_rows``, ``{"align_rows": ...}``
         (:func:`~rtstereo.rectify.row_alignment_record`); empty otherwise.
 
         Raises:
@@ -368,6 +369,7 @@ class BatchJob:
                 link or a copy), whose disparity would be 0 everywhere.
         """
         refuse_one_picture(pair.left, pair.right)
+        preparation: dict[str, Any] = {}
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             # the colours of a left view turned grey beside a grey right one are rectified too, for the point cloud
@@ -375,6 +377,7 @@ class BatchJob:
             if colours is not None:
                 colours = self.rectifier.rectify(colours, pair.right)[0]
             pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified, left_colours=colours)
+            preparation["rectify"] = rectification_record(self.rectifier)
         elif self.calibration is not None:
             height, width = pair.size_hw
             calibration = self._sized.get((height, width))
@@ -387,7 +390,6 @@ class BatchJob:
                     calibration = dataclasses.replace(calibration, width_px=width, height_px=height)
                 self._sized[(height, width)] = calibration
             pair = dataclasses.replace(pair, calibration=calibration)
-        preparation: dict[str, Any] = {}
         if self.align_rows:
             right, check = align_rows(pair.left, pair.right)
             preparation["align_rows"] = row_alignment_record(check, applied=right is not pair.right)

@@ -5,7 +5,8 @@
 - **rtstereo JSON** (``{"format": "rtstereo.calibration", "fx_px": ..., "baseline_m": ...}``), as
   written by :func:`write_calibration` and ``rtstereo calibrate``.
 - **OpenCV** YAML / XML / JSON written with ``cv2.FileStorage`` after ``cv2.stereoRectify``: the
-  rectified projections ``P1``, ``P2`` (3x4), or the reprojection matrix ``Q`` (4x4); the image size
+  rectified projections ``P1``, ``P2`` (3x4), or the reprojection matrix ``Q`` (4x4; it cannot tell a vertical
+  rig from a horizontal one, which is refused only from ``P1``/``P2`` or a ``T`` beside it); the image size
   from ``image_width``/``image_height`` or ``image_size``/``imageSize`` = ``[w, h]`` when present.
   OpenCV files carry no length unit: the baseline has the unit of the board's square size.
 - **KITTI 2012** ``calib/NNNNNN.txt``: ``P0..P3`` 3x4 projections (``P0``/``P1`` the grey cameras,
@@ -559,6 +560,11 @@ def calibration_from_q(
 
     ``Q = [[1, 0, 0, -cx0], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, -1/Tx, (cx0 - cx1)/Tx]]`` with
     ``Tx = -baseline``. ``Q`` holds one focal length, so ``fy_px = fx_px``.
+
+    ``Q`` does not say along which axis the cameras lie: ``cv2.stereoRectify`` writes the same layout for a rig
+    whose cameras sit one above the other (``-1/Ty`` where ``-1/Tx`` is, and ``(cy0 - cy1)/Ty`` last), identical
+    with ``CALIB_ZERO_DISPARITY``. A vertical rig's ``Q`` is read as a horizontal one's, with no word:
+    :func:`read_calibration` refuses it only when the file also holds the pose ``T``, or ``P1``/``P2``.
     """
     q = np.asarray(q, dtype=np.float64)
     if q.shape != (4, 4):
@@ -638,6 +644,18 @@ def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
     if "P1" in matrices and "P2" in matrices:
         return calibration_from_projections(matrices["P1"], matrices["P2"], width, height, str(path), metres_per_unit)
     if "Q" in matrices:
+        translation = matrices.get("T")
+        if translation is not None and translation.size == 3:
+            t_x, t_y = np.abs(translation.reshape(3)[:2])
+            # OpenCV writes one Q for a rig whose cameras sit side by side and one whose cameras sit one above the
+            # other: only the pose T, when the file keeps it, tells them apart
+            if t_y > t_x:
+                pose = ", ".join(f"{value:.6g}" for value in translation.ravel())
+                raise InputError(
+                    f"{path}: the cameras are displaced vertically (T = {pose}), which its Q, read "
+                    "as a horizontal rig's, cannot say: vertical stereo is not supported; rotate the images by 90 "
+                    "degrees and calibrate again"
+                )
         return calibration_from_q(matrices["Q"], width, height, str(path), metres_per_unit)
     if {"K1", "K2", "R", "T"} <= matrices.keys() or {"M1", "M2", "R", "T"} <= matrices.keys():
         raise InputError(

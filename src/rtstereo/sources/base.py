@@ -29,6 +29,7 @@ from ..rectify import (
     ALIGN_MIN_PX,
     RectificationCheck,
     check_rectification,
+    rectification_record,
     remap_in_tiles,
     row_alignment_maps,
     row_alignment_record,
@@ -318,12 +319,17 @@ class FramePreparer:
     @property
     def preparation(self) -> dict[str, Any]:
         """What the stream's summary records of the frames' preparation, as ``predict``'s sidecar does of a pair's:
-        with ``align_rows``, ``{"align_rows": ...}`` (:func:`~rtstereo.rectify.row_alignment_record` of the frame
-        the rows were measured on; not applied, and nothing measured, when no frame could be judged); else empty."""
-        if not self.align_rows:
-            return {}
-        unmeasured = {"applied": False, "misalignment_px": None, "row_shift_px": None}
-        return {"align_rows": self._align_record or unmeasured}
+        with a rectifier, ``{"rectify": ...}`` (its file and the raw frames' size,
+        :func:`~rtstereo.rectify.rectification_record`); with ``align_rows``, ``{"align_rows": ...}``
+        (:func:`~rtstereo.rectify.row_alignment_record` of the frame the rows were measured on; not applied, and
+        nothing measured, when no frame could be judged); else empty."""
+        recorded: dict[str, Any] = {}
+        if self.rectifier is not None:
+            recorded["rectify"] = rectification_record(self.rectifier)
+        if self.align_rows:
+            unmeasured = {"applied": False, "misalignment_px": None, "row_shift_px": None}
+            recorded["align_rows"] = self._align_record or unmeasured
+        return recorded
 
     def align_rows_unmeasured(self) -> str | None:
         """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its
@@ -373,8 +379,18 @@ class FramePreparer:
         if self._scaled is None or self._scaled[0] != tuple(size_hw):
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
+                # predict names the EXIF tag for the turned size; frames are turned by a video's rotation tag too
+                turned = calibration_scale(calibration, *size_hw[::-1]) is not None
                 # A side-by-side rig calibrated on its whole frame (2560 wide for two 1280-px views): said so
                 whole = calibration_scale(calibration, size_hw[0], 2 * size_hw[1]) is not None
+                if turned:
+                    why = (
+                        ", the same turned 90 degrees: frames turned upright when read (a phone video's rotation tag, "
+                        "a photo's EXIF orientation tag), or a camera turned the other way than when calibrated? Give "
+                        "the calibration of the frames as rtstereo reads them"
+                    )
+                else:
+                    why = " (another aspect ratio): give the calibration of this camera mode"
                 hint = (
                     f"; it has the aspect ratio of two frames side by side: a calibration describes one view, "
                     f"{size_hw[0]}x{size_hw[1]} here, not the side-by-side frame"
@@ -383,8 +399,7 @@ class FramePreparer:
                 )
                 raise InputError(
                     f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
-                    f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
-                    f"(--size resizes the frames after it is applied){hint}"
+                    f"{size_hw[0]}x{size_hw[1]}{why} (--size resizes the frames after it is applied){hint}"
                 )
             log.warning(
                 "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",
