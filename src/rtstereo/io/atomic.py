@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, OutputError
 
@@ -495,10 +496,23 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _held_signals(numbers: tuple[int, ...]) -> dict[int, Any]:
+    """The handlers in place for ``numbers`` that a block may hold back and put back, by signal.
+
+    An ignored signal stays ignored: a shell without job control starts its ``&`` jobs with SIGINT ignored, so that
+    the Ctrl-C which stops the script does not stop them (``nohup`` and service managers keep that too). A handler
+    not set from Python (``getsignal`` gives ``None``) could not be put back: that signal is left alone as well.
+    """
+    handlers = {number: signal.getsignal(number) for number in numbers}
+    return {number: handler for number, handler in handlers.items() if handler not in (None, signal.SIG_IGN)}
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames), then act on them: a set of files is
-    all or none. Ctrl-C raises ``KeyboardInterrupt``; SIGTERM is sent again, to the handler that was in place.
+    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames, a training step), then send them again to
+    the handlers that were in place (Ctrl-C raises ``KeyboardInterrupt``): a set of files is all or none, a step is
+    done or not begun. A second signal during the block acts at once (a block that hangs). A signal the process
+    ignores stays ignored.
 
     Only the main thread receives signals, so elsewhere the block simply runs.
 
@@ -509,19 +523,33 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = _held_signals(_DEFERRED_SIGNALS)
     caught: list[int] = []
-    # A handler not set from Python (getsignal gives None) could not be put back: that signal is left alone.
-    numbers = [number for number in _DEFERRED_SIGNALS if signal.getsignal(number) is not None]
-    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in numbers}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def hold(number: int, frame: Any) -> None:  # noqa: ARG001 - a signal handler's signature
+        caught.append(number)
+        if len(caught) > 1:  # the second: the block is cut short
+            restore()
+            _send_again(caught)
+
+    for number in previous:
+        signal.signal(number, hold)
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if signal.SIGTERM in caught:
-        signal.raise_signal(signal.SIGTERM)
-    if signal.SIGINT in caught:
-        raise KeyboardInterrupt
+        restore()
+    _send_again(caught)
+
+
+def _send_again(caught: list[int]) -> None:
+    """Send the signals held back, in the order they came, to the handlers now in place (the first that raises ends
+    it), each once."""
+    while caught:
+        signal.raise_signal(caught.pop(0))
 
 
 def interruption_cause(exc: BaseException) -> str:
