@@ -199,6 +199,18 @@ def test_a_second_ctrl_c_cuts_a_held_block_short():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_during_renames_that_fail_is_not_lost():
+    """Ctrl-C while a pair's renames failed was dropped with the block's error: the batch, which goes on past a pair
+    it cannot write, went on as if Ctrl-C had not been pressed."""
+    from rtstereo.errors import OutputError
+
+    with pytest.raises(KeyboardInterrupt) as stopped, interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise OutputError("cannot write out/00.png: a folder of that name is in the way")
+    assert isinstance(stopped.value.__context__, OutputError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_interrupts_are_not_deferred_outside_the_main_thread():
     import threading
 

@@ -511,8 +511,8 @@ def _held_signals(numbers: tuple[int, ...]) -> dict[int, Any]:
 def interrupts_deferred() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM back while the block runs (a few renames, a training step), then send them again to
     the handlers that were in place (Ctrl-C raises ``KeyboardInterrupt``): a set of files is all or none, a step is
-    done or not begun. A second signal during the block acts at once (a block that hangs). A signal the process
-    ignores stays ignored.
+    done or not begun; they are sent also when the block raised. A second signal during the block acts at once (a
+    block that hangs). A signal the process ignores stays ignored.
 
     Only the main thread receives signals, so elsewhere the block simply runs.
 
@@ -540,9 +540,9 @@ def interrupts_deferred() -> Iterator[None]:
         signal.signal(number, hold)
     try:
         yield
-    finally:
+    finally:  # also after an error: a batch goes on past a pair it could not write, and lost the Ctrl-C
         restore()
-    _send_again(caught)
+        _send_again(caught)
 
 
 def _send_again(caught: list[int]) -> None:
