@@ -576,7 +576,8 @@ def terminate_as_interrupt(
     """SIGTERM (``kill``, a job scheduler's stop) raises ``KeyboardInterrupt`` while the block runs, so that a
     batch ends as after Ctrl-C: between two pairs' files, with the pairs written counted and its summary table
     written (Ray's own handler, in place after ``ray.init``, exits at once). Elsewhere than in the main thread,
-    or where the handler in place was not set from Python, the block simply runs.
+    where SIGTERM is ignored (it stays so), or where the handler in place was not set from Python, the block simply
+    runs.
 
     Args:
         error: what a SIGTERM raises (a ``KeyboardInterrupt`` type, so that it ends the work as Ctrl-C does).
@@ -587,7 +588,7 @@ def terminate_as_interrupt(
         >>> with terminate_as_interrupt():
         ...     pass
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
+    if threading.current_thread() is not threading.main_thread() or not _held_signals((signal.SIGTERM,)):
         yield
         return
     raised = False
