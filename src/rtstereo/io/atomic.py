@@ -496,12 +496,24 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _held_signals(numbers: tuple[int, ...]) -> dict[int, Any]:
-    """The handlers in place for ``numbers`` that a block may hold back and put back, by signal.
+def handlers_to_take(numbers: tuple[int, ...]) -> dict[int, Any]:
+    """The handlers in place for ``numbers`` that a block may take over and put back, by signal.
 
     An ignored signal stays ignored: a shell without job control starts its ``&`` jobs with SIGINT ignored, so that
-    the Ctrl-C which stops the script does not stop them (``nohup`` and service managers keep that too). A handler
-    not set from Python (``getsignal`` gives ``None``) could not be put back: that signal is left alone as well.
+    the Ctrl-C which stops the script does not stop them (and what they start inherits that). A handler not set
+    from Python (``getsignal`` gives ``None``) could not be put back: that signal is left alone as well.
+
+    Args:
+        numbers: the signals asked for (``signal.SIGINT``, ``signal.SIGTERM``).
+
+    Returns:
+        The handler in place of each of ``numbers`` that may be taken over; the others left out.
+
+    Examples:
+        >>> previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        >>> handlers_to_take((signal.SIGINT,))
+        {}
+        >>> _ = signal.signal(signal.SIGINT, previous)
     """
     handlers = {number: signal.getsignal(number) for number in numbers}
     return {number: handler for number, handler in handlers.items() if handler not in (None, signal.SIG_IGN)}
@@ -523,7 +535,7 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = _held_signals(_DEFERRED_SIGNALS)
+    previous = handlers_to_take(_DEFERRED_SIGNALS)
     caught: list[int] = []
 
     def restore() -> None:
@@ -588,7 +600,7 @@ def terminate_as_interrupt(
         >>> with terminate_as_interrupt():
         ...     pass
     """
-    if threading.current_thread() is not threading.main_thread() or not _held_signals((signal.SIGTERM,)):
+    if threading.current_thread() is not threading.main_thread() or not handlers_to_take((signal.SIGTERM,)):
         yield
         return
     raised = False
