@@ -145,6 +145,72 @@ def test_ctrl_c_during_the_renames_is_held_until_the_set_is_complete(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+SIGNAL_IN_A_HELD_BLOCK = """
+import os, signal, sys
+from rtstereo.io.atomic import interrupts_deferred
+
+with interrupts_deferred():
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    print("block done", flush=True)
+print("went on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("ignored", [True, False])
+def test_a_signal_the_process_ignores_stays_ignored_in_a_held_block(tmp_path, name, ignored):
+    """A job started with SIGINT ignored (`cmd &` in a script) was stopped by a SIGINT
+    during the renames of a pair's files: the block took the signal over and raised KeyboardInterrupt after it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rtstereo
+
+    number = getattr(signal, name)
+    env = {**os.environ, "PYTHONPATH": str(Path(rtstereo.__file__).parents[1])}
+    disposition = signal.SIG_IGN if ignored else signal.SIG_DFL
+    outcome = subprocess.run(
+        [sys.executable, "-c", SIGNAL_IN_A_HELD_BLOCK, name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(number, disposition),  # as the shell sets it before the program starts
+    )
+    if ignored:
+        assert (outcome.returncode, outcome.stdout) == (0, "block done\nwent on\n"), outcome.stderr
+    elif name == "SIGINT":  # Ctrl-C as ever: once the block is done, KeyboardInterrupt
+        assert (outcome.returncode, outcome.stdout) == (-signal.SIGINT, "block done\n"), outcome.stderr
+        assert outcome.stderr.rstrip().endswith("KeyboardInterrupt")
+    else:  # SIGTERM's default action, once the block is done
+        assert (outcome.returncode, outcome.stdout) == (-signal.SIGTERM, "block done\n"), outcome.stderr
+
+
+def test_a_second_ctrl_c_cuts_a_held_block_short():
+    """The renames of a hung network disk could not be stopped by Ctrl-C: every one was held to the block's end."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        reached.append("after the first")
+        os.kill(os.getpid(), signal.SIGINT)
+        reached.append("after the second")
+    assert reached == ["after the first"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_during_renames_that_fail_is_not_lost():
+    """Ctrl-C while a pair's renames failed was dropped with the block's error: the batch, which goes on past a pair
+    it cannot write, went on as if Ctrl-C had not been pressed."""
+    from rtstereo.errors import OutputError
+
+    with pytest.raises(KeyboardInterrupt) as stopped, interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise OutputError("cannot write out/00.png: a folder of that name is in the way")
+    assert isinstance(stopped.value.__context__, OutputError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_interrupts_are_not_deferred_outside_the_main_thread():
     import threading
 

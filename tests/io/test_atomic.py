@@ -227,6 +227,22 @@ def test_sigterm_raises_once_when_asked_and_the_handler_is_put_back():
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_an_ignored_sigterm_stays_ignored_in_a_run():
+    """A run started with SIGTERM ignored was stopped by one ("interrupted", exit code 130): the command line took
+    the ignored signal over for the whole run."""
+    import signal
+
+    from rtstereo.io.atomic import terminate_as_interrupt
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            assert _sigterm() is None
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_full_disk_in_a_folder_names_the_users_file_never_the_staging_one(tmp_path, monkeypatch):
     from rtstereo.sinks.files import save_result
 

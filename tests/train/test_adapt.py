@@ -461,3 +461,20 @@ def test_labelling_threads_are_at_most_one_per_core_this_process_may_use(monkeyp
     assert adapt_module.labelling_threads() == 2
     monkeypatch.setenv("RTSTEREO_THREADS", "1")
     assert adapt_module.labelling_threads() == 1
+
+
+def test_a_stop_request_leaves_an_ignored_ctrl_c_ignored():
+    """`rtstereo adapt ... &` in a script starts with SIGINT ignored; the Ctrl-C that stopped the script also asked
+    the adaptation to stop (and a second one ended it): StopRequest took the ignored signal over."""
+    import signal
+
+    from rtstereo.train.adapt import StopRequest
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            signal.raise_signal(signal.SIGINT)
+        assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, OutputError
 
@@ -495,10 +496,35 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
 _DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def handlers_to_take(numbers: tuple[int, ...]) -> dict[int, Any]:
+    """The handlers in place for ``numbers`` that a block may take over and put back, by signal.
+
+    An ignored signal stays ignored: a shell without job control starts its ``&`` jobs with SIGINT ignored, so that
+    the Ctrl-C which stops the script does not stop them (and what they start inherits that). A handler not set
+    from Python (``getsignal`` gives ``None``) could not be put back: that signal is left alone as well.
+
+    Args:
+        numbers: the signals asked for (``signal.SIGINT``, ``signal.SIGTERM``).
+
+    Returns:
+        The handler in place of each of ``numbers`` that may be taken over; the others left out.
+
+    Examples:
+        >>> previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        >>> handlers_to_take((signal.SIGINT,))
+        {}
+        >>> _ = signal.signal(signal.SIGINT, previous)
+    """
+    handlers = {number: signal.getsignal(number) for number in numbers}
+    return {number: handler for number, handler in handlers.items() if handler not in (None, signal.SIG_IGN)}
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames), then act on them: a set of files is
-    all or none. Ctrl-C raises ``KeyboardInterrupt``; SIGTERM is sent again, to the handler that was in place.
+    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames, a training step), then send them again to
+    the handlers that were in place (Ctrl-C raises ``KeyboardInterrupt``): a set of files is all or none, a step is
+    done or not begun; they are sent also when the block raised. A second signal during the block acts at once (a
+    block that hangs). A signal the process ignores stays ignored.
 
     Only the main thread receives signals, so elsewhere the block simply runs.
 
@@ -509,19 +535,33 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = handlers_to_take(_DEFERRED_SIGNALS)
     caught: list[int] = []
-    # A handler not set from Python (getsignal gives None) could not be put back: that signal is left alone.
-    numbers = [number for number in _DEFERRED_SIGNALS if signal.getsignal(number) is not None]
-    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in numbers}
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    if signal.SIGTERM in caught:
-        signal.raise_signal(signal.SIGTERM)
-    if signal.SIGINT in caught:
-        raise KeyboardInterrupt
+
+    def hold(number: int, frame: Any) -> None:  # noqa: ARG001 - a signal handler's signature
+        caught.append(number)
+        if len(caught) > 1:  # the second: the block is cut short
+            restore()
+            _send_again(caught)
+
+    for number in previous:
+        signal.signal(number, hold)
+    try:
+        yield
+    finally:  # also after an error: a batch goes on past a pair it could not write, and lost the Ctrl-C
+        restore()
+        _send_again(caught)
+
+
+def _send_again(caught: list[int]) -> None:
+    """Send the signals held back, in the order they came, to the handlers now in place (the first that raises ends
+    it), each once."""
+    while caught:
+        signal.raise_signal(caught.pop(0))
 
 
 def interruption_cause(exc: BaseException) -> str:
@@ -548,7 +588,8 @@ def terminate_as_interrupt(
     """SIGTERM (``kill``, a job scheduler's stop) raises ``KeyboardInterrupt`` while the block runs, so that a
     batch ends as after Ctrl-C: between two pairs' files, with the pairs written counted and its summary table
     written (Ray's own handler, in place after ``ray.init``, exits at once). Elsewhere than in the main thread,
-    or where the handler in place was not set from Python, the block simply runs.
+    where SIGTERM is ignored (it stays so), or where the handler in place was not set from Python, the block simply
+    runs.
 
     Args:
         error: what a SIGTERM raises (a ``KeyboardInterrupt`` type, so that it ends the work as Ctrl-C does).
@@ -559,7 +600,7 @@ def terminate_as_interrupt(
         >>> with terminate_as_interrupt():
         ...     pass
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
+    if threading.current_thread() is not threading.main_thread() or not handlers_to_take((signal.SIGTERM,)):
         yield
         return
     raised = False

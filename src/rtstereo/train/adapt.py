@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, RtStereoError, SettingError
+from ..io.atomic import handlers_to_take
 from ..models.registry import ModelSpec
 from ..pools import map_through_interrupts
 from ..runtime.providers import default_threads
@@ -751,9 +752,9 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: its default action threw the steps away. A handler
-            # not set from Python (getsignal gives None) could not be put back: that signal is left alone.
-            numbers = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) is not None]
+            # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: its default action threw the steps away. An ignored
+            # signal (a background job's SIGINT) stays ignored, as everywhere (handlers_to_take).
+            numbers = handlers_to_take((signal.SIGINT, signal.SIGTERM))
             self._previous = {number: signal.signal(number, self._handle) for number in numbers}
         return self
 

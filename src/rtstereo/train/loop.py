@@ -16,13 +16,10 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +35,7 @@ from ..io.atomic import (
     atomic_path,
     folder_write_problem,
     interruption_cause,
+    interrupts_deferred,
     not_a_folder,
     os_reason,
     remove_stale_partials,
@@ -880,7 +878,10 @@ class _Run:
             clock = _Clock(config, self.step)
             while self.step < config.steps:
                 batch = batches(self.step)
-                with _whole_step():
+                # Ctrl-C and SIGTERM are held back while a step trains: stopped halfway, its forward pass had already
+                # moved the batch-norm statistics that last.pt then held (and an update could go uncounted), and the
+                # resumed run trained that step again, ending with other weights than an uninterrupted one.
+                with interrupts_deferred():
                     self.train_step(batch, self.step)
                     self.step += 1
                 out_of_time = False
@@ -1111,46 +1112,6 @@ class _Clock:
             return False
         self.saved = now
         return True
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _whole_step() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while a step trains, then act on them, so that a step is done or not begun.
-
-    Stopped halfway, its forward pass had already moved the batch-norm statistics that ``last.pt`` then held (and
-    an optimiser update could go uncounted): the resumed run trained that step again and ended with other weights
-    than an uninterrupted one. A second signal during the same step acts at once (a step that hangs).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    # An ignored signal (a background job's SIGINT) stays ignored; a handler not set from Python cannot be put back.
-    numbers = [n for n in _STOP_SIGNALS if signal.getsignal(n) not in (None, signal.SIG_IGN, signal.SIG_DFL)]
-    previous = {number: signal.getsignal(number) for number in numbers}
-
-    def hold(number, frame):
-        if caught:  # the second: the step is cut short
-            restore()
-            signal.raise_signal(number)
-            return
-        caught.append(number)
-
-    def restore():
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-    for number in numbers:
-        signal.signal(number, hold)
-    try:
-        yield
-    finally:
-        restore()
-    for number in caught[:1]:  # to the handler that was in place: KeyboardInterrupt, or Terminated
-        signal.raise_signal(number)
 
 
 def _close(batches: Any) -> None:
