@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -909,6 +910,29 @@ def test_export_command_refuses_a_size_before_fitting_the_parity_pair_to_it(
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
     said = "needs an export size whose height" if size == "32x63" else "at 4096x4096 (HxW) needs about"
     assert err.startswith(f"rtstereo export: error: anynet {said}"), err
+
+
+def test_export_command_warns_of_a_fixed_size_too_small_for_the_networks_coarsest_level(
+    cli, capsys, tmp_path, anynet_checkpoint
+):
+    """--size 16x16 for AnyNet (1/16 at its coarsest) wrote a file whose every map was meaningless, unsaid: its
+    parity passed, and predict warns so only of a pair it runs at that size, not of a fixed-size file."""
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    with pytest.warns(SmallInputWarning) as caught:
+        code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "16x32", "-o", tmp_path / "a.onnx", "-q")
+    assert code == 0 and "parity ok" in out, err
+    assert [str(w.message) for w in caught if w.category is SmallInputWarning] == [
+        "anynet at 16x32 (HxW): its coarsest level (1/16) spans fewer than two cells, so every pair this file runs "
+        "gives a disparity that is not meaningful, whatever the parity check says (at least 17 px each way is needed: "
+        "export at --size 32x32 or more)"
+    ]
+    with warnings.catch_warnings():  # a dynamic file runs each pair at its own size, where predict says so
+        warnings.simplefilter("error", SmallInputWarning)
+        code, out, err = cli(
+            capsys, "export", anynet_checkpoint, "--size", "16x32", "--dynamic", "-o", tmp_path / "d.onnx"
+        )
+    assert code == 0, err
 
 
 def test_export_command_reports_a_bad_setting_in_one_line(cli, capsys, tmp_path):
