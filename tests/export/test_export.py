@@ -631,6 +631,29 @@ def test_build_network_errors(tmp_path):
         build_network(str(tmp_path / "best.pt"), tmp_path / "other.tar")
 
 
+def test_a_packaged_onnx_network_names_the_pytorch_state_to_export_from(monkeypatch):
+    """`rtstereo export rtnet-v5 --fp16` said "model 'rtnet-v5' is onnx, not a PyTorch network: there is nothing to
+    export" alone: no way to a fixed-size, fp16 or int8 file of the packaged network."""
+    from rtstereo.models import packaged_network_source
+
+    source = packaged_network_source("rtnet-v5")
+    if source is not None:  # a source checkout: the file itself is named
+        said = f"the PyTorch state it was exported from: rtstereo export {source} --size HxW"
+        with pytest.raises(InputError, match=re.escape(said)):
+            build_network("rtnet-v5", None)
+    monkeypatch.setattr("rtstereo.models.packaged_network_source", lambda name: None)
+    with pytest.raises(InputError) as caught:
+        build_network("rtnet-guided", None)
+    assert str(caught.value) == (
+        "model 'rtnet-guided' ships as an ONNX file (any size, fp32), not a PyTorch network; an export of it at a "
+        "fixed size, in fp16 or int8, starts from the PyTorch state it was exported from (training/guided/state.pt of "
+        "the rtstereo source repository): rtstereo export PATH/TO/training/guided/state.pt --size HxW -o FILE.onnx "
+        "(and predict with --set fill_left_border=true --set refine_edges=true for rtnet-guided's post-processing)"
+    )
+    with pytest.raises(InputError, match=r"^model 'hybrid' is hybrid, not a PyTorch network: there is nothing to"):
+        build_network("default", None)
+
+
 # --- the command -----------------------------------------------------------------------------------------
 
 
