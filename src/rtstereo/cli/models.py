@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     alias = matches_name("default", args.pattern)
     if not names and not alias:
-        raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
+        raise InputError(f"no model matches --pattern '{args.pattern}'{_part_of_names(args.pattern)}")
     width = max(len(n) for n in [*names, "default"])
     column = max(len(weights_column(get_spec(name))) for name in [*names, DEFAULT_ALIAS])
     for name in names:
@@ -122,6 +122,25 @@ def run(args: argparse.Namespace) -> int:
         weights = weights_column(get_spec(DEFAULT_ALIAS))
         print(f"{'default':<{width}}  {'alias':<9}  {weights:<{column}}  -> {DEFAULT_ALIAS}")
     return 0
+
+
+def _part_of_names(pattern: str) -> str:
+    """The end of the message of a pattern that matches no whole name: where it is part of some (``gwc``, which
+    matched nothing, is in gwcnet-g and gwcnet-gc), the pattern that finds them; else where every model is listed.
+
+    Examples:
+        >>> _part_of_names("gwc")
+        " (a pattern matches whole names: --pattern '*gwc*' lists gwcnet-g, gwcnet-gc)"
+        >>> _part_of_names("zz*")
+        ' (every model: rtstereo models)'
+    """
+    if any(c in pattern for c in "*?["):
+        return " (every model: rtstereo models)"
+    around = f"*{pattern}*"
+    names = [*list_models(around), *(["default"] if matches_name("default", around) else [])]
+    if not names:
+        return " (every model: rtstereo models)"
+    return f" (a pattern matches whole names: --pattern '{around}' lists {', '.join(names)})"
 
 
 def weights_column(spec: ModelSpec) -> str:
