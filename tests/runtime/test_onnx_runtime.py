@@ -1199,7 +1199,7 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     assert "--dynamic" not in out
 
 
-def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_loaded(tmp_path):
+def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_loaded(tmp_path, capsys):
     """Another export's first pass of another size in the place of cre_init.onnx was ONNX Runtime's traceback
     ("Got invalid dimensions for input") on the first pair; one of another model ran as the refinement's input."""
     path, init_path = toy_two_pass(tmp_path / "cre.onnx")
@@ -1211,6 +1211,10 @@ def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_
         f"{init_path}, beside {path}, is not the half-size first pass of its two-pass export (size 12x16 (HxW), not "
         "8x16 (HxW)): keep the two files of one export together, or export again"
     )
+    from rtstereo.cli import main
+
+    assert main(["models", str(path)]) == 0  # it ended "use it: rtstereo predict LEFT RIGHT --model cre.onnx"
+    assert capsys.readouterr().out.endswith(f"  use it: it does not run as it is: {caught.value}\n")
     toy_single(init_path)  # a single-pass export of the toy network
     with pytest.raises(CheckpointError, match=r"\(role single, not init; size 16x24 \(HxW\), not 8x16 \(HxW\)\): keep"):
         rtstereo.load(str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError, install_command
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
@@ -273,6 +274,7 @@ def describe_onnx(path: Path) -> int:
     for key, value in contract.settings.items():
         print(f"    {key} = {value!r}")
     present = not contract.companion or path.with_name(contract.companion).is_file()
+    mismatch = _companion_mismatch(contract, path) if contract.companion and present else None
     if contract.companion:
         missing = "" if present else " (missing beside it: this file does not run without it)"
         print(f"  companion (half-size pass): {contract.companion}{missing}")
@@ -296,12 +298,28 @@ def describe_onnx(path: Path) -> int:
             f"  use it: it does not run as it is: its half-size first pass {contract.companion} is missing beside it: "
             "keep the two files together, or export again"
         )
+    elif mismatch is not None:  # another export's half-size file beside it: predict refuses the pair
+        print(f"  use it: it does not run as it is: {mismatch}")
     elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
         refinement = refinement_path(path)
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
     else:
         print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0
+
+
+def _companion_mismatch(contract: Any, path: Path) -> str | None:
+    """Why the half-size file beside a two-pass refinement model is not its export's own (as loading it refuses it),
+    or ``None`` when it is."""
+    from ..runtime.onnx import check_companion, read_contract
+    from ..runtime.providers import open_session
+
+    init_path = path.with_name(contract.companion)
+    try:
+        check_companion(contract, path, read_contract(open_session(init_path), init_path), init_path)
+    except CheckpointError as exc:
+        return str(exc)
+    return None
 
 
 def _channel_order(model: str) -> str | None:
