@@ -1191,6 +1191,10 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     assert out.endswith(
         f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {path}\n"
     )
+    # It said "other sizes are resized to it ... with a warning", of a file that is only ever given the half-size
+    # pair its refinement model makes.
+    assert "size 8x16 (HxW), half its refinement model's, which halves each pair for it (cre.onnx takes pairs" in out
+    assert "other sizes are resized to it" not in out
     assert main(["models", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")

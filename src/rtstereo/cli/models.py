@@ -250,6 +250,11 @@ def describe_onnx(path: Path) -> int:
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
+    if contract.role == "init" and contract.fixed_size_hw:  # it is never given a pair: its refinement model feeds it
+        size = (
+            f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW), half its refinement model's, which halves "
+            f"each pair for it ({refinement_path(path).name} takes pairs of other sizes)"
+        )
     order = ""
     if contract.role == "rt-stereo":
         made = f"its onnx_export.py; {contract.precision}; not an rtstereo export"
