@@ -601,6 +601,25 @@ def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
         parity_pair((64, 128))
 
 
+def test_the_parity_pair_fitted_to_a_long_thin_size_resizes_only_the_window_it_keeps(monkeypatch):
+    """--size 32x65536 resized the whole 240x320 pair to 49152x65536 before cutting its centre: OpenCV's traceback
+    "Failed to allocate 9663676416 bytes" (the export's own memory check had passed)."""
+    from rtstereo.export import parity
+
+    resized, cv2_resize = [], cv2.resize
+
+    def resize(image, dsize, **kwargs):
+        resized.append(dsize)
+        return cv2_resize(image, dsize, **kwargs)
+
+    monkeypatch.setattr(parity.cv2, "resize", resize)
+    image = np.arange(240 * 320 * 3, dtype=np.uint32).reshape(240, 320, 3).astype(np.uint8)
+    assert fit_to_size(image, (8, 4096)).shape == (8, 4096, 3)
+    assert resized == [(4096, 8)]  # (W, H): the target itself, not (4096, 3072)
+    square = fit_to_size(image, (240, 240))  # the centred 240x240 window, at its own size
+    np.testing.assert_array_equal(square, image[:, 40:280])
+
+
 def test_parity_inputs_of_another_size_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"parity inputs must be \(1, 3, 32, 48\)"):
         _export_toy(tmp_path / "t.onnx", parity_inputs=(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))
