@@ -1226,6 +1226,23 @@ def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_
     assert rtstereo.load(str(path)).predict(*[np.full((16, 32, 3), 90, np.uint8)] * 2).disparity_px.shape == (16, 32)
 
 
+def test_a_file_fixed_below_two_cells_of_its_coarsest_level_is_warned_about_when_loaded(tmp_path):
+    """An export at 8x8 of a network whose coarsest level is 1/8 gave meaningless maps without a word: the predictor
+    warns of a pair it runs at its own size only, and a fixed-size file runs every pair at its own."""
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    path = toy_single(tmp_path / "tiny.onnx", size_hw=(8, 16))
+    with pytest.warns(SmallInputWarning) as caught:
+        rtstereo.load(str(path))
+    assert [str(w.message) for w in caught if w.category is SmallInputWarning] == [
+        f"{path} is fixed at 8x16 (HxW), where toy-net's coarsest level (1/8) spans fewer than two cells: every map "
+        "it gives is not meaningful; export it at 16x16 or more"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallInputWarning)
+        rtstereo.load(str(toy_single(tmp_path / "fine.onnx", size_hw=(16, 16))))
+
+
 def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
     """It said "ONNX model not found: cre_init.onnx" alone, a file the user had not named."""
     from rtstereo.cli import main
