@@ -676,6 +676,14 @@ def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matc
         2,
         "",
     ) and err == "rtstereo models: error: no model matches --pattern 'zz*' (every model: rtstereo models)\n"
+    # `--pattern gwc`, part of two names, said only that nothing matched it
+    code, out, err = run_cli(capsys, "models", "--pattern", "GWC")
+    assert (code, out, err) == (
+        2,
+        "",
+        "rtstereo models: error: no model matches --pattern 'GWC' (a pattern matches whole names: --pattern '*GWC*' "
+        "lists gwcnet-g, gwcnet-gc)\n",
+    )
 
 
 def test_models_calls_a_folder_named_like_an_onnx_file_a_folder(capsys, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError, require, warn
 from .io.download import file_url_path, is_url, read_downloaded, refuse_other_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
-from .models.checkpoint import NotSelfDescribing
+from .models.checkpoint import CHECKPOINT_SUFFIXES, NotSelfDescribing  # the suffixes name a checkpoint file
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
@@ -282,10 +282,6 @@ def _same_setting(a: Any, b: Any) -> bool:
         except InputError:
             continue
     return False
-
-
-# Suffixes that name a checkpoint file rather than a registry name (a missing one is "not found").
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
 
 
 def names_a_path(model: str) -> bool:

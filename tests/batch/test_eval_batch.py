@@ -222,6 +222,38 @@ def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
     ]
 
 
+def test_eval_of_two_rt_stereo_model_onnx_files_keeps_both_results(capsys, tmp_path):
+    """RT-Stereo writes every export as model.onnx: a second one's results replaced the first's, both named
+    model_backend=onnxruntime (the folder now joins the name, as for best.pt)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    data = write_kitti(tmp_path / "kitti", 1)
+    height, width = BATCH_HW
+    images = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, height, width]) for n in ("left", "right")]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Sub", ["left", "right"], ["d"]),
+            helper.make_node("ReduceMean", ["d"], ["output"], axes=[1], keepdims=0),
+        ],
+        "rt-stereo",
+        images,
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, height, width])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    res = tmp_path / "res"
+    for run in ("fp32", "sanitized"):
+        (tmp_path / run).mkdir()
+        onnx.save(model, tmp_path / run / "model.onnx")
+        code, _, err = run_cli(capsys, "eval", data, "--model", tmp_path / run / "model.onnx", "-o", res, "-q")
+        assert code == 0, err
+    assert sorted(p.name for p in res.glob("*.json")) == [
+        "fp32_model_backend=onnxruntime.json",
+        "sanitized_model_backend=onnxruntime.json",
+    ]
+
+
 def test_eval_searches_a_range_given_with_set_as_with_max_disp(capsys, tmp_path):
     """--set max_disp=48 was replaced by each scene's own range (192 for KITTI), in results named max_disp=48."""
     data = write_kitti(tmp_path / "kitti", 1)

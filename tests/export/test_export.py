@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -600,6 +601,25 @@ def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
         parity_pair((64, 128))
 
 
+def test_the_parity_pair_fitted_to_a_long_thin_size_resizes_only_the_window_it_keeps(monkeypatch):
+    """--size 32x65536 resized the whole 240x320 pair to 49152x65536 before cutting its centre: OpenCV's traceback
+    "Failed to allocate 9663676416 bytes" (the export's own memory check had passed)."""
+    from rtstereo.export import parity
+
+    resized, cv2_resize = [], cv2.resize
+
+    def resize(image, dsize, **kwargs):
+        resized.append(dsize)
+        return cv2_resize(image, dsize, **kwargs)
+
+    monkeypatch.setattr(parity.cv2, "resize", resize)
+    image = np.arange(240 * 320 * 3, dtype=np.uint32).reshape(240, 320, 3).astype(np.uint8)
+    assert fit_to_size(image, (8, 4096)).shape == (8, 4096, 3)
+    assert resized == [(4096, 8)]  # (W, H): the target itself, not (4096, 3072)
+    square = fit_to_size(image, (240, 240))  # the centred 240x240 window, at its own size
+    np.testing.assert_array_equal(square, image[:, 40:280])
+
+
 def test_parity_inputs_of_another_size_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"parity inputs must be \(1, 3, 32, 48\)"):
         _export_toy(tmp_path / "t.onnx", parity_inputs=(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))
@@ -628,6 +648,29 @@ def test_build_network_errors(tmp_path):
     save_checkpoint(tmp_path / "best.pt", "anynet", {"stage": 2}, {"w": torch.zeros(1)})
     with pytest.raises(InputError, match=r"^model '.*best.pt' takes no --weights \(an rtstereo checkpoint carries"):
         build_network(str(tmp_path / "best.pt"), tmp_path / "other.tar")
+
+
+def test_a_packaged_onnx_network_names_the_pytorch_state_to_export_from(monkeypatch):
+    """`rtstereo export rtnet-v5 --fp16` said "model 'rtnet-v5' is onnx, not a PyTorch network: there is nothing to
+    export" alone: no way to a fixed-size, fp16 or int8 file of the packaged network."""
+    from rtstereo.models import packaged_network_source
+
+    source = packaged_network_source("rtnet-v5")
+    if source is not None:  # a source checkout: the file itself is named
+        said = f"the PyTorch state it was exported from: rtstereo export {source} --size HxW"
+        with pytest.raises(InputError, match=re.escape(said)):
+            build_network("rtnet-v5", None)
+    monkeypatch.setattr("rtstereo.models.packaged_network_source", lambda name: None)
+    with pytest.raises(InputError) as caught:
+        build_network("rtnet-guided", None)
+    assert str(caught.value) == (
+        "model 'rtnet-guided' ships as an ONNX file (any size, fp32), not a PyTorch network; an export of it at a "
+        "fixed size, in fp16 or int8, starts from the PyTorch state it was exported from (training/guided/state.pt of "
+        "the rtstereo source repository): rtstereo export PATH/TO/training/guided/state.pt --size HxW -o FILE.onnx "
+        "(and predict with --set fill_left_border=true --set refine_edges=true for rtnet-guided's post-processing)"
+    )
+    with pytest.raises(InputError, match=r"^model 'hybrid' is hybrid, not a PyTorch network: there is nothing to"):
+        build_network("default", None)
 
 
 # --- the command -----------------------------------------------------------------------------------------
@@ -909,6 +952,29 @@ def test_export_command_refuses_a_size_before_fitting_the_parity_pair_to_it(
     assert (code, out) == (2, "") and len(err.splitlines()) == 1, err
     said = "needs an export size whose height" if size == "32x63" else "at 4096x4096 (HxW) needs about"
     assert err.startswith(f"rtstereo export: error: anynet {said}"), err
+
+
+def test_export_command_warns_of_a_fixed_size_too_small_for_the_networks_coarsest_level(
+    cli, capsys, tmp_path, anynet_checkpoint
+):
+    """--size 16x16 for AnyNet (1/16 at its coarsest) wrote a file whose every map was meaningless, unsaid: its
+    parity passed, and predict warns so only of a pair it runs at that size, not of a fixed-size file."""
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    with pytest.warns(SmallInputWarning) as caught:
+        code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "16x32", "-o", tmp_path / "a.onnx", "-q")
+    assert code == 0 and "parity ok" in out, err
+    assert [str(w.message) for w in caught if w.category is SmallInputWarning] == [
+        "anynet at 16x32 (HxW): its coarsest level (1/16) spans fewer than two cells, so every pair this file runs "
+        "gives a disparity that is not meaningful, whatever the parity check says (at least 17 px each way is needed: "
+        "export at --size 32x32 or more)"
+    ]
+    with warnings.catch_warnings():  # a dynamic file runs each pair at its own size, where predict says so
+        warnings.simplefilter("error", SmallInputWarning)
+        code, out, err = cli(
+            capsys, "export", anynet_checkpoint, "--size", "16x32", "--dynamic", "-o", tmp_path / "d.onnx"
+        )
+    assert code == 0, err
 
 
 def test_export_command_reports_a_bad_setting_in_one_line(cli, capsys, tmp_path):

@@ -606,3 +606,20 @@ def test_a_model_prefix_on_some_keys_only_is_a_modules_name_and_kept(tmp_path):
     torch.save({"model": weights}, tmp_path / "w.pth")
     with pytest.raises(CheckpointError, match=r"unexpected \(e\.g\. model\.feature"):
         load_gwcnet_checkpoint(_gwcnet_g(), tmp_path / "w.pth")
+
+
+def test_a_weights_folder_names_the_checkpoints_in_it(tmp_path):
+    """`--weights weights/anynet` said "is a folder: give the checkpoint file inside it" and named none of them."""
+    from rtstereo.models.checkpoint import read_torch_file
+
+    for name in ("b.tar", "a.pth", "notes.txt", "c.ckpt", "d.pt", "e.bin"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(CheckpointError) as caught:
+        read_torch_file(tmp_path)
+    assert str(caught.value) == (
+        f"weights file {tmp_path} is a folder: give the checkpoint file inside it (a.pth, b.tar, c.ckpt, d.pt, ...)"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CheckpointError, match=r"is a folder: give the checkpoint file inside it \(it holds none\)$"):
+        read_torch_file(empty, "model file")

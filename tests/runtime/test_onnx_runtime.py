@@ -1191,6 +1191,10 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     assert out.endswith(
         f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {path}\n"
     )
+    # It said "other sizes are resized to it ... with a warning", of a file that is only ever given the half-size
+    # pair its refinement model makes.
+    assert "size 8x16 (HxW), half its refinement model's, which halves each pair for it (cre.onnx takes pairs" in out
+    assert "other sizes are resized to it" not in out
     assert main(["models", str(path)]) == 0
     out = capsys.readouterr().out
     assert out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")
@@ -1199,7 +1203,7 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     assert "--dynamic" not in out
 
 
-def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_loaded(tmp_path):
+def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_loaded(tmp_path, capsys):
     """Another export's first pass of another size in the place of cre_init.onnx was ONNX Runtime's traceback
     ("Got invalid dimensions for input") on the first pair; one of another model ran as the refinement's input."""
     path, init_path = toy_two_pass(tmp_path / "cre.onnx")
@@ -1211,11 +1215,32 @@ def test_a_two_pass_file_beside_another_exports_half_size_model_is_refused_when_
         f"{init_path}, beside {path}, is not the half-size first pass of its two-pass export (size 12x16 (HxW), not "
         "8x16 (HxW)): keep the two files of one export together, or export again"
     )
+    from rtstereo.cli import main
+
+    assert main(["models", str(path)]) == 0  # it ended "use it: rtstereo predict LEFT RIGHT --model cre.onnx"
+    assert capsys.readouterr().out.endswith(f"  use it: it does not run as it is: {caught.value}\n")
     toy_single(init_path)  # a single-pass export of the toy network
     with pytest.raises(CheckpointError, match=r"\(role single, not init; size 16x24 \(HxW\), not 8x16 \(HxW\)\): keep"):
         rtstereo.load(str(path))
     path, init_path = toy_two_pass(tmp_path / "cre.onnx")  # the export's own pair runs
     assert rtstereo.load(str(path)).predict(*[np.full((16, 32, 3), 90, np.uint8)] * 2).disparity_px.shape == (16, 32)
+
+
+def test_a_file_fixed_below_two_cells_of_its_coarsest_level_is_warned_about_when_loaded(tmp_path):
+    """An export at 8x8 of a network whose coarsest level is 1/8 gave meaningless maps without a word: the predictor
+    warns of a pair it runs at its own size only, and a fixed-size file runs every pair at its own."""
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    path = toy_single(tmp_path / "tiny.onnx", size_hw=(8, 16))
+    with pytest.warns(SmallInputWarning) as caught:
+        rtstereo.load(str(path))
+    assert [str(w.message) for w in caught if w.category is SmallInputWarning] == [
+        f"{path} is fixed at 8x16 (HxW), where toy-net's coarsest level (1/8) spans fewer than two cells: every map "
+        "it gives is not meaningful; export it at 16x16 or more"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallInputWarning)
+        rtstereo.load(str(toy_single(tmp_path / "fine.onnx", size_hw=(16, 16))))
 
 
 def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):

@@ -290,8 +290,9 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
 
 
 # Checkpoint names a run folder gives every run (`rtstereo train`'s best.pt and last.pt, the packaged
-# networks' state.pt): alone they would make two runs' results overwrite each other.
-RUN_CHECKPOINT_STEMS = ("best", "last", "state")
+# networks' state.pt, RT-Stereo's onnx_export.py's model.onnx): alone they would make two runs' results overwrite
+# each other.
+RUN_CHECKPOINT_STEMS = ("best", "last", "state", "model")
 
 
 def _file_label(path: str) -> str:
@@ -301,6 +302,8 @@ def _file_label(path: str) -> str:
     Examples:
         >>> _file_label("runs/mine/best.pt"), _file_label("best.pt"), _file_label("w/anynet_kitti2012.tar")
         ('mine_best', 'best', 'anynet_kitti2012')
+        >>> _file_label("rt-stereo/fp16/model.onnx")
+        'fp16_model'
     """
     file = Path(path)
     if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name not in ("", ".."):

@@ -114,6 +114,26 @@ def int8_source_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_fp32{output.suffix}")
 
 
+def warn_size_too_small(model: str, size_hw: tuple[int, int], divisor: int, dynamic: bool) -> None:
+    """Warn that a fixed export size leaves the network's coarsest level under two cells across: the file then runs
+    every pair at a size where its map means nothing (``predict`` warns so of such a pair; of a fixed-size file it
+    could not), and the parity check passes all the same, PyTorch's map being as meaningless. A dynamic export runs
+    each pair at its own size, where ``predict`` warns."""
+    from ..errors import warn
+    from ..runtime.predictor import SmallInputWarning, too_small_for
+
+    if dynamic or not too_small_for(size_hw, divisor):
+        return
+    height, width = size_hw
+    larger = f"{max(height, 2 * divisor)}x{max(width, 2 * divisor)}"
+    warn(
+        f"{model} at {height}x{width} (HxW): its coarsest level (1/{divisor}) spans fewer than two cells, so every "
+        f"pair this file runs gives a disparity that is not meaningful, whatever the parity check says (at least "
+        f"{divisor + 1} px each way is needed: export at --size {larger} or more)",
+        SmallInputWarning,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..export.onnx_export import (
         ParityError,
@@ -166,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     # before the export's own checks of the size and its memory could refuse it in one line.
     check_size(spec, module, args.size)
     check_export_memory(spec, settings, args.size, args.dynamic)
+    warn_size_too_small(spec.name, args.size, int(spec.size_divisor or 1), args.dynamic)
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it (int8_source_path).
     fp32_output = int8_source_path(output) if args.int8 else output

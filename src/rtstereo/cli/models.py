@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError, install_command
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     alias = matches_name("default", args.pattern)
     if not names and not alias:
-        raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
+        raise InputError(f"no model matches --pattern '{args.pattern}'{_part_of_names(args.pattern)}")
     width = max(len(n) for n in [*names, "default"])
     column = max(len(weights_column(get_spec(name))) for name in [*names, DEFAULT_ALIAS])
     for name in names:
@@ -122,6 +123,25 @@ def run(args: argparse.Namespace) -> int:
         weights = weights_column(get_spec(DEFAULT_ALIAS))
         print(f"{'default':<{width}}  {'alias':<9}  {weights:<{column}}  -> {DEFAULT_ALIAS}")
     return 0
+
+
+def _part_of_names(pattern: str) -> str:
+    """The end of the message of a pattern that matches no whole name: where it is part of some (``gwc``, which
+    matched nothing, is in gwcnet-g and gwcnet-gc), the pattern that finds them; else where every model is listed.
+
+    Examples:
+        >>> _part_of_names("gwc")
+        " (a pattern matches whole names: --pattern '*gwc*' lists gwcnet-g, gwcnet-gc)"
+        >>> _part_of_names("zz*")
+        ' (every model: rtstereo models)'
+    """
+    if any(c in pattern for c in "*?["):
+        return " (every model: rtstereo models)"
+    around = f"*{pattern}*"
+    names = [*list_models(around), *(["default"] if matches_name("default", around) else [])]
+    if not names:
+        return " (every model: rtstereo models)"
+    return f" (a pattern matches whole names: --pattern '{around}' lists {', '.join(names)})"
 
 
 def weights_column(spec: ModelSpec) -> str:
@@ -224,6 +244,11 @@ def describe_onnx(path: Path) -> int:
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
+    if contract.role == "init" and contract.fixed_size_hw:  # it is never given a pair: its refinement model feeds it
+        size = (
+            f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW), half its refinement model's, which halves "
+            f"each pair for it ({refinement_path(path).name} takes pairs of other sizes)"
+        )
     order = ""
     if contract.role == "rt-stereo":
         made = f"its onnx_export.py; {contract.precision}; not an rtstereo export"
@@ -248,6 +273,7 @@ def describe_onnx(path: Path) -> int:
     for key, value in contract.settings.items():
         print(f"    {key} = {value!r}")
     present = not contract.companion or path.with_name(contract.companion).is_file()
+    mismatch = _companion_mismatch(contract, path) if contract.companion and present else None
     if contract.companion:
         missing = "" if present else " (missing beside it: this file does not run without it)"
         print(f"  companion (half-size pass): {contract.companion}{missing}")
@@ -271,12 +297,28 @@ def describe_onnx(path: Path) -> int:
             f"  use it: it does not run as it is: its half-size first pass {contract.companion} is missing beside it: "
             "keep the two files together, or export again"
         )
+    elif mismatch is not None:  # another export's half-size file beside it: predict refuses the pair
+        print(f"  use it: it does not run as it is: {mismatch}")
     elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
         refinement = refinement_path(path)
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
     else:
         print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0
+
+
+def _companion_mismatch(contract: Any, path: Path) -> str | None:
+    """Why the half-size file beside a two-pass refinement model is not its export's own (as loading it refuses it),
+    or ``None`` when it is."""
+    from ..runtime.onnx import check_companion, read_contract
+    from ..runtime.providers import open_session
+
+    init_path = path.with_name(contract.companion)
+    try:
+        check_companion(contract, path, read_contract(open_session(init_path), init_path), init_path)
+    except CheckpointError as exc:
+        return str(exc)
+    return None
 
 
 def _channel_order(model: str) -> str | None:

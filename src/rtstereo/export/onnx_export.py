@@ -239,7 +239,7 @@ def build_network(
         weights = path
     spec = get_spec(name)
     if spec.kind != "network":
-        raise InputError(f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export")
+        raise InputError(_nothing_to_export(spec))
     resolved = spec.resolve_settings(overrides)
     if weights is None and spec.needs_weights and not random_weights:
         raise InputError(
@@ -260,6 +260,24 @@ def build_network(
         warn_unread_settings(weights, metadata, resolved, set(overrides))
         digest = sha256_of_file(local)
     return spec, resolved, module.eval(), digest
+
+
+def _nothing_to_export(spec: ModelSpec) -> str:
+    """Why a model that is not a PyTorch network is not exported; for a packaged ONNX network, where the PyTorch
+    state it was exported from is (it said "nothing to export" alone: no way to a fixed-size, fp16 or int8 file)."""
+    from ..models import PACKAGED_SOURCES, packaged_network_source
+
+    if spec.name not in PACKAGED_SOURCES:
+        return f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export"
+    source = packaged_network_source(spec.name)
+    where = f"{source}" if source else f"PATH/TO/{PACKAGED_SOURCES[spec.name]}"
+    origin = "" if source else f" ({PACKAGED_SOURCES[spec.name]} of the rtstereo source repository)"
+    return (
+        f"model '{spec.name}' ships as an ONNX file (any size, fp32), not a PyTorch network; an export of it at a "
+        f"fixed size, in fp16 or int8, starts from the PyTorch state it was exported from{origin}: rtstereo export "
+        f"{where} --size HxW -o FILE.onnx (and predict with --set fill_left_border=true --set refine_edges=true for "
+        f"{spec.name}'s post-processing)"
+    )
 
 
 def weights_digest(module: Any) -> str:

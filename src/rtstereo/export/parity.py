@@ -195,12 +195,17 @@ def fit_to_size(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
         (64, 128, 3)
     """
     height, width = size_hw
-    scale = max(height / image.shape[0], width / image.shape[1])
-    new_w, new_h = max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale))
+    source_h, source_w = image.shape[:2]
+    scale = max(height / source_h, width / source_w)
+    # The centred window that covers the size is cut before resizing: the whole image resized first was an
+    # intermediate of (H * scale, W * scale), 9.6 GB for --size 32x65536 from the 240x320 example pair.
+    window_h, window_w = (
+        min(side, max(1, round(target / scale))) for side, target in ((source_h, height), (source_w, width))
+    )
+    top, left = (source_h - window_h) // 2, (source_w - window_w) // 2
+    window = image[top : top + window_h, left : left + window_w]
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return np.ascontiguousarray(resized[top : top + height, left : left + width])
+    return np.ascontiguousarray(cv2.resize(window, (width, height), interpolation=interpolation))
 
 
 def parity_pair(

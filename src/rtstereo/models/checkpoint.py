@@ -27,6 +27,8 @@ from ..errors import CheckpointError, missing_file_message, require
 from ..io.atomic import partial_path
 
 FORMAT_TAG = "rtstereo-checkpoint"
+# Suffixes that name a checkpoint file (rtstereo's, or a published network's own).
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
 
 
 def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") -> Any:
@@ -44,8 +46,10 @@ def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") ->
         CheckpointError: the file is missing, truncated, or not a PyTorch file.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it")
+    if path.is_dir():  # the files it holds are named: it said "give the checkpoint file inside it" alone
+        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES)
+        listed = f" ({', '.join(inside[:4])}{', ...' if len(inside) > 4 else ''})" if inside else " (it holds none)"
+        raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it{listed}")
     if not path.is_file():
         raise CheckpointError(missing_file_message(what, path))
     if path.stat().st_size == 0:

@@ -45,7 +45,7 @@ from ..text import shortened
 from .agreement import check_action
 from .backends import Backend
 from .postprocess import POSTPROCESS_SETTINGS
-from .predictor import KEEP_ASPECT_ADVICE, Predictor
+from .predictor import KEEP_ASPECT_ADVICE, Predictor, SmallInputWarning, too_small_for
 from .providers import (  # noqa: F401 - re-exported: the session functions were defined here before
     GPU_PROVIDERS,
     PROVIDER_NAMES,
@@ -616,6 +616,15 @@ def load_onnx(
         from .rt_stereo_onnx import NoMetadataWarning, assumed
 
         warn(assumed(contract, path), NoMetadataWarning)
+    fixed_hw = contract.fixed_size_hw
+    if fixed_hw and contract.role != "public" and too_small_for(fixed_hw, contract.size_divisor):
+        # The predictor warns so of a pair it runs at its own size; every pair runs at this file's size, unsaid.
+        warn(
+            f"{path} is fixed at {fixed_hw[0]}x{fixed_hw[1]} (HxW), where {contract.model}'s coarsest level "
+            f"(1/{contract.size_divisor}) spans fewer than two cells: every map it gives is not meaningful; export it "
+            f"at {max(fixed_hw[0], 2 * contract.size_divisor)}x{max(fixed_hw[1], 2 * contract.size_divisor)} or more",
+            SmallInputWarning,
+        )
     return Predictor(
         contract.spec(registered),
         contract.settings,
