@@ -52,6 +52,13 @@ def test_the_colour_range_of_max_disp_is_the_range_sgbm_searches(run_cli, two_vi
     assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
 
 
+def test_the_colour_range_of_a_range_given_with_set_is_that_of_max_disp(run_cli, two_videos, tmp_path):
+    """--set max_disp=20 (as predict takes it) left the colours at the first frames' own range, --max-disp 20 at 32."""
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--model", "sgbm", "--set", "max_disp=20")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
+
+
 def test_the_colour_range_of_max_disp_with_the_default_hybrid_is_max_disp_not_its_networks_192_px():
     """--max-disp 20 with the default model coloured 0..192 px (the hybrid's network range): the map looked uniform."""
     import rtstereo

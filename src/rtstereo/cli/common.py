@@ -355,6 +355,17 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def given_max_disp(args: argparse.Namespace) -> float | None:
+    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the top of predict's and video's
+    previews: given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite
+    number). ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
+    try:
+        value = float(settings_from_args(args).get("max_disp"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 1 else None
+
+
 # The least value of each setting that some model takes: CREStereo, the one model with iterations, needs 2 of them
 # (its coarse levels run iters // 2 steps), so "--iters must be >= 1" would send the user to a value refused next.
 SETTING_MINIMUM = {"max_disp": 1, "iters": 2}

@@ -30,6 +30,7 @@ from .common import (
     add_calib_unit_arg,
     add_fit_arg,
     add_model_args,
+    given_max_disp,
     kitti_colour_warning,
     output_path_arg,
     predictor_from_args,
@@ -252,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
-        colour_max_disp_px=_given_max_disp(args),
+        colour_max_disp_px=given_max_disp(args),
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
@@ -274,17 +275,6 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
         remove_empty(made)
         raise
-
-
-def _given_max_disp(args: argparse.Namespace) -> float | None:
-    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the preview's top, as video's:
-    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite number).
-    ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
-    try:
-        value = float(settings_from_args(args).get("max_disp"))
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value >= 1 else None
 
 
 def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:

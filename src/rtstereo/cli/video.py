@@ -32,6 +32,7 @@ from .common import (
     add_calib_unit_arg,
     add_fit_arg,
     add_model_args,
+    given_max_disp,
     kitti_colour_warning,
     output_path_arg,
     parse_size_hw,
@@ -644,7 +645,7 @@ def _refuse_a_size_no_memory_holds(
         raise InputError(f"--size {args.size}: {exc}" if args.size else str(exc)) from None
 
 
-def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
+def _colour_top_px(max_disp_px: float | None, predictor: Any) -> float | None:
     """The top of the colour range for ``--max-disp`` (:func:`~rtstereo.io.disparity.given_range_top_px`, as
     ``predict``'s ``_color.png``): the range OpenCV's matchers search, a multiple of 16 (``--max-disp 20`` searches 32:
     20-31 px all showed the top colour), else ``--max-disp`` (the default hybrid's ``max_disp_px`` is its network's
@@ -759,7 +760,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         window=window,
         prepare=step,
         temporal=temporal,
-        colour_scale=ColourScale(_colour_top_px(args.max_disp, predictor)),
+        colour_scale=ColourScale(_colour_top_px(given_max_disp(args), predictor)),
         max_frames=args.max_frames,
         progress=not args.quiet,
         progress_label=verb,
