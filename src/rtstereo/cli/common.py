@@ -366,6 +366,26 @@ def given_max_disp(args: argparse.Namespace) -> float | None:
     return value if math.isfinite(value) and value >= 1 else None
 
 
+def check_pair_args(args: argparse.Namespace) -> None:
+    """Refuse LEFT RIGHT and ``--pairs`` given together, a LEFT without its RIGHT, or no pair at all, in the same
+    words for every verb that reads pairs (``predict``, ``adapt``).
+
+    Raises:
+        InputError: what is missing or given twice.
+    """
+    if args.pairs is not None:
+        if args.left is not None or args.right is not None:
+            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
+        return
+    if args.left is not None and args.right is None:  # it said "expected LEFT RIGHT" of a LEFT it had
+        raise InputError(
+            f"expected RIGHT after LEFT {args.left}: a pair is two images, one per camera (files, folders, globs or "
+            "URLs), or give --pairs MANIFEST.csv"
+        )
+    if args.left is None or args.right is None:
+        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
+
+
 # The least value of each setting that some model takes: CREStereo, the one model with iterations, needs 2 of them
 # (its coarse levels run iters // 2 steps), so "--iters must be >= 1" would send the user to a value refused next.
 SETTING_MINIMUM = {"max_disp": 1, "iters": 2}

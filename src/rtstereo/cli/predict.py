@@ -30,6 +30,7 @@ from .common import (
     add_calib_unit_arg,
     add_fit_arg,
     add_model_args,
+    check_pair_args,
     given_max_disp,
     kitti_colour_warning,
     output_path_arg,
@@ -333,17 +334,9 @@ def _names_a_file(text: str) -> bool:
 
 
 def _sources(args: argparse.Namespace) -> list[PairSource]:
+    check_pair_args(args)
     if args.pairs is not None:
-        if args.left is not None or args.right is not None:
-            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
         return read_manifest(args.pairs)  # it warns of a pair's files listed again
-    if args.left is not None and args.right is None:  # it said "expected LEFT RIGHT" of a LEFT it had
-        raise InputError(
-            f"expected RIGHT after LEFT {args.left}: a pair is two images, one per camera (files, folders, globs or "
-            "URLs), or give --pairs MANIFEST.csv"
-        )
-    if args.left is None or args.right is None:
-        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
 
 
