@@ -457,14 +457,15 @@ MADE_WITH_OPTIONS = {
 }
 
 
-def failure_reason(exc: BaseException) -> str:
-    """One line that says why a pair failed: rtstereo's own message, or the exception's type and text.
+def failure_reason(exc: BaseException, names: Sequence[object] = ()) -> str:
+    """One line that says why a pair failed: rtstereo's own message, or the exception's type and text; the pair's
+    file ``names`` it holds whole, a line break in one escaped (:func:`~rtstereo.text.first_line`).
 
     Examples:
         >>> failure_reason(ValueError("bad\\nsecond line"))
         'ValueError: bad'
     """
-    text = first_line(exc)
+    text = first_line(exc, names)
     if isinstance(exc, RtStereoError):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -486,7 +487,7 @@ def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOu
             warnings.simplefilter("always")
             pair = source.load(index)
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
-        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.status, outcome.error = FAILED, failure_reason(exc, (source.left, source.right))
         pair = None
     outcome.warning = _said(outcome.warning, caught)
     outcome.read_ms = (time.perf_counter() - t0) * 1000
@@ -517,7 +518,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             job.write(result, outcome.name, job.made_with(predictor) | recorded)
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
-        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.status, outcome.error = FAILED, failure_reason(exc, (outcome.left, outcome.right))
         outcome.warning = _said(outcome.warning, caught)  # what led to the failure, said with it
         return outcome
     outcome.status = DONE
@@ -650,7 +651,7 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
         job.refuse_over_budget(predictor, source)
     except RtStereoError as exc:  # the pair fails, as it would once decoded, and the batch goes on
         failed = PairOutcome(index, source.name, source.left, source.right, worker=worker_label())
-        failed.error = failure_reason(exc)
+        failed.error = failure_reason(exc, (source.left, source.right))
         return failed
     pair, outcome = load_pair(source, index)
     if pair is None:
