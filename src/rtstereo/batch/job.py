@@ -50,7 +50,7 @@ from ..sinks.files import (
 )
 from ..sinks.pointcloud import NEEDS_CALIBRATION, PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
-from ..text import counted, first_line
+from ..text import counted, first_line, shortened
 from ..types import Calibration, DisparityResult, StereoPair, views_size_problem
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome, join_warnings, warning_messages
 
@@ -415,7 +415,24 @@ class BatchJob:
         beyond = beyond_width_warning(result)
         if beyond is not None:
             warn(beyond)
+        wide = self._range_beyond_width(result.disparity_px.shape[1])
+        if wide is not None:
+            warn(wide)
         return result
+
+    def _range_beyond_width(self, width_px: int) -> str | None:
+        """The note for a range given (``colour_max_disp_px``) past the image's width, which every disparity stays
+        below, ``None`` for one within it: the hybrid ran silently at ``--max-disp 100000`` on a 320-px pair, its
+        preview coloured 0-100000 px (one colour)."""
+        top = self.colour_max_disp_px
+        if top is None or top <= width_px:
+            return None
+        given = f"{top:g}" if isinstance(top, float) else shortened(top)
+        preview = f": the colour preview spans 0-{width_px} px" if "color" in self.formats and not self.to_file else ""
+        return (
+            f"--max-disp {given} (max_disp= in Python) is beyond the image's width, {width_px} px, which every "
+            f"disparity stays below{preview}; give a --max-disp near the scene's largest disparity"
+        )
 
     @staticmethod
     def recorded(result: DisparityResult, preparation: dict[str, Any]) -> DisparityResult:
@@ -432,6 +449,8 @@ class BatchJob:
         if self.to_file:
             return [save_single_file(result, self.output, made_with)]
         top_px = given_range_top_px(self.colour_max_disp_px, result.settings.get("searched_disp"))
+        if top_px is not None:  # a range past the width (said by predict) would draw every disparity in one colour
+            top_px = min(top_px, float(result.disparity_px.shape[1]))
         return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with, top_px)
 
 
