@@ -1125,8 +1125,9 @@ def test_frames_too_wide_for_an_mp4_are_refused_before_the_model_loads(run_cli, 
         and out == ""
         and err.endswith(
             f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4100 (HxW) image "
-            "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames (e.g. "
-            "--size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)\n"
+            "beside its coloured disparity, are 16x8200, and MPEG-4 holds at most 8190 px a side: resize the frames "
+            "(e.g. --size 14x4094), or leave out -o and write the disparity as 16-bit PNGs at full size "
+            "(--output-prefix)\n"
         )
     ), err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
