@@ -325,6 +325,29 @@ def test_no_output_option_takes_a_dash_for_standard_output(capsys, argv):
     assert "-: outputs are written to files, not to standard output: give a path (./- " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [argv for argv, _ in OUTPUT_OPTIONS])
+@pytest.mark.parametrize("name", [".png", "o/.PFM", ".mp4", ".onnx"])
+def test_no_output_option_takes_a_suffix_without_a_name(capsys, argv, name):
+    """predict -o .png made a hidden folder named .png, where a file was meant."""
+    from rtstereo.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([a.format(url=name) for a in argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    base = name.rsplit("/", 1)[-1]
+    example = name[: -len(base)] + "out" + base
+    said = f"{name}: a suffix without a name, which would write a hidden file or folder named {base}: give the name "
+    assert f"{said}before it (e.g. {example}), or end the path with '/' for a folder of that name" in err, err
+
+
+def test_an_output_folder_named_as_a_suffix_is_taken_with_a_slash(tmp_path):
+    from rtstereo.cli import build_parser
+
+    assert build_parser().parse_args(["predict", "L", "R", "-o", ".png/"]).output == ".png/"
+    assert build_parser().parse_args(["predict", "L", "R", "-o", "x.png"]).output == "x.png"
+
+
 def test_predict_file_url(capsys, tmp_path, pair_files):
     lp, rp = pair_files
     code, out, err = run_cli(capsys, "predict", lp.as_uri(), rp.as_uri(), "--model", "sgbm", "--max-disp", 16)

@@ -50,14 +50,38 @@ def output_path_arg(text: str) -> str:
             "-: outputs are written to files, not to standard output: give a path (./- for one named '-')"
         )
     if not is_url(text):
-        return text
+        return _named_before_its_suffix(text)
     host = urllib.parse.urlparse(text).netloc
     path = file_url_path(text)
     if path is None or host.lower() not in ("", "localhost"):
         raise argparse.ArgumentTypeError(
             f"{text}: outputs are written to local files, not to URLs: give a path (or a file:///path URL)"
         )
-    return path
+    return _named_before_its_suffix(path)
+
+
+# The suffixes of the files rtstereo's verbs write (maps, previews, videos, models, reports, calibrations, clouds).
+OUTPUT_FILE_SUFFIXES = (
+    *(".png", ".pfm", ".npy", ".jpg", ".jpeg", ".tif", ".tiff", ".mp4", ".m4v", ".mov", ".onnx", ".pt", ".pth"),
+    *(".ckpt", ".json", ".csv", ".parquet", ".md", ".txt", ".npz", ".yaml", ".yml", ".xml", ".ply", ".glb", ".rrd"),
+)
+
+
+def _named_before_its_suffix(path: str) -> str:
+    """``path``, unless its last part is a suffix alone (``-o .png``), which Python reads as a hidden name without a
+    suffix: predict made a hidden folder ``.png``, where a file was meant.
+
+    Raises:
+        argparse.ArgumentTypeError: such a path (one ending in ``/`` names a folder, and is kept).
+    """
+    name = os.path.basename(path)
+    if name.lower() not in OUTPUT_FILE_SUFFIXES:
+        return path
+    example = os.path.join(os.path.dirname(path), f"out{name}")
+    raise argparse.ArgumentTypeError(
+        f"{path}: a suffix without a name, which would write a hidden file or folder named {name}: give the name "
+        f"before it (e.g. {example}), or end the path with '/' for a folder of that name"
+    )
 
 
 def add_calib_unit_arg(group) -> None:
