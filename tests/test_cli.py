@@ -99,6 +99,26 @@ def test_the_colour_preview_tops_at_a_range_given_with_set_as_at_one_given_with_
     assert (tmp_path / "given" / "l_color.png").read_bytes() == (tmp_path / "set" / "l_color.png").read_bytes()
 
 
+def test_a_range_given_past_the_images_width_is_said_and_the_preview_tops_at_the_width(capsys, tmp_path, pair_files):
+    """The default hybrid at --max-disp 100000 on a 96-px pair ran without a word, its preview coloured 0-100000 px."""
+    lp, rp = pair_files
+    for side, image in (("L", lp), ("R", rp)):  # a batch, whose pairs' warnings come as lines
+        (tmp_path / side).mkdir()
+        image.rename(tmp_path / side / "l.png")
+    lp, rp = tmp_path / "L", tmp_path / "R"
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--max-disp", 100000, "-o", tmp_path / "a")
+    assert code == 0, err
+    said = (
+        "warning: l: --max-disp 100000 (max_disp= in Python) is beyond the image's width, 96 px, which every "
+        "disparity stays below: the colour preview spans 0-96 px; give a --max-disp near the scene's largest disparity"
+    )
+    assert said in err, err
+    assert json.loads((tmp_path / "a" / "l.json").read_text())["color_preview"]["range_px"] == [0.0, 96.0]
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--max-disp", 90, "-o", tmp_path / "b")  # within: no word
+    assert code == 0 and "beyond the image's width" not in err, err
+    assert json.loads((tmp_path / "b" / "l.json").read_text())["color_preview"]["range_px"] == [0.0, 90.0]
+
+
 def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
     before = cv2.getNumThreads()
@@ -303,6 +323,29 @@ def test_no_output_option_takes_a_dash_for_standard_output(capsys, argv):
         build_parser().parse_args([a.format(url="-") for a in argv])
     assert exit_info.value.code == 2
     assert "-: outputs are written to files, not to standard output: give a path (./- " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [argv for argv, _ in OUTPUT_OPTIONS])
+@pytest.mark.parametrize("name", [".png", "o/.PFM", ".mp4", ".onnx"])
+def test_no_output_option_takes_a_suffix_without_a_name(capsys, argv, name):
+    """predict -o .png made a hidden folder named .png, where a file was meant."""
+    from rtstereo.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([a.format(url=name) for a in argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    base = name.rsplit("/", 1)[-1]
+    example = name[: -len(base)] + "out" + base
+    said = f"{name}: a suffix without a name, which would write a hidden file or folder named {base}: give the name "
+    assert f"{said}before it (e.g. {example}), or end the path with '/' for a folder of that name" in err, err
+
+
+def test_an_output_folder_named_as_a_suffix_is_taken_with_a_slash(tmp_path):
+    from rtstereo.cli import build_parser
+
+    assert build_parser().parse_args(["predict", "L", "R", "-o", ".png/"]).output == ".png/"
+    assert build_parser().parse_args(["predict", "L", "R", "-o", "x.png"]).output == "x.png"
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):

@@ -356,7 +356,8 @@ def evaluate(
                     raise
                 from .batch.job import failure_reason
 
-                failure = {"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)}
+                reason = failure_reason(exc, sample.files())
+                failure = {"name": sample.name, "left": str(sample.left_path), "error": reason}
                 report.failures.append(failure)
                 if not on_error(sample, exc):
                     break

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and the like, as Ray puts in its errors
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f]")  # control characters: a line break, a tab, an escape
 
 
 def counted(count: int, noun: str, nouns: str | None = None) -> str:
@@ -84,16 +85,34 @@ def share(fraction: float) -> str:
     return f"{percent:.{digits}f} %"
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, names: Sequence[object] = ()) -> str:
     """The first line of an exception's text, without terminal colour codes ("" when it has none: a bare
-    ``RuntimeError()`` made ``str(exc).splitlines()[0]`` raise IndexError).
+    ``RuntimeError()`` made ``str(exc).splitlines()[0]`` raise IndexError); each of ``names`` (the files it may be
+    about) that holds a line break is kept whole, escaped (:func:`on_one_line`), not cut at it.
 
     Examples:
         >>> first_line(RuntimeError("\\x1b[36mray::MapWorker\\x1b[39m failed\\ndetails")), first_line(RuntimeError())
         ('ray::MapWorker failed', '')
+        >>> first_line(RuntimeError("cannot read L/c\\nd.png\\ndetails"), ["L/c\\nd.png"])
+        'cannot read L/c\\\\nd.png'
     """
-    text = _TERMINAL_CODES.sub("", str(exc)).strip()
+    text = str(exc)
+    for name in map(str, names):
+        if _LINE_BREAKING.search(name):
+            text = text.replace(name, on_one_line(name))
+    text = _TERMINAL_CODES.sub("", text).strip()
     return text.splitlines()[0].strip() if text else ""
+
+
+def on_one_line(name: object) -> str:
+    """``name`` (a path or text) with its control characters written as escapes (``\\n``, ``\\t``, ``\\x1b``): a
+    file name may hold a line break, which cut a one-line message at it ("cannot read L/c" of ``L/c<newline>d.png``).
+
+    Examples:
+        >>> on_one_line("L/c\\nd.png"), on_one_line("a\\tb\\x1b.png"), on_one_line("plain.png")
+        ('L/c\\\\nd.png', 'a\\\\tb\\\\x1b.png', 'plain.png')
+    """
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], str(name))
 
 
 def is_utf8(name: object) -> bool:

@@ -32,6 +32,18 @@ def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_pat
     assert names[2:] == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
 
 
+def test_a_failed_pair_whose_name_holds_a_line_break_is_named_whole_on_one_line(capsys, tmp_path, three_pairs):
+    """A left image named "c<newline>d.png" failed as "cannot read .../c", on a line of its own, then "d.png"."""
+    left, right = three_pairs
+    (left / "01.png").rename(left / "c\nd.png")
+    (right / "01.png").rename(right / "c\nd.png")
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1
+    said = f"failed: c\\nd ({left}/c\\nd.png, {right}/c\\nd.png): cannot read {left}/c\\nd.png: not an image"
+    assert said in err, err
+    assert err.endswith(": 1 pair failed: c\\nd\n") and len(err.splitlines()) == 2, err
+
+
 def test_file_urls_of_folders_are_those_folders_batch(capsys, tmp_path, three_pairs):
     """file:///.../L/ said 'file not found: .../L' of the folder that is there."""
     left, right = three_pairs

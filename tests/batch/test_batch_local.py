@@ -197,6 +197,10 @@ def test_failure_reasons_are_one_line():
     assert failure_reason(InputError()) == "InputError"
     assert failure_reason(KeyError("k")) == "KeyError: 'k'"
     assert failure_reason(RuntimeError()) == "RuntimeError"
+    # a line break in a file's name: the reason names it whole, escaped (it said "cannot read L/c")
+    assert failure_reason(InputError("cannot read L/c\nd.png: damaged\nmore"), ("L/c\nd.png", "R/e.png")) == (
+        "cannot read L/c\\nd.png: damaged"
+    )
 
 
 def _summary() -> BatchSummary:

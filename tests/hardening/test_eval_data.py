@@ -367,6 +367,21 @@ def test_eval_cli_reads_a_file_url_and_refuses_a_web_url_as_usage_errors_are(cap
     assert len(err.splitlines()) == 1 and "datasets are read from local folders, not from URLs" in err, err
 
 
+def test_eval_names_a_failed_scene_whose_folder_holds_a_line_break_whole_on_one_line(capsys, tmp_path):
+    """A scene folder named "b<newline>c" whose image was damaged failed as "... cannot read .../b", cut there."""
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    scene = _eth3d_scene(tmp_path / "eth3d" / "b\nc", hw=(40, 72), ndisp=32)
+    (scene / "im0.png").write_bytes(b"damaged")
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    shown = str(scene / "im0.png").replace("\n", "\\n")
+    assert f"rtstereo eval: failed: b\\nc ({shown}): cannot read {shown}: not an image" in err, err
+    assert "rtstereo eval: 1 scene failed: b\\nc (listed in " in err, err
+    failed = json.loads((tmp_path / "res" / "sgbm.json").read_text())["failed"]
+    assert failed[0]["error"].startswith(f"cannot read {shown}: not an image"), failed
+
+
 @pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])
 def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path, calib):
     _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)

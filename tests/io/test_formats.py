@@ -514,6 +514,26 @@ def test_read_image_turns_a_photo_upright_as_its_exif_orientation_says(tmp_path,
     assert np.abs(got.astype(int) - upright).mean() < 3
 
 
+@pytest.mark.parametrize(
+    ("suffix", "said"),
+    [
+        (".gif", "an animated GIF of 3 frames: only its first frame"),
+        (".tif", "a multi-page TIFF of 3 pages: only its first page"),
+    ],
+)
+def test_an_image_file_of_several_frames_or_pages_says_only_the_first_is_read(tmp_path, suffix, said):
+    """The first frame of an animated GIF, or page of a TIFF, was read, and the others left without a word."""
+    frames = [Image.fromarray(np.full((4, 6, 3), 60 * i, np.uint8)) for i in range(3)]
+    path, single = tmp_path / f"a{suffix}", tmp_path / f"one{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    frames[0].save(single)
+    with pytest.warns(UserWarning, match=re.escape(f"{path} is {said} is read; to read another, save that")):
+        assert (read_image(path) == 0).all()  # the first one, as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_image(single)  # one frame: no word
+
+
 def test_a_pair_whose_one_photo_has_an_exif_turn_and_the_other_not_is_told_so(tmp_path):
     """The sizes' refusal named 320x240 and 240x320 and said only that a rectified pair has one size."""
     from rtstereo.types import StereoPair

@@ -53,6 +53,13 @@ def test_the_colour_range_of_max_disp_is_the_range_sgbm_searches(run_cli, two_vi
     assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
 
 
+def test_the_colour_range_of_a_range_given_with_set_is_that_of_max_disp(run_cli, two_videos, tmp_path):
+    """--set max_disp=20 (as predict takes it) left the colours at the first frames' own range, --max-disp 20 at 32."""
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--model", "sgbm", "--set", "max_disp=20")
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
+
+
 def test_the_colour_range_of_max_disp_with_the_default_hybrid_is_max_disp_not_its_networks_192_px():
     """--max-disp 20 with the default model coloured 0..192 px (the hybrid's network range): the map looked uniform."""
     import rtstereo
@@ -61,6 +68,24 @@ def test_the_colour_range_of_max_disp_with_the_default_hybrid_is_max_disp_not_it
     assert _colour_top_px(20, rtstereo.load("default", max_disp=20)) == 20.0
     assert _colour_top_px(20, rtstereo.load("sgbm", max_disp=20)) == 32.0  # the range OpenCV searches
     assert _colour_top_px(None, rtstereo.load("default")) is None  # measured from the first frames
+
+
+def test_a_range_given_past_the_frames_width_is_said_and_the_colours_stop_at_the_width(caplog):
+    """The default hybrid at --max-disp 100000 on 320-px frames coloured 0-100000 px (one colour), without a word."""
+    import logging
+
+    import rtstereo
+    from rtstereo.cli.video import _colour_top_px
+
+    log = logging.getLogger("rtstereo.test")
+    hybrid = rtstereo.load("default", max_disp=100000)
+    with caplog.at_level(logging.WARNING, logger="rtstereo.test"):
+        assert _colour_top_px(100000.0, hybrid, 320, log) == 320.0
+        assert _colour_top_px(300.0, hybrid, 320, log) == 300.0  # within the width: as given, unsaid
+        assert _colour_top_px(400.0, rtstereo.load("sgbm", max_disp=400), 320, log) == 400.0  # SGBM refuses the frames
+    said = "--max-disp 100000 (max_disp= in Python) is beyond the frames' width, 320 px, which every disparity stays "
+    assert [r.getMessage()[: len(said)] for r in caplog.records] == [said], caplog.text
+    assert "the preview's colours span 0-320 px; give a --max-disp near the scene's largest disparity" in caplog.text
 
 
 def test_mov_and_m4v_outputs_keep_their_own_default_summaries(run_cli, two_videos, tmp_path):

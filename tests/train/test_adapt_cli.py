@@ -471,8 +471,10 @@ def test_a_pair_too_large_to_score_within_the_memory_budget_is_refused_before_tr
 
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
-    code, _, err = run_cli(capsys, "adapt", folders[0], *out)
-    assert code == 2 and "expected LEFT RIGHT" in err
+    code, _, err = run_cli(capsys, "adapt", folders[0], *out)  # it said "expected LEFT RIGHT" of the LEFT it had
+    assert code == 2 and f"expected RIGHT after LEFT {folders[0]}: a pair is two images" in err, err
+    code, _, err = run_cli(capsys, "adapt", *out)
+    assert code == 2 and "expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv" in err, err
     code, _, err = run_cli(capsys, "adapt", *folders, "--pairs", tmp_path / "p.csv", *out)
     assert code == 2 and "not both" in err
     code, _, err = run_cli(capsys, "adapt", folders[0], tmp_path / "nothing", *out)

@@ -50,7 +50,7 @@ from ..sinks.files import (
 )
 from ..sinks.pointcloud import NEEDS_CALIBRATION, PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
-from ..text import counted, first_line
+from ..text import counted, first_line, shortened
 from ..types import Calibration, DisparityResult, StereoPair, views_size_problem
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome, join_warnings, warning_messages
 
@@ -413,7 +413,24 @@ class BatchJob:
         beyond = beyond_width_warning(result)
         if beyond is not None:
             warn(beyond)
+        wide = self._range_beyond_width(result.disparity_px.shape[1])
+        if wide is not None:
+            warn(wide)
         return result
+
+    def _range_beyond_width(self, width_px: int) -> str | None:
+        """The note for a range given (``colour_max_disp_px``) past the image's width, which every disparity stays
+        below, ``None`` for one within it: the hybrid ran silently at ``--max-disp 100000`` on a 320-px pair, its
+        preview coloured 0-100000 px (one colour)."""
+        top = self.colour_max_disp_px
+        if top is None or top <= width_px:
+            return None
+        given = f"{top:g}" if isinstance(top, float) else shortened(top)
+        preview = f": the colour preview spans 0-{width_px} px" if "color" in self.formats and not self.to_file else ""
+        return (
+            f"--max-disp {given} (max_disp= in Python) is beyond the image's width, {width_px} px, which every "
+            f"disparity stays below{preview}; give a --max-disp near the scene's largest disparity"
+        )
 
     @staticmethod
     def recorded(result: DisparityResult, preparation: dict[str, Any]) -> DisparityResult:
@@ -430,6 +447,8 @@ class BatchJob:
         if self.to_file:
             return [save_single_file(result, self.output, made_with)]
         top_px = given_range_top_px(self.colour_max_disp_px, result.settings.get("searched_disp"))
+        if top_px is not None:  # a range past the width (said by predict) would draw every disparity in one colour
+            top_px = min(top_px, float(result.disparity_px.shape[1]))
         return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with, top_px)
 
 
@@ -469,14 +488,15 @@ def refuse_one_picture(left: np.ndarray, right: np.ndarray, views: str = "left a
         )
 
 
-def failure_reason(exc: BaseException) -> str:
-    """One line that says why a pair failed: rtstereo's own message, or the exception's type and text.
+def failure_reason(exc: BaseException, names: Sequence[object] = ()) -> str:
+    """One line that says why a pair failed: rtstereo's own message, or the exception's type and text; the pair's
+    file ``names`` it holds whole, a line break in one escaped (:func:`~rtstereo.text.first_line`).
 
     Examples:
         >>> failure_reason(ValueError("bad\\nsecond line"))
         'ValueError: bad'
     """
-    text = first_line(exc)
+    text = first_line(exc, names)
     if isinstance(exc, RtStereoError):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -498,7 +518,7 @@ def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOu
             warnings.simplefilter("always")
             pair = source.load(index)
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
-        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.status, outcome.error = FAILED, failure_reason(exc, (source.left, source.right))
         pair = None
     outcome.warning = _said(outcome.warning, caught)
     outcome.read_ms = (time.perf_counter() - t0) * 1000
@@ -529,7 +549,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             job.write(result, outcome.name, job.made_with(predictor) | recorded)
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
-        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        outcome.status, outcome.error = FAILED, failure_reason(exc, (outcome.left, outcome.right))
         outcome.warning = _said(outcome.warning, caught)  # what led to the failure, said with it
         return outcome
     outcome.status = DONE
@@ -662,7 +682,7 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
         job.refuse_over_budget(predictor, source)
     except RtStereoError as exc:  # the pair fails, as it would once decoded, and the batch goes on
         failed = PairOutcome(index, source.name, source.left, source.right, worker=worker_label())
-        failed.error = failure_reason(exc)
+        failed.error = failure_reason(exc, (source.left, source.right))
         return failed
     pair, outcome = load_pair(source, index)
     if pair is None:

@@ -18,6 +18,7 @@ from .common import (
     ADAPTED_CHECKPOINT_SUFFIXES,
     WEIGHTS_URL_HELP,
     check_output_file,
+    check_pair_args,
     check_torch_threads,
     output_path_arg,
     parse_set_values,
@@ -392,17 +393,14 @@ def _sources(args: argparse.Namespace):
     from ..sources.manifest import RepeatedPairWarning, read_manifest
     from ..sources.pairs import resolve_pairs
 
+    check_pair_args(args)
     if args.pairs is not None:
-        if args.left is not None or args.right is not None:
-            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
         # A pair listed again is kept once (without_repeated_pairs, which says so): the manifest's own warning,
         # "each name gets its own files of the same pair", is predict's, and adapt writes no files per pair; a row
         # listed twice, its name too, is no clash of the names that predict's output files take.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RepeatedPairWarning)
             return read_manifest(args.pairs, rows_may_repeat=True)
-    if args.left is None or args.right is None:
-        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
 
 

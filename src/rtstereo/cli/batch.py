@@ -15,7 +15,7 @@ from ..batch.outcome import DONE, FAILED, SKIPPED, warning_messages
 from ..errors import InputError, OutputError, require_installed
 from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
-from ..text import counted
+from ..text import counted, on_one_line
 from .common import output_path_arg, predictor_from_args, settings_from_args
 
 ENGINES = ("local", "ray")
@@ -173,8 +173,9 @@ def run_batch(
         # a failed pair's too, before its failure: 12-bit data in 16-bit files failed as "the same picture", unsaid why
         say_warnings(outcome)
         if outcome.status == FAILED:
+            left, right = on_one_line(outcome.left), on_one_line(outcome.right)
             tqdm.write(
-                f"rtstereo {verb}: failed: {outcome.name} ({listed_at(outcome)}{outcome.left}, {outcome.right}): "
+                f"rtstereo {verb}: failed: {on_one_line(outcome.name)} ({listed_at(outcome)}{left}, {right}): "
                 f"{outcome.error}",
                 file=sys.stderr,
             )
@@ -279,7 +280,8 @@ def run_batch(
     failures = summary.failures
     if failures:
         names = ", ".join(
-            f"{o.name} ({listed_at(o)[:-2]})" if listed_at(o) else o.name for o in failures[:FAILURES_LISTED]
+            f"{on_one_line(o.name)} ({listed_at(o)[:-2]})" if listed_at(o) else on_one_line(o.name)
+            for o in failures[:FAILURES_LISTED]
         )
         more = f" and {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else ""
         where = f" (details: {summary_path})" if summary_path is not None else ""

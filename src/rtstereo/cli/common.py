@@ -50,14 +50,38 @@ def output_path_arg(text: str) -> str:
             "-: outputs are written to files, not to standard output: give a path (./- for one named '-')"
         )
     if not is_url(text):
-        return text
+        return _named_before_its_suffix(text)
     host = urllib.parse.urlparse(text).netloc
     path = file_url_path(text)
     if path is None or host.lower() not in ("", "localhost"):
         raise argparse.ArgumentTypeError(
             f"{text}: outputs are written to local files, not to URLs: give a path (or a file:///path URL)"
         )
-    return path
+    return _named_before_its_suffix(path)
+
+
+# The suffixes of the files rtstereo's verbs write (maps, previews, videos, models, reports, calibrations, clouds).
+OUTPUT_FILE_SUFFIXES = (
+    *(".png", ".pfm", ".npy", ".jpg", ".jpeg", ".tif", ".tiff", ".mp4", ".m4v", ".mov", ".onnx", ".pt", ".pth"),
+    *(".ckpt", ".json", ".csv", ".parquet", ".md", ".txt", ".npz", ".yaml", ".yml", ".xml", ".ply", ".glb", ".rrd"),
+)
+
+
+def _named_before_its_suffix(path: str) -> str:
+    """``path``, unless its last part is a suffix alone (``-o .png``), which Python reads as a hidden name without a
+    suffix: predict made a hidden folder ``.png``, where a file was meant.
+
+    Raises:
+        argparse.ArgumentTypeError: such a path (one ending in ``/`` names a folder, and is kept).
+    """
+    name = os.path.basename(path)
+    if name.lower() not in OUTPUT_FILE_SUFFIXES:
+        return path
+    example = os.path.join(os.path.dirname(path), f"out{name}")
+    raise argparse.ArgumentTypeError(
+        f"{path}: a suffix without a name, which would write a hidden file or folder named {name}: give the name "
+        f"before it (e.g. {example}), or end the path with '/' for a folder of that name"
+    )
 
 
 def add_calib_unit_arg(group) -> None:
@@ -361,6 +385,37 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if threads is not None and "threads" in settings and not same_number(settings["threads"], threads):
         raise InputError(f"--threads {threads} and --set threads={settings['threads']} disagree: give one of them")
     return settings
+
+
+def given_max_disp(args: argparse.Namespace) -> float | None:
+    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the top of predict's and video's
+    previews: given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite
+    number). ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
+    try:
+        value = float(settings_from_args(args).get("max_disp"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 1 else None
+
+
+def check_pair_args(args: argparse.Namespace) -> None:
+    """Refuse LEFT RIGHT and ``--pairs`` given together, a LEFT without its RIGHT, or no pair at all, in the same
+    words for every verb that reads pairs (``predict``, ``adapt``).
+
+    Raises:
+        InputError: what is missing or given twice.
+    """
+    if args.pairs is not None:
+        if args.left is not None or args.right is not None:
+            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
+        return
+    if args.left is not None and args.right is None:  # it said "expected LEFT RIGHT" of a LEFT it had
+        raise InputError(
+            f"expected RIGHT after LEFT {args.left}: a pair is two images, one per camera (files, folders, globs or "
+            "URLs), or give --pairs MANIFEST.csv"
+        )
+    if args.left is None or args.right is None:
+        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
 
 
 # The least value of each setting that some model takes: CREStereo, the one model with iterations, needs 2 of them

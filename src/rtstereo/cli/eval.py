@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..eval import EvalInterrupted, clamp_search_ranges, evaluate, first_names
 from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
-from ..text import counted, shortened
+from ..text import counted, on_one_line, shortened
 from . import EXIT_INTERRUPTED
 from .batch import FAILURES_LISTED, add_engine_args, predictor_options
 from .bench import check_output_folder
@@ -199,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     report.max_gt_disp_px = args.max_gt_disp
     if args.engine == "ray":
         for failure in report.failures:
-            print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
+            scene, left = on_one_line(failure["name"]), on_one_line(failure["left"])
+            print(f"rtstereo eval: failed: {scene} ({left}): {failure['error']}", file=sys.stderr)
     print_out(report.table())
     # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and the
     # settings given (--set, --max-disp, --iters: one name for one setting however it was given) join the
@@ -223,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if report.failures:
         # as predict names its failed pairs: the first few, each said on its own line already (a set of 400 broken
         # frames gave a line of 400 names)
-        names = first_names([f["name"] for f in report.failures], shown=FAILURES_LISTED)
+        names = first_names([on_one_line(f["name"]) for f in report.failures], shown=FAILURES_LISTED)
         print(
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
@@ -280,7 +281,9 @@ def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene
     progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
     def on_error(sample: Sample, exc: Exception) -> bool:
-        tqdm.write(f"rtstereo eval: failed: {sample.name} ({sample.left_path}): {failure_reason(exc)}", file=sys.stderr)
+        scene, left = on_one_line(sample.name), on_one_line(sample.left_path)
+        reason = failure_reason(exc, sample.files())
+        tqdm.write(f"rtstereo eval: failed: {scene} ({left}): {reason}", file=sys.stderr)
         return not args.fail_fast
 
     with terminate_as_interrupt():

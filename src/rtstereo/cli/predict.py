@@ -30,6 +30,8 @@ from .common import (
     add_calib_unit_arg,
     add_fit_arg,
     add_model_args,
+    check_pair_args,
+    given_max_disp,
     kitti_colour_warning,
     output_path_arg,
     predictor_from_args,
@@ -252,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
-        colour_max_disp_px=_given_max_disp(args),
+        colour_max_disp_px=given_max_disp(args),
     )
     job.check_outputs(sources)
     if args.pairs is None and job.writes_folder:
@@ -274,17 +276,6 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
         remove_empty(made)
         raise
-
-
-def _given_max_disp(args: argparse.Namespace) -> float | None:
-    """The range the user gave, as ``--max-disp`` or ``--set max_disp=`` (the preview's top, as video's:
-    given_range_top_px); ``None`` when none was, or one the model refuses as it loads (below 1, not a finite number).
-    ``--set max_disp=64`` had the preview top at the map's own 99th percentile, ``--max-disp 64`` at 64."""
-    try:
-        value = float(settings_from_args(args).get("max_disp"))
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value >= 1 else None
 
 
 def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
@@ -343,17 +334,9 @@ def _names_a_file(text: str) -> bool:
 
 
 def _sources(args: argparse.Namespace) -> list[PairSource]:
+    check_pair_args(args)
     if args.pairs is not None:
-        if args.left is not None or args.right is not None:
-            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
         return read_manifest(args.pairs)  # it warns of a pair's files listed again
-    if args.left is not None and args.right is None:  # it said "expected LEFT RIGHT" of a LEFT it had
-        raise InputError(
-            f"expected RIGHT after LEFT {args.left}: a pair is two images, one per camera (files, folders, globs or "
-            "URLs), or give --pairs MANIFEST.csv"
-        )
-    if args.left is None or args.right is None:
-        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
     return resolve_pairs(args.left, args.right)
 
 

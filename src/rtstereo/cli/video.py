@@ -33,6 +33,7 @@ from .common import (
     add_calib_unit_arg,
     add_fit_arg,
     add_model_args,
+    given_max_disp,
     kitti_colour_warning,
     output_path_arg,
     parse_size_hw,
@@ -670,16 +671,38 @@ def _refuse_a_size_no_memory_holds(
         raise InputError(f"--size {args.size}: {exc}" if args.size else str(exc)) from None
 
 
-def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
+def _colour_top_px(
+    max_disp_px: float | None, predictor: Any, width_px: int | None = None, log: logging.Logger | None = None
+) -> float | None:
     """The top of the colour range for ``--max-disp`` (:func:`~rtstereo.io.disparity.given_range_top_px`, as
     ``predict``'s ``_color.png``): the range OpenCV's matchers search, a multiple of 16 (``--max-disp 20`` searches 32:
     20-31 px all showed the top colour), else ``--max-disp`` (the default hybrid's ``max_disp_px`` is its network's
-    192 px, which coloured a 20 px scene in one colour); ``None`` measures it."""
+    192 px, which coloured a 20 px scene in one colour); ``None`` measures it. A range past the frames' ``width_px``,
+    which every disparity stays below, stops at the width, said on ``log`` (the hybrid at ``--max-disp 100000``
+    coloured 0-100000 px, in one colour; OpenCV's matchers refuse such frames themselves)."""
     from ..io.disparity import given_range_top_px
 
     backend = getattr(predictor, "backend", None)
     described = backend.describe() if hasattr(backend, "describe") else {}
-    return given_range_top_px(max_disp_px, described.get("searched_disp") if isinstance(described, dict) else None)
+    searched = described.get("searched_disp") if isinstance(described, dict) else None
+    top_px = given_range_top_px(max_disp_px, searched)
+    if top_px is None or width_px is None or top_px <= width_px or (searched or 0) >= width_px:
+        return top_px
+    if log is not None:
+        log.warning(
+            f"--max-disp {max_disp_px:g} (max_disp= in Python) is beyond the frames' width, {width_px} px, which every "
+            f"disparity stays below: the preview's colours span 0-{width_px} px; give a --max-disp near the scene's "
+            "largest disparity"
+        )
+    return float(width_px)
+
+
+def _preview_width_px(args: argparse.Namespace, frame_hw: tuple[int, int] | None) -> int | None:
+    """The width of the disparity maps the preview shows, when known before the first frame: the frames' (``--size``,
+    else the video's header), not that of the maps of ``--rectify`` or of ``--fit crop``'s window."""
+    if frame_hw is None or args.rectify or getattr(args, "fit", None) == "crop":
+        return None
+    return frame_hw[1]
 
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
@@ -785,7 +808,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         window=window,
         prepare=step,
         temporal=temporal,
-        colour_scale=ColourScale(_colour_top_px(args.max_disp, predictor)),
+        colour_scale=ColourScale(
+            _colour_top_px(given_max_disp(args), predictor, _preview_width_px(args, frame_hw), log)
+        ),
         max_frames=args.max_frames,
         progress=not args.quiet,
         progress_label=verb,

@@ -124,6 +124,11 @@ class Sample:
     extra: dict = field(default_factory=dict, compare=False)
     problem: str | None = None
 
+    def files(self) -> tuple[Path, ...]:
+        """The scene's files that it names: images, ground truth, mask and calibration (what its errors may quote)."""
+        named = (self.left_path, self.right_path, self.gt_path, self.nonocc_path, self.calib_path)
+        return tuple(path for path in named if path is not None)
+
     def _check(self) -> None:
         if self.problem is not None:
             raise DatasetError(self.problem)

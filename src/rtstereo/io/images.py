@@ -37,6 +37,8 @@ SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".jp2")
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
 # into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+# The first bytes of a TIFF (and a BigTIFF) file, in either byte order.
+TIFF_HEADS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # EXIF's Orientation tag, and how each of its values turns the stored pixels to show them upright (1: as stored).
 EXIF_ORIENTATION = 0x0112
 ORIENTATION_TURNS = {
@@ -248,7 +250,30 @@ def _decode_turned(source: str | Path) -> tuple[np.ndarray, str | Path, int]:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
+    _warn_of_more_frames(url or path, data)
     return image, url or path, _jpeg_orientation(data)
+
+
+def _warn_of_more_frames(where: str | Path, data: np.ndarray) -> None:
+    """Say that only the first frame of an animated GIF, or the first page of a multi-page TIFF, is read (OpenCV
+    decodes that one): the others were left without a word."""
+    head = data[:4].tobytes()
+    if head == b"GIF8":
+        what, unit = "an animated GIF", "frame"
+    elif head in TIFF_HEADS:
+        what, unit = "a multi-page TIFF", "page"
+    else:
+        return
+    try:  # PIL counts them from their headers; OpenCV would decode every one to count them
+        with opened_with_pil(io.BytesIO(data.tobytes())) as opened:
+            count = int(getattr(opened, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - what PIL cannot parse, OpenCV decoded: one image, as read
+        return
+    if count > 1:
+        warn(
+            f"{where} is {what} of {count} {unit}s: only its first {unit} is read; to read another, save that {unit} "
+            "as an image of its own (a PNG)"
+        )
 
 
 # The brands of ISO media files (an "ftyp" box at byte 4) that hold still images (HEIF, AVIF), not a video.

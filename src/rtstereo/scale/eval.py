@@ -79,7 +79,7 @@ class EvalActor:
                 try:
                     scene = score_sample(self.predictor_for, sample, self.warmed, max_gt_disp_px=self.max_gt_disp_px)
                 except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
-                    error = failure_reason(exc)
+                    error = failure_reason(exc, sample.files())
             rows["index"].append(int(index))
             rows["scene"].append(json.dumps(scene.__dict__, default=_jsonable) if scene is not None else "")
             rows["error"].append(error)
