@@ -964,6 +964,18 @@ def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured
 
 
 @pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
+def test_a_closed_predictor_refuses_a_with_block_at_once(model, settings):
+    """`m.close(); with m:` was entered; the error came only at the block's first predict."""
+    predictor = rtstereo.load(model, **settings)
+    predictor.close()
+    entered = False
+    with pytest.raises(rtstereo.InputError, match=f"^the {model} predictor was closed; load the model again"):
+        with predictor:
+            entered = True
+    assert not entered
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
 def test_a_closed_predictor_on_the_device_says_it_was_closed(textured_pair, model, settings):
     """It said "the opencv backend does not post-process on a device", as if the backend were the matter."""
     left, right = textured_pair

@@ -208,6 +208,8 @@ class HybridPredictor:
         return {**self.network.recorded_settings(), **self.settings}
 
     def __enter__(self) -> HybridPredictor:
+        if isinstance(self.backend, ClosedBackend):  # refused here, not at the block's first predict
+            self.backend.refuse(self.name)
         return self
 
     def __reduce__(self) -> Any:

@@ -338,6 +338,8 @@ class Predictor:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
 
     def __enter__(self) -> Predictor:
+        if isinstance(self.backend, ClosedBackend):  # refused here, not at the block's first predict
+            self.backend.refuse()
         return self
 
     def __reduce__(self) -> Any:
