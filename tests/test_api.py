@@ -1292,6 +1292,26 @@ def test_a_guided_network_given_as_the_model_warns_that_it_runs_unguided(recwarn
     assert not [w for w in recwarn if "guided network" in str(w.message)]
 
 
+def test_the_hybrids_guided_network_called_directly_warns_that_it_runs_unguided(recwarn):
+    """rtstereo.load("default").network.predict(L, R) ran the guided network unguided without a word, where
+    rtstereo.load("rtnet-guided") warns; the hybrid's own pairs, and pairs given hints, say nothing."""
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("default")
+    hybrid.predict(left, right)
+    hybrid.network.predict(left, right, hints=np.full(left.shape[:2], np.nan, np.float32))
+    assert not [w for w in recwarn if "guided network" in str(w.message)]
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
+        hybrid.network.predict(left, right)
+    assert str(caught[0].message).startswith("rtnet-guided is a guided network, which alone gets none of SGBM's ")
+    assert [w.filename for w in caught] == [__file__]
+    recwarn.clear()
+    hybrid.network.predict(left, right)  # once, as load() warns once
+    hybrid.predict(left, right)
+    assert not [w for w in recwarn if "guided network" in str(w.message)]
+
+
 def test_the_registrys_guided_network_named_alone_on_the_command_line_warns(tmp_path):
     """`--model rtnet-guided` ran unguided without a word, where --model FILE of a guided network warns (a process of
     its own: the command line's warnings are lines on stderr, which pytest's capture of warnings would take)."""

@@ -17,7 +17,7 @@ from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
 from .runtime.postprocess import POSTPROCESS_SETTINGS
-from .runtime.predictor import Predictor, check_fit
+from .runtime.predictor import Predictor, check_fit, warn_unguided
 from .types import Calibration, DisparityResult
 
 if TYPE_CHECKING:  # imported where the hybrid is built: its modules are not needed for the other models
@@ -120,25 +120,12 @@ def load(
             predictor.close()
             raise
     if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
-        _warn_unguided(model)
+        warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     if device == "cpu":  # its pre- and post-processing's temporaries are not mapped and zeroed anew for each pair
         keep_freed_memory()
     return predictor
-
-
-def _warn_unguided(path: str) -> None:
-    """Say that a guided network given as the model runs without its hints: what ``adapt --model default`` writes,
-    and the registry's ``rtnet-guided`` (the hybrid's network), ran alone, unguided, and gave a poorer map without a
-    word (``models`` and ``adapt`` say to run it inside the hybrid). A warning, not a refusal: the network still works
-    unguided, and ``predict(..., hints=)`` guides it.
-    """
-    warn(
-        f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
-        f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
-        f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
-    )
 
 
 # The backend each kind of registry model runs on when none is named.

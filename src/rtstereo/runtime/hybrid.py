@@ -190,6 +190,7 @@ class HybridPredictor:
             )
         self.network = network
         network.offers_fit_crop = False  # the hybrid takes no fit="crop"
+        network.unguided_warning_due = network.guided  # the hybrid gives it hints; a direct call gives none
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
         self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
