@@ -687,6 +687,19 @@ def test_a_mistyped_device_or_precision_is_refused_for_every_model(model, option
         rtstereo.load(model, **option)
 
 
+def test_device_and_precision_are_taken_in_any_case_and_recorded_in_lower_case(recwarn):
+    """device="CPU" and precision="FP32" were refused ("device must be cpu or cuda[:N], got 'CPU'"), while model names
+    are taken in any case."""
+    settings = rtstereo.load("rtnet-v5", device="CPU", precision="FP32").recorded_settings()
+    assert (settings["device"], settings["precision"]) == ("cpu", "fp32")
+    rtstereo.load("SGBM", max_disp=16, device="Cpu", precision="Fp32")  # the defaults: nothing to say for sgbm
+    assert not [w for w in recwarn if "applies to networks only" in str(w.message)]
+    with pytest.raises(rtstereo.InputError, match="^device must be cpu or cuda\\[:N\\], got 'GPU'"):  # as given
+        rtstereo.load("sgbm", device="GPU")
+    with pytest.raises(rtstereo.InputError, match="^precision must be fp32, fp16 or bf16, got 'FP64'"):
+        rtstereo.load("sgbm", precision="FP64")
+
+
 def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
     """A list of hints failed with AttributeError: 'list' object has no attribute 'shape'."""
     guided = rtstereo.load("rtnet-guided")
