@@ -180,6 +180,20 @@ def test_unknown_model_names_close_matches():
             rtstereo.load(typo)
 
 
+def test_a_file_given_to_get_spec_is_sent_to_load_which_takes_files():
+    """get_spec("x.onnx") advised "give the path of an exported .onnx file", which get_spec does not take."""
+    with pytest.raises(rtstereo.ModelNotFoundError) as caught:
+        rtstereo.models.get_spec("nets/x.onnx")
+    assert str(caught.value).endswith(
+        "and default (or load an exported .onnx file or an rtstereo checkpoint by its path: "
+        "rtstereo.load('nets/x.onnx'), --model nets/x.onnx)"
+    )
+    with pytest.raises(
+        rtstereo.ModelNotFoundError, match=r"checkpoint by its path: rtstereo.load\(PATH\), --model PATH\)$"
+    ):
+        rtstereo.models.get_spec("foo")
+
+
 def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missing(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     with pytest.raises(rtstereo.errors.CheckpointError, match=f"weights file {tmp_path} is a folder: give the"):
