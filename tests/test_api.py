@@ -868,6 +868,29 @@ def test_a_stereo_pair_refuses_a_label_of_the_wrong_type(textured_pair, field, m
     assert (pair.name, pair.index, pair.timestamp_s) == ("a", 2, 0.5)
 
 
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"index": -1}, "index: expected a whole frame number >= 0, got -1"),
+        (
+            {"timestamp_s": float("inf")},
+            "timestamp_s: expected a finite capture time in seconds, or None (unknown), got inf",
+        ),
+        (
+            {"timestamp_s": np.float32("nan")},
+            "timestamp_s: expected a finite capture time in seconds, or None (unknown), got nan",
+        ),
+    ],
+)
+def test_a_stereo_pair_refuses_a_negative_index_and_a_timestamp_that_is_no_time(textured_pair, field, message):
+    """StereoPair(l, l, index=-1, timestamp_s=float("inf")) was taken as given."""
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.StereoPair(left, right, **field)
+    assert str(caught.value) == message
+    assert rtstereo.StereoPair(left, right, index=0, timestamp_s=-0.5).timestamp_s == -0.5  # before a clock's zero
+
+
 def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair):
     left, right = textured_pair
     values = {"fx_px": 100.0, "fy_px": 100.0, "cx0_px": 10.0, "cx1_px": 10.0, "cy_px": 10.0, "baseline_m": 0.1}

@@ -450,9 +450,14 @@ class StereoPair:
             raise InputError(
                 f"name: expected a str (a label for outputs), got {type(self.name).__name__} {self.name!r:.80}"
             )
-        require_whole(self.index, "index", "a whole frame number")
+        if require_whole(self.index, "index", "a whole frame number") < 0:  # -1 was taken, and numbered files by it
+            raise InputError(f"index: expected a whole frame number >= 0, got {self.index}")
         if self.timestamp_s is not None:
-            require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
+            timestamp_s = require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
+            if not math.isfinite(timestamp_s):  # inf and nan were taken, and a stream's frame rate made of them
+                raise InputError(
+                    f"timestamp_s: expected a finite capture time in seconds, or None (unknown), got {timestamp_s}"
+                )
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {_calibration_hint(self.calibration)}"
