@@ -714,6 +714,16 @@ def test_device_and_precision_are_taken_in_any_case_and_recorded_in_lower_case(r
         rtstereo.load("sgbm", precision="FP64")
 
 
+def test_backend_and_fit_are_taken_in_any_case_as_device_and_precision_are():
+    """backend="OpenCV" was refused as "unknown backend 'OpenCV'", fit="Crop" as "fit: expected one of resize, crop"."""
+    sgbm = rtstereo.load("sgbm", max_disp=16, backend="OpenCV", fit="Resize")
+    assert (sgbm.recorded_settings()["backend"], sgbm.fit) == ("opencv", "resize")
+    with pytest.raises(rtstereo.InputError, match=r"^unknown backend 'Open-CV' \(expected one of: torch, onnxruntime"):
+        rtstereo.load("sgbm", backend="Open-CV")
+    with pytest.raises(rtstereo.InputError, match="^fit: expected one of resize, crop, got 'Cut'"):
+        rtstereo.load("sgbm", fit="Cut")
+
+
 def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
     """A list of hints failed with AttributeError: 'list' object has no attribute 'shape'."""
     guided = rtstereo.load("rtnet-guided")

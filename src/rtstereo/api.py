@@ -17,7 +17,7 @@ from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
 from .runtime.postprocess import POSTPROCESS_SETTINGS
-from .runtime.predictor import Predictor, check_fit, warn_unguided
+from .runtime.predictor import FITS, Predictor, check_fit, warn_unguided
 from .types import Calibration, DisparityResult
 
 if TYPE_CHECKING:  # imported where the hybrid is built: its modules are not needed for the other models
@@ -47,7 +47,7 @@ def load(
         weights: checkpoint file or URL for the registry networks that take one (URLs are downloaded
             once into the cache). Refused for models that carry their weights or have none: classical
             methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
-        backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
+        backend: ``torch``, ``onnxruntime`` or ``opencv`` (in any case); by default the model's natural one.
         device: ``cpu`` or ``cuda[:N]``, or a ``torch.device`` of one (PyTorch / ONNX Runtime; classical methods run
             on the CPU); in any case, recorded in lower case.
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``; in any case, recorded in lower case.
@@ -86,8 +86,11 @@ def load(
     """
     model = _model_argument(model)
     device = _device_argument(device)
-    if isinstance(precision, str) and precision.lower() in PRECISIONS:  # as model names and devices: "FP16" was refused
-        precision = precision.lower()
+    # In any case, as model names are ("FP16", backend="OpenCV", fit="Crop" were refused); a value refused keeps its own
+    precision, backend, fit = (
+        value.lower() if isinstance(value, str) and value.lower() in known else value
+        for value, known in ((precision, PRECISIONS), (backend, BACKENDS), (fit, FITS))
+    )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):  # Path() failed with a bare TypeError
         raise InputError(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
