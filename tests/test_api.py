@@ -180,6 +180,20 @@ def test_unknown_model_names_close_matches():
             rtstereo.load(typo)
 
 
+def test_a_file_given_to_get_spec_is_sent_to_load_which_takes_files():
+    """get_spec("x.onnx") advised "give the path of an exported .onnx file", which get_spec does not take."""
+    with pytest.raises(rtstereo.ModelNotFoundError) as caught:
+        rtstereo.models.get_spec("nets/x.onnx")
+    assert str(caught.value).endswith(
+        "and default (or load an exported .onnx file or an rtstereo checkpoint by its path: "
+        "rtstereo.load('nets/x.onnx'), --model nets/x.onnx)"
+    )
+    with pytest.raises(
+        rtstereo.ModelNotFoundError, match=r"checkpoint by its path: rtstereo.load\(PATH\), --model PATH\)$"
+    ):
+        rtstereo.models.get_spec("foo")
+
+
 def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missing(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     with pytest.raises(rtstereo.errors.CheckpointError, match=f"weights file {tmp_path} is a folder: give the"):
@@ -687,6 +701,29 @@ def test_a_mistyped_device_or_precision_is_refused_for_every_model(model, option
         rtstereo.load(model, **option)
 
 
+def test_device_and_precision_are_taken_in_any_case_and_recorded_in_lower_case(recwarn):
+    """device="CPU" and precision="FP32" were refused ("device must be cpu or cuda[:N], got 'CPU'"), while model names
+    are taken in any case."""
+    settings = rtstereo.load("rtnet-v5", device="CPU", precision="FP32").recorded_settings()
+    assert (settings["device"], settings["precision"]) == ("cpu", "fp32")
+    rtstereo.load("SGBM", max_disp=16, device="Cpu", precision="Fp32")  # the defaults: nothing to say for sgbm
+    assert not [w for w in recwarn if "applies to networks only" in str(w.message)]
+    with pytest.raises(rtstereo.InputError, match="^device must be cpu or cuda\\[:N\\], got 'GPU'"):  # as given
+        rtstereo.load("sgbm", device="GPU")
+    with pytest.raises(rtstereo.InputError, match="^precision must be fp32, fp16 or bf16, got 'FP64'"):
+        rtstereo.load("sgbm", precision="FP64")
+
+
+def test_backend_and_fit_are_taken_in_any_case_as_device_and_precision_are():
+    """backend="OpenCV" was refused as "unknown backend 'OpenCV'", fit="Crop" as "fit: expected one of resize, crop"."""
+    sgbm = rtstereo.load("sgbm", max_disp=16, backend="OpenCV", fit="Resize")
+    assert (sgbm.recorded_settings()["backend"], sgbm.fit) == ("opencv", "resize")
+    with pytest.raises(rtstereo.InputError, match=r"^unknown backend 'Open-CV' \(expected one of: torch, onnxruntime"):
+        rtstereo.load("sgbm", backend="Open-CV")
+    with pytest.raises(rtstereo.InputError, match="^fit: expected one of resize, crop, got 'Cut'"):
+        rtstereo.load("sgbm", fit="Cut")
+
+
 def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
     """A list of hints failed with AttributeError: 'list' object has no attribute 'shape'."""
     guided = rtstereo.load("rtnet-guided")
@@ -841,6 +878,29 @@ def test_a_stereo_pair_refuses_a_label_of_the_wrong_type(textured_pair, field, m
     assert (pair.name, pair.index, pair.timestamp_s) == ("a", 2, 0.5)
 
 
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"index": -1}, "index: expected a whole frame number >= 0, got -1"),
+        (
+            {"timestamp_s": float("inf")},
+            "timestamp_s: expected a finite capture time in seconds, or None (unknown), got inf",
+        ),
+        (
+            {"timestamp_s": np.float32("nan")},
+            "timestamp_s: expected a finite capture time in seconds, or None (unknown), got nan",
+        ),
+    ],
+)
+def test_a_stereo_pair_refuses_a_negative_index_and_a_timestamp_that_is_no_time(textured_pair, field, message):
+    """StereoPair(l, l, index=-1, timestamp_s=float("inf")) was taken as given."""
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as caught:
+        rtstereo.StereoPair(left, right, **field)
+    assert str(caught.value) == message
+    assert rtstereo.StereoPair(left, right, index=0, timestamp_s=-0.5).timestamp_s == -0.5  # before a clock's zero
+
+
 def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair):
     left, right = textured_pair
     values = {"fx_px": 100.0, "fy_px": 100.0, "cx0_px": 10.0, "cx1_px": 10.0, "cy_px": 10.0, "baseline_m": 0.1}
@@ -961,6 +1021,18 @@ def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured
         predictor.predict(left, right)
     predictor.close()  # twice: harmless
     assert "'closed': True" in repr(predictor)
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
+def test_a_closed_predictor_refuses_a_with_block_at_once(model, settings):
+    """`m.close(); with m:` was entered; the error came only at the block's first predict."""
+    predictor = rtstereo.load(model, **settings)
+    predictor.close()
+    entered = False
+    with pytest.raises(rtstereo.InputError, match=f"^the {model} predictor was closed; load the model again"):
+        with predictor:
+            entered = True
+    assert not entered
 
 
 @pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
@@ -1277,6 +1349,26 @@ def test_a_guided_network_given_as_the_model_warns_that_it_runs_unguided(recwarn
     rtstereo.load("hybrid", network=guided)
     rtstereo.load("hybrid")
     rtstereo.load("rtnet-v5")
+    assert not [w for w in recwarn if "guided network" in str(w.message)]
+
+
+def test_the_hybrids_guided_network_called_directly_warns_that_it_runs_unguided(recwarn):
+    """rtstereo.load("default").network.predict(L, R) ran the guided network unguided without a word, where
+    rtstereo.load("rtnet-guided") warns; the hybrid's own pairs, and pairs given hints, say nothing."""
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("default")
+    hybrid.predict(left, right)
+    hybrid.network.predict(left, right, hints=np.full(left.shape[:2], np.nan, np.float32))
+    assert not [w for w in recwarn if "guided network" in str(w.message)]
+    with pytest.warns(rtstereo.RtStereoWarning, match="is a guided network") as caught:
+        hybrid.network.predict(left, right)
+    assert str(caught[0].message).startswith("rtnet-guided is a guided network, which alone gets none of SGBM's ")
+    assert [w.filename for w in caught] == [__file__]
+    recwarn.clear()
+    hybrid.network.predict(left, right)  # once, as load() warns once
+    hybrid.predict(left, right)
     assert not [w for w in recwarn if "guided network" in str(w.message)]
 
 

@@ -17,7 +17,7 @@ from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.heap import keep_freed_memory
 from .runtime.postprocess import POSTPROCESS_SETTINGS
-from .runtime.predictor import Predictor, check_fit
+from .runtime.predictor import FITS, Predictor, check_fit, warn_unguided
 from .types import Calibration, DisparityResult
 
 if TYPE_CHECKING:  # imported where the hybrid is built: its modules are not needed for the other models
@@ -47,10 +47,10 @@ def load(
         weights: checkpoint file or URL for the registry networks that take one (URLs are downloaded
             once into the cache). Refused for models that carry their weights or have none: classical
             methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
-        backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
+        backend: ``torch``, ``onnxruntime`` or ``opencv`` (in any case); by default the model's natural one.
         device: ``cpu`` or ``cuda[:N]``, or a ``torch.device`` of one (PyTorch / ONNX Runtime; classical methods run
-            on the CPU).
-        precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
+            on the CPU); in any case, recorded in lower case.
+        precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``; in any case, recorded in lower case.
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
             takes (default: the model's).
@@ -86,6 +86,11 @@ def load(
     """
     model = _model_argument(model)
     device = _device_argument(device)
+    # In any case, as model names are ("FP16", backend="OpenCV", fit="Crop" were refused); a value refused keeps its own
+    precision, backend, fit = (
+        value.lower() if isinstance(value, str) and value.lower() in known else value
+        for value, known in ((precision, PRECISIONS), (backend, BACKENDS), (fit, FITS))
+    )
     if weights is not None and not isinstance(weights, (str, os.PathLike)):  # Path() failed with a bare TypeError
         raise InputError(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
@@ -120,25 +125,12 @@ def load(
             predictor.close()
             raise
     if isinstance(predictor, Predictor) and predictor.guided:  # a file of one, or the registry's rtnet-guided: alone
-        _warn_unguided(model)
+        warn_unguided(model)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     if device == "cpu":  # its pre- and post-processing's temporaries are not mapped and zeroed anew for each pair
         keep_freed_memory()
     return predictor
-
-
-def _warn_unguided(path: str) -> None:
-    """Say that a guided network given as the model runs without its hints: what ``adapt --model default`` writes,
-    and the registry's ``rtnet-guided`` (the hybrid's network), ran alone, unguided, and gave a poorer map without a
-    word (``models`` and ``adapt`` say to run it inside the hybrid). A warning, not a refusal: the network still works
-    unguided, and ``predict(..., hints=)`` guides it.
-    """
-    warn(
-        f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
-        f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
-        f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
-    )
 
 
 # The backend each kind of registry model runs on when none is named.
@@ -235,22 +227,23 @@ def _model_argument(model: Any) -> str:
 
 
 def _device_argument(device: Any) -> str:
-    """``device`` as :func:`load` reads it: a string, or a ``torch.device`` as its string (``torch.device("cpu")`` was
-    refused as "device must be cpu or cuda[:N], got 'cpu'"); torch is not imported for it.
+    """``device`` as :func:`load` reads it: a string in any case, as model names are (``"CPU"`` was refused), recorded
+    in lower case, or a ``torch.device`` as its string (``torch.device("cpu")`` was refused as "device must be cpu or
+    cuda[:N], got 'cpu'"); torch is not imported for it.
 
     Raises:
         InputError: neither (the value checked against the devices is a string: ``_check_device``).
 
     Examples:
-        >>> _device_argument("cuda:1")
-        'cuda:1'
+        >>> _device_argument("cuda:1"), _device_argument("CPU")
+        ('cuda:1', 'cpu')
         >>> _device_argument(0)
         Traceback (most recent call last):
         ...
         rtstereo.errors.InputError: device: expected 'cpu' or 'cuda[:N]' (a str or a torch.device), got int 0
     """
-    if isinstance(device, str):
-        return device
+    if isinstance(device, str):  # a device refused is named as it was given
+        return device.lower() if _known_device(device.lower()) else device
     if type(device).__module__ == "torch" and type(device).__name__ == "device":
         return str(device)  # "cpu", "cuda", "cuda:1"
     raise InputError(
@@ -543,12 +536,17 @@ def _guided_onnx_file(name: str, kind: str) -> bool:
     return contract is not None and bool(contract.settings.get("guided"))
 
 
+def _known_device(device: str) -> bool:
+    """Whether ``device`` is ``cpu`` or ``cuda[:N]``, in lower case."""
+    head, _, index = str(device).partition(":")
+    # "²" is a digit to str.isdigit, which int() refuses: cuda:² passed here and crashed in the backend
+    return device == "cpu" or (head == "cuda" and (not index or (index.isascii() and index.isdigit())))
+
+
 def _check_device(device: str, precision: str) -> None:
     """Refuse a device or precision that no backend knows, whatever the model (a classical method runs on
     the CPU, but a mistyped value must not pass unnoticed)."""
-    head, _, index = str(device).partition(":")
-    # "²" is a digit to str.isdigit, which int() refuses: cuda:² passed here and crashed in the backend
-    if device != "cpu" and not (head == "cuda" and (not index or (index.isascii() and index.isdigit()))):
+    if not _known_device(device):
         raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
     if precision not in PRECISIONS:
         raise InputError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got '{precision}'")

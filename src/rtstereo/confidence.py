@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError, require_number, require_numbers
+from .errors import InputError, not_a_predictor, require_number, require_numbers
 from .runtime.predictor import ResizeWarning, window_of
 from .types import DisparityResult, StereoPair
 
@@ -166,7 +166,7 @@ def lr_check(
         InputError: a predictor, pair, result or threshold of the wrong type, or a threshold that is not > 0.
     """
     if not callable(getattr(predictor, "predict_pair", None)):  # a model name failed with an AttributeError
-        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
+        raise not_a_predictor(predictor)
     if not isinstance(pair, StereoPair):  # with a result given, pair.left failed with an AttributeError
         raise InputError(
             f"pair: expected a StereoPair, got {type(pair).__name__}: lr_check(model, StereoPair(left, right))"

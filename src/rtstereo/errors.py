@@ -441,6 +441,36 @@ def warn_at_caller(threads: Iterable[threading.Thread]) -> None:
         _THREAD_CALLERS[thread] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
 
 
+def not_a_predictor(predictor: Any, expected: str = "a model from rtstereo.load(...)") -> InputError:
+    """The error for ``predictor``, which is no model: a model's name or file gets the call that loads it (``Stream(src,
+    "sgbm")`` said "got str" alone).
+
+    Examples:
+        >>> print(not_a_predictor("sgbm"))
+        predictor: expected a model from rtstereo.load(...), got str 'sgbm': load it first, rtstereo.load('sgbm')
+    """
+    got = type(predictor).__name__
+    if isinstance(predictor, (str, os.PathLike)):
+        name = os.fspath(predictor)
+        return InputError(
+            f"predictor: expected {expected}, got {got} {name!r:.80}: load it first, rtstereo.load({name!r})"
+        )
+    return InputError(f"predictor: expected {expected}, got {got}")
+
+
+def made_by_rtstereo() -> bool:
+    """Whether the value whose ``__post_init__`` asks was made by rtstereo's own code (a file's reader, a scaled or
+    cropped copy, which said what it had to say) rather than by the caller's: its ``__init__``, ``__post_init__``
+    and :func:`dataclasses.replace` are passed over."""
+    frame = sys._getframe(1)
+    while frame is not None and (
+        (frame.f_code.co_name in ("__init__", "__post_init__") and _ours(frame))
+        or frame.f_globals.get("__name__") == "dataclasses"
+    ):
+        frame = frame.f_back
+    return frame is not None and _ours(frame)
+
+
 def _ours(frame: Any) -> bool:
     """Whether a frame runs rtstereo's code: its files, and the methods ``dataclasses`` writes for its classes, whose
     file is ``"<string>"`` (a grey view beside a colour one, found in ``StereoPair.__init__``, was said at

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
+from .errors import InputError, OutputError, not_a_predictor, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
 from .pools import wait_for_event_through_interrupts
 from .rectify import without_unseen_pixels
@@ -347,7 +347,7 @@ def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
             f"FrameSource), got {type(source).__name__}"
         )
     if not callable(getattr(predictor, "predict_pair", None)):
-        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
+        raise not_a_predictor(predictor)
     outputs = None if isinstance(sinks, (str, bytes, Path)) or not hasattr(sinks, "__iter__") else list(sinks)
     if outputs is None or not all(
         callable(getattr(o, "write", None)) and callable(getattr(o, "close", None)) for o in outputs

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InputError, require_number, require_whole, warn
+from .errors import InputError, RtStereoWarning, made_by_rtstereo, require_number, require_whole, warn
 
 
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -177,6 +177,24 @@ def _uint8_hint(image: np.ndarray) -> str:
     return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
 
+PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
+
+
+class CalibrationUnitWarning(RtStereoWarning):
+    """A baseline so long that the file's lengths are probably not in the unit assumed."""
+
+
+def warn_if_baseline_in_millimetres(baseline_m: float, source: str) -> None:
+    """Warn (:class:`CalibrationUnitWarning`) of a ``baseline_m`` longer than :data:`PLAUSIBLE_BASELINE_M`, probably
+    millimetres: the one check of a :class:`Calibration` made in Python and of one read from rtstereo's JSON."""
+    if baseline_m > PLAUSIBLE_BASELINE_M:
+        warn(
+            f"{source}: baseline_m = {baseline_m:.4g} m; if it is in millimetres, write it in metres "
+            f"({baseline_m / 1000:.4g})",
+            CalibrationUnitWarning,
+        )
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Rectified stereo calibration; every field carries its unit in its name.
@@ -246,6 +264,8 @@ class Calibration:
             raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
         if not self.baseline_m > 0:
             raise InputError(f"calibration: baseline_m must be > 0 metres, got {self.baseline_m}")
+        if not made_by_rtstereo():  # a reader says it naming its file; a scaled copy was said of already
+            warn_if_baseline_in_millimetres(self.baseline_m, "calibration")
 
     @property
     def doffs_px(self) -> float:
@@ -430,9 +450,14 @@ class StereoPair:
             raise InputError(
                 f"name: expected a str (a label for outputs), got {type(self.name).__name__} {self.name!r:.80}"
             )
-        require_whole(self.index, "index", "a whole frame number")
+        if require_whole(self.index, "index", "a whole frame number") < 0:  # -1 was taken, and numbered files by it
+            raise InputError(f"index: expected a whole frame number >= 0, got {self.index}")
         if self.timestamp_s is not None:
-            require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
+            timestamp_s = require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
+            if not math.isfinite(timestamp_s):  # inf and nan were taken, and a stream's frame rate made of them
+                raise InputError(
+                    f"timestamp_s: expected a finite capture time in seconds, or None (unknown), got {timestamp_s}"
+                )
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {_calibration_hint(self.calibration)}"

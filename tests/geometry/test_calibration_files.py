@@ -248,6 +248,29 @@ def test_write_calibration_refuses_what_it_could_not_write_as_given(tmp_path, ca
     assert not (tmp_path / "c.json").exists()
 
 
+def test_a_baseline_in_millimetres_made_in_python_gets_the_warning_a_json_file_gets(tmp_path):
+    """Calibration(300, 300, 160, 160, 120, 120.0) was taken without a word, where read_calibration warns of the same
+    baseline in a JSON file; its scaled and cropped copies say nothing more."""
+    with pytest.warns(CalibrationUnitWarning) as caught:
+        calibration = Calibration(300, 300, 160, 160, 120, 120.0, width_px=320, height_px=240)
+    assert [str(w.message) for w in caught] == [
+        "calibration: baseline_m = 120 m; if it is in millimetres, write it in metres (0.12)"
+    ]
+    assert [w.filename for w in caught] == [__file__]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(dataclasses.asdict(calibration)))
+    with pytest.warns(CalibrationUnitWarning) as caught:  # once, naming the file
+        read_calibration(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: baseline_m = 120 m; if it is in millimetres, write it in metres (0.12)"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calibration.scaled(2.0)
+        calibration.cropped(10, 10)
+        Calibration(300, 300, 160, 160, 120, 0.12)
+
+
 def test_a_json_baseline_in_millimetres_gets_a_warning_as_an_opencv_one_does(tmp_path):
     """baseline_m: 120 (millimetres, written by hand) put every depth 1000x too far without a word."""
     path = tmp_path / "c.json"

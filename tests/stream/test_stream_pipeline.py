@@ -569,6 +569,24 @@ def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
         Stream(**{"source": Frames(3), "predictor": FakePredictor(), **parts})
 
 
+def test_a_model_name_given_as_the_predictor_gets_the_call_that_loads_it():
+    """Stream(source, "sgbm") said "got str" alone; so did lr_check and run_local."""
+    from pathlib import Path
+
+    from rtstereo.batch.local import run_local
+    from rtstereo.confidence import lr_check
+
+    said = "predictor: expected a model from rtstereo.load(...), got str 'sgbm': load it first, rtstereo.load('sgbm')"
+    for call in (lambda: Stream(Frames(3), "sgbm"), lambda: lr_check("sgbm", None)):
+        with pytest.raises(rtstereo.InputError) as caught:
+            call()
+        assert str(caught.value) == said
+    with pytest.raises(rtstereo.InputError, match=r"^predictor: expected .*, got PosixPath 'm.onnx': load it first, "):
+        Stream(Frames(3), Path("m.onnx"))
+    with pytest.raises(rtstereo.InputError, match=r"PredictorOptions\(...\).load\(\), got str 'bm': load it first"):
+        run_local(None, "bm", [])
+
+
 def test_a_progress_label_must_be_a_str():
     with pytest.raises(rtstereo.InputError, match="progress_label: expected a str, got bool True"):
         Stream(Frames(3), FakePredictor(), progress_label=True)

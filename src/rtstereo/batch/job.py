@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..confidence import check_max_diff_px, lr_check
-from ..errors import InputError, RtStereoError, require_bool, require_path, warn
+from ..errors import InputError, RtStereoError, not_a_predictor, require_bool, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.disparity import given_range_top_px
 from ..io.download import is_url
@@ -711,11 +711,10 @@ or rtstereo.sources.pairs.resolve_pairs(LEFT, RIGHT)), got str 'pairs.csv'
             f"got {type(predictor).__name__}"
         )
     if not options and not callable(getattr(predictor, "predict_pair", None)):
-        how = ": call its .load()" if isinstance(predictor, PredictorOptions) else ""
-        raise InputError(
-            f"predictor: expected a model from rtstereo.load(...) or PredictorOptions(...).load(), got "
-            f"{type(predictor).__name__}{how}"
-        )
+        error = not_a_predictor(predictor, "a model from rtstereo.load(...) or PredictorOptions(...).load()")
+        if isinstance(predictor, PredictorOptions):
+            raise InputError(f"{error}: call its .load()")
+        raise error
     how = "rtstereo.sources.manifest.read_manifest(PATH) or rtstereo.sources.pairs.resolve_pairs(LEFT, RIGHT)"
     if isinstance(sources, (str, bytes, os.PathLike)) or not isinstance(sources, Sequence):
         raise InputError(f"sources: expected a list of pairs ({how}), got {type(sources).__name__} {sources!r:.80}")

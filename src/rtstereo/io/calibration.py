@@ -28,15 +28,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, OutputError, RtStereoWarning, missing_file_message, require_path, warn
+from ..errors import InputError, OutputError, missing_file_message, require_path, warn
 from ..text import is_utf8
-from ..types import Calibration, require_calibration_type
+from ..types import (
+    PLAUSIBLE_BASELINE_M,
+    Calibration,
+    CalibrationUnitWarning,
+    require_calibration_type,
+    warn_if_baseline_in_millimetres,
+)
 from .atomic import atomic_path, os_reason
 from .download import fetch, file_url_path, is_url, read_downloaded, refuse_other_url
 
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
-PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
 MIN_PLAUSIBLE_BASELINE_MM = 1.0  # a Middlebury baseline below this is usually metres written where mm belong
 MIN_PLAUSIBLE_FOCAL_PX = 1.0  # a focal length below this is usually normalised to the image size, not in pixels
 OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
@@ -51,10 +56,6 @@ _REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dat
 _MIDDLEBURY = re.compile(r"^\s*cam0\s*=", re.MULTILINE)
 _KITTI_2015 = re.compile(r"^\s*P_rect_0\d\s*:", re.MULTILINE)
 _KITTI_2012 = re.compile(r"^\s*P\d\s*:", re.MULTILINE)
-
-
-class CalibrationUnitWarning(RtStereoWarning):
-    """A baseline so long that the file's lengths are probably not in the unit assumed."""
 
 
 def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
@@ -311,12 +312,7 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
     except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a whole number beyond any float
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
     calibration = _calibration(source, **floats, **sizes)
-    if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
-        warn(
-            f"{source}: baseline_m = {calibration.baseline_m:.4g} m; if it is in millimetres, write it in metres "
-            f"({calibration.baseline_m / 1000:.4g})",
-            CalibrationUnitWarning,
-        )
+    warn_if_baseline_in_millimetres(calibration.baseline_m, source)
     return calibration
 
 

@@ -257,6 +257,10 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+# What a model given by its file ends with (an exported network, an rtstereo checkpoint), not a registry name.
+_FILE_SUFFIXES = (".onnx", ".pt", ".pth", ".ckpt", ".tar")
+
+
 def get_spec(name: str) -> ModelSpec:
     """The spec registered under ``name`` (``default``: the model it stands for); unknown names fail with
     the close matches."""
@@ -271,9 +275,12 @@ def get_spec(name: str) -> ModelSpec:
         same = [known for known in names if known.lower() == str(name).lower()]  # "SGBM": names are lower case
         close = same or difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        # get_spec takes no file: it advised "give the path of an exported .onnx file", which only load() takes
+        a_file = "/" in name or "\\" in name or name.lower().endswith(_FILE_SUFFIXES)
+        load = f"rtstereo.load({name!r}), --model {name}" if a_file else "rtstereo.load(PATH), --model PATH"
         raise ModelNotFoundError(
             f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}, and {ALIAS} "
-            "(or give the path of an exported .onnx file)"
+            f"(or load an exported .onnx file or an rtstereo checkpoint by its path: {load})"
         ) from None
 
 

@@ -176,7 +176,7 @@ class OpenCVMatcher:
         if self.grey:  # StereoBM: the block must fit inside the image
             if block >= min(height, width):
                 raise InputError(
-                    f"bm: block_size {block} must be smaller than the image ({width}x{height} px); "
+                    f"bm: block_size {block} must be smaller than the image ({height}x{width} px, HxW); "
                     "lower --set block_size (block_size= in Python)"
                 )
         elif not self.settings.get("three_way", False) and width - searched <= block // 2:

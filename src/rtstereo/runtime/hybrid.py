@@ -190,6 +190,7 @@ class HybridPredictor:
             )
         self.network = network
         network.offers_fit_crop = False  # the hybrid takes no fit="crop"
+        network.unguided_warning_due = network.guided  # the hybrid gives it hints; a direct call gives none
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
         self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
@@ -208,6 +209,8 @@ class HybridPredictor:
         return {**self.network.recorded_settings(), **self.settings}
 
     def __enter__(self) -> HybridPredictor:
+        if isinstance(self.backend, ClosedBackend):  # refused here, not at the block's first predict
+            self.backend.refuse(self.name)
         return self
 
     def __reduce__(self) -> Any:

@@ -268,6 +268,9 @@ class Predictor:
     # Whether the warning about a pair stretched to a fixed size offers --fit crop: not for the hybrid's network, which
     # runs the pair the hybrid's SGBM matches whole (the hybrid refuses fit="crop").
     offers_fit_crop = True
+    # Whether the first pair run without hints says that a guided network runs unguided: for the hybrid's network,
+    # which load() did not warn about (rtstereo.load("default").network.predict(L, R) ran unguided without a word).
+    unguided_warning_due = False
 
     def __init__(
         self,
@@ -338,6 +341,8 @@ class Predictor:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
 
     def __enter__(self) -> Predictor:
+        if isinstance(self.backend, ClosedBackend):  # refused here, not at the block's first predict
+            self.backend.refuse()
         return self
 
     def __reduce__(self) -> Any:
@@ -563,6 +568,9 @@ class Predictor:
         the resize to a fixed size was warned about already (:meth:`_say_crop`)."""
         if isinstance(self.backend, ClosedBackend):
             self.backend.refuse()
+        if hints is None and self.unguided_warning_due:
+            self.unguided_warning_due = False  # once, as load() warns once of a guided network named alone
+            warn_unguided(self.name)
         t0 = time.perf_counter()
         height, width = pair.size_hw
         if hints is not None:
@@ -911,6 +919,19 @@ def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, 
     weight = cv2.resize(usable.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     # The weight is 1 up to rounding where every neighbour is valid; dividing by it undoes that rounding.
     return np.where(weight > 1 - 1e-4, values / np.maximum(weight, 1e-6), np.nan).astype(np.float32)
+
+
+def warn_unguided(path: str) -> None:
+    """Say that a guided network runs without its hints: what ``adapt --model default`` writes, the registry's
+    ``rtnet-guided`` (the hybrid's network) named alone, and the hybrid's network called directly ran unguided and
+    gave a poorer map without a word (``models`` and ``adapt`` say to run it inside the hybrid). A warning, not a
+    refusal: the network still works unguided, and ``predict(..., hints=)`` guides it.
+    """
+    warn(
+        f"{path} is a guided network, which alone gets none of SGBM's confident matches and runs unguided (a poorer "
+        f"map): run it inside the hybrid, --model hybrid --set network={path} (rtstereo.load('hybrid', "
+        f"network={path!r}) in Python), or give it hints (predict(left, right, hints=...))"
+    )
 
 
 class ClosedBackend(Backend):
