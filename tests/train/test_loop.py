@@ -300,6 +300,31 @@ def test_a_batch_no_memory_holds_is_refused_in_one_line_before_the_run_folder(tm
     assert err.count("\n") == 1 and "budget" in err and not out.exists(), err
 
 
+def test_a_disparity_range_no_memory_holds_is_refused_in_one_line_before_the_network_is_built(
+    tmp_path, capsys, monkeypatch
+):
+    """--max-disp 1000000000 ended in a traceback from the allocator while the network was built (its first layer
+    grows with the range). A 1 GB budget holds 3 B per pixel and disparity level of 8 crops of 64x128 up to 5461
+    levels: 5440, rounded down to rtnet's multiple of 32."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1G")
+    monkeypatch.setattr(loop, "build_network", lambda *_a: pytest.fail("built a network no memory holds"))
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "1", "--crop", "64x128", "--batch-size", "8"]
+    assert main([*argv, "--max-disp", "1e9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: --max-disp: rtnet with max_disp 1000000000 on 8 crops of 64x128 ")
+    assert err.endswith(
+        "(RTSTEREO_MEMORY_BUDGET=1G): a max_disp of at most 5440 fits, or give fewer or smaller crops\n"
+    )
+    assert err.count("\n") == 1 and not out.exists(), err
+    # At the network's own range only the crops are to blame (8 MB holds the batch itself, 1.8 MB, not 37.7).
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "8M")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: --batch-size: rtnet with max_disp 192 on 8 crops of 64x128 ")
+    assert err.endswith("(RTSTEREO_MEMORY_BUDGET=8M): give fewer or smaller crops\n") and not out.exists(), err
+
+
 def test_the_batch_bound_counts_what_each_stream_holds_at_least(tmp_path, monkeypatch):
     """Rendered scenes: two float32 RGB views and a float32 disparity, 28 B per pixel of each crop; crops read from
     files, cut and then stacked on the host: twice that. A 64x128 crop: 229376 and 458752 bytes."""
