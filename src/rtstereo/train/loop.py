@@ -711,6 +711,7 @@ class _Run:
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         _check_batch_memory(config, self.device)
+        _check_validation_memory(config, self.device)
         _check_network_memory(config, name, settings, self.device)
         self.model, self.spec, settings = build_network(name, settings)
         # Paths made absolute: config.json and the checkpoints then hold what a rerun (-c config.json) or a resume
@@ -1194,6 +1195,30 @@ def _check_batch_memory(config: TrainConfig, device: torch.device) -> None:
         problem = batch_over_budget(config.batch_size, config.crop_hw, bytes_per_px, budget, where)
         if problem is not None:
             raise ConfigSettingError("batch_size", problem)
+
+
+def _check_validation_memory(config: TrainConfig, device: torch.device) -> None:
+    """Refuse a synthetic validation set that cannot be held, before anything is rendered: it is rendered once and
+    kept for the run (:func:`validation_batches`), and ``--val-size 100000`` rendered for hours past the memory
+    budget. The bound is what its tensors hold (:data:`~rtstereo.runtime.memory.BATCH_BYTES_PER_PX` per pixel of each
+    scene), on the host, and on a GPU also in its memory, where the set is moved.
+
+    Raises:
+        ConfigSettingError: for ``val_size``, naming the bytes needed and the budget.
+    """
+    if config.val_data:  # read from the folder at each validation, not held
+        return
+    from ..runtime.memory import BATCH_BYTES_PER_PX, Budget, batch_over_budget, memory_budget
+
+    budgets = [(memory_budget(), "")]
+    if device.type == "cuda":
+        budgets.append(
+            (Budget(torch.cuda.get_device_properties(device).total_memory, f"the memory of {device}"), f" on {device}")
+        )
+    for budget, where in budgets:
+        problem = batch_over_budget(config.val_size, config.val_hw, BATCH_BYTES_PER_PX, budget, where, "scenes")
+        if problem is not None:
+            raise ConfigSettingError("val_size", f"the synthetic validation set, held for the run: {problem}")
 
 
 def _check_network_memory(config: TrainConfig, name: str, settings: dict[str, Any], device: torch.device) -> None:
