@@ -286,6 +286,15 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
         # a MemoryError traceback at the first step, after the pairs were read and labelled
         (["--batch-size", "1000000000000"], "--batch-size: 1000000000000 crops of 64x96 need at least"),
+        # rendered for minutes, growing until the memory ran out, after the pairs were read and labelled
+        (
+            ["--synthetic-pool", "1000000000000"],
+            "--synthetic-pool: rendered pairs: 1000000000000 crops of 64x96 need at least",
+        ),
+        (
+            ["--synthetic-batch", "1000000000000"],
+            "--synthetic-batch: rendered pairs: 1000000000000 crops of 64x96 need at least",
+        ),
         # FAST gives --synthetic-pool 1: with no rendered pair mixed in it was taken and ignored
         (
             ["--synthetic-batch", "0"],
