@@ -478,6 +478,23 @@ def test_a_pair_too_large_to_score_within_the_memory_budget_is_refused_before_tr
     assert "before" not in stdout and "proxy labels" not in err and not (tmp_path / "m.pt").exists()
 
 
+def test_an_export_size_too_large_for_the_memory_budget_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """-o FILE.onnx --export-size 64000x64000 trained the whole budget and wrote FILE.pt, then resized a pair to that
+    size (12 GB) for the parity check, which the export refused only after."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1G")
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "--export-size", "8192x8192"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(
+        "rtstereo adapt: error: rtnet at 8224x8256 (HxW, where a --dynamic export of 8192x8192 is checked second) "
+        "needs about "
+    )
+    assert "export at a smaller --export-size (a --dynamic export runs at any size)" in err, err
+    assert stdout == "" and not (tmp_path / "m.pt").exists() and not (tmp_path / "m.onnx").exists()
+
+
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", folders[0], *out)
