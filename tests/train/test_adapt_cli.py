@@ -286,6 +286,15 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
         # a MemoryError traceback at the first step, after the pairs were read and labelled
         (["--batch-size", "1000000000000"], "--batch-size: 1000000000000 crops of 64x96 need at least"),
+        # rendered for minutes, growing until the memory ran out, after the pairs were read and labelled
+        (
+            ["--synthetic-pool", "1000000000000"],
+            "--synthetic-pool: rendered pairs: 1000000000000 crops of 64x96 need at least",
+        ),
+        (
+            ["--synthetic-batch", "1000000000000"],
+            "--synthetic-batch: rendered pairs: 1000000000000 crops of 64x96 need at least",
+        ),
         # FAST gives --synthetic-pool 1: with no rendered pair mixed in it was taken and ignored
         (
             ["--synthetic-batch", "0"],
@@ -467,6 +476,23 @@ def test_a_pair_too_large_to_score_within_the_memory_budget_is_refused_before_tr
     said = f"cannot be scored whole, as adapt scores its pairs: rtnet on a {size_hw[0]}x{size_hw[1]} (HxW) pair needs"
     assert said in err and advice in err, err
     assert "before" not in stdout and "proxy labels" not in err and not (tmp_path / "m.pt").exists()
+
+
+def test_an_export_size_too_large_for_the_memory_budget_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """-o FILE.onnx --export-size 64000x64000 trained the whole budget and wrote FILE.pt, then resized a pair to that
+    size (12 GB) for the parity check, which the export refused only after."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1G")
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "--export-size", "8192x8192"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(
+        "rtstereo adapt: error: rtnet at 8224x8256 (HxW, where a --dynamic export of 8192x8192 is checked second) "
+        "needs about "
+    )
+    assert "export at a smaller --export-size (a --dynamic export runs at any size)" in err, err
+    assert stdout == "" and not (tmp_path / "m.pt").exists() and not (tmp_path / "m.onnx").exists()
 
 
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):

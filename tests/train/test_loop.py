@@ -300,6 +300,48 @@ def test_a_batch_no_memory_holds_is_refused_in_one_line_before_the_run_folder(tm
     assert err.count("\n") == 1 and "budget" in err and not out.exists(), err
 
 
+def test_a_disparity_range_no_memory_holds_is_refused_in_one_line_before_the_network_is_built(
+    tmp_path, capsys, monkeypatch
+):
+    """--max-disp 1000000000 ended in a traceback from the allocator while the network was built (its first layer
+    grows with the range). A 1 GB budget holds 3 B per pixel and disparity level of 8 crops of 64x128 up to 5461
+    levels: 5440, rounded down to rtnet's multiple of 32."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1G")
+    monkeypatch.setattr(loop, "build_network", lambda *_a: pytest.fail("built a network no memory holds"))
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "1", "--crop", "64x128", "--batch-size", "8", "--val-size", "1"]
+    assert main([*argv, "--val-hw", "64x128", "--max-disp", "1e9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: --max-disp: rtnet with max_disp 1000000000 on 8 crops of 64x128 ")
+    assert err.endswith(
+        "(RTSTEREO_MEMORY_BUDGET=1G): a max_disp of at most 5440 fits, or give fewer or smaller crops\n"
+    )
+    assert err.count("\n") == 1 and not out.exists(), err
+    # At the network's own range only the crops are to blame (8 MB holds the batch itself, 1.8 MB, not 37.7).
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "8M")
+    assert main([*argv, "--val-hw", "64x128"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: --batch-size: rtnet with max_disp 192 on 8 crops of 64x128 ")
+    assert err.endswith("(RTSTEREO_MEMORY_BUDGET=8M): give fewer or smaller crops\n") and not out.exists(), err
+
+
+def test_a_validation_set_no_memory_holds_is_refused_in_one_line_before_it_is_rendered(tmp_path, capsys, monkeypatch):
+    """--val-size 100000 rendered the synthetic validation set, held for the run, for hours past the memory budget.
+    100000 scenes of 64x96 at 28 B per pixel: 16.0 GB; 100 MB holds 609 of them. A folder's pairs are read at each
+    validation, not held: --val-data is not bounded so."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "100M")
+    monkeypatch.setattr(loop, "validation_batches", lambda *_a: pytest.fail("rendered a set no memory holds"))
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "1", "--crop", "64x96", "--batch-size", "1", "--val-hw", "64x96"]
+    assert main([*argv, "--val-size", "100000"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo train: error: --val-size: the synthetic validation set, held for the run: 100000 scenes of 64x96 "
+        "need at least 16.0 GB, more than the 100 MB budget (RTSTEREO_MEMORY_BUDGET=100M): give at most 609\n"
+    )
+    assert not out.exists()
+    loop._check_validation_memory(tiny_config(out, val_size=100000, val_data=str(tmp_path)), torch.device("cpu"))
+
+
 def test_the_batch_bound_counts_what_each_stream_holds_at_least(tmp_path, monkeypatch):
     """Rendered scenes: two float32 RGB views and a float32 disparity, 28 B per pixel of each crop; crops read from
     files, cut and then stacked on the host: twice that. A 64x128 crop: 229376 and 458752 bytes."""

@@ -625,11 +625,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
         _refuse_replacing_the_source(output, checkpoint, network.source)
         if kind == "onnx":  # before the steps, not after them
-            from ..export.onnx_export import check_output_path, check_size
+            from ..export.onnx_export import check_export_memory, check_output_path, check_size
 
             # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
             check_output_path(output)
             check_size(network.spec, network.module, export_hw, "--export-size")
+            # --export-size 64000x64000 trained the whole budget, then resized a pair to it (12 GB) for the check
+            check_export_memory(network.spec, network.settings, export_hw, dynamic=True, flag="--export-size")
         try:
             network.module.to(device)
         except (RuntimeError, AssertionError) as exc:

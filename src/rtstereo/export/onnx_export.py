@@ -403,11 +403,12 @@ def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int], option: s
 
 
 def check_export_memory(
-    spec: ModelSpec, settings: Mapping[str, Any], size_hw: tuple[int, int], dynamic: bool = False
+    spec: ModelSpec, settings: Mapping[str, Any], size_hw: tuple[int, int], dynamic: bool = False, flag: str = "--size"
 ) -> None:
     """Refuse an export size whose PyTorch pass (the reference the export is checked against) does not fit the memory
     budget, as ``predict`` refuses such a pair: ``--size 8192x8192`` ended in a traceback from PyTorch's allocator,
     or in the memory killer. A dynamic export is checked one divisor taller and two wider (:func:`_second_size_check`).
+    ``flag`` is the option that gave the size (``rtstereo adapt``'s ``--export-size``).
 
     Raises:
         MemoryBudgetError: the estimate (:func:`rtstereo.runtime.memory.estimate_peak_bytes`) is over the budget.
@@ -425,7 +426,7 @@ def check_export_memory(
         second = f", where a --dynamic export of {height}x{width} is checked second" if dynamic else ""
         raise MemoryBudgetError(
             f"{spec.name} at {checked_hw[0]}x{checked_hw[1]} (HxW{second}) needs about {needed} for one PyTorch pass, "
-            f"more than the {allowed} budget ({budget.source}): export at a smaller --size (a --dynamic export runs at "
+            f"more than the {allowed} budget ({budget.source}): export at a smaller {flag} (a --dynamic export runs at "
             f"any size), or set {BUDGET_ENV} if the machine has more memory"
         )
 

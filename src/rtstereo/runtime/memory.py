@@ -162,7 +162,12 @@ STACKED_CROP_BYTES_PER_PX = 2 * BATCH_BYTES_PER_PX
 
 
 def batch_over_budget(
-    batch_size: int, crop_hw: tuple[int, int], bytes_per_px: int, budget: Budget, where: str = ""
+    batch_size: int,
+    crop_hw: tuple[int, int],
+    bytes_per_px: int,
+    budget: Budget,
+    where: str = "",
+    noun: str = "crops",
 ) -> str | None:
     """Why ``batch_size`` crops of ``crop_hw`` cannot be held, or ``None`` when they fit ``budget``.
 
@@ -172,6 +177,7 @@ def batch_over_budget(
         bytes_per_px: bytes per crop pixel (:data:`BATCH_BYTES_PER_PX`, :data:`STACKED_CROP_BYTES_PER_PX`).
         budget: the memory they must fit.
         where: what holds them, said after the figure (``" on cuda:0"``).
+        noun: what they are, in the plural (``"scenes"`` of a validation set).
 
     Examples:
         >>> budget = Budget(2**30, "a test")
@@ -187,7 +193,7 @@ def batch_over_budget(
     fitting = budget.bytes // crop_bytes
     advice = f"give at most {fitting}" if fitting >= 1 else "give a smaller crop"
     return (
-        f"{batch_size} crops of {crop_hw[0]}x{crop_hw[1]} need at least {needed}{where}, more than the {allowed} "
+        f"{batch_size} {noun} of {crop_hw[0]}x{crop_hw[1]} need at least {needed}{where}, more than the {allowed} "
         f"budget ({budget.source}): {advice}"
     )
 

@@ -153,6 +153,8 @@ class AdaptConfig:
             if value < least:
                 raise SettingError(name, f"expected >= {least}, got {value}")
         _check_batch_memory(self.batch_size, self.crop_hw)
+        if self.synthetic_batch and self.weight("synthetic"):
+            _check_pool_memory(self.synthetic_pool, self.synthetic_batch, self.crop_hw)
         if not 0.0 <= self.holdout < 1.0:
             raise SettingError("holdout", f"expected a fraction in 0..1 (1 excluded), got {self.holdout}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -188,6 +190,22 @@ def _check_batch_memory(batch_size: int, crop_hw: tuple[int, int]) -> None:
     problem = batch_over_budget(batch_size, crop_hw, STACKED_CROP_BYTES_PER_PX, memory_budget())
     if problem is not None:
         raise SettingError("batch_size", problem)
+
+
+def _check_pool_memory(pool: int, batch: int, crop_hw: tuple[int, int]) -> None:
+    """Refuse a pool of rendered pairs that does not fit the memory budget: ``--synthetic-pool 100000000`` rendered
+    for minutes and grew without a word until the memory ran out, after the pairs were read and labelled. The pool
+    (``max(pool, batch)`` pairs of ``crop_hw``, see :func:`synthetic_pool`) is rendered in chunks and then
+    concatenated, which holds it twice (:data:`~rtstereo.runtime.memory.STACKED_CROP_BYTES_PER_PX`).
+
+    Raises:
+        SettingError: for ``synthetic_pool`` (or ``synthetic_batch`` when it is the larger), naming what fits.
+    """
+    from ..runtime.memory import STACKED_CROP_BYTES_PER_PX, batch_over_budget, memory_budget
+
+    problem = batch_over_budget(max(pool, batch), crop_hw, STACKED_CROP_BYTES_PER_PX, memory_budget())
+    if problem is not None:
+        raise SettingError("synthetic_pool" if pool >= batch else "synthetic_batch", f"rendered pairs: {problem}")
 
 
 @dataclass

@@ -708,6 +708,9 @@ class _Run:
                 _check_same_settings(name, stored_settings, settings, source)
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
+        _check_batch_memory(config, self.device)
+        _check_validation_memory(config, self.device)
+        _check_network_memory(config, name, settings, self.device)
         self.model, self.spec, settings = build_network(name, settings)
         # Paths made absolute: config.json and the checkpoints then hold what a rerun (-c config.json) or a resume
         # needs from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
@@ -715,7 +718,6 @@ class _Run:
         self.config = config = config.replace(model=self.spec.name, settings=settings, **paths)  # RTNET: rtnet
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
-        _check_batch_memory(config, self.device)
         if source:
             stored = self.spec.resolve_settings(stored_settings)
             if stored == settings:
@@ -1154,6 +1156,87 @@ def _check_batch_memory(config: TrainConfig, device: torch.device) -> None:
         problem = batch_over_budget(config.batch_size, config.crop_hw, bytes_per_px, budget, where)
         if problem is not None:
             raise ConfigSettingError("batch_size", problem)
+
+
+def _check_validation_memory(config: TrainConfig, device: torch.device) -> None:
+    """Refuse a synthetic validation set that cannot be held, before anything is rendered: it is rendered once and
+    kept for the run (:func:`validation_batches`), and ``--val-size 100000`` rendered for hours past the memory
+    budget. The bound is what its tensors hold (:data:`~rtstereo.runtime.memory.BATCH_BYTES_PER_PX` per pixel of each
+    scene), on the host, and on a GPU also in its memory, where the set is moved.
+
+    Raises:
+        ConfigSettingError: for ``val_size``, naming the bytes needed and the budget.
+    """
+    if config.val_data:  # read from the folder at each validation, not held
+        return
+    from ..runtime.memory import BATCH_BYTES_PER_PX, Budget, batch_over_budget, memory_budget
+
+    budgets = [(memory_budget(), "")]
+    if device.type == "cuda":
+        budgets.append(
+            (Budget(torch.cuda.get_device_properties(device).total_memory, f"the memory of {device}"), f" on {device}")
+        )
+    for budget, where in budgets:
+        problem = batch_over_budget(config.val_size, config.val_hw, BATCH_BYTES_PER_PX, budget, where, "scenes")
+        if problem is not None:
+            raise ConfigSettingError("val_size", f"the synthetic validation set, held for the run: {problem}")
+
+
+def _check_network_memory(config: TrainConfig, name: str, settings: dict[str, Any], device: torch.device) -> None:
+    """Refuse a network whose cost volume over a batch of crops cannot be held, before it is built: ``--max-disp
+    1e9`` ended in a traceback from the allocator while the network was built (its first layer grows with the range).
+
+    The bound is what one prediction of the network holds at its peak (:func:`~rtstereo.runtime.memory.
+    working_bytes_per_px`, measured for inference) for each crop of the batch; a training step also keeps the
+    activations for the backward pass (about 1 400-1 700 B per pixel for rtnet at max_disp 192, where this counts
+    576), so a network that passes may still not fit.
+
+    Raises:
+        SettingError: for ``max_disp``, with the largest that fits, when it is above the network's default and a
+            smaller range would fit.
+        ConfigSettingError: for ``batch_size`` otherwise.
+    """
+    from ..runtime.memory import (
+        BYTES_PER_PX_PER_DISP,
+        Budget,
+        format_bytes_apart,
+        memory_budget,
+        working_bytes_per_px,
+    )
+
+    spec = get_spec(name)
+    if spec.kind != "network":  # build_network says what it is
+        return
+    max_disp = spec.resolve_settings(settings).get("max_disp")
+    if isinstance(max_disp, bool) or not isinstance(max_disp, (int, float)) or not 0 < max_disp < math.inf:
+        return  # the network refuses it when built, in its own words
+    height, width = config.crop_hw
+    batch_px = config.batch_size * height * width
+    per_px = working_bytes_per_px(spec.name, "network", max_disp, width)
+    budget = memory_budget()
+    where = ""
+    if device.type == "cuda":
+        budget = Budget(torch.cuda.get_device_properties(device).total_memory, f"the memory of {device}")
+        where = f" on {device}"
+    if per_px * batch_px <= budget.bytes:
+        return
+    needed, allowed = format_bytes_apart(per_px * batch_px, budget.bytes)
+    shown = int(max_disp) if float(max_disp).is_integer() else max_disp  # 1000000000, not 1e+09
+    said = (
+        f"{spec.name} with max_disp {shown} on {counted(config.batch_size, 'crop')} of {height}x{width} needs "
+        f"at least {needed}{where} (one prediction's peak for each crop), more than the {allowed} budget "
+        f"({budget.source})"
+    )
+    per_disp = BYTES_PER_PX_PER_DISP.get(spec.name)
+    if per_disp is not None and max_disp > spec.defaults.get("max_disp", math.inf):  # a range beyond the usual
+        fixed = per_px - per_disp * max_disp  # what does not grow with the range
+        step = max(1, spec.size_divisor)
+        fitting = int((budget.bytes / batch_px - fixed) / per_disp) // step * step
+        if fitting >= step:
+            raise SettingError(
+                "max_disp", f"{said}: a max_disp of at most {fitting} fits, or give fewer or smaller crops"
+            )
+    raise ConfigSettingError("batch_size", f"{said}: give fewer or smaller crops")
 
 
 def _say_unfinished_warmup(config: TrainConfig) -> None:
