@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         _CTRL_C_LOST.clear()
         sys.unraisablehook = functools.partial(_interrupt_lost, previous_hook)
     try:
-        return _main(argv)
+        with _any_encoding():
+            return _main(argv)
     except ImportError:
         if not _interrupted():
             raise
@@ -211,6 +212,25 @@ def main(argv: list[str] | None = None) -> int:
         if own_handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             sys.unraisablehook = previous_hook
+
+
+@contextlib.contextmanager
+def _any_encoding() -> Iterator[None]:
+    """stdout and stderr print what their encoding cannot hold as ``\\xe8``: a scene folder ``scènes`` printed on
+    an ASCII terminal or pipe (``LANG=C``, ``PYTHONIOENCODING=ascii``) ended the run in a UnicodeEncodeError
+    traceback, before its results were written."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(OSError, ValueError):  # a full or closed stream: its own failure is told later
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(OSError, ValueError):
+                stream.reconfigure(errors="strict")
 
 
 def _interrupted() -> bool:
