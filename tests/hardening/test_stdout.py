@@ -12,7 +12,7 @@ from pathlib import Path
 import rtstereo
 from rtstereo.cli import main
 
-from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
+from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti, write_pairs
 
 ASCII_TERMINAL = {"PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"}
 
@@ -43,3 +43,61 @@ def test_every_verbs_stdout_takes_names_its_encoding_cannot_hold(monkeypatch, ca
     assert "sorties-\\xe9" in stdout.buffer.getvalue().decode("ascii")
     assert stdout.errors == "strict"  # as it was: the command line's stream, not the program's that called main
     assert any((tmp_path / "sorties-é").iterdir())
+
+
+class _FullDisk:
+    """stdout on a full disk (``> /dev/full``): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+FULL_STDOUT_LINE = "error: cannot write the result to stdout: No space left on device"
+
+
+def test_eval_on_a_full_stdout_still_writes_its_results(monkeypatch, capsys, tmp_path):
+    # `eval ... > /dev/full`: exit code 1 as documented, but no results written (the table failed before the save)
+    data = write_kitti(tmp_path / "kitti", 1)
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    code = main(["eval", str(data), *SGBM_ARGS, "-o", str(tmp_path / "res"), "-q"])
+    sys.stdout.close()  # os.devnull, put in its place so that the flush at exit does not fail again
+    assert code == 1
+    assert capsys.readouterr().err == f"rtstereo eval: {FULL_STDOUT_LINE}\n"
+    assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes"][0]["name"] == "kitti/000000"
+    assert (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").is_file()
+
+
+def test_bench_on_a_full_stdout_still_writes_its_files(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    argv = ["bench", "sgbm", "--sizes", "32x64", "--max-disp", "16", "--warmup", "1", "--runs", "1", "-q"]
+    code = main([*argv, "-o", str(tmp_path / "out")])
+    sys.stdout.close()
+    assert code == 1
+    assert capsys.readouterr().err == f"rtstereo bench: {FULL_STDOUT_LINE}\n"
+    assert json.loads((tmp_path / "out" / "bench.json").read_text())["rows"][0]["status"] == "ok"
+    assert (tmp_path / "out" / "bench.md").is_file()
+
+
+class _ClosedPipe:
+    """stdout whose reader went away (``| head -1``): every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_batch_piped_into_a_reader_that_goes_away_keeps_its_exit_code(monkeypatch, capsys, tmp_path):
+    # `predict L R -o out | head -1` with a damaged pair: the closed pipe at its summary line gave exit code 0
+    lefts, rights = write_pairs(tmp_path / "in", 3, corrupt=(1,))
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code = main(["predict", str(lefts), str(rights), *SGBM_ARGS, "-o", str(tmp_path / "out")])
+    sys.stdout.close()
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "stdout" not in err and err.splitlines()[-1] == "rtstereo predict: 1 pair failed: 01"
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
