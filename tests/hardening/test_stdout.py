@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import rtstereo
 from rtstereo.cli import main
 
@@ -101,3 +103,15 @@ def test_a_batch_piped_into_a_reader_that_goes_away_keeps_its_exit_code(monkeypa
     assert code == 1, err
     assert "stdout" not in err and err.splitlines()[-1] == "rtstereo predict: 1 pair failed: 01"
     assert sorted(path.name for path in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"], ["--version"]])
+def test_help_and_version_on_a_full_stdout_are_one_line_and_exit_code_1(monkeypatch, capsys, argv):
+    # argparse let the failed write pass: `rtstereo predict --help > /dev/full` printed nothing, with exit code 0
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    sys.stdout.close()
+    assert exit_info.value.code == 1
+    prog = "rtstereo predict" if argv[0] == "predict" else "rtstereo"
+    assert capsys.readouterr().err == f"{prog}: error: cannot write to stdout: No space left on device\n"

@@ -123,6 +123,22 @@ class _Parser(argparse.ArgumentParser):
             EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
         )
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """argparse's own, but for a stdout that refuses ``--help`` or ``--version``: argparse let its failure pass,
+        and ``rtstereo predict --help > /dev/full`` printed nothing with exit code 0."""
+        if not message:
+            return
+        file = sys.stderr if file is None else file
+        try:
+            file.write(message)
+            file.flush()
+        except OSError as exc:
+            if file is not sys.stdout:  # stderr: nowhere left to say it
+                return
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
+            if not isinstance(exc, BrokenPipeError):  # `--help | head -1`: the reader has what it wanted
+                self.exit(EXIT_FAILED, f"{self.prog}: error: cannot write to stdout: {exc.strerror or exc}\n")
+
     def _close_matches(self, message: str) -> str:
         """``; did you mean ...?`` for a mistyped verb (argparse's invalid choice) or option (an unrecognized one)."""
         choice = re.match(r"argument \S+: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
