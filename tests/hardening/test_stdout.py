@@ -115,3 +115,14 @@ def test_help_and_version_on_a_full_stdout_are_one_line_and_exit_code_1(monkeypa
     assert exit_info.value.code == 1
     prog = "rtstereo predict" if argv[0] == "predict" else "rtstereo"
     assert capsys.readouterr().err == f"{prog}: error: cannot write to stdout: No space left on device\n"
+
+
+def test_a_folder_named_in_bytes_of_another_encoding_gets_its_markdown_results(capsys, tmp_path):
+    # a folder `sc\xe8nes` unpacked from a Latin-1 archive: eval's and bench's .md ended in a UnicodeEncodeError
+    # traceback ("surrogates not allowed"), the JSON written beside it
+    data = write_kitti(tmp_path / "data" / "scenes", 1).rename(tmp_path / "data" / os.fsdecode(b"sc\xe8nes"))
+    assert main(["eval", str(data.parent), *SGBM_ARGS, "-o", str(tmp_path / "res"), "-q"]) == 0
+    assert b"| sc\xe8nes/000000 |" in (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_bytes()
+    argv = ["bench", "sgbm", "--sizes", "32x64", "--max-disp", "16", "--warmup", "1", "--runs", "1", "-q"]  # noted
+    assert main([*argv, "--data", str(data), "-o", str(tmp_path / "bench")]) == 0, capsys.readouterr().err
+    assert b"sc\xe8nes" in (tmp_path / "bench" / "bench.md").read_bytes()
