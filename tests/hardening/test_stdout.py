@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 import rtstereo
 from rtstereo.cli import main
 
 from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti, write_pairs
+from ..conftest import make_textured_pair
 
 ASCII_TERMINAL = {"PYTHONIOENCODING": "ascii", "LANG": "C", "LC_ALL": "C"}
 
@@ -126,3 +128,47 @@ def test_a_folder_named_in_bytes_of_another_encoding_gets_its_markdown_results(c
     argv = ["bench", "sgbm", "--sizes", "32x64", "--max-disp", "16", "--warmup", "1", "--runs", "1", "-q"]  # noted
     assert main([*argv, "--data", str(data), "-o", str(tmp_path / "bench")]) == 0, capsys.readouterr().err
     assert b"sc\xe8nes" in (tmp_path / "bench" / "bench.md").read_bytes()
+
+
+@pytest.mark.parametrize("verb", ["predict", "eval"])
+def test_a_batch_whose_stderr_reader_goes_away_still_writes_everything_and_keeps_its_exit_code(
+    monkeypatch, tmp_path, verb
+):
+    # `2>&1 | head -1`: the closed pipe at the first progress line ended the batch there with exit code 0 (predict
+    # wrote its first pair alone, eval no results), its failed pair unsaid
+    if verb == "predict":
+        lefts, rights = write_pairs(tmp_path / "in", 3, corrupt=(1,))
+        argv = ["predict", str(lefts), str(rights)]
+    else:
+        argv = ["eval", str(write_kitti(tmp_path / "kitti", 3, corrupt=(1,)))]
+    monkeypatch.setattr(sys, "stderr", _ClosedPipe())
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main([*argv, *SGBM_ARGS, "-o", str(tmp_path / "out")]) == 1
+    sys.stdout.close()
+    if verb == "predict":
+        assert sorted(path.name for path in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
+    else:
+        scenes = json.loads((tmp_path / "out" / SGBM_RESULTS).read_text())["scenes"]
+        assert [scene["name"] for scene in scenes] == ["kitti/000000", "kitti/000002"]
+
+
+def test_video_whose_output_reader_goes_away_finishes_its_files(tmp_path):
+    # `rtstereo video ... 2>&1 | head -1` hung after its first line, Ctrl-C and kill PID (SIGTERM) unanswered
+    for i in range(3):
+        left, right = make_textured_pair(48, 72, disparity_px=4, seed=i)
+        cv2.imwrite(str(tmp_path / f"l{i}.png"), left)
+        cv2.imwrite(str(tmp_path / f"r{i}.png"), right)
+    argv = ["video", tmp_path / "l*.png", tmp_path / "r*.png", *SGBM_ARGS, "--output-prefix", tmp_path / "out" / "f"]
+    src = str(Path(rtstereo.__file__).parents[1])
+    command = [sys.executable, "-m", "rtstereo", *map(str, argv)]
+    env = {**os.environ, "PYTHONPATH": src}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) as process:
+        try:
+            assert process.stdout.readline().startswith(b"rtstereo video: ")
+            process.stdout.close()  # the reader goes away, as head does after its line
+            assert process.wait(timeout=60) == 0
+        finally:
+            process.kill()
+    frames = sorted(path.name for path in (tmp_path / "out").glob("*.png"))
+    assert frames == ["f_00000.png", "f_00001.png", "f_00002.png"]
+    assert (tmp_path / "out" / "f_summary.json").is_file()

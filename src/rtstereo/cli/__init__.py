@@ -310,20 +310,21 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
-    stdout = sys.stdout = _Stdout(sys.stdout)
+    stdout = sys.stdout = _Output(sys.stdout)
+    sys.stderr = _Output(sys.stderr)  # `2>&1 | head -1`: the closed pipe ended a batch at its first progress line
     try:
         code = _run_verb(args)
-    finally:
-        if isinstance(sys.stdout, _Stdout):
-            sys.stdout = sys.stdout.stream
-    if stdout.lost is not None:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
-        if not isinstance(stdout.lost, BrokenPipeError):  # the reader went away (`| head -1`): not an error of ours
-            # `--json > result.json` on a full disk: the run failed, as a full disk does
+        if stdout.lost is not None and not isinstance(stdout.lost, BrokenPipeError):
+            # `--json > result.json` on a full disk: the run failed, as a full disk does (a closed pipe, `| head -1`,
+            # is the reader going away: not an error of ours)
             reason = stdout.lost.strerror or stdout.lost
             print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {reason}", file=sys.stderr)
             code = code or EXIT_FAILED
-    return code
+        return code
+    finally:
+        sys.stdout, sys.stderr = (s.stream if isinstance(s, _Output) else s for s in (sys.stdout, sys.stderr))
+        if stdout.lost is not None:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
 
 
 def _run_verb(args: argparse.Namespace) -> int:
@@ -353,12 +354,12 @@ class StdoutUnwritable(OSError):
     """stdout refused a write that is not a closed pipe (a full disk under ``> result.json``, a device error)."""
 
 
-class _Stdout:
-    """``sys.stdout`` while a verb runs: a write or flush that fails does not end the verb, whose files are its
-    results as much as what it prints (a full disk under ``eval ... > result.txt`` ended the run at the table, before
-    its results were saved; a closed pipe, ``| head -1``, at the first line of a batch). The first failure is kept in
-    :attr:`lost`, what is printed after it goes nowhere, and :func:`_run` tells it once the verb is done: a closed pipe
-    is not an error of ours, anything else is one line and exit code 1."""
+class _Output:
+    """``sys.stdout`` or ``sys.stderr`` while a verb runs: a write or flush that fails does not end the verb, whose
+    files are its results as much as what it prints (a full disk under ``eval ... > result.txt`` ended the run at the
+    table, before its results were saved; a closed pipe, ``2>&1 | head -1``, at the first progress line of a batch).
+    The first failure is kept in :attr:`lost` and what is printed after it goes nowhere; :func:`_run` tells stdout's
+    once the verb is done: a closed pipe is not an error of ours, anything else is one line and exit code 1."""
 
     def __init__(self, stream: Any):
         self.stream = stream
@@ -391,7 +392,8 @@ class _Stdout:
 
     def _writable(self) -> bool:
         if self.stream is None and self.lost is None:
-            # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError
+            # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError (`2>&-`: printed
+            # on stdout what was meant for stderr)
             self.lost = StdoutUnwritable(errno.EBADF, "it is closed")
         return self.lost is None
 
