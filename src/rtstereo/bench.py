@@ -439,7 +439,7 @@ class BenchReport:
             with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
             with atomic_path(md_path, "benchmark results") as tmp:
-                tmp.write_text(self.markdown() + "\n", encoding="utf-8")
+                tmp.write_text(self.markdown() + "\n", encoding="utf-8", errors="surrogateescape")  # names in bytes
 
         try:
             folder.mkdir(parents=True, exist_ok=True)

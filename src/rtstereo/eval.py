@@ -237,7 +237,7 @@ class EvalReport:
                 note += "not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
                 text = f"# {self.model}\n\n{self.table(markdown=True)}\n{self._failures_markdown()}{note}"
-                partial.write_text(text, encoding="utf-8")
+                partial.write_text(text, encoding="utf-8", errors="surrogateescape")  # a name in bytes stays so
             if not (self.interrupted or self.stopped_at_failure):
                 remove_interrupted_results(folder, stem, (".json", ".md"), (INTERRUPTED_SUFFIX, STOPPED_SUFFIX))
         except OSError as exc:

@@ -123,6 +123,22 @@ class _Parser(argparse.ArgumentParser):
             EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
         )
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """argparse's own, but for a stdout that refuses ``--help`` or ``--version``: argparse let its failure pass,
+        and ``rtstereo predict --help > /dev/full`` printed nothing with exit code 0."""
+        if not message:
+            return
+        file = sys.stderr if file is None else file
+        try:
+            file.write(message)
+            file.flush()
+        except OSError as exc:
+            if file is not sys.stdout:  # stderr: nowhere left to say it
+                return
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
+            if not isinstance(exc, BrokenPipeError):  # `--help | head -1`: the reader has what it wanted
+                self.exit(EXIT_FAILED, f"{self.prog}: error: cannot write to stdout: {exc.strerror or exc}\n")
+
     def _close_matches(self, message: str) -> str:
         """``; did you mean ...?`` for a mistyped verb (argparse's invalid choice) or option (an unrecognized one)."""
         choice = re.match(r"argument \S+: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
@@ -201,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         _CTRL_C_LOST.clear()
         sys.unraisablehook = functools.partial(_interrupt_lost, previous_hook)
     try:
-        return _main(argv)
+        with _any_encoding():
+            return _main(argv)
     except ImportError:
         if not _interrupted():
             raise
@@ -211,6 +228,25 @@ def main(argv: list[str] | None = None) -> int:
         if own_handler:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             sys.unraisablehook = previous_hook
+
+
+@contextlib.contextmanager
+def _any_encoding() -> Iterator[None]:
+    """stdout and stderr print what their encoding cannot hold as ``\\xe8``: a scene folder ``scènes`` printed on
+    an ASCII terminal or pipe (``LANG=C``, ``PYTHONIOENCODING=ascii``) ended the run in a UnicodeEncodeError
+    traceback, before its results were written."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(OSError, ValueError):  # a full or closed stream: its own failure is told later
+                stream.reconfigure(errors="backslashreplace")
+                changed.append(stream)
+    try:
+        yield
+    finally:
+        for stream in changed:
+            with contextlib.suppress(OSError, ValueError):
+                stream.reconfigure(errors="strict")
 
 
 def _interrupted() -> bool:
@@ -257,7 +293,7 @@ def _run(argv: list[str] | None) -> int:
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
         # tqdm too, here: imported below, SIGTERM as it loaded ended the start in a traceback
-        from ..progress import silenced
+        from ..progress import silenced  # noqa: F401 - loaded here, used by _run_verb
 
         if _CTRL_C_LOST.is_set():  # Ctrl-C while a module was imported, which Python could not raise there
             raise KeyboardInterrupt
@@ -274,23 +310,39 @@ def _run(argv: list[str] | None) -> int:
     empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
     if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
         verb_parser.error(f"argument {empty}: an empty value")
-    sys.stdout = _Stdout(sys.stdout)
+    stdout = sys.stdout = _Output(sys.stdout)
+    sys.stderr = _Output(sys.stderr)  # `2>&1 | head -1`: the closed pipe ended a batch at its first progress line
+    try:
+        code = _run_verb(args)
+        if stdout.lost is not None and not isinstance(stdout.lost, BrokenPipeError):
+            # `--json > result.json` on a full disk: the run failed, as a full disk does (a closed pipe, `| head -1`,
+            # is the reader going away: not an error of ours)
+            reason = stdout.lost.strerror or stdout.lost
+            print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {reason}", file=sys.stderr)
+            code = code or EXIT_FAILED
+        return code
+    finally:
+        sys.stdout, sys.stderr = (s.stream if isinstance(s, _Output) else s for s in (sys.stdout, sys.stderr))
+        if stdout.lost is not None:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
+
+
+def _run_verb(args: argparse.Namespace) -> int:
+    """Run the verb the command line names; its errors, as one line on stderr and the exit code."""
+    from ..progress import silenced  # imported by _run already, where SIGTERM is answered
+
     try:
         with one_voice(args.verb), silenced(getattr(args, "quiet", False) is True):
             code = int(args.func(args) or 0)
             sys.stdout.flush()  # what is still buffered fails here, in the verb's name, not at exit with a traceback
             return code
-    except StdoutUnwritable as exc:  # `--json > result.json` on a full disk: the run failed, as a full disk does
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the flush at exit would fail again, with a traceback
-        print(f"rtstereo {args.verb}: error: cannot write the result to stdout: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_FAILED
     except RtStereoError as exc:
         if _interrupted() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C or SIGTERM cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED if disk_full_reason(str(exc)) or _camera_lost(exc) else EXIT_USAGE
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
+    except BrokenPipeError:  # the reader went away, met past sys.stdout (its buffer): not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
     except OSError as exc:
@@ -306,54 +358,54 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        if isinstance(sys.stdout, _Stdout):
-            sys.stdout = sys.stdout.stream
 
 
 class StdoutUnwritable(OSError):
     """stdout refused a write that is not a closed pipe (a full disk under ``> result.json``, a device error)."""
 
 
-class _Stdout:
-    """``sys.stdout`` while a verb runs: a failed write or flush is told apart from the verb's own files' (each verb
-    printed its results with plain ``print``, and a full disk under ``--json > result.json`` ended in a traceback).
-    A closed pipe (``| head``) stays a :class:`BrokenPipeError`, which is not an error of ours."""
+class _Output:
+    """``sys.stdout`` or ``sys.stderr`` while a verb runs: a write or flush that fails does not end the verb, whose
+    files are its results as much as what it prints (a full disk under ``eval ... > result.txt`` ended the run at the
+    table, before its results were saved; a closed pipe, ``2>&1 | head -1``, at the first progress line of a batch).
+    The first failure is kept in :attr:`lost` and what is printed after it goes nowhere; :func:`_run` tells stdout's
+    once the verb is done: a closed pipe is not an error of ours, anything else is one line and exit code 1."""
 
     def __init__(self, stream: Any):
         self.stream = stream
+        self.lost: OSError | None = None
 
     def write(self, text: str) -> int:
-        self._refuse_closed()
-        with self._unwritable():
-            return self.stream.write(text)
+        if self._writable():
+            try:
+                return self.stream.write(text)
+            except OSError as exc:
+                self.lost = exc
+        return len(text)
 
     def writelines(self, lines: Any) -> None:
-        self._refuse_closed()
-        with self._unwritable():
-            self.stream.writelines(lines)
+        if self._writable():
+            try:
+                self.stream.writelines(lines)
+            except OSError as exc:
+                self.lost = exc
 
     def flush(self) -> None:
-        if self.stream is not None:
-            with self._unwritable():
+        if self._writable():
+            try:
                 self.stream.flush()
-
-    def _refuse_closed(self) -> None:
-        if self.stream is None:  # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError
-            raise StdoutUnwritable(errno.EBADF, "it is closed")
+            except OSError as exc:
+                self.lost = exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _unwritable() -> Iterator[None]:
-        try:
-            yield
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise StdoutUnwritable(exc.errno, exc.strerror or str(exc)) from exc
+    def _writable(self) -> bool:
+        if self.stream is None and self.lost is None:
+            # `rtstereo models >&-`: Python has no stdout, and print() failed with AttributeError (`2>&-`: printed
+            # on stdout what was meant for stderr)
+            self.lost = StdoutUnwritable(errno.EBADF, "it is closed")
+        return self.lost is None
 
 
 def _camera_lost(exc: BaseException) -> bool:

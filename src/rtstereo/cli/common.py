@@ -508,10 +508,10 @@ def progress_echo(verb: str) -> Callable[[str], None]:
 
 
 def print_out(text: str) -> None:
-    """Print a verb's results on stdout, flushed; a reader that went away (``eval ... | head -1``) leaves the run to
-    finish: its files are still written, what it says on stderr said and its exit code kept (the closed pipe had
-    ended ``eval`` at its table, before its results were written, with exit code 0)."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - what is printed after this goes nowhere, without an error
+    """Print a verb's results on stdout, flushed, so that they are seen before what the verb does next.
+
+    A stdout that cannot take them (a reader that went away, ``eval ... | head -1``; a full disk, ``> /dev/full``)
+    does not end the run: ``rtstereo.cli`` keeps the failure until the verb is done, so that its files are still
+    written, what it says on stderr said, and its exit code kept (or 1 for a full disk).
+    """
+    print(text, flush=True)
