@@ -729,8 +729,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         _refuse_a_strided_mp4_rate(args, source.fps)
     if args.output:  # its name and rate, before the model loads: its writer is made after it
         check_video_output(args.output, fps)
-    _check_video_folder(args.output)  # before the summary beside it: its refusal named out.json, not -o out.mp4
-    _check_png_folder(args.output_prefix)  # the same: PREFIX_summary.json was named, not --output-prefix
+    # before the summaries beside them: their refusals named out.json and PREFIX_summary.json, not -o / --output-prefix
+    _check_output_folder(args.output, f"the video {args.output}")
+    _check_output_folder(args.output_prefix, f"the PNGs {args.output_prefix}_*.png of --output-prefix")
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
@@ -1074,34 +1075,20 @@ def check_output_prefix(prefix: str | None) -> None:
         )
 
 
-def _check_video_folder(video: str | None) -> None:
-    """Refuse, before the first frame, an ``-o`` video whose folder cannot be written, naming the file given.
+def _check_output_folder(path: str | None, what: str) -> None:
+    """Refuse, before the first frame, an output whose folder cannot be written, naming it as ``what`` (the video
+    ``-o`` gave, or the PNGs of ``--output-prefix``).
 
     Raises:
-        OutputError: the folder of ``video`` cannot be made or written (a file stands in its path).
+        OutputError: the folder of ``path`` cannot be made or written (a file stands in its path).
     """
-    if not video:
+    if not path:
         return
     from ..io.atomic import folder_write_problem
 
-    problem = folder_write_problem(Path(video).parent)
+    problem = folder_write_problem(Path(path).parent)
     if problem is not None:
-        raise OutputError(f"cannot write the video {video}: {problem}")
-
-
-def _check_png_folder(prefix: str | None) -> None:
-    """Refuse, before the first frame, an ``--output-prefix`` whose folder cannot be written, naming the option given.
-
-    Raises:
-        OutputError: the folder of ``prefix`` cannot be made or written (a file stands in its path).
-    """
-    if not prefix:
-        return
-    from ..io.atomic import folder_write_problem
-
-    problem = folder_write_problem(Path(prefix).parent)
-    if problem is not None:
-        raise OutputError(f"cannot write the PNGs {prefix}_*.png of --output-prefix: {problem}")
+        raise OutputError(f"cannot write {what}: {problem}")
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:
